@@ -1,0 +1,59 @@
+import js from "@eslint/js";
+import tseslint from "typescript-eslint";
+
+// The import direction is the architecture: vrrp <- agent, api <- controller, api <- agent.
+const nodeBuiltins = { group: ["node:*"], message: "src/vrrp is pure: pass data in, return actions out." };
+const kubernetes = { group: ["@kubernetes/*", "@dot-i/*"], message: "Kubernetes belongs in src/controller or the agent's k8s adapter." };
+
+export default tseslint.config(
+  { ignores: ["dist/**", "node_modules/**", "coverage/**"] },
+  js.configs.recommended,
+  ...tseslint.configs.recommended,
+  {
+    rules: {
+      "@typescript-eslint/no-explicit-any": "error",
+      "@typescript-eslint/no-unused-vars": ["error", { argsIgnorePattern: "^_", varsIgnorePattern: "^_" }],
+    },
+  },
+  {
+    files: ["src/vrrp/**/*.ts"],
+    rules: {
+      "no-restricted-imports": ["error", {
+        patterns: [nodeBuiltins, kubernetes,
+          { group: ["pino", "pino/*", "prom-client", "raw-socket", "netlink"], message: "src/vrrp does no I/O and no logging." },
+          { group: ["**/agent/**", "**/controller/**", "**/api/**"], message: "src/vrrp imports nothing of ours outside itself." }],
+      }],
+      "no-restricted-globals": ["error",
+        { name: "setTimeout", message: "Time is passed in: return a deadline instead." },
+        { name: "setInterval", message: "Time is passed in: return a deadline instead." },
+        { name: "process", message: "src/vrrp reads no environment." }],
+      "no-restricted-properties": ["error",
+        { object: "Date", property: "now", message: "Time is passed in as event.now." },
+        { object: "Math", property: "random", message: "Randomness arrives as event data." }],
+    },
+  },
+  {
+    files: ["src/api/**/*.ts"],
+    rules: {
+      "no-restricted-imports": ["error", {
+        patterns: [kubernetes, { group: ["**/agent/**", "**/controller/**", "**/vrrp/**"], message: "src/api depends on nothing of ours." }],
+      }],
+    },
+  },
+  {
+    files: ["src/controller/**/*.ts"],
+    rules: {
+      "no-restricted-imports": ["error", {
+        patterns: [{ group: ["**/vrrp/**", "**/agent/**"], message: "The controller knows nothing of packets or the agent's internals." }],
+      }],
+    },
+  },
+  {
+    files: ["src/agent/**/*.ts"],
+    rules: {
+      "no-restricted-imports": ["error", {
+        patterns: [{ group: ["**/controller/**"], message: "The agent does not depend on the controller." }],
+      }],
+    },
+  },
+);

@@ -1,0 +1,64 @@
+#!/usr/bin/env bash
+# Builds the test bed's Kubernetes control plane, etcd and helm from Go modules, once per version, into
+# ~/.cache/ha-nginx/<name>-<version>/. A folder with a .complete marker is reused, so a warm run takes seconds.
+# Prints the bin folder of each build; `--print-env` prints HA_NGINX_*_BIN lines for the test bed instead.
+set -euo pipefail
+
+repo=$(cd "$(dirname "$0")/.." && pwd)
+cache=${HA_NGINX_CACHE:-$HOME/.cache/ha-nginx}
+mode=${1:-build}
+
+module_version() { # the version a tools/*/go.mod requires of a module
+  awk -v m="$2" '$1 == "require" && $2 == m { print $3 } $1 == m && $2 ~ /^v/ { print $2 }' "$repo/tools/$1/go.mod" | head -n1
+}
+
+k8s_version=$(module_version k8s k8s.io/kubernetes)
+etcd_version=$(module_version etcd go.etcd.io/etcd/server/v3)
+helm_version=$(module_version helm helm.sh/helm/v3)
+
+log() { printf '[k8s-binaries] %s\n' "$*" >&2; }
+
+build() { # name version module-dir ldflags packages...
+  local name=$1 version=$2 dir=$3 ldflags=$4
+  shift 4
+  local out="$cache/$name-$version/bin"
+  if [[ -f "$out/.complete" ]]; then
+    log "$name $version: cached in $out"
+  else
+    log "$name $version: building $* (a cold build takes many minutes on 2 cores)"
+    local started=$SECONDS
+    rm -rf "$out" && mkdir -p "$out"
+    (cd "$repo/tools/$dir" && CGO_ENABLED=0 go build -trimpath -ldflags "-s -w $ldflags" -o "$out/" "$@")
+    touch "$out/.complete"
+    log "$name $version: built in $((SECONDS - started)) s"
+  fi
+  echo "$out"
+}
+
+k8s_ldflags() {
+  local v=${k8s_version#v} pkg ldflags=""
+  local major=${v%%.*} minor=${v#*.}
+  minor=${minor%%.*}
+  for pkg in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
+    ldflags+=" -X $pkg.gitVersion=$k8s_version -X $pkg.gitMajor=$major -X $pkg.gitMinor=$minor"
+    ldflags+=" -X $pkg.gitTreeState=clean -X $pkg.buildDate=1970-01-01T00:00:00Z"
+  done
+  echo "$ldflags"
+}
+
+k8s_bin=$(build kubernetes "$k8s_version" k8s "$(k8s_ldflags)" \
+  k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kube-controller-manager \
+  k8s.io/kubernetes/cmd/kube-scheduler k8s.io/kubernetes/cmd/kubectl)
+etcd_bin=$(build etcd "$etcd_version" etcd "" go.etcd.io/etcd/server/v3)
+# go names a /vN module's command after the element before the suffix.
+if [[ -e "$etcd_bin/server" ]]; then mv "$etcd_bin/server" "$etcd_bin/etcd"; fi
+helm_bin=$(build helm "$helm_version" helm "-X helm.sh/helm/v3/internal/version.version=$helm_version" \
+  helm.sh/helm/v3/cmd/helm)
+
+if [[ $mode == --print-env ]]; then
+  echo "HA_NGINX_K8S_BIN=$k8s_bin"
+  echo "HA_NGINX_ETCD_BIN=$etcd_bin"
+  echo "HA_NGINX_HELM_BIN=$helm_bin"
+else
+  printf '%s\n' "$k8s_bin" "$etcd_bin" "$helm_bin"
+fi
