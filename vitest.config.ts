@@ -1,19 +1,22 @@
 import { defineConfig } from "vitest/config";
 
-// Host tests build network namespaces and run a real control plane: they need root, and they run one file at a
-// time because two cores cannot carry several control planes at once.
+// Host tests build network namespaces and run a real control plane: they need root, they run after the unit tests,
+// and one file at a time, because two cores cannot carry several control planes and timing-sensitive nodes at once.
 export default defineConfig({
   test: {
+    reporters: ["default", "./test/support/summary-reporter.ts"],
     projects: [
       {
         test: {
           name: "unit",
+          sequence: { groupOrder: 0 },
           include: ["test/{vrrp,agent,api,controller}/**/*.test.ts"],
         },
       },
       {
         test: {
           name: "host",
+          sequence: { groupOrder: 1 },
           include: ["test/ns/**/*.test.ts", "test/e2e/**/*.test.ts"],
           exclude: ["test/e2e/kind/**"],
           fileParallelism: false,
