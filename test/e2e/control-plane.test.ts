@@ -1,0 +1,242 @@
+// The test bed's control plane is real Kubernetes: these tests prove the parts every other e2e test leans on (the
+// version, CRDs, RBAC with real ServiceAccount tokens, the controller-manager and scheduler, restarts, cleanup).
+import { existsSync, mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { locateBinaries, MissingBinaryError } from "./support/binaries.js";
+import {
+  kubeconfigForServiceAccount,
+  mintToken,
+  processesReferencing,
+  startControlPlane,
+  type ControlPlane,
+} from "./support/control-plane.js";
+
+const namespace = `cp-test-${process.pid}`;
+
+const crdYaml = `
+apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata:
+  name: widgets.e2e.ha-nginx.io
+spec:
+  group: e2e.ha-nginx.io
+  scope: Namespaced
+  names: { plural: widgets, singular: widget, kind: Widget }
+  versions:
+    - name: v1
+      served: true
+      storage: true
+      schema:
+        openAPIV3Schema:
+          type: object
+          properties:
+            spec: { type: object, properties: { size: { type: integer } } }
+`;
+
+const deploymentYaml = `
+apiVersion: apps/v1
+kind: Deployment
+metadata: { name: web, namespace: ${namespace} }
+spec:
+  replicas: 1
+  selector: { matchLabels: { app: web } }
+  template:
+    metadata: { labels: { app: web } }
+    spec:
+      containers: [{ name: web, image: nginx }]
+`;
+
+const podReaderYaml = `
+apiVersion: rbac.authorization.k8s.io/v1
+kind: Role
+metadata: { name: pod-reader, namespace: ${namespace} }
+rules: [{ apiGroups: [""], resources: [pods], verbs: [get, list] }]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: RoleBinding
+metadata: { name: reader-reads-pods, namespace: ${namespace} }
+roleRef: { apiGroup: rbac.authorization.k8s.io, kind: Role, name: pod-reader }
+subjects: [{ kind: ServiceAccount, name: reader, namespace: ${namespace} }]
+`;
+
+async function eventually<T>(what: string, timeoutMs: number, attempt: () => Promise<T | undefined>): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await attempt();
+    if (value !== undefined) return value;
+    if (Date.now() > deadline) throw new Error(`${what}: not within ${timeoutMs} ms`);
+    await new Promise((resolve) => setTimeout(resolve, 500));
+  }
+}
+
+interface OwnedObject {
+  readonly metadata: { readonly name: string; readonly ownerReferences?: readonly { kind: string; name: string }[] };
+}
+interface PodObject extends OwnedObject {
+  readonly spec: { readonly nodeName?: string };
+  readonly status: {
+    readonly phase?: string;
+    readonly conditions?: readonly { type: string; status: string; reason?: string }[];
+  };
+}
+
+function decodeJwtPayload(token: string): Record<string, unknown> {
+  const payload = token.split(".")[1];
+  if (payload === undefined) throw new Error("not a JWT");
+  const decoded: unknown = JSON.parse(Buffer.from(payload, "base64url").toString("utf8"));
+  if (typeof decoded !== "object" || decoded === null) throw new Error("JWT payload is not an object");
+  return decoded as Record<string, unknown>;
+}
+
+describe("binaries", () => {
+  it("a missing build fails with the command that fixes it, never a skip", () => {
+    const emptyCache = mkdtempSync(join(tmpdir(), "ha-nginx-empty-cache-"));
+    try {
+      expect(() => locateBinaries({ HA_NGINX_CACHE: emptyCache })).toThrow(MissingBinaryError);
+      expect(() => locateBinaries({ HA_NGINX_CACHE: emptyCache })).toThrow(/run npm run k8s-binaries/);
+    } finally {
+      rmSync(emptyCache, { recursive: true, force: true });
+    }
+  });
+});
+
+describe("control plane", () => {
+  let cp: ControlPlane;
+
+  beforeAll(async () => {
+    cp = await startControlPlane();
+    const rss = await cp.rssBytes();
+    const mib = (bytes: number): string => `${(bytes / 1024 / 1024).toFixed(0)} MiB`;
+    console.info(
+      `control plane: /readyz after ${cp.startup.readyzMs} ms, all components ready after ${cp.startup.totalMs} ms; ` +
+        `RSS ${Object.entries(rss).map(([name, bytes]) => `${name} ${mib(bytes)}`).join(", ")}, ` +
+        `total ${mib(Object.values(rss).reduce((sum, bytes) => sum + bytes, 0))}`,
+    );
+    const created = await cp.kubectl(["create", "namespace", namespace]);
+    expect(created.code, created.stderr).toBe(0);
+  });
+
+  afterAll(async () => {
+    await cp?.stop();
+  });
+
+  it("serves the pinned Kubernetes version from loopback only", async () => {
+    const result = await cp.kubectl(["version", "-o", "json"]);
+    expect(result.code).toBe(0);
+    const version = JSON.parse(result.stdout) as { serverVersion?: { gitVersion?: string } };
+    expect(version.serverVersion?.gitVersion).toBe("v1.37.2");
+    expect(cp.versions).toEqual({ kubernetes: "v1.37.2", etcd: "v3.6.16" });
+    expect(cp.server).toBe(`https://127.0.0.1:${cp.apiPort}`);
+    expect(cp.pids()).toHaveLength(4);
+  });
+
+  it("establishes a CRD applied from YAML and stores its objects", async () => {
+    const applied = await cp.kubectl(["apply", "-f", "-"], { input: crdYaml });
+    expect(applied.code, applied.stderr).toBe(0);
+    const established = await cp.kubectl([
+      "wait", "--for=condition=Established", "crd/widgets.e2e.ha-nginx.io", "--timeout=60s",
+    ]);
+    expect(established.code, established.stderr).toBe(0);
+    const widget = `{"apiVersion":"e2e.ha-nginx.io/v1","kind":"Widget","metadata":{"name":"w1","namespace":"${namespace}"},"spec":{"size":3}}`;
+    expect((await cp.kubectl(["apply", "-f", "-"], { input: widget })).code).toBe(0);
+    const size = await cp.kubectl(["get", "widget", "w1", "-n", namespace, "-o", "jsonpath={.spec.size}"]);
+    expect(size.stdout).toBe("3");
+  });
+
+  it("issues bound ServiceAccount tokens through TokenRequest", async () => {
+    expect((await cp.kubectl(["create", "serviceaccount", "minted", "-n", namespace])).code).toBe(0);
+    const token = await mintToken(cp, namespace, "minted", undefined, 900);
+    const claims = decodeJwtPayload(token);
+    expect(claims.iss).toBe("https://kubernetes.default.svc.cluster.local");
+    expect(claims.sub).toBe(`system:serviceaccount:${namespace}:minted`);
+    expect(claims.aud).toEqual(["https://kubernetes.default.svc.cluster.local"]);
+    expect(Number(claims.exp) - Number(claims.iat)).toBe(900);
+
+    // A token for another audience is not accepted by the API server.
+    const foreign = await kubeconfigForServiceAccount(cp, namespace, "minted", { audiences: ["not-the-api-server"] });
+    const rejected = await cp.kubectl(["get", "--raw", "/api"], { kubeconfig: foreign });
+    expect(rejected.code).not.toBe(0);
+    expect(rejected.stderr).toMatch(/Unauthorized/);
+  });
+
+  it("enforces RBAC on a real ServiceAccount token: denied without a binding, allowed with one", async () => {
+    expect((await cp.kubectl(["create", "serviceaccount", "reader", "-n", namespace])).code).toBe(0);
+    const kubeconfig = await kubeconfigForServiceAccount(cp, namespace, "reader");
+    const asReader = (args: readonly string[]) => cp.kubectl([...args, "-n", namespace], { kubeconfig });
+
+    const before = await asReader(["auth", "can-i", "list", "pods"]);
+    expect(before.stdout.trim()).toBe("no");
+    const denied = await asReader(["get", "pods"]);
+    expect(denied.code).not.toBe(0);
+    expect(denied.stderr).toContain("Forbidden");
+    expect(denied.stderr).toContain(`system:serviceaccount:${namespace}:reader`);
+
+    const bound = await cp.kubectl(["apply", "-f", "-"], { input: podReaderYaml });
+    expect(bound.code, bound.stderr).toBe(0);
+    // The authorizer reads RBAC from an informer cache, so the binding takes effect a moment later.
+    await eventually("can-i list pods = yes", 30_000, async () =>
+      (await asReader(["auth", "can-i", "list", "pods"])).stdout.trim() === "yes" ? true : undefined,
+    );
+    const allowed = await asReader(["get", "pods"]);
+    expect(allowed.code, allowed.stderr).toBe(0);
+    expect((await asReader(["auth", "can-i", "delete", "pods"])).stdout.trim()).toBe("no");
+  });
+
+  it("runs the controller-manager and scheduler: a Deployment gets a ReplicaSet and an unschedulable Pod", async () => {
+    const applied = await cp.kubectl(["apply", "-f", "-"], { input: deploymentYaml });
+    expect(applied.code, applied.stderr).toBe(0);
+    const getList = async <T>(kind: string): Promise<readonly T[]> => {
+      const result = await cp.kubectl(["get", kind, "-n", namespace, "-o", "json"]);
+      return result.code === 0 ? (JSON.parse(result.stdout) as { items: T[] }).items : [];
+    };
+    const replicaSet = await eventually("ReplicaSet owned by the Deployment", 60_000, async () =>
+      (await getList<OwnedObject>("replicasets")).find((rs) =>
+        rs.metadata.ownerReferences?.some((o) => o.kind === "Deployment" && o.name === "web"),
+      ),
+    );
+    // No nodes exist, so the scheduler's verdict is Unschedulable: proof that it runs and binds nothing.
+    const pod = await eventually("Pod marked Unschedulable by the scheduler", 60_000, async () =>
+      (await getList<PodObject>("pods")).find(
+        (p) =>
+          p.metadata.ownerReferences?.some((o) => o.kind === "ReplicaSet" && o.name === replicaSet.metadata.name) &&
+          p.status.conditions?.some((c) => c.type === "PodScheduled" && c.reason === "Unschedulable"),
+      ),
+    );
+    expect(pod.status.phase).toBe("Pending");
+    expect(pod.spec.nodeName).toBeUndefined();
+  });
+
+  it("stops and restarts the API server and etcd on the same ports, keeping the data", async () => {
+    const apiPort = cp.apiPort;
+    await cp.stopApiServer();
+    const down = await cp.kubectl(["get", "namespace", namespace], { timeoutMs: 20_000 });
+    expect(down.code).not.toBe(0);
+    expect(down.stderr).toMatch(/refused/);
+    await cp.startApiServer();
+    expect(cp.apiPort).toBe(apiPort);
+    expect((await cp.kubectl(["get", "namespace", namespace])).code).toBe(0);
+
+    await cp.stopEtcd();
+    const readyWithoutEtcd = await cp.kubectl(["get", "--raw", "/readyz"], { timeoutMs: 30_000 });
+    expect(readyWithoutEtcd.code).not.toBe(0);
+    await cp.startEtcd();
+    const widget = await eventually("the Widget readable again", 60_000, async () => {
+      const result = await cp.kubectl(["get", "widget", "w1", "-n", namespace, "-o", "jsonpath={.spec.size}"]);
+      return result.code === 0 ? result.stdout : undefined;
+    });
+    expect(widget).toBe("3");
+    expect(cp.pids()).toHaveLength(4);
+  });
+
+  it("stop() kills every component and removes the temp dir, and is idempotent", async () => {
+    const pids = cp.pids();
+    expect(pids).toHaveLength(4);
+    await cp.stop();
+    await cp.stop();
+    expect(existsSync(cp.dir)).toBe(false);
+    for (const pid of pids) expect(existsSync(`/proc/${pid}`), `pid ${pid}`).toBe(false);
+    expect(await processesReferencing(cp.dir)).toEqual([]);
+  });
+});
