@@ -1,0 +1,117 @@
+import { createRtNetlink, type RtNetlinkSocket } from "netlink";
+import type { InterfaceAddress, IpFamily, SetupFailure, Valued } from "../ports.js";
+import { addressText, familyOf } from "./ip-address.js";
+import { describe, errnoName, setupFailureOf } from "./netlink-errors.js";
+
+// One-shot interface queries over rtnetlink, in the network namespace of this process.
+
+export interface LinkInfo {
+  readonly index: number;
+  readonly mac: string;
+  readonly isUp: boolean;
+}
+
+const familyNumber: Record<IpFamily, number> = { ipv4: 2, ipv6: 10 };
+
+export async function withRtNetlink<T>(use: (rt: RtNetlinkSocket) => Promise<T>): Promise<T> {
+  const rt = createRtNetlink();
+  try {
+    return await use(rt);
+  } finally {
+    rt.socket.close();
+  }
+}
+
+export async function linkInfo(ifname: string, rt?: RtNetlinkSocket): Promise<Valued<LinkInfo, SetupFailure>> {
+  const query = async (socket: RtNetlinkSocket): Promise<Valued<LinkInfo, SetupFailure>> => {
+    const [link] = await socket.getLink({}, { ifname });
+    const index = link?.data.index;
+    if (link === undefined || index === undefined) return { ok: false, code: "no-such-interface", detail: ifname };
+    const mac = link.attrs.address === undefined ? "" : macText(link.attrs.address);
+    return { ok: true, value: { index, mac, isUp: isLinkUp(link.data.flags) } };
+  };
+  try {
+    return rt === undefined ? await withRtNetlink(query) : await query(rt);
+  } catch (error) {
+    return { ok: false, code: setupFailureOf(errnoName(error)), detail: `${ifname}: ${describe(error)}` };
+  }
+}
+
+/** Administratively up and operationally running (carrier present, RFC 2863 "up"). */
+export function isLinkUp(flags: { readonly up?: true; readonly running?: true } | undefined): boolean {
+  return flags?.up === true && flags.running === true;
+}
+
+export function macText(bytes: Uint8Array): string {
+  return Array.from(bytes, (byte) => byte.toString(16).padStart(2, "0")).join(":");
+}
+
+interface IndexedAddress extends InterfaceAddress {
+  readonly index: number;
+  readonly isSecondary: boolean;
+  readonly isLinkLocal: boolean;
+}
+
+export async function allAddresses(rt: RtNetlinkSocket): Promise<readonly IndexedAddress[]> {
+  const messages = await rt.getAddresses();
+  return messages.flatMap((message) => {
+    const bytes = message.attrs.local ?? message.attrs.address;
+    const { index, prefixlen, family, flags, scope } = message.data;
+    if (bytes === undefined || index === undefined || prefixlen === undefined) return [];
+    if (family !== familyNumber.ipv4 && family !== familyNumber.ipv6) return [];
+    const address = addressText(bytes);
+    const addressFamily = familyOf(address);
+    if (addressFamily === undefined) return [];
+    const isSecondary = flags?.secondary === true || message.attrs.flags?.secondary === true;
+    // RT_SCOPE_LINK = 253
+    return [{ family: addressFamily, address, prefixLength: prefixlen, index, isSecondary, isLinkLocal: scope === 253 }];
+  });
+}
+
+/** The interface that holds `address` (the default interface is the one with the node's own address). */
+export async function interfaceFor(address: string): Promise<Valued<string, SetupFailure>> {
+  try {
+    return await withRtNetlink(async (rt) => {
+      const match = (await allAddresses(rt)).find((candidate) => candidate.address === addressTextOf(address));
+      if (match === undefined) return { ok: false, code: "no-such-interface", detail: `no interface holds ${address}` };
+      const [link] = await rt.getLink({ index: match.index });
+      const ifname = link?.attrs.ifname;
+      if (ifname === undefined) return { ok: false, code: "no-such-interface", detail: `index ${match.index}` };
+      return { ok: true, value: ifname };
+    });
+  } catch (error) {
+    return { ok: false, code: setupFailureOf(errnoName(error)), detail: describe(error) };
+  }
+}
+
+/**
+ * The first global, primary address of `family` on the interface; for IPv6 with `scope: "link"`, its link-local
+ * address (the source of VRRP adverts, RFC 5798 §5.1.2.1).
+ */
+export async function primaryAddress(
+  ifname: string,
+  family: IpFamily,
+  scope: "global" | "link" = "global",
+): Promise<Valued<string, SetupFailure>> {
+  try {
+    return await withRtNetlink(async (rt) => {
+      const link = await linkInfo(ifname, rt);
+      if (!link.ok) return link;
+      const match = (await allAddresses(rt)).find(
+        (candidate) =>
+          candidate.index === link.value.index &&
+          candidate.family === family &&
+          !candidate.isSecondary &&
+          candidate.isLinkLocal === (scope === "link"),
+      );
+      if (match === undefined) return { ok: false, code: "failed", detail: `${ifname} has no ${scope} ${family} address` };
+      return { ok: true, value: match.address };
+    });
+  } catch (error) {
+    return { ok: false, code: setupFailureOf(errnoName(error)), detail: describe(error) };
+  }
+}
+
+function addressTextOf(address: string): string {
+  return familyOf(address) === "ipv6" ? new URL(`http://[${address}]`).hostname.slice(1, -1) : address;
+}

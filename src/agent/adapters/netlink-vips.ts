@@ -1,0 +1,74 @@
+import { createRtNetlink, type RtNetlinkSocket } from "netlink";
+import type { InterfaceAddress, Outcome, SetupFailure, Valued, VipManager } from "../ports.js";
+import { addressBytes } from "./ip-address.js";
+import { allAddresses, linkInfo } from "./interfaces.js";
+import { describe, errnoName, setupFailureOf } from "./netlink-errors.js";
+
+const AF_INET = 2;
+const AF_INET6 = 10;
+
+/** VIPs through rtnetlink (RTM_NEWADDR / RTM_DELADDR), on one socket opened at first use. */
+export class NetlinkVipManager implements VipManager {
+  private rt: RtNetlinkSocket | undefined;
+
+  async add(vip: InterfaceAddress, ifname: string): Promise<Outcome<SetupFailure>> {
+    return this.change(vip, ifname, "add");
+  }
+
+  async remove(vip: InterfaceAddress, ifname: string): Promise<Outcome<SetupFailure>> {
+    return this.change(vip, ifname, "remove");
+  }
+
+  async list(ifname: string): Promise<Valued<readonly InterfaceAddress[], SetupFailure>> {
+    const rt = this.socket();
+    const link = await linkInfo(ifname, rt);
+    if (!link.ok) return link;
+    try {
+      const addresses = (await allAddresses(rt)).filter((address) => address.index === link.value.index);
+      return {
+        ok: true,
+        value: addresses.map(({ family, address, prefixLength }) => ({ family, address, prefixLength })),
+      };
+    } catch (error) {
+      return { ok: false, code: setupFailureOf(errnoName(error)), detail: describe(error) };
+    }
+  }
+
+  stop(): void {
+    this.rt?.socket.close();
+    this.rt = undefined;
+  }
+
+  private async change(vip: InterfaceAddress, ifname: string, to: "add" | "remove"): Promise<Outcome<SetupFailure>> {
+    const rt = this.socket();
+    const link = await linkInfo(ifname, rt);
+    if (!link.ok) return link;
+    const isIpv6 = vip.family === "ipv6";
+    const bytes = Buffer.from(addressBytes(vip.address));
+    // A VIP answers at once: duplicate address detection would hold it "tentative" for a second or more.
+    const data = {
+      family: isIpv6 ? AF_INET6 : AF_INET,
+      prefixlen: vip.prefixLength,
+      index: link.value.index,
+      flags: isIpv6 ? { nodad: true as const } : {},
+    };
+    try {
+      if (to === "add") await rt.newAddress(data, { local: bytes, address: bytes }, { flags: NLM_F_CREATE_EXCL });
+      else await rt.delAddress(data, { local: bytes, address: bytes });
+      return { ok: true };
+    } catch (error) {
+      const errno = errnoName(error);
+      if (to === "add" && errno === "EEXIST") return { ok: true };
+      if (to === "remove" && errno === "EADDRNOTAVAIL") return { ok: true };
+      return { ok: false, code: setupFailureOf(errno), detail: `${to} ${vip.address} on ${ifname}: ${describe(error)}` };
+    }
+  }
+
+  private socket(): RtNetlinkSocket {
+    this.rt ??= createRtNetlink();
+    return this.rt;
+  }
+}
+
+// NLM_F_REQUEST and NLM_F_ACK are added by the library; CREATE|EXCL makes an existing address an EEXIST, not a change.
+const NLM_F_CREATE_EXCL = 0x400 | 0x200;

@@ -1,0 +1,29 @@
+// raw-socket 1.8.1 ships no types; this declares only the part the adapters use.
+declare module "raw-socket" {
+  import type { EventEmitter } from "node:events";
+
+  export interface SocketOptions {
+    readonly protocol?: number;
+    readonly addressFamily?: number;
+    readonly bufferSize?: number;
+  }
+
+  export interface Socket extends EventEmitter {
+    on(event: "message", listener: (buffer: Buffer, source: string) => void): this;
+    on(event: "error", listener: (error: Error) => void): this;
+    setOption(level: number, option: number, value: number): void;
+    setOption(level: number, option: number, value: Buffer, length: number): void;
+    send(
+      buffer: Buffer,
+      offset: number,
+      length: number,
+      address: string,
+      afterSend: (error: Error | null, bytes: number) => void,
+    ): this;
+    close(): this;
+  }
+
+  export const AddressFamily: { readonly IPv4: number; readonly IPv6: number };
+
+  export function createSocket(options?: SocketOptions): Socket;
+}

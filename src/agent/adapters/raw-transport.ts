@@ -1,0 +1,131 @@
+import { AddressFamily, createSocket, type Socket } from "raw-socket";
+import type { AdvertTransport, IpFamily, Outcome, ReceivedDatagram, SendFailure, SetupFailure } from "../ports.js";
+import { addressBytes, withZone } from "./ip-address.js";
+import { linkInfo } from "./interfaces.js";
+
+// Socket levels and options from <netinet/in.h>, <linux/in6.h> and <asm-generic/socket.h>.
+const SOL_SOCKET = 1;
+const SO_BINDTODEVICE = 25;
+const IPPROTO_IP = 0;
+const IP_TTL = 2;
+const IP_MULTICAST_IF = 32;
+const IP_MULTICAST_TTL = 33;
+const IP_MULTICAST_LOOP = 34;
+const IP_ADD_MEMBERSHIP = 35;
+const IPPROTO_IPV6 = 41;
+const IPV6_CHECKSUM = 7;
+const IPV6_UNICAST_HOPS = 16;
+const IPV6_MULTICAST_IF = 17;
+const IPV6_MULTICAST_HOPS = 18;
+const IPV6_MULTICAST_LOOP = 19;
+const IPV6_ADD_MEMBERSHIP = 20;
+
+const VRRP_PROTOCOL = 112; // RFC 5798 §5.1.1.4
+export const VRRP_GROUP: Readonly<Record<IpFamily, string>> = { ipv4: "224.0.0.18", ipv6: "ff02::12" }; // RFC 5798 §5.1.1.2, §5.1.2.2
+const REQUIRED_HOPS = 255; // RFC 5798 §5.1.1.3, §5.1.2.3
+const VRRP_CHECKSUM_OFFSET = 6; // RFC 5798 §5.2.8
+
+export interface RawTransportOptions {
+  readonly family: IpFamily;
+  readonly ifname: string;
+  /** Multicast joins the VRRP group; unicast only sends to and hears from peers. */
+  readonly isMulticast: boolean;
+}
+
+export class RawAdvertTransport implements AdvertTransport {
+  private socket: Socket | undefined;
+  private failure: string | undefined;
+
+  constructor(private readonly options: RawTransportOptions) {}
+
+  async start(onDatagram: (datagram: ReceivedDatagram) => void): Promise<Outcome<SetupFailure>> {
+    if (this.socket !== undefined) return { ok: true };
+    const { family, ifname, isMulticast } = this.options;
+    const link = await linkInfo(ifname);
+    if (!link.ok) return link;
+    let socket: Socket | undefined;
+    try {
+      socket = createSocket({
+        protocol: VRRP_PROTOCOL,
+        addressFamily: family === "ipv4" ? AddressFamily.IPv4 : AddressFamily.IPv6,
+      });
+      socket.setOption(SOL_SOCKET, SO_BINDTODEVICE, Buffer.from(ifname), ifname.length);
+      if (family === "ipv4") configureIpv4(socket, link.value.index, isMulticast);
+      else configureIpv6(socket, link.value.index, isMulticast);
+    } catch (error) {
+      socket?.close();
+      const detail = error instanceof Error ? error.message : String(error);
+      return { ok: false, code: /not permitted/i.test(detail) ? "permission-denied" : "failed", detail };
+    }
+    socket.on("message", (buffer, source) => {
+      // raw-socket reuses one receive buffer: copy before the next datagram overwrites it.
+      const bytes = Uint8Array.from(buffer);
+      onDatagram({ family, bytes, source, isChecksumVerified: family === "ipv6" });
+    });
+    socket.on("error", (error) => {
+      this.failure = error.message;
+    });
+    this.socket = socket;
+    this.failure = undefined;
+    return { ok: true };
+  }
+
+  send(message: Uint8Array, destination: string): Promise<Outcome<SendFailure>> {
+    const socket = this.socket;
+    if (socket === undefined) return Promise.resolve({ ok: false, code: "not-started", detail: "transport not started" });
+    if (this.failure !== undefined) return Promise.resolve({ ok: false, code: "failed", detail: this.failure });
+    const buffer = Buffer.from(message);
+    return new Promise((resolve) => {
+      socket.send(buffer, 0, buffer.length, withZone(destination, this.options.ifname), (error) => {
+        if (error === null) resolve({ ok: true });
+        else resolve({ ok: false, code: /unreachable/i.test(error.message) ? "unreachable" : "failed", detail: error.message });
+      });
+    });
+  }
+
+  stop(): void {
+    this.socket?.close();
+    this.socket = undefined;
+  }
+}
+
+function configureIpv4(socket: Socket, ifindex: number, isMulticast: boolean): void {
+  socket.setOption(IPPROTO_IP, IP_TTL, REQUIRED_HOPS);
+  socket.setOption(IPPROTO_IP, IP_MULTICAST_TTL, REQUIRED_HOPS);
+  socket.setOption(IPPROTO_IP, IP_MULTICAST_LOOP, 0);
+  // struct ip_mreqn { in_addr group; in_addr local (any); int ifindex } selects the interface by index.
+  const mreqn = ipMreqn(ifindex);
+  socket.setOption(IPPROTO_IP, IP_MULTICAST_IF, mreqn, mreqn.length);
+  if (isMulticast) {
+    mreqn.set(addressBytes(VRRP_GROUP.ipv4), 0);
+    socket.setOption(IPPROTO_IP, IP_ADD_MEMBERSHIP, mreqn, mreqn.length);
+  }
+}
+
+function configureIpv6(socket: Socket, ifindex: number, isMulticast: boolean): void {
+  socket.setOption(IPPROTO_IPV6, IPV6_UNICAST_HOPS, REQUIRED_HOPS);
+  socket.setOption(IPPROTO_IPV6, IPV6_MULTICAST_HOPS, REQUIRED_HOPS);
+  socket.setOption(IPPROTO_IPV6, IPV6_MULTICAST_LOOP, 0);
+  socket.setOption(IPPROTO_IPV6, IPV6_MULTICAST_IF, ifindex);
+  // The kernel keeps the IPv6 header (and so the destination the pseudo-header needs): let it compute the checksum on
+  // send and drop bad ones on receive, as keepalived does.
+  socket.setOption(IPPROTO_IPV6, IPV6_CHECKSUM, VRRP_CHECKSUM_OFFSET);
+  if (isMulticast) {
+    // struct ipv6_mreq { in6_addr group; int ifindex }
+    const mreq = Buffer.alloc(20);
+    mreq.set(addressBytes(VRRP_GROUP.ipv6), 0);
+    mreq.set(nativeInt(ifindex), 16);
+    socket.setOption(IPPROTO_IPV6, IPV6_ADD_MEMBERSHIP, mreq, mreq.length);
+  }
+}
+
+function ipMreqn(ifindex: number): Buffer {
+  const mreqn = Buffer.alloc(12);
+  mreqn.set(nativeInt(ifindex), 8);
+  return mreqn;
+}
+
+/** A C `int` in the host's byte order, as socket option structs hold it. */
+function nativeInt(value: number): Uint8Array {
+  return new Uint8Array(Int32Array.of(value).buffer);
+}

@@ -1,0 +1,110 @@
+// The agent's ports: what the runtime needs from the outside world, named by role. Adapters in ./adapters implement
+// them; fakes in test/fakes implement them for unit tests. No adapter type appears here.
+//
+// Common contract: constructors do no I/O; `start` opens, `stop` closes and is idempotent; failures come back as
+// typed results (`ok: false` with a kebab-case `code`), never as a throw for an expected condition.
+
+export type IpFamily = "ipv4" | "ipv6";
+
+export type Outcome<Code extends string> =
+  | { readonly ok: true }
+  | { readonly ok: false; readonly code: Code; readonly detail: string };
+
+export type Valued<T, Code extends string> =
+  | { readonly ok: true; readonly value: T }
+  | { readonly ok: false; readonly code: Code; readonly detail: string };
+
+/** An address with its prefix, as it sits on an interface. */
+export interface InterfaceAddress {
+  readonly family: IpFamily;
+  readonly address: string;
+  readonly prefixLength: number;
+}
+
+export type SetupFailure = "permission-denied" | "no-such-interface" | "failed";
+
+// ---- VRRP advertisements (RFC 5798 §5.1) ----
+
+export interface ReceivedDatagram {
+  readonly family: IpFamily;
+  /**
+   * IPv4: the whole IP datagram, header included, as the kernel hands it to a raw socket (TTL, source and destination
+   * are read from it by src/vrrp/codec.ts). IPv6: the VRRP message only, because the kernel never hands the IPv6
+   * header to a raw socket. The IPv6 hop limit is therefore not observable here: raw-socket has no recvmsg() for
+   * IPV6_RECVHOPLIMIT, and IPV6_MINHOPCOUNT is accepted but not enforced on raw sockets (measured in namespaces, kernel
+   * 6.18). RFC 5798 §5.1.2.3 / §7.1's hop-limit check is replaced by: the socket is bound to the interface, and
+   * multicast adverts must come from a link-local source (RFC 5798 §5.1.2.1), which no router forwards.
+   */
+  readonly bytes: Uint8Array;
+  readonly source: string;
+  /**
+   * IPv6 only: the kernel verified the VRRP checksum (IPV6_CHECKSUM) and dropped bad ones, because the destination
+   * address that the pseudo-header needs is not visible to a raw IPv6 socket.
+   */
+  readonly isChecksumVerified: boolean;
+}
+
+export type SendFailure = "not-started" | "unreachable" | "failed";
+
+export interface AdvertTransport {
+  /** Opens the socket, joins the group (multicast) and begins delivering every VRRP datagram on the interface. */
+  start(onDatagram: (datagram: ReceivedDatagram) => void): Promise<Outcome<SetupFailure>>;
+  /** Sends one VRRP message (without IP header) to a peer or to the group; TTL / hop limit 255 (RFC 5798 §5.1.1.3). */
+  send(message: Uint8Array, destination: string): Promise<Outcome<SendFailure>>;
+  stop(): void;
+}
+
+// ---- Virtual addresses ----
+
+export interface VipManager {
+  /** Adding an address that is already there succeeds. */
+  add(vip: InterfaceAddress, ifname: string): Promise<Outcome<SetupFailure>>;
+  /** Removing an address that is not there succeeds. */
+  remove(vip: InterfaceAddress, ifname: string): Promise<Outcome<SetupFailure>>;
+  list(ifname: string): Promise<Valued<readonly InterfaceAddress[], SetupFailure>>;
+  stop(): void;
+}
+
+export interface AddressWatcher {
+  /** Reports addresses that disappear from the interface, whoever removed them. */
+  start(onRemoved: (address: InterfaceAddress) => void): Promise<Outcome<SetupFailure>>;
+  stop(): void;
+}
+
+// ---- Gratuitous ARP (RFC 5798 §6.4.2) / unsolicited Neighbor Advertisement (RFC 4861 §7.2.6) ----
+
+export interface NeighborAnnouncer {
+  /** One announcement; how many and how often is the runtime's decision. */
+  announce(address: string, ifname: string): Promise<Outcome<SetupFailure>>;
+}
+
+// ---- Interface state ----
+
+export interface LinkMonitor {
+  start(onChange: (isUp: boolean) => void): Promise<Outcome<SetupFailure>>;
+  /** The last known state; false before `start` has resolved. */
+  isUp(): boolean;
+  stop(): void;
+}
+
+// ---- Local health probe ----
+
+export type ProbeFailure = "timeout" | "refused" | "bad-status" | "failed";
+
+export type ProbeResult =
+  | { readonly ok: true; readonly status: number }
+  | { readonly ok: false; readonly reason: ProbeFailure; readonly detail: string };
+
+export interface HttpProbe {
+  probe(): Promise<ProbeResult>;
+}
+
+// ---- Time ----
+
+export interface Clock {
+  /** Monotonic milliseconds; unrelated to wall-clock time and never goes back. */
+  now(): number;
+  /** Calls `onDeadline` once `now() >= atMs`. Replaces any earlier schedule: there is exactly one timer. */
+  schedule(atMs: number, onDeadline: () => void): void;
+  cancel(): void;
+}
