@@ -59,6 +59,7 @@ export async function startProbe(lab: Lab, url: string, opts: ProbeOptions = {})
 
   let report: ProbeReport | undefined;
   return {
+    snapshot: () => report ?? summarizeProbe(lines, Date.now()),
     async stop(): Promise<ProbeReport> {
       if (report === undefined) {
         await stopChild(child, closed);

@@ -56,6 +56,9 @@ export interface ProbeReport {
 }
 
 export interface Probe {
+  /** The report so far, while the probe keeps running (a window still failing shows as open). */
+  snapshot(): ProbeReport;
+  /** Stops the probe; calling it again returns the same report. */
   stop(): Promise<ProbeReport>;
 }
 
@@ -76,7 +79,10 @@ export interface Lab {
   /** Free addresses on the segment for virtual IPs: 10.77.0.(200+index) and fd77::(200+index). */
   vip(index?: number): { readonly address: string; readonly address6: string };
   exec(host: LabHost, cmd: string, args: readonly string[], opts?: RunOptions): Promise<CommandResult>;
-  /** Runs in its own process group, tracked, and killed (with its children) by `destroy()`. */
+  /**
+   * Runs in its own process group, tracked, and killed (with its children) by `destroy()`. stdout and stderr are
+   * pipes by default: read them, or pass `stdio`, or a chatty process blocks once the pipe buffer is full.
+   */
   spawn(host: LabHost, cmd: string, args: readonly string[], opts?: LabSpawnOptions): ChildProcess;
   /** A one-shot HTTP GET from inside `host` (curl, fresh connection); never throws on network failure. */
   httpGet(host: LabHost, url: string, opts?: { readonly timeoutMs?: number }): Promise<HttpAnswer>;
