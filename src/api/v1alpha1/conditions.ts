@@ -1,0 +1,67 @@
+// Condition types and reasons of a HighAvailabilityVIP's status. The controller owns every condition; agents report
+// only their own `status.nodes` entry. Each reason is a CamelCase constant, as metav1.Condition requires.
+
+/** The condition types in `status.conditions`. */
+export const ConditionType = {
+  /** True while exactly one node is MASTER and holds the addresses. */
+  Ready: "Ready",
+  /** True while the VIP works but with less redundancy than configured: an agent is missing or a node is unhealthy. */
+  Degraded: "Degraded",
+  /** True while more than one node reports MASTER: the nodes cannot hear each other's advertisements. */
+  SplitBrain: "SplitBrain",
+  /** True while another HighAvailabilityVIP claims the same VRID on the same nodes, or the same address. */
+  Conflict: "Conflict",
+  /** True while the spec breaks a rule the CRD schema cannot express; the message names the field and the fix. */
+  Invalid: "Invalid",
+} as const;
+export type ConditionType = (typeof ConditionType)[keyof typeof ConditionType];
+
+/** The reasons the controller writes, grouped by the condition they explain. */
+export const ConditionReason = {
+  // Ready
+  /** Ready=True: one node is MASTER; the message names it and the addresses. */
+  MasterElected: "MasterElected",
+  /** Ready=False: agents run but none is MASTER (all BACKUP, FAULT or INIT). */
+  NoMaster: "NoMaster",
+  /** Ready=False: no agent has reported yet, e.g. the DaemonSet is still rolling out. */
+  AgentsPending: "AgentsPending",
+  /** Ready=False: no node matches `spec.nodes.selector`. */
+  NoEligibleNodes: "NoEligibleNodes",
+  /** Ready=False: the spec is invalid, see the Invalid condition. */
+  SpecInvalid: "SpecInvalid",
+
+  // Degraded
+  /** Degraded=False: every selected node runs a healthy agent. */
+  AllNodesHealthy: "AllNodesHealthy",
+  /** Degraded=True: at least one node's health check fails (state FAULT or reduced priority). */
+  NodesUnhealthy: "NodesUnhealthy",
+  /** Degraded=True: a selected node has no reporting agent (state UNKNOWN). */
+  AgentsMissing: "AgentsMissing",
+  /** Degraded=True: only one node can hold the VIP, so nothing takes over when it fails. */
+  NoBackup: "NoBackup",
+
+  // SplitBrain
+  /** SplitBrain=False: at most one node is MASTER. */
+  SingleMaster: "SingleMaster",
+  /** SplitBrain=True: several nodes are MASTER; the message names them. */
+  MultipleMasters: "MultipleMasters",
+
+  // Conflict
+  /** Conflict=False: VRID and addresses are this resource's alone. */
+  NoConflict: "NoConflict",
+  /** Conflict=True: another HighAvailabilityVIP uses the same VRID on a shared node and interface. */
+  VirtualRouterIDInUse: "VirtualRouterIDInUse",
+  /** Conflict=True: another HighAvailabilityVIP claims one of the same addresses. */
+  AddressInUse: "AddressInUse",
+  /** Conflict=True: spec.virtualRouterID is omitted and all 255 VRIDs are taken on the selected nodes. */
+  VirtualRouterIDsExhausted: "VirtualRouterIDsExhausted",
+
+  // Invalid
+  /** Invalid=False: the spec passed validation. */
+  SpecValid: "SpecValid",
+  /** Invalid=True: the spec failed validation; the message lists `path: problem; fix`. */
+  ValidationFailed: "ValidationFailed",
+  /** Invalid=True: `spec.authentication.passwordSecretRef` names a Secret or key that does not exist. */
+  SecretNotFound: "SecretNotFound",
+} as const;
+export type ConditionReason = (typeof ConditionReason)[keyof typeof ConditionReason];

@@ -1,0 +1,64 @@
+// The public face of the HighAvailabilityVIP v1alpha1 API: import from here, not from the files behind it.
+export {
+  DEFAULT_PRIORITY,
+  HAVIP_API_VERSION,
+  HAVIP_GROUP,
+  HAVIP_KIND,
+  HAVIP_PLURAL,
+  HAVIP_SHORT_NAME,
+  HAVIP_SINGULAR,
+  HAVIP_VERSION,
+  MAX_ADDRESSES,
+  MAX_NODES,
+  MAX_PEERS,
+  addressFamilyOf,
+  conditionSchema,
+  describeAddressProblem,
+  haVipSpecSchema,
+  haVipStatusSchema,
+  highAvailabilityVipSchema,
+  nodeStateSchema,
+  nodeStatusEntrySchema,
+  priorityOf,
+} from "./schema.js";
+export type {
+  Authentication,
+  CelRule,
+  ConditionStatus,
+  Garp,
+  HaVipCondition,
+  HaVipSpec,
+  HaVipSpecInput,
+  HaVipStatus,
+  HealthCheck,
+  HighAvailabilityVIP,
+  HighAvailabilityVIPInput,
+  HttpGetAction,
+  LabelSelector,
+  NodePriority,
+  NodeState,
+  NodeStatusEntry,
+  NodesSpec,
+  Preemption,
+  PreemptionMode,
+  Probe,
+  Toleration,
+  Transport,
+  TransportMode,
+  VrrpVersion,
+} from "./schema.js";
+export { ConditionReason, ConditionType } from "./conditions.js";
+export { DURATION_MAX_LENGTH, DURATION_PATTERN, formatDuration, isDuration, parseDuration } from "./duration.js";
+export { ADDRESS_MAX_LENGTH, parseIpAddress, parseVipAddress } from "./ip.js";
+export type { IpAddress, IpFamily, VipAddress } from "./ip.js";
+export {
+  formatIssues,
+  formatPath,
+  loadHaVipManifest,
+  validateHaVip,
+  validateHaVipSpec,
+  weightWarnings,
+} from "./validate.js";
+export type { HaVipWarning, ValidationIssue, ValidationResult } from "./validate.js";
+export { CRD_FILE, buildCrd, renderCrdYaml, toStructural } from "./crd.js";
+export type { JsonObject, JsonValue } from "./crd.js";

@@ -1,0 +1,46 @@
+import { isIPv4, isIPv6 } from "node:net";
+
+/** IP version of an address; a VRRP router carries one (RFC 5798 §5.2.9, "IPvX Address(es)"). */
+export type IpFamily = 4 | 6;
+
+/** An IP address in canonical text (IPv6 compressed, lower case) and its family. */
+export interface IpAddress {
+  readonly address: string;
+  readonly family: IpFamily;
+}
+
+/** A virtual address as written in `spec.addresses`, split into its parts. */
+export interface VipAddress extends IpAddress {
+  /** Written prefix, or the host prefix (32 or 128) when none was written. */
+  readonly prefixLength: number;
+  readonly hasPrefix: boolean;
+}
+
+/** Longest address text: a full IPv6 address with a /128 prefix. */
+export const ADDRESS_MAX_LENGTH = 43;
+
+/**
+ * Parses one IP address the way Kubernetes' CEL `ip()` does: no zone ("%eth0"), no IPv4-mapped IPv6
+ * ("::ffff:192.0.2.1"), no leading zeros in IPv4 octets. Returns undefined for anything else.
+ */
+export function parseIpAddress(text: string): IpAddress | undefined {
+  if (isIPv4(text)) return { address: text, family: 4 };
+  if (!isIPv6(text) || text.includes("%")) return undefined;
+  // The WHATWG URL parser writes IPv6 in the RFC 5952 canonical form, so equal addresses compare equal as text.
+  const canonical = new URL(`http://[${text}]/`).hostname.slice(1, -1);
+  if (/^::ffff:[0-9a-f]{1,4}:[0-9a-f]{1,4}$/.test(canonical)) return undefined;
+  return { address: canonical, family: 6 };
+}
+
+/** Parses "192.0.2.10", "192.0.2.10/24", "2001:db8::10" or "2001:db8::10/64". Host bits may be set. */
+export function parseVipAddress(text: string): VipAddress | undefined {
+  const slash = text.indexOf("/");
+  const ip = parseIpAddress(slash === -1 ? text : text.slice(0, slash));
+  if (ip === undefined) return undefined;
+  const hostPrefix = ip.family === 4 ? 32 : 128;
+  if (slash === -1) return { ...ip, prefixLength: hostPrefix, hasPrefix: false };
+  const prefixText = text.slice(slash + 1);
+  if (!/^(?:0|[1-9][0-9]{0,2})$/.test(prefixText)) return undefined;
+  const prefixLength = Number(prefixText);
+  return prefixLength <= hostPrefix ? { ...ip, prefixLength, hasPrefix: true } : undefined;
+}
