@@ -7,7 +7,7 @@ import { z } from "zod";
 import { runCommand, type CommandResult, type RunOptions } from "./command.js";
 import { startProbe } from "./probe.js";
 import { deleteNamespace, deleteNamespaceSync, killQuietly, registerLab, unregisterLab } from "./registry.js";
-import type { HttpAnswer, Lab, LabAddress, LabHost, LabSpawnOptions, Probe, ProbeOptions } from "./types.js";
+import type { CutOptions, HttpAnswer, Lab, LabAddress, LabHost, LabSpawnOptions, Probe, ProbeOptions } from "./types.js";
 
 export interface LabOptions {
   readonly nodes: number;
@@ -171,13 +171,31 @@ class NamespaceLab implements Lab {
     return { status: Number.isInteger(status) ? status : 0, body: result.stdout.slice(0, at) };
   }
 
-  async cutLink(host: LabHost): Promise<void> {
+  async cutLink(host: LabHost, opts: CutOptions = {}): Promise<void> {
     this.assertAlive();
+    if (opts.shouldKeepCarrier === true) {
+      // The bridge drops the port's frames both ways; the node's link stays up, as behind a failed switch path.
+      const port = hubPort(host);
+      const script = [
+        `table bridge ${cutTable(host)} {`,
+        "  chain forward {",
+        "    type filter hook forward priority -10; policy accept;",
+        `    iifname "${port}" drop`,
+        `    oifname "${port}" drop`,
+        "  }",
+        "}",
+        "",
+      ].join("\n");
+      await runCommand("ip", ["netns", "exec", this.hubNetns, "nft", "-f", "-"], { input: script, check: true });
+      return;
+    }
     await ip(["-n", this.hubNetns, "link", "set", hubPort(host), "down"]);
   }
 
   async restoreLink(host: LabHost): Promise<void> {
     this.assertAlive();
+    // Undoes either kind of cut; the table is absent after a carrier cut, so its deletion may fail.
+    await runCommand("ip", ["netns", "exec", this.hubNetns, "nft", "delete", "table", "bridge", cutTable(host)]);
     await ip(["-n", this.hubNetns, "link", "set", hubPort(host), "up"]);
   }
 
@@ -290,6 +308,10 @@ function signalGroup(child: ChildProcess, signal: NodeJS.Signals): void {
 function hubPort(host: LabHost): string {
   // Inside the hub only, so no run id is needed to keep it unique; "v-client" is well under IFNAMSIZ (15).
   return `v-${host.name}`;
+}
+
+function cutTable(host: LabHost): string {
+  return `lab_cut_${host.name}`;
 }
 
 function isolationTable(peer: LabHost): string {

@@ -18,6 +18,10 @@ export interface LabAddress {
   readonly scope: string;
 }
 
+export interface CutOptions {
+  readonly shouldKeepCarrier?: boolean;
+}
+
 export interface LabSpawnOptions {
   readonly stdio?: StdioOptions;
   readonly env?: NodeJS.ProcessEnv;
@@ -86,7 +90,12 @@ export interface Lab {
   spawn(host: LabHost, cmd: string, args: readonly string[], opts?: LabSpawnOptions): ChildProcess;
   /** A one-shot HTTP GET from inside `host` (curl, fresh connection); never throws on network failure. */
   httpGet(host: LabHost, url: string, opts?: { readonly timeoutMs?: number }): Promise<HttpAnswer>;
-  cutLink(host: LabHost): Promise<void>;
+  /**
+   * Cuts `host` off the segment. By default the hub's port goes down and the node sees carrier loss (keepalived
+   * then enters FAULT); with `shouldKeepCarrier` the bridge silently drops its frames and the node notices nothing.
+   */
+  cutLink(host: LabHost, opts?: CutOptions): Promise<void>;
+  /** Undoes either kind of cut; idempotent. */
   restoreLink(host: LabHost): Promise<void>;
   isolatePeers(a: LabHost, b: LabHost): Promise<void>;
   healPeers(a: LabHost, b: LabHost): Promise<void>;

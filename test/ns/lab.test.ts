@@ -140,6 +140,21 @@ describe("namespace lab", () => {
     await waitFor(() => atN2.countFrom("4", "n1") > duringCut + 2, { timeoutMs: 10_000, what: "multicast after restore" });
   });
 
+  it("cuts a node silently, keeping its carrier, and restores it", async () => {
+    await lab.cutLink(n1, { shouldKeepCarrier: true });
+    try {
+      const carrier = await lab.exec(n1, "cat", ["/sys/class/net/eth0/carrier"]);
+      expect(carrier.stdout.trim()).toBe("1");
+      expect(await bodyFrom(lab, lab.client, n1.address)).toBeUndefined();
+      expect(await bodyFrom(lab, n1, n2.address6)).toBeUndefined();
+      expect(await bodyFrom(lab, lab.client, n2.address)).toBe("n2");
+    } finally {
+      await lab.restoreLink(n1);
+    }
+    expect(await bodyFrom(lab, lab.client, n1.address)).toBe("n1");
+    await lab.restoreLink(n1);
+  });
+
   it("isolates two nodes from each other while the client still reaches both, and heals", async () => {
     await lab.isolatePeers(n1, n2);
     try {
