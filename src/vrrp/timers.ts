@@ -1,0 +1,41 @@
+// RFC 5798 §6.1 timer arithmetic. Unit conversions of the protocol happen here (and in units.ts) only.
+
+import type { Advertisement, VrrpVersion } from "./advertisement.js";
+import type { Centiseconds, Milliseconds } from "./units.js";
+import { centisecondsToMilliseconds, milliseconds, secondsToCentiseconds } from "./units.js";
+
+/**
+ * RFC 5798 §6.1: Skew_Time = ((256 - Priority) * Master_Adver_Interval) / 256.
+ * RFC 3768 §6.1 (v2): Skew_Time = (256 - Priority) / 256 seconds, independent of the interval.
+ * Rounded down to whole milliseconds: a higher priority then never waits longer than a lower one.
+ */
+export function computeSkewTime(version: VrrpVersion, priority: number, masterAdverInterval: Centiseconds): Milliseconds {
+  const weight = 256 - priority;
+  if (version === 2) return milliseconds(Math.floor((weight * 1000) / 256));
+  return milliseconds(Math.floor((weight * centisecondsToMilliseconds(masterAdverInterval)) / 256));
+}
+
+/** RFC 5798 §6.1: Master_Down_Interval = (3 * Master_Adver_Interval) + Skew_Time. */
+export function computeMasterDownInterval(version: VrrpVersion, priority: number, masterAdverInterval: Centiseconds): Milliseconds {
+  return milliseconds(3 * centisecondsToMilliseconds(masterAdverInterval) + computeSkewTime(version, priority, masterAdverInterval));
+}
+
+/** RFC 5798 §6.4.2 "Set Master_Adver_Interval to Adver Interval contained in the ADVERTISEMENT", in one unit for v2 and v3. */
+export function advertisedInterval(advert: Advertisement): Centiseconds {
+  return advert.version === 2 ? secondsToCentiseconds(advert.adverInterval) : advert.maxAdverInterval;
+}
+
+/**
+ * Timer lateness guard. When the event loop is starved (GC pause, CPU throttling, a stopped process), a
+ * Master_Down_Timer can fire long after its deadline while the live master's adverts sit unread in the socket
+ * buffer. Taking over then would make a needless split brain. The technique (as in FRR and keepalived, which
+ * read the socket before acting on a timer):
+ *   1. When the OS timer fires at `firedAt` for `deadline`, call `isLate(deadline, firedAt, tolerance)`.
+ *   2. If late, first drain the socket without blocking and feed every pending advert to `step` as
+ *      `advert-received` (each resets the deadline if the master is alive).
+ *   3. Then ask `nextDeadline(state)` again: only if it is still due, send `timer-expired`.
+ * A tolerance of about one advertisement interval is a sensible start.
+ */
+export function isLate(deadline: Milliseconds, firedAt: Milliseconds, tolerance: Milliseconds): boolean {
+  return firedAt - deadline > tolerance;
+}
