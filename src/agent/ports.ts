@@ -4,7 +4,10 @@
 // Common contract: constructors do no I/O; `start` opens, `stop` closes and is idempotent; failures come back as
 // typed results (`ok: false` with a kebab-case `code`), never as a throw for an expected condition.
 
-export type IpFamily = "ipv4" | "ipv6";
+import type { AddressFamily } from "../vrrp/advertisement.js";
+import type { Milliseconds } from "../vrrp/units.js";
+
+export type IpFamily = AddressFamily;
 
 export type Outcome<Code extends string> =
   | { readonly ok: true }
@@ -66,7 +69,7 @@ export interface VipManager {
 }
 
 export interface AddressWatcher {
-  /** Reports addresses that disappear from the interface, whoever removed them. */
+  /** Reports addresses that disappear from the interface, whoever removed them (this agent included). */
   start(onRemoved: (address: InterfaceAddress) => void): Promise<Outcome<SetupFailure>>;
   stop(): void;
 }
@@ -103,8 +106,8 @@ export interface HttpProbe {
 
 export interface Clock {
   /** Monotonic milliseconds; unrelated to wall-clock time and never goes back. */
-  now(): number;
-  /** Calls `onDeadline` once `now() >= atMs`. Replaces any earlier schedule: there is exactly one timer. */
-  schedule(atMs: number, onDeadline: () => void): void;
+  now(): Milliseconds;
+  /** Calls `onDeadline` once `now() >= at`. Replaces any earlier schedule: there is exactly one timer. */
+  schedule(at: Milliseconds, onDeadline: () => void): void;
   cancel(): void;
 }

@@ -1,6 +1,7 @@
 import { createRtNetlink, type RtNetlinkSocket } from "netlink";
 import type { InterfaceAddress, IpFamily, SetupFailure, Valued } from "../ports.js";
-import { addressText, familyOf } from "./ip-address.js";
+import { formatAddress, parseAddress } from "../../vrrp/codec.js";
+import { familyOf } from "./ip-address.js";
 import { describe, errnoName, setupFailureOf } from "./netlink-errors.js";
 
 // One-shot interface queries over rtnetlink, in the network namespace of this process.
@@ -59,7 +60,7 @@ export async function allAddresses(rt: RtNetlinkSocket): Promise<readonly Indexe
     const { index, prefixlen, family, flags, scope } = message.data;
     if (bytes === undefined || index === undefined || prefixlen === undefined) return [];
     if (family !== familyNumber.ipv4 && family !== familyNumber.ipv6) return [];
-    const address = addressText(bytes);
+    const address = formatAddress(bytes);
     const addressFamily = familyOf(address);
     if (addressFamily === undefined) return [];
     const isSecondary = flags?.secondary === true || message.attrs.flags?.secondary === true;
@@ -113,5 +114,7 @@ export async function primaryAddress(
 }
 
 function addressTextOf(address: string): string {
-  return familyOf(address) === "ipv6" ? new URL(`http://[${address}]`).hostname.slice(1, -1) : address;
+  const family = familyOf(address);
+  const bytes = family === undefined ? undefined : parseAddress(address, family);
+  return bytes === undefined ? address : formatAddress(bytes);
 }

@@ -1,6 +1,6 @@
 import { createRtNetlink, type RtNetlinkSocket } from "netlink";
 import type { InterfaceAddress, Outcome, SetupFailure, Valued, VipManager } from "../ports.js";
-import { addressBytes } from "./ip-address.js";
+import { parseAddress } from "../../vrrp/codec.js";
 import { allAddresses, linkInfo } from "./interfaces.js";
 import { describe, errnoName, setupFailureOf } from "./netlink-errors.js";
 
@@ -44,7 +44,9 @@ export class NetlinkVipManager implements VipManager {
     const link = await linkInfo(ifname, rt);
     if (!link.ok) return link;
     const isIpv6 = vip.family === "ipv6";
-    const bytes = Buffer.from(addressBytes(vip.address));
+    const parsed = parseAddress(vip.address, vip.family);
+    if (parsed === undefined) return { ok: false, code: "failed", detail: `not an ${vip.family} address: ${vip.address}` };
+    const bytes = Buffer.from(parsed);
     // A VIP answers at once: duplicate address detection would hold it "tentative" for a second or more.
     const data = {
       family: isIpv6 ? AF_INET6 : AF_INET,

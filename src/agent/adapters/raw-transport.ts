@@ -1,6 +1,7 @@
 import { AddressFamily, createSocket, type Socket } from "raw-socket";
 import type { AdvertTransport, IpFamily, Outcome, ReceivedDatagram, SendFailure, SetupFailure } from "../ports.js";
-import { addressBytes, withZone } from "./ip-address.js";
+import { parseAddress } from "../../vrrp/codec.js";
+import { withZone } from "./ip-address.js";
 import { linkInfo } from "./interfaces.js";
 
 // Socket levels and options from <netinet/in.h>, <linux/in6.h> and <asm-generic/socket.h>.
@@ -97,7 +98,7 @@ function configureIpv4(socket: Socket, ifindex: number, isMulticast: boolean): v
   const mreqn = ipMreqn(ifindex);
   socket.setOption(IPPROTO_IP, IP_MULTICAST_IF, mreqn, mreqn.length);
   if (isMulticast) {
-    mreqn.set(addressBytes(VRRP_GROUP.ipv4), 0);
+    mreqn.set(groupBytes("ipv4"), 0);
     socket.setOption(IPPROTO_IP, IP_ADD_MEMBERSHIP, mreqn, mreqn.length);
   }
 }
@@ -113,10 +114,14 @@ function configureIpv6(socket: Socket, ifindex: number, isMulticast: boolean): v
   if (isMulticast) {
     // struct ipv6_mreq { in6_addr group; int ifindex }
     const mreq = Buffer.alloc(20);
-    mreq.set(addressBytes(VRRP_GROUP.ipv6), 0);
+    mreq.set(groupBytes("ipv6"), 0);
     mreq.set(nativeInt(ifindex), 16);
     socket.setOption(IPPROTO_IPV6, IPV6_ADD_MEMBERSHIP, mreq, mreq.length);
   }
+}
+
+function groupBytes(family: IpFamily): Uint8Array {
+  return parseAddress(VRRP_GROUP[family], family) ?? new Uint8Array(family === "ipv4" ? 4 : 16);
 }
 
 function ipMreqn(ifindex: number): Buffer {

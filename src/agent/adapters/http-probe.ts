@@ -1,0 +1,50 @@
+import { request } from "node:http";
+import type { HttpProbe, ProbeFailure, ProbeResult } from "../ports.js";
+import type { Milliseconds } from "../../vrrp/units.js";
+
+export interface HttpProbeTarget {
+  readonly host: string;
+  readonly port: number;
+  readonly path: string;
+  readonly timeout: Milliseconds;
+}
+
+/**
+ * One GET on a fresh connection (no keep-alive: a pooled socket could hide a listener that is gone). 2xx and 3xx
+ * count as healthy, as the kubelet counts them. The timeout bounds the whole exchange, body included.
+ */
+export class NodeHttpProbe implements HttpProbe {
+  constructor(private readonly target: HttpProbeTarget) {}
+
+  probe(): Promise<ProbeResult> {
+    const { host, port, path, timeout } = this.target;
+    return new Promise((resolve) => {
+      let isSettled = false;
+      const settle = (result: ProbeResult): void => {
+        if (isSettled) return;
+        isSettled = true;
+        req.destroy();
+        resolve(result);
+      };
+      const fail = (reason: ProbeFailure, detail: string): void => settle({ ok: false, reason, detail });
+      const req = request({ host, port, path, method: "GET", agent: false, signal: AbortSignal.timeout(timeout) }, (res) => {
+        const status = res.statusCode ?? 0;
+        res.on("error", (error) => fail(failureOf(error), error.message));
+        res.on("end", () => {
+          if (status >= 200 && status < 400) settle({ ok: true, status });
+          else fail("bad-status", `HTTP ${status}`);
+        });
+        res.resume();
+      });
+      req.on("error", (error) => fail(failureOf(error), error.message));
+      req.end();
+    });
+  }
+}
+
+function failureOf(error: Error): ProbeFailure {
+  const code = (error as NodeJS.ErrnoException).code;
+  if (error.name === "AbortError" || error.name === "TimeoutError" || code === "ABORT_ERR") return "timeout";
+  if (code === "ECONNREFUSED") return "refused";
+  return "failed";
+}
