@@ -6,7 +6,9 @@ import { join } from "node:path";
 import { z } from "zod";
 import { runCommand, type CommandResult, type RunOptions } from "./command.js";
 import { startProbe } from "./probe.js";
-import { deleteNamespace, deleteNamespaceSync, killQuietly, registerLab, unregisterLab } from "./registry.js";
+import {
+  deleteNamespace, deleteNamespaceSync, killQuietly, processStartTicks, registerLab, unregisterLab,
+} from "./registry.js";
 import type { CutOptions, HttpAnswer, Lab, LabAddress, LabHost, LabSpawnOptions, Probe, ProbeOptions } from "./types.js";
 
 export interface LabOptions {
@@ -87,7 +89,12 @@ class NamespaceLab implements Lab {
     this.hubNetns = `${id}-hub`;
     this.tmpDir = mkdtempSync(join(tmpdir(), `ha-nginx-lab-${id}-`));
     // Registered before anything exists, so that a failure halfway through still leaves a record to clean up.
-    registerLab(this, { pid: process.pid, namespaces: this.namespaces(), tmpDir: this.tmpDir });
+    registerLab(this, {
+      pid: process.pid,
+      pidStartTicks: processStartTicks(process.pid),
+      namespaces: this.namespaces(),
+      tmpDir: this.tmpDir,
+    });
   }
 
   private namespaces(): string[] {

@@ -16,6 +16,8 @@ export const labStateDir = "/run/ha-nginx-lab";
 
 const stateSchema = z.object({
   pid: z.number().int().positive(),
+  /** The owner's start time in clock ticks since boot (/proc/<pid>/stat field 22): tells a reused pid apart. */
+  pidStartTicks: z.string().optional(),
   namespaces: z.array(z.string().min(1)),
   tmpDir: z.string().min(1),
 });
@@ -64,6 +66,22 @@ function hookProcess(): void {
     };
     process.on(signal, onSignal);
   }
+}
+
+/** The start time of a process in clock ticks since boot, or undefined when it is gone. */
+export function processStartTicks(pid: number): string | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    // Fields after the command name, which may itself hold spaces and parentheses; starttime is field 22.
+    return stat.slice(stat.lastIndexOf(")") + 2).split(" ")[19];
+  } catch {
+    return undefined;
+  }
+}
+
+function isOwnerAlive(state: LabState): boolean {
+  if (!isProcessAlive(state.pid)) return false;
+  return state.pidStartTicks === undefined || processStartTicks(state.pid) === state.pidStartTicks;
 }
 
 export function isProcessAlive(pid: number): boolean {
@@ -121,7 +139,7 @@ export async function sweepLeftoverLabs(): Promise<string[]> {
     const id = file.slice(0, -".json".length);
     if (liveLabs.has(id)) continue;
     const state = readState(join(labStateDir, file));
-    if (state !== undefined && isProcessAlive(state.pid)) continue;
+    if (state !== undefined && isOwnerAlive(state)) continue;
     for (const netns of state?.namespaces ?? []) {
       await deleteNamespace(netns);
     }

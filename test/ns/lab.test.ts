@@ -1,6 +1,8 @@
 import type { ChildProcess } from "node:child_process";
 import { spawn } from "node:child_process";
-import { existsSync, readFileSync } from "node:fs";
+import { randomBytes } from "node:crypto";
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { createRequire } from "node:module";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
@@ -9,6 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
   addressesOn, createLab, labStateDir, startNginx, summarizeProbe, sweepLeftoverLabs, waitFor,
 } from "../../src/lab/index.js";
+import { processStartTicks } from "../../src/lab/registry.js";
 import type { Lab, LabHost, NginxProcess } from "../../src/lab/index.js";
 
 const vrrpGroup = "224.0.0.18";
@@ -277,6 +280,41 @@ describe("lab cleanup when its process dies", () => {
     expect(await runRoot("ip", ["netns", "list"])).not.toContain(owner.id);
     expect(isAlive(owner.sleeper)).toBe(false);
     expect(existsSync(owner.tmpDir)).toBe(false);
+  });
+});
+
+describe("sweepLeftoverLabs and reused pids", () => {
+  it("sweeps a lab whose recorded pid now belongs to another process, and spares one whose owner lives", async () => {
+    const ids = [`lr${randomBytes(3).toString("hex")}`, `lr${randomBytes(3).toString("hex")}`];
+    const [reused, live] = ids;
+    if (reused === undefined || live === undefined) throw new Error("two ids expected");
+    const tmpDirs = ids.map((id) => mkdtempSync(join(tmpdir(), `ha-nginx-lab-${id}-`)));
+    try {
+      for (const [i, id] of ids.entries()) {
+        await runRoot("ip", ["netns", "add", `${id}-hub`]);
+        const state = {
+          pid: process.pid,
+          // The first claims our pid with another start time: the pid was reused, so its owner is dead.
+          pidStartTicks: i === 0 ? "1" : processStartTicks(process.pid),
+          namespaces: [`${id}-hub`],
+          tmpDir: tmpDirs[i],
+        };
+        writeFileSync(join(labStateDir, `${id}.json`), JSON.stringify(state));
+      }
+      const swept = await sweepLeftoverLabs();
+      expect(swept).toContain(reused);
+      expect(swept).not.toContain(live);
+      const listed = await runRoot("ip", ["netns", "list"]);
+      expect(listed).not.toContain(reused);
+      expect(listed).toContain(live);
+      expect(existsSync(tmpDirs[0] ?? "")).toBe(false);
+    } finally {
+      for (const [i, id] of ids.entries()) {
+        await runRoot("ip", ["netns", "delete", `${id}-hub`]);
+        rmSync(join(labStateDir, `${id}.json`), { force: true });
+        rmSync(tmpDirs[i] ?? "", { recursive: true, force: true });
+      }
+    }
   });
 });
 
