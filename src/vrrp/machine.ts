@@ -1,0 +1,545 @@
+// The VRRP state machine (RFC 5798 §6.4, RFC 9568 §6.4.3), pure: `step(state, event)` returns the next state and
+// the actions for the runtime to carry out. Time arrives as `event.now`; timers are deadlines in the state, and
+// `nextDeadline(state)` tells the runtime when to deliver `timer-expired`. The configuration is `RouterConfig`
+// (config.ts).
+//
+// Runtime contract:
+//   let state = initialState(config); then for every event: ({ state, actions } = step(state, event)), carry out
+//   `actions` in order, and (re)arm one OS timer at `nextDeadline(state)` (none when undefined). For `send-advert`,
+//   encode once per `advertDestinations(state.config)` with `encodeContextFor(state.config, destination)`.
+
+import type { Advertisement } from "./advertisement.js";
+import type { RouterConfig, VirtualAddress } from "./config.js";
+import { buildAdvert, computeEffectivePriority } from "./config.js";
+import { formatAddress, parseAddress } from "./codec.js";
+import { outranks } from "./election.js";
+import type { NotForUsReason, RejectReason } from "./receive.js";
+import { classifyAdvert } from "./receive.js";
+import { advertisedInterval, computeMasterDownInterval, computeSkewTime } from "./timers.js";
+import type { Centiseconds, Milliseconds } from "./units.js";
+import { addMilliseconds, centisecondsToMilliseconds } from "./units.js";
+
+// ---------------------------------------------------------------------------------------------------------------
+// States
+
+/** RFC 5798 §6.4 states, plus Fault (extension, not in RFC 5798). */
+export type StateKind = "Initialize" | "Backup" | "Master" | "Fault";
+
+interface Shared {
+  readonly config: RouterConfig;
+  /** Latest health verdict (nginx Ready and the local probe); see RouterConfig.healthWeight. */
+  readonly isHealthy: boolean;
+  readonly isLinkUp: boolean;
+}
+
+/** A graceful shutdown in progress: the VIPs stay until a new Master is heard or the deadline passes. */
+export interface Release {
+  readonly deadline: Milliseconds;
+  readonly addresses: readonly VirtualAddress[];
+}
+
+/** RFC 5798 §6.4.1 */
+export interface InitializeState extends Shared {
+  readonly kind: "Initialize";
+  /**
+   * Extension, not in RFC 5798: §6.4.3 has a leaving Master send priority 0 and drop everything. Keeping the VIPs
+   * until the next Master speaks closes the gap of one Skew_Time in which nobody answers ARP for them.
+   */
+  readonly release: Release | undefined;
+}
+
+export type TakeoverReason = "master-down-timer-expired" | "priority-zero-received" | "preempted";
+
+/** RFC 5798 §6.4.2 */
+export interface BackupState extends Shared {
+  readonly kind: "Backup";
+  /** RFC 5798 §6.1 Master_Adver_Interval, learned from the Master's adverts. */
+  readonly masterAdverInterval: Centiseconds;
+  /** RFC 5798 §6.1 Master_Down_Timer, as a deadline. */
+  readonly masterDownTimer: Milliseconds;
+  /** keepalived preempt_delay: lower-priority adverts are accepted until then ("delayed" mode only). */
+  readonly preemptAllowedAt: Milliseconds | undefined;
+  /** Why this router would take over if the Master_Down_Timer fired now. */
+  readonly takeoverReason: TakeoverReason;
+}
+
+/** RFC 5798 §6.4.3 */
+export interface MasterState extends Shared {
+  readonly kind: "Master";
+  /** RFC 5798 §6.1 Adver_Timer, as a deadline. */
+  readonly adverTimer: Milliseconds;
+  /** keepalived garp_master_refresh, as a deadline; undefined when off. */
+  readonly garpRefreshTimer: Milliseconds | undefined;
+}
+
+/** Extension, not in RFC 5798 (keepalived FAULT): the link is down, or unhealthy with weight 0. Holds no VIP. */
+export interface FaultState extends Shared {
+  readonly kind: "Fault";
+}
+
+export type RouterState = InitializeState | BackupState | MasterState | FaultState;
+
+// ---------------------------------------------------------------------------------------------------------------
+// Events (past tense) and actions (commands)
+
+export type RouterEvent =
+  /** RFC 5798 §6.4.1 Startup event. */
+  | { readonly kind: "started"; readonly now: Milliseconds }
+  /** RFC 5798 §6.4.2/§6.4.3 Shutdown event (SIGTERM). A second one during release ends it at once. */
+  | { readonly kind: "shutdown-requested"; readonly now: Milliseconds }
+  /** A decoded advert (codec checks passed) and the IP source address of its packet. */
+  | { readonly kind: "advert-received"; readonly now: Milliseconds; readonly advert: Advertisement; readonly source: string }
+  /** The runtime's one timer fired (at or after nextDeadline). */
+  | { readonly kind: "timer-expired"; readonly now: Milliseconds }
+  /** A new configuration, applied live. */
+  | { readonly kind: "config-changed"; readonly now: Milliseconds; readonly config: RouterConfig }
+  | { readonly kind: "health-changed"; readonly now: Milliseconds; readonly isHealthy: boolean }
+  | { readonly kind: "interface-down"; readonly now: Milliseconds }
+  | { readonly kind: "interface-up"; readonly now: Milliseconds };
+
+export type TransitionReason =
+  | "started"
+  | "address-owner"
+  | TakeoverReason
+  | "higher-priority-advert"
+  | "health-failed"
+  | "health-recovered"
+  | "link-down"
+  | "link-up"
+  | "config-changed"
+  | "shutdown";
+
+export type DiscardReason =
+  | NotForUsReason
+  | RejectReason
+  /** RFC 5798 §6.4.2: a preempting Backup discards adverts of lower priority. */
+  | "lower-priority"
+  /** Initialize (not releasing) and Fault do not process adverts. */
+  | "not-running"
+  /** The timer fired before any deadline (the runtime just re-arms). */
+  | "timer-not-due"
+  | "impossible-in-state";
+
+export type RouterAction =
+  /** RFC 5798 §7.2: send to every advertDestinations(config). */
+  | { readonly kind: "send-advert"; readonly advert: Advertisement }
+  | { readonly kind: "add-vip"; readonly addresses: readonly VirtualAddress[] }
+  | { readonly kind: "remove-vip"; readonly addresses: readonly VirtualAddress[] }
+  /** RFC 5798 §6.4.1/§6.4.2: gratuitous ARP (IPv4) or unsolicited NA (IPv6), `repeat` times each. */
+  | { readonly kind: "announce-vip"; readonly addresses: readonly VirtualAddress[]; readonly repeat: number }
+  | { readonly kind: "report-transition"; readonly from: StateKind; readonly to: StateKind; readonly reason: TransitionReason; readonly priority: number }
+  | { readonly kind: "discard"; readonly reason: DiscardReason; readonly ref?: string }
+  /** End of a graceful shutdown: the process may exit. */
+  | { readonly kind: "shutdown-complete" };
+
+export interface StepResult {
+  readonly state: RouterState;
+  readonly actions: readonly RouterAction[];
+}
+
+/** Re-announces per garp refresh, as keepalived's garp_master_refresh_repeat default. */
+const GARP_REFRESH_REPEAT = 1;
+
+export function assertNever(value: never): never {
+  throw new TypeError(`unhandled case: ${JSON.stringify(value)}`);
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Helpers
+
+export function initialState(config: RouterConfig, initial: { readonly isHealthy?: boolean; readonly isLinkUp?: boolean } = {}): InitializeState {
+  return { kind: "Initialize", config, isHealthy: initial.isHealthy ?? true, isLinkUp: initial.isLinkUp ?? true, release: undefined };
+}
+
+export function effectivePriority(state: RouterState): number {
+  return computeEffectivePriority(state.config, state.isHealthy);
+}
+
+function isFaulty(state: RouterState): boolean {
+  return !state.isLinkUp || (!state.isHealthy && state.config.healthWeight === 0);
+}
+
+function intervalMs(config: RouterConfig): Milliseconds {
+  return centisecondsToMilliseconds(config.advertisementInterval);
+}
+
+function masterDownDeadline(state: RouterState, masterAdverInterval: Centiseconds, now: Milliseconds): Milliseconds {
+  return addMilliseconds(now, computeMasterDownInterval(state.config.version, effectivePriority(state), masterAdverInterval));
+}
+
+function garpRefreshDeadline(config: RouterConfig, now: Milliseconds): Milliseconds | undefined {
+  return config.garp.refresh > 0 ? addMilliseconds(now, config.garp.refresh) : undefined;
+}
+
+function unchanged(state: RouterState, actions: readonly RouterAction[] = []): StepResult {
+  return { state, actions };
+}
+
+function discard(state: RouterState, reason: DiscardReason, ref?: string): StepResult {
+  return { state, actions: [ref === undefined ? { kind: "discard", reason } : { kind: "discard", reason, ref }] };
+}
+
+function sendAdvert(state: RouterState, priority: number): RouterAction {
+  return { kind: "send-advert", advert: buildAdvert(state.config, priority) };
+}
+
+function announce(addresses: readonly VirtualAddress[], repeat: number): readonly RouterAction[] {
+  return repeat > 0 && addresses.length > 0 ? [{ kind: "announce-vip", addresses, repeat }] : [];
+}
+
+function then(first: StepResult, second: (state: RouterState) => StepResult): StepResult {
+  const next = second(first.state);
+  return { state: next.state, actions: [...first.actions, ...next.actions] };
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// The one place that changes state.kind (FRR's vrrp_change_state)
+
+export type Entry =
+  | { readonly to: "Master" }
+  | { readonly to: "Backup"; readonly masterAdverInterval: Centiseconds }
+  | { readonly to: "Initialize"; readonly release: Release | undefined }
+  | { readonly to: "Fault" };
+
+/** Emits report-transition, the exit actions of the old state and the entry actions of RFC 5798 §6.4.x. */
+export function enterState(state: RouterState, entry: Entry, now: Milliseconds, reason: TransitionReason): StepResult {
+  if (state.kind === entry.to) return unchanged(state);
+  const { config, isHealthy, isLinkUp } = state;
+  const shared: Shared = { config, isHealthy, isLinkUp };
+  const priority = effectivePriority(state);
+  const actions: RouterAction[] = [{ kind: "report-transition", from: state.kind, to: entry.to, reason, priority }];
+  if (state.kind === "Master") {
+    // RFC 5798 §6.4.3 Shutdown: "Send an ADVERTISEMENT with Priority = 0". Fault does the same, so that a
+    // Backup takes over after Skew_Time instead of Master_Down_Interval.
+    if (entry.to === "Initialize" || entry.to === "Fault") actions.push(sendAdvert(state, 0));
+    const isHolding = entry.to === "Initialize" && entry.release !== undefined;
+    if (!isHolding) actions.push({ kind: "remove-vip", addresses: config.addresses });
+  }
+  switch (entry.to) {
+    case "Master": {
+      // RFC 5798 §6.4.1 / §6.4.2: send an ADVERTISEMENT, announce the addresses, set Adver_Timer.
+      actions.push({ kind: "add-vip", addresses: config.addresses }, sendAdvert(state, priority), ...announce(config.addresses, config.garp.repeat));
+      const next: MasterState = {
+        ...shared,
+        kind: "Master",
+        adverTimer: addMilliseconds(now, intervalMs(config)),
+        garpRefreshTimer: garpRefreshDeadline(config, now),
+      };
+      return { state: next, actions };
+    }
+    case "Backup": {
+      const next: BackupState = {
+        ...shared,
+        kind: "Backup",
+        masterAdverInterval: entry.masterAdverInterval,
+        masterDownTimer: masterDownDeadline(state, entry.masterAdverInterval, now),
+        preemptAllowedAt: config.preemption.mode === "delayed" ? addMilliseconds(now, config.preemption.delay) : undefined,
+        takeoverReason: "master-down-timer-expired",
+      };
+      return { state: next, actions };
+    }
+    case "Initialize": {
+      const next: InitializeState = { ...shared, kind: "Initialize", release: entry.release };
+      return { state: next, actions };
+    }
+    case "Fault": {
+      const next: FaultState = { ...shared, kind: "Fault" };
+      return { state: next, actions };
+    }
+    default:
+      return assertNever(entry);
+  }
+}
+
+/** RFC 5798 §6.4.1 Startup, also used to leave Fault. */
+function start(state: RouterState, now: Milliseconds, reason: TransitionReason): StepResult {
+  if (isFaulty(state)) return enterState(state, { to: "Fault" }, now, state.isLinkUp ? "health-failed" : "link-down");
+  if (state.config.priority === 255 && effectivePriority(state) === 255) {
+    return enterState(state, { to: "Master" }, now, reason === "started" ? "address-owner" : reason);
+  }
+  // RFC 5798 §6.4.1: "Set Master_Adver_Interval to Advertisement_Interval".
+  return enterState(state, { to: "Backup", masterAdverInterval: state.config.advertisementInterval }, now, reason);
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// step
+
+export function step(state: RouterState, event: RouterEvent): StepResult {
+  switch (state.kind) {
+    case "Initialize":
+      return stepInitialize(state, event);
+    case "Backup":
+      return stepBackup(state, event);
+    case "Master":
+      return stepMaster(state, event);
+    case "Fault":
+      return stepFault(state, event);
+    default:
+      return assertNever(state);
+  }
+}
+
+/** The deadline of the runtime's one timer; undefined: no timer. */
+export function nextDeadline(state: RouterState): Milliseconds | undefined {
+  switch (state.kind) {
+    case "Initialize":
+      return state.release?.deadline;
+    case "Backup":
+      return state.masterDownTimer;
+    case "Master":
+      return state.garpRefreshTimer !== undefined && state.garpRefreshTimer < state.adverTimer ? state.garpRefreshTimer : state.adverTimer;
+    case "Fault":
+      return undefined;
+    default:
+      return assertNever(state);
+  }
+}
+
+function finishRelease(state: InitializeState, release: Release): StepResult {
+  const next: InitializeState = { ...state, release: undefined };
+  return { state: next, actions: [{ kind: "remove-vip", addresses: release.addresses }, { kind: "shutdown-complete" }] };
+}
+
+function isIdentityChange(before: RouterConfig, after: RouterConfig): boolean {
+  return before.vrid !== after.vrid || before.version !== after.version || before.family !== after.family;
+}
+
+function stepInitialize(state: InitializeState, event: RouterEvent): StepResult {
+  const release = state.release;
+  switch (event.kind) {
+    case "started":
+      return release === undefined ? start(state, event.now, "started") : discard(state, "impossible-in-state");
+    case "shutdown-requested":
+      return release === undefined ? unchanged(state, [{ kind: "shutdown-complete" }]) : finishRelease(state, release);
+    case "advert-received": {
+      if (release === undefined) return discard(state, "not-running");
+      const verdict = classifyAdvert(event.advert, event.source, state.config);
+      // The owner check of §7.1 protects a running owner; a leaving one must still hear its successor.
+      const isHeard = verdict.kind === "accepted" || (verdict.kind === "rejected" && verdict.reason === "local-address-owner");
+      if (isHeard && event.advert.priority > 0) return finishRelease(state, release);
+      if (verdict.kind === "accepted") return discard(state, "not-running");
+      return discard(state, verdict.reason, verdict.ref);
+    }
+    case "timer-expired":
+      if (release === undefined) return discard(state, "impossible-in-state");
+      return event.now >= release.deadline ? finishRelease(state, release) : discard(state, "timer-not-due");
+    case "config-changed":
+      return unchanged({ ...state, config: event.config });
+    case "health-changed":
+      return unchanged({ ...state, isHealthy: event.isHealthy });
+    case "interface-down": {
+      // Nobody can be heard on a dead link: holding on gains nothing.
+      const next: InitializeState = { ...state, isLinkUp: false };
+      return release === undefined ? unchanged(next) : finishRelease(next, release);
+    }
+    case "interface-up":
+      return unchanged({ ...state, isLinkUp: true });
+    default:
+      return assertNever(event);
+  }
+}
+
+function backupReceive(state: BackupState, advert: Advertisement, source: string, now: Milliseconds): StepResult {
+  const verdict = classifyAdvert(advert, source, state.config);
+  if (verdict.kind !== "accepted") return discard(state, verdict.reason, verdict.ref);
+  if (advert.priority === 0) {
+    // RFC 5798 §6.4.2: "Set the Master_Down_Timer to Skew_Time".
+    const skew = computeSkewTime(state.config.version, effectivePriority(state), state.masterAdverInterval);
+    return unchanged({ ...state, masterDownTimer: addMilliseconds(now, skew), takeoverReason: "priority-zero-received" });
+  }
+  const { mode, delay } = state.config.preemption;
+  const isLower = advert.priority < effectivePriority(state);
+  let preemptAllowedAt = isLower ? state.preemptAllowedAt : undefined;
+  let isPreemptionHeld = mode === "never";
+  if (isLower && mode === "delayed") {
+    preemptAllowedAt = preemptAllowedAt ?? addMilliseconds(now, delay);
+    isPreemptionHeld = now < preemptAllowedAt;
+  }
+  if (!isLower || isPreemptionHeld) {
+    // RFC 5798 §6.4.2: learn Master_Adver_Interval, recompute Master_Down_Interval, reset Master_Down_Timer.
+    const masterAdverInterval = advertisedInterval(advert);
+    return unchanged({
+      ...state,
+      masterAdverInterval,
+      masterDownTimer: masterDownDeadline(state, masterAdverInterval, now),
+      preemptAllowedAt: mode === "delayed" ? preemptAllowedAt : undefined,
+      takeoverReason: "master-down-timer-expired",
+    });
+  }
+  // RFC 5798 §6.4.2: "Discard the ADVERTISEMENT"; the Master_Down_Timer then runs out and this router preempts.
+  const next: BackupState = { ...state, preemptAllowedAt, takeoverReason: "preempted" };
+  return { state: next, actions: [{ kind: "discard", reason: "lower-priority", ref: "5798 §6.4.2" }] };
+}
+
+function reinitialize(state: BackupState | MasterState, config: RouterConfig, now: Milliseconds): StepResult {
+  // Another VRID, version or family is another virtual router: leave the old one as on shutdown, join the new one.
+  return then(enterState(state, { to: "Initialize", release: undefined }, now, "config-changed"), (left) =>
+    start({ ...left, config }, now, "config-changed"),
+  );
+}
+
+function stepBackup(state: BackupState, event: RouterEvent): StepResult {
+  switch (event.kind) {
+    case "started":
+      return discard(state, "impossible-in-state");
+    case "shutdown-requested":
+      // RFC 5798 §6.4.2: cancel the Master_Down_Timer, transition to Initialize.
+      return then(enterState(state, { to: "Initialize", release: undefined }, event.now, "shutdown"), (left) =>
+        unchanged(left, [{ kind: "shutdown-complete" }]),
+      );
+    case "advert-received":
+      return backupReceive(state, event.advert, event.source, event.now);
+    case "timer-expired":
+      if (event.now < state.masterDownTimer) return discard(state, "timer-not-due");
+      // RFC 5798 §6.4.2 Master_Down_Timer fires: advertise, announce, set Adver_Timer, become Master.
+      return enterState(state, { to: "Master" }, event.now, state.takeoverReason);
+    case "config-changed": {
+      if (isIdentityChange(state.config, event.config)) return reinitialize(state, event.config, event.now);
+      const next: BackupState = { ...state, config: event.config };
+      return isFaulty(next) ? enterState(next, { to: "Fault" }, event.now, "config-changed") : unchanged(next);
+    }
+    case "health-changed": {
+      const next: BackupState = { ...state, isHealthy: event.isHealthy };
+      return isFaulty(next) ? enterState(next, { to: "Fault" }, event.now, "health-failed") : unchanged(next);
+    }
+    case "interface-down":
+      return enterState({ ...state, isLinkUp: false }, { to: "Fault" }, event.now, "link-down");
+    case "interface-up":
+      return unchanged({ ...state, isLinkUp: true });
+    default:
+      return assertNever(event);
+  }
+}
+
+function masterReceive(state: MasterState, advert: Advertisement, source: string, now: Milliseconds): StepResult {
+  const verdict = classifyAdvert(advert, source, state.config);
+  if (verdict.kind !== "accepted") return discard(state, verdict.reason, verdict.ref);
+  const priority = effectivePriority(state);
+  if (advert.priority === 0) {
+    // RFC 5798 §6.4.3: "Send an ADVERTISEMENT; Reset the Adver_Timer to Advertisement_Interval".
+    const next: MasterState = { ...state, adverTimer: addMilliseconds(now, intervalMs(state.config)) };
+    return { state: next, actions: [sendAdvert(state, priority)] };
+  }
+  const local = { priority, address: state.config.primaryAddress };
+  if (outranks({ priority: advert.priority, address: source }, local, state.config.family)) {
+    // RFC 5798 §6.4.3: cancel Adver_Timer, learn Master_Adver_Interval, set Master_Down_Timer, become Backup.
+    return enterState(state, { to: "Backup", masterAdverInterval: advertisedInterval(advert) }, now, "higher-priority-advert");
+  }
+  // RFC 9568 §6.4.3: discard it and "Send an ADVERTISEMENT immediately to assert the Master state to the sending
+  // VRRP Router", which ends a split brain within one round trip instead of one Master_Down_Interval.
+  return unchanged(state, [sendAdvert(state, priority)]);
+}
+
+function addressKey(vip: VirtualAddress, config: RouterConfig): string {
+  const bytes = parseAddress(vip.address, config.family);
+  return `${bytes === undefined ? vip.address : formatAddress(bytes)}/${vip.prefixLength}`;
+}
+
+function addressesMissingFrom(from: readonly VirtualAddress[], other: readonly VirtualAddress[], config: RouterConfig): readonly VirtualAddress[] {
+  const keys = new Set(other.map((vip) => addressKey(vip, config)));
+  return from.filter((vip) => !keys.has(addressKey(vip, config)));
+}
+
+function masterReconfigure(state: MasterState, config: RouterConfig, now: Milliseconds): StepResult {
+  if (isIdentityChange(state.config, config)) return reinitialize(state, config, now);
+  const next: MasterState = { ...state, config };
+  if (isFaulty(next)) return enterState(next, { to: "Fault" }, now, "config-changed");
+  const removed = addressesMissingFrom(state.config.addresses, config.addresses, config);
+  const added = addressesMissingFrom(config.addresses, state.config.addresses, config);
+  const actions: RouterAction[] = [];
+  if (removed.length > 0) actions.push({ kind: "remove-vip", addresses: removed });
+  if (added.length > 0) actions.push({ kind: "add-vip", addresses: added });
+  // A lowered priority does not make a Master step down (RFC 5798 §6.4.3 only yields to a received advert);
+  // advertising the new values at once lets a preempting Backup act one interval sooner.
+  const before = JSON.stringify(buildAdvert(state.config, effectivePriority(state)));
+  const isAdvertChanged = JSON.stringify(buildAdvert(config, effectivePriority(next))) !== before;
+  const refreshChanged = config.garp.refresh !== state.config.garp.refresh;
+  const reconfigured: MasterState = {
+    ...next,
+    adverTimer: isAdvertChanged ? addMilliseconds(now, intervalMs(config)) : state.adverTimer,
+    garpRefreshTimer: refreshChanged ? garpRefreshDeadline(config, now) : state.garpRefreshTimer,
+  };
+  if (isAdvertChanged) actions.push(sendAdvert(reconfigured, effectivePriority(reconfigured)));
+  actions.push(...announce(added, config.garp.repeat));
+  return unchanged(reconfigured, actions);
+}
+
+function masterTimer(state: MasterState, now: Milliseconds): StepResult {
+  const isAdverDue = now >= state.adverTimer;
+  const isRefreshDue = state.garpRefreshTimer !== undefined && now >= state.garpRefreshTimer;
+  if (!isAdverDue && !isRefreshDue) return discard(state, "timer-not-due");
+  const actions: RouterAction[] = [];
+  // RFC 5798 §6.4.3 Adver_Timer fires: "Send an ADVERTISEMENT; Reset the Adver_Timer to Advertisement_Interval".
+  if (isAdverDue) actions.push(sendAdvert(state, effectivePriority(state)));
+  if (isRefreshDue) actions.push(...announce(state.config.addresses, GARP_REFRESH_REPEAT));
+  const next: MasterState = {
+    ...state,
+    adverTimer: isAdverDue ? addMilliseconds(now, intervalMs(state.config)) : state.adverTimer,
+    garpRefreshTimer: isRefreshDue ? garpRefreshDeadline(state.config, now) : state.garpRefreshTimer,
+  };
+  return unchanged(next, actions);
+}
+
+function stepMaster(state: MasterState, event: RouterEvent): StepResult {
+  switch (event.kind) {
+    case "started":
+      return discard(state, "impossible-in-state");
+    case "shutdown-requested": {
+      const hold = state.config.shutdownHold;
+      const release: Release | undefined = hold > 0 ? { deadline: addMilliseconds(event.now, hold), addresses: state.config.addresses } : undefined;
+      const left = enterState(state, { to: "Initialize", release }, event.now, "shutdown");
+      return release === undefined ? then(left, (next) => unchanged(next, [{ kind: "shutdown-complete" }])) : left;
+    }
+    case "advert-received":
+      return masterReceive(state, event.advert, event.source, event.now);
+    case "timer-expired":
+      return masterTimer(state, event.now);
+    case "config-changed":
+      return masterReconfigure(state, event.config, event.now);
+    case "health-changed": {
+      const next: MasterState = { ...state, isHealthy: event.isHealthy };
+      if (isFaulty(next)) return enterState(next, { to: "Fault" }, event.now, "health-failed");
+      const priority = effectivePriority(next);
+      if (priority === effectivePriority(state)) return unchanged(next);
+      // Tell the Backups the new priority now rather than at the next Adver_Timer.
+      return unchanged({ ...next, adverTimer: addMilliseconds(event.now, intervalMs(next.config)) }, [sendAdvert(next, priority)]);
+    }
+    case "interface-down":
+      return enterState({ ...state, isLinkUp: false }, { to: "Fault" }, event.now, "link-down");
+    case "interface-up":
+      return unchanged({ ...state, isLinkUp: true });
+    default:
+      return assertNever(event);
+  }
+}
+
+function stepFault(state: FaultState, event: RouterEvent): StepResult {
+  switch (event.kind) {
+    case "started":
+      return discard(state, "impossible-in-state");
+    case "shutdown-requested":
+      return then(enterState(state, { to: "Initialize", release: undefined }, event.now, "shutdown"), (left) =>
+        unchanged(left, [{ kind: "shutdown-complete" }]),
+      );
+    case "advert-received":
+      return discard(state, "not-running");
+    case "timer-expired":
+      return discard(state, "impossible-in-state");
+    case "config-changed": {
+      const next: FaultState = { ...state, config: event.config };
+      return isFaulty(next) ? unchanged(next) : start(next, event.now, "config-changed");
+    }
+    case "health-changed": {
+      const next: FaultState = { ...state, isHealthy: event.isHealthy };
+      return isFaulty(next) ? unchanged(next) : start(next, event.now, "health-recovered");
+    }
+    case "interface-down":
+      return unchanged({ ...state, isLinkUp: false });
+    case "interface-up": {
+      const next: FaultState = { ...state, isLinkUp: true };
+      return isFaulty(next) ? unchanged(next) : start(next, event.now, "link-up");
+    }
+    default:
+      return assertNever(event);
+  }
+}
