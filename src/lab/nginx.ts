@@ -1,5 +1,5 @@
 import type { ChildProcess } from "node:child_process";
-import { chmodSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { Lab, LabHost } from "./types.js";
 import { waitFor } from "./wait.js";
@@ -71,7 +71,10 @@ export function nginxConfig(opts: NginxConfigOptions): string {
   ].join("\n");
 }
 
-/** Runs Debian's nginx in the foreground inside `host`, and resolves once it answers on the host's address. */
+/**
+ * Runs Debian's nginx in the foreground inside `host`, and resolves once it answers on the host's address (or, for a
+ * `listenAddress` the host does not hold, once it has bound its socket).
+ */
 export async function startNginx(lab: Lab, host: LabHost, opts: NginxOptions = {}): Promise<NginxProcess> {
   const port = opts.port ?? 80;
   const prefixDir = mkdtempSync(join(lab.tmpDir, `nginx-${host.name}-`));
@@ -90,16 +93,20 @@ export async function startNginx(lab: Lab, host: LabHost, opts: NginxOptions = {
   if (pid === undefined) throw new Error(`nginx did not start in ${host.name}`);
   const nginx = nginxHandle(child, pid, prefixDir, exited);
 
+  // A listen address the host does not hold yet (a VIP, bound thanks to ip_nonlocal_bind) cannot answer: then the pid
+  // file, which nginx writes only after binding its sockets, is the readiness signal.
   const readyAddress = opts.listenAddress ?? host.address;
+  const canAnswer = readyAddress === host.address || readyAddress === host.address6;
   const url = `http://${readyAddress.includes(":") ? `[${readyAddress}]` : readyAddress}:${port}/healthz`;
   try {
     await waitFor(async () => {
       if (child.exitCode !== null || child.signalCode !== null) {
         throw new Error(`nginx exited (${child.exitCode ?? child.signalCode}): ${stderr.trim()} ${readLog(prefixDir)}`);
       }
+      if (!canAnswer) return existsSync(join(prefixDir, "nginx.pid"));
       const answer = await lab.httpGet(host, url, { timeoutMs: 1_000 });
       return answer.status === 200;
-    }, { timeoutMs: readyTimeoutMs, intervalMs: 50, what: `nginx in ${host.name} answering ${url}` });
+    }, { timeoutMs: readyTimeoutMs, intervalMs: 50, what: `nginx in ${host.name} ready on ${url}` });
   } catch (err) {
     nginx.kill("SIGKILL");
     throw err;

@@ -199,8 +199,15 @@ describe("namespace lab", () => {
     expect(report.sent).toBe(report.ok + report.failed);
   });
 
-  it("stops nginx gracefully", async () => {
+  it("serves extra ports and a VIP the node does not hold yet, and stops nginx gracefully", async () => {
     const extra = await startNginx(lab, n2, { port: 8080, body: "extra" });
+    const vip = lab.vip(3);
+    const onVip = await startNginx(lab, n2, { port: 8081, body: "vip", listenAddress: vip.address });
+    expect((await lab.httpGet(lab.client, `http://${vip.address}:8081/`, { timeoutMs: 500 })).status).toBe(0);
+    await lab.exec(n2, "ip", ["addr", "add", `${vip.address}/24`, "dev", "eth0"], { check: true });
+    expect(await lab.httpGet(lab.client, `http://${vip.address}:8081/`)).toEqual({ status: 200, body: "vip" });
+    await onVip.stop();
+    await lab.exec(n2, "ip", ["addr", "del", `${vip.address}/24`, "dev", "eth0"], { check: true });
     const extraUrl = `http://${n2.address}:8080/`;
     expect(await lab.httpGet(lab.client, extraUrl)).toEqual({ status: 200, body: "extra" });
     await extra.stop();
