@@ -1,0 +1,131 @@
+// Runs inside a lab namespace (adapters act on the namespace of their process) and drives the agent's adapters on
+// behalf of a test: one JSON request per stdin line, one JSON reply or event per stdout line.
+import { createInterface } from "node:readline";
+import { NetlinkAddressWatcher } from "../../../src/agent/adapters/address-watcher.js";
+import { NodeHttpProbe } from "../../../src/agent/adapters/http-probe.js";
+import { interfaceFor, primaryAddress } from "../../../src/agent/adapters/interfaces.js";
+import { NetlinkLinkMonitor } from "../../../src/agent/adapters/link-monitor.js";
+import { SystemNeighborAnnouncer } from "../../../src/agent/adapters/neighbor-announcer.js";
+import { RawAdvertTransport } from "../../../src/agent/adapters/raw-transport.js";
+import { createVipManager, type VipBackend } from "../../../src/agent/adapters/vips.js";
+import type { InterfaceAddress, IpFamily } from "../../../src/agent/ports.js";
+import { milliseconds } from "../../../src/vrrp/units.js";
+
+type Request =
+  | { id: number; op: "transport-start"; name: string; family: IpFamily; ifname: string; isMulticast: boolean }
+  | { id: number; op: "transport-send"; name: string; hex: string; destination: string }
+  | { id: number; op: "transport-stop"; name: string }
+  | { id: number; op: "vip"; backend: VipBackend; action: "add" | "remove"; vip: InterfaceAddress; ifname: string }
+  | { id: number; op: "vip-list"; backend: VipBackend; ifname: string }
+  | { id: number; op: "vip-bench"; backend: VipBackend; vip: InterfaceAddress; ifname: string; rounds: number }
+  | { id: number; op: "announce"; address: string; ifname: string }
+  | { id: number; op: "link-start"; ifname: string }
+  | { id: number; op: "link-is-up" }
+  | { id: number; op: "link-stop" }
+  | { id: number; op: "watch-start"; ifname: string }
+  | { id: number; op: "probe"; host: string; port: number; path: string; timeoutMs: number }
+  | { id: number; op: "interface-for"; address: string }
+  | { id: number; op: "primary-address"; ifname: string; family: IpFamily; scope: "global" | "link" };
+
+const transports = new Map<string, RawAdvertTransport>();
+const vipManagers = { netlink: createVipManager("netlink"), iproute: createVipManager("iproute") };
+let linkMonitor: NetlinkLinkMonitor | undefined;
+let watcher: NetlinkAddressWatcher | undefined;
+
+function emit(line: object): void {
+  process.stdout.write(`${JSON.stringify(line)}\n`);
+}
+
+function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.floor(sorted.length / 2)] ?? Number.NaN;
+}
+
+async function handle(request: Request): Promise<unknown> {
+  switch (request.op) {
+    case "transport-start": {
+      const transport = new RawAdvertTransport(request);
+      transports.set(request.name, transport);
+      return transport.start((datagram) =>
+        emit({
+          event: "datagram",
+          name: request.name,
+          family: datagram.family,
+          hex: Buffer.from(datagram.bytes).toString("hex"),
+          source: datagram.source,
+          isChecksumVerified: datagram.isChecksumVerified,
+        }),
+      );
+    }
+    case "transport-send": {
+      const transport = transports.get(request.name) ?? new RawAdvertTransport({ family: "ipv4", ifname: "eth0", isMulticast: false });
+      return transport.send(Buffer.from(request.hex, "hex"), request.destination);
+    }
+    case "transport-stop":
+      transports.get(request.name)?.stop();
+      transports.get(request.name)?.stop();
+      return { ok: true };
+    case "vip": {
+      const manager = vipManagers[request.backend];
+      return request.action === "add" ? manager.add(request.vip, request.ifname) : manager.remove(request.vip, request.ifname);
+    }
+    case "vip-list":
+      return vipManagers[request.backend].list(request.ifname);
+    case "vip-bench": {
+      const manager = vipManagers[request.backend];
+      const add: number[] = [];
+      const remove: number[] = [];
+      for (let round = 0; round < request.rounds; round++) {
+        let started = performance.now();
+        const added = await manager.add(request.vip, request.ifname);
+        add.push(performance.now() - started);
+        started = performance.now();
+        const removed = await manager.remove(request.vip, request.ifname);
+        remove.push(performance.now() - started);
+        if (!added.ok || !removed.ok) return { ok: false, added, removed };
+      }
+      return { ok: true, addMs: median(add), removeMs: median(remove) };
+    }
+    case "announce": {
+      const started = performance.now();
+      const outcome = await new SystemNeighborAnnouncer().announce(request.address, request.ifname);
+      return { ...outcome, elapsedMs: performance.now() - started };
+    }
+    case "link-start":
+      linkMonitor = new NetlinkLinkMonitor(request.ifname);
+      return { ...(await linkMonitor.start((isUp) => emit({ event: "link", isUp }))), isUp: linkMonitor.isUp() };
+    case "link-is-up":
+      return { isUp: linkMonitor?.isUp() };
+    case "link-stop":
+      linkMonitor?.stop();
+      linkMonitor?.stop();
+      return { ok: true, isUp: linkMonitor?.isUp() };
+    case "watch-start":
+      watcher = new NetlinkAddressWatcher(request.ifname);
+      return watcher.start((address) => emit({ event: "removed", address }));
+    case "probe": {
+      const { host, port, path, timeoutMs } = request;
+      return new NodeHttpProbe({ host, port, path, timeout: milliseconds(timeoutMs) }).probe();
+    }
+    case "interface-for":
+      return interfaceFor(request.address);
+    case "primary-address":
+      return primaryAddress(request.ifname, request.family, request.scope);
+  }
+}
+
+const lines = createInterface({ input: process.stdin });
+lines.on("line", (line) => {
+  const request = JSON.parse(line) as Request;
+  handle(request).then(
+    (result) => emit({ id: request.id, result }),
+    (error: unknown) => emit({ id: request.id, error: error instanceof Error ? error.stack : String(error) }),
+  );
+});
+lines.on("close", () => {
+  for (const transport of transports.values()) transport.stop();
+  vipManagers.netlink.stop();
+  linkMonitor?.stop();
+  watcher?.stop();
+});
+emit({ event: "ready" });

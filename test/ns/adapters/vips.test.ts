@@ -1,0 +1,107 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { addressesOn, createLab, type Lab, type LabHost } from "../../../src/lab/index.js";
+import type { InterfaceAddress } from "../../../src/agent/ports.js";
+import { startDriver, type Driver } from "./driver.js";
+
+describe.each(["netlink", "iproute"] as const)("VIP manager over %s", (backend) => {
+  let lab: Lab | undefined;
+  let host: LabHost;
+  let n1: Driver;
+  let vip4: InterfaceAddress;
+  let vip6: InterfaceAddress;
+
+  beforeAll(async () => {
+    lab = await createLab({ nodes: 1, idPrefix: "hcvip" });
+    const [first] = lab.nodes;
+    if (first === undefined) throw new Error("lab without a node");
+    host = first;
+    n1 = await startDriver(lab, host);
+    const { address, address6 } = lab.vip(0);
+    vip4 = { family: "ipv4", address, prefixLength: 32 };
+    vip6 = { family: "ipv6", address: address6, prefixLength: 128 };
+  });
+
+  afterAll(async () => {
+    n1?.close();
+    await lab?.destroy();
+  });
+
+  async function held(): Promise<string[]> {
+    if (lab === undefined) return [];
+    return (await addressesOn(lab, host)).map((entry) => `${entry.address}/${entry.prefixLength}`);
+  }
+
+  it.each([["IPv4 /32", () => vip4], ["IPv6 /128", () => vip6]])("adds, lists and removes an %s idempotently", async (_, vipOf) => {
+    const vip = vipOf();
+    const change = (action: "add" | "remove") => n1.call({ op: "vip", backend, action, vip, ifname: "eth0" });
+    expect(await change("add")).toEqual({ ok: true });
+    expect(await change("add")).toEqual({ ok: true });
+    expect(await held()).toContain(`${vip.address}/${vip.prefixLength}`);
+    const listed = await n1.call<{ ok: true; value: InterfaceAddress[] }>({ op: "vip-list", backend, ifname: "eth0" });
+    expect(listed.value).toContainEqual(vip);
+    expect(listed.value).toContainEqual({ family: "ipv4", address: host.address, prefixLength: 24 });
+    expect(await change("remove")).toEqual({ ok: true });
+    expect(await change("remove")).toEqual({ ok: true });
+    expect(await held()).not.toContain(`${vip.address}/${vip.prefixLength}`);
+    const after = await n1.call<{ ok: true; value: InterfaceAddress[] }>({ op: "vip-list", backend, ifname: "eth0" });
+    expect(after.value).not.toContainEqual(vip);
+  });
+
+  it("adds an IPv6 VIP without duplicate address detection, so it is usable at once", async () => {
+    expect(await n1.call({ op: "vip", backend, action: "add", vip: vip6, ifname: "eth0" })).toEqual({ ok: true });
+    const shown = await lab?.exec(host, "ip", ["-6", "addr", "show", "dev", "eth0", "to", `${vip6.address}/128`]);
+    expect(shown?.stdout).toContain(vip6.address);
+    expect(shown?.stdout).not.toContain("tentative");
+    expect(await n1.call({ op: "vip", backend, action: "remove", vip: vip6, ifname: "eth0" })).toEqual({ ok: true });
+  });
+
+  it("reports a missing interface as no-such-interface", async () => {
+    expect(await n1.call({ op: "vip", backend, action: "add", vip: vip4, ifname: "nope0" })).toMatchObject({
+      ok: false,
+      code: "no-such-interface",
+    });
+    expect(await n1.call({ op: "vip-list", backend, ifname: "nope0" })).toMatchObject({ ok: false, code: "no-such-interface" });
+  });
+
+  it("measures add/remove latency (median of 20)", async () => {
+    const bench = await n1.call<{ ok: boolean; addMs: number; removeMs: number }>({
+      op: "vip-bench", backend, vip: vip4, ifname: "eth0", rounds: 20,
+    });
+    expect(bench.ok).toBe(true);
+    console.log(`[measure] ${backend} VIP add median ${bench.addMs.toFixed(2)} ms, remove median ${bench.removeMs.toFixed(2)} ms`);
+    expect(bench.addMs).toBeLessThan(1_000);
+    expect(bench.removeMs).toBeLessThan(1_000);
+  });
+});
+
+describe("address watcher", () => {
+  let lab: Lab | undefined;
+  let n1: Driver;
+
+  beforeAll(async () => {
+    lab = await createLab({ nodes: 1, idPrefix: "hcaw" });
+    const [host] = lab.nodes;
+    if (host === undefined) throw new Error("lab without a node");
+    n1 = await startDriver(lab, host);
+  });
+
+  afterAll(async () => {
+    n1?.close();
+    await lab?.destroy();
+  });
+
+  it("reports a VIP that someone else deletes, IPv4 and IPv6", async () => {
+    const [host] = lab?.nodes ?? [];
+    if (lab === undefined || host === undefined) throw new Error("no lab");
+    const { address, address6 } = lab.vip(1);
+    await lab.exec(host, "ip", ["addr", "add", `${address}/32`, "dev", "eth0"]);
+    await lab.exec(host, "ip", ["addr", "add", `${address6}/128`, "dev", "eth0", "nodad"]);
+    expect(await n1.call({ op: "watch-start", ifname: "eth0" })).toEqual({ ok: true });
+    await lab.exec(host, "ip", ["addr", "del", `${address}/32`, "dev", "eth0"]);
+    const removed = await n1.nextEvent((e) => e.event === "removed", "the IPv4 removal to be reported");
+    expect(removed.address).toEqual({ family: "ipv4", address, prefixLength: 32 });
+    await lab.exec(host, "ip", ["addr", "del", `${address6}/128`, "dev", "eth0"]);
+    const removed6 = await n1.nextEvent((e) => e.event === "removed", "the IPv6 removal to be reported");
+    expect(removed6.address).toEqual({ family: "ipv6", address: address6, prefixLength: 128 });
+  });
+});
