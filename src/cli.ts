@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 import { Command } from "commander";
 import { agentCommand } from "./agent/command.js";
+import { StartupError } from "./agent/standalone.js";
 import { controllerCommand } from "./controller/command.js";
 import { demoCommand } from "./demo/command.js";
 
@@ -10,4 +11,10 @@ const program = new Command("ha-nginx")
   .addCommand(controllerCommand())
   .addCommand(demoCommand());
 
-await program.parseAsync();
+try {
+  await program.parseAsync();
+} catch (error) {
+  if (!(error instanceof StartupError)) throw error;
+  console.error(`ha-nginx: ${error.message}`);
+  process.exitCode = 2;
+}

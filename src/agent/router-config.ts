@@ -1,0 +1,67 @@
+import { parseDuration } from "../api/v1alpha1/duration.js";
+import { parseIpAddress, parseVipAddress } from "../api/v1alpha1/ip.js";
+import { addressFamilyOf, priorityOf, type HaVipSpec } from "../api/v1alpha1/schema.js";
+import { checkRouterConfig, type RouterConfig } from "../vrrp/config.js";
+import { computeMasterDownInterval } from "../vrrp/timers.js";
+import { milliseconds, millisecondsToCentiseconds } from "../vrrp/units.js";
+
+export interface NodeContext {
+  readonly node: string;
+  /** The node's own address on the VRRP interface: the advert source and the tie-breaker (RFC 5798 §7.2). */
+  readonly primaryAddress: string;
+  /** Every address the node holds, so it never lists itself as a unicast peer. */
+  readonly ownAddresses: readonly string[];
+  /** From the spec, or allocated by the controller and read from status. */
+  readonly vrid: number;
+  /** Unicast peers the controller publishes (the selected nodes' addresses); the spec's extra peers are added. */
+  readonly publishedPeers: readonly string[];
+  /** VRRPv2 PASS password, read from a Secret or a file; never logged. */
+  readonly password: string | undefined;
+}
+
+export type RouterConfigResult =
+  | { readonly ok: true; readonly config: RouterConfig }
+  | { readonly ok: false; readonly problems: readonly string[] };
+
+// A Master that is asked to leave keeps the VIPs until it hears the new Master; if none speaks, it gives up after the
+// time a Backup needs to notice a silent Master, so the address is never held longer than a crash would hold it.
+function shutdownHoldFor(config: Omit<RouterConfig, "shutdownHold">): number {
+  return computeMasterDownInterval(config.version, 1, config.advertisementInterval);
+}
+
+/** Builds the state machine's configuration for one node from a validated spec. */
+export function routerConfigFromSpec(spec: HaVipSpec, context: NodeContext): RouterConfigResult {
+  const family = addressFamilyOf(spec) === 4 ? "ipv4" : "ipv6";
+  const own = new Set(context.ownAddresses.map((text) => parseIpAddress(text)?.address ?? text));
+  const peers =
+    spec.transport.mode === "Multicast"
+      ? []
+      : [...new Set([...context.publishedPeers, ...spec.transport.peers].map((text) => parseIpAddress(text)?.address ?? text))].filter(
+          (peer) => !own.has(peer),
+        );
+  const withoutHold = {
+    vrid: context.vrid,
+    version: spec.vrrpVersion,
+    family,
+    priority: priorityOf(spec, context.node),
+    addresses: spec.addresses.flatMap((text) => {
+      const vip = parseVipAddress(text);
+      return vip === undefined ? [] : [{ address: vip.address, prefixLength: vip.prefixLength }];
+    }),
+    primaryAddress: context.primaryAddress,
+    advertisementInterval: millisecondsToCentiseconds(milliseconds(parseDuration(spec.advertisementInterval))),
+    preemption: {
+      mode: spec.preemption.mode === "Always" ? "always" : spec.preemption.mode === "Never" ? "never" : "delayed",
+      delay: milliseconds(spec.preemption.delay === undefined ? 0 : parseDuration(spec.preemption.delay)),
+    },
+    peers,
+    password: spec.vrrpVersion === 2 ? context.password : undefined,
+    acceptMode: true,
+    garp: { repeat: spec.garp.repeat, refresh: milliseconds(parseDuration(spec.garp.refresh)) },
+    v3Ipv4Checksum: "pseudo-header",
+    healthWeight: spec.healthCheck?.weight ?? 0,
+  } as const satisfies Omit<RouterConfig, "shutdownHold">;
+  const config: RouterConfig = { ...withoutHold, shutdownHold: milliseconds(shutdownHoldFor(withoutHold)) };
+  const problems = checkRouterConfig(config);
+  return problems.length === 0 ? { ok: true, config } : { ok: false, problems };
+}

@@ -1,0 +1,332 @@
+// The agent's loop around the pure core: every input becomes one `step`, every action is carried out through a port,
+// and exactly one OS timer is armed at `nextDeadline(state)`. No protocol decision is made here.
+
+import type { Logger } from "pino";
+import { advertDestinations, encodeContextFor, type RouterConfig, type VirtualAddress } from "../vrrp/config.js";
+import { decodeAdvertisement, decodeIpv4Datagram, encodeAdvertisement, type DecodeError } from "../vrrp/codec.js";
+import { VRRP_MULTICAST_IPV4, VRRP_MULTICAST_IPV6 } from "../vrrp/advertisement.js";
+import {
+  assertNever,
+  effectivePriority,
+  initialState,
+  nextDeadline,
+  step,
+  type RouterAction,
+  type RouterEvent,
+  type RouterState,
+  type StateKind,
+  type TransitionReason,
+} from "../vrrp/machine.js";
+import { milliseconds, type Milliseconds } from "../vrrp/units.js";
+import { recordState, type AgentMetrics } from "./metrics.js";
+import type { AdvertTransport, Clock, InterfaceAddress, LinkMonitor, NeighborAnnouncer, ReceivedDatagram, VipManager } from "./ports.js";
+
+export interface AgentPorts {
+  readonly transport: AdvertTransport;
+  readonly vips: VipManager;
+  readonly announcer: NeighborAnnouncer;
+  readonly link: LinkMonitor;
+  readonly clock: Clock;
+}
+
+export interface Transition {
+  readonly from: StateKind;
+  readonly to: StateKind;
+  readonly reason: TransitionReason;
+  readonly priority: number;
+  /** Wall-clock time, for status and events only. */
+  readonly at: Date;
+}
+
+export interface AgentSnapshot {
+  readonly state: StateKind;
+  readonly priority: number;
+  readonly effectivePriority: number;
+  readonly isHealthy: boolean;
+  readonly isLinkUp: boolean;
+  readonly holdsVip: boolean;
+  /** The source address of the last accepted advert from another router, if any. */
+  readonly masterAddress: string | undefined;
+  readonly lastTransition: Transition | undefined;
+  readonly counters: Readonly<Record<string, number>>;
+}
+
+export interface RuntimeOptions {
+  readonly config: RouterConfig;
+  readonly ifname: string;
+  readonly logger: Logger;
+  readonly metrics: AgentMetrics;
+  /** Spacing of repeated gratuitous ARPs / NAs after becoming Master. */
+  readonly announceSpacing?: Milliseconds;
+}
+
+function toInterfaceAddress(vip: VirtualAddress, config: RouterConfig): InterfaceAddress {
+  return { family: config.family, address: vip.address, prefixLength: vip.prefixLength };
+}
+
+function describeDecodeError(error: DecodeError): string {
+  const { code, rfc, ...details } = error;
+  return `${code} (RFC ${rfc}) ${JSON.stringify(details)}`;
+}
+
+/** Drop logs are per reason and peer, at most one line per window, so a flood cannot flood the log. */
+const DROP_LOG_WINDOW_MS = 10_000;
+
+/** Normal on a shared segment or inside the loop: counted, never logged. */
+const QUIET_DROPS: ReadonlySet<string> = new Set(["other-vrid", "own-advert", "timer-not-due", "not-running", "lower-priority"]);
+
+export class AgentRuntime {
+  #state: RouterState;
+  #isStarted = false;
+  #holdsVip = false;
+  #masterAddress: string | undefined;
+  #lastTransition: Transition | undefined;
+  #shutdownDone: (() => void) | undefined;
+  readonly #counters = new Map<string, number>();
+  readonly #dropLoggedAt = new Map<string, number>();
+  readonly #transitionListeners: ((transition: Transition, snapshot: AgentSnapshot) => void)[] = [];
+  readonly #pendingIo = new Set<Promise<unknown>>();
+  /** The latest address change; an announcement waits for it, since arping needs the address on the interface. */
+  #addressWork: Promise<unknown> = Promise.resolve();
+
+  constructor(
+    private readonly ports: AgentPorts,
+    private readonly options: RuntimeOptions,
+  ) {
+    this.#state = initialState(options.config);
+  }
+
+  get config(): RouterConfig {
+    return this.#state.config;
+  }
+
+  onTransition(listener: (transition: Transition, snapshot: AgentSnapshot) => void): void {
+    this.#transitionListeners.push(listener);
+  }
+
+  /** Removes stale VIPs of a crashed run, then opens the socket and starts the router (RFC 5798 §6.4.1). */
+  async start(initial: { readonly isHealthy: boolean }): Promise<void> {
+    const { config, ifname, logger } = this.options;
+    const present = await this.ports.vips.list(ifname);
+    if (!present.ok) throw new Error(`cannot list addresses on ${ifname}: ${present.code}: ${present.detail}`);
+    const wanted = new Set(config.addresses.map((vip) => vip.address));
+    for (const stale of present.value.filter((address) => wanted.has(address.address))) {
+      logger.warn({ address: stale.address, ifname }, "removing a virtual address left by an earlier run before joining as Backup");
+      const removed = await this.ports.vips.remove(stale, ifname);
+      if (!removed.ok) throw new Error(`cannot remove stale ${stale.address} from ${ifname}: ${removed.code}: ${removed.detail}`);
+    }
+    const linkStarted = await this.ports.link.start((isUp) => this.#feed({ kind: isUp ? "interface-up" : "interface-down", now: this.ports.clock.now() }));
+    if (!linkStarted.ok) throw new Error(`cannot watch link ${ifname}: ${linkStarted.code}: ${linkStarted.detail}`);
+    const transportStarted = await this.ports.transport.start((datagram) => this.#receive(datagram));
+    if (!transportStarted.ok) throw new Error(`cannot open the VRRP socket on ${ifname}: ${transportStarted.code}: ${transportStarted.detail}`);
+    this.#state = initialState(config, { isHealthy: initial.isHealthy, isLinkUp: this.ports.link.isUp() });
+    this.#isStarted = true;
+    this.#feed({ kind: "started", now: this.ports.clock.now() });
+  }
+
+  setHealthy(isHealthy: boolean): void {
+    if (this.#isStarted && isHealthy !== this.#state.isHealthy) this.#feed({ kind: "health-changed", now: this.ports.clock.now(), isHealthy });
+  }
+
+  applyConfig(config: RouterConfig): void {
+    this.#feed({ kind: "config-changed", now: this.ports.clock.now(), config });
+  }
+
+  /**
+   * RFC 5798 §6.4.3 Shutdown, with the hand-over extension: a Master sends priority 0 and keeps the VIPs until the
+   * new Master speaks or the hold bound passes. Resolves when the core says the router is done.
+   */
+  async shutdown(): Promise<void> {
+    if (!this.#isStarted) return;
+    const done = new Promise<void>((resolve) => {
+      this.#shutdownDone = resolve;
+    });
+    this.#feed({ kind: "shutdown-requested", now: this.ports.clock.now() });
+    await done;
+    await Promise.allSettled([...this.#pendingIo]);
+    this.#isStarted = false;
+    this.ports.clock.cancel();
+    this.ports.transport.stop();
+    this.ports.link.stop();
+  }
+
+  snapshot(): AgentSnapshot {
+    return {
+      state: this.#state.kind,
+      priority: this.#state.config.priority,
+      effectivePriority: effectivePriority(this.#state),
+      isHealthy: this.#state.isHealthy,
+      isLinkUp: this.#state.isLinkUp,
+      holdsVip: this.#holdsVip,
+      masterAddress: this.#state.kind === "Master" ? this.#state.config.primaryAddress : this.#masterAddress,
+      lastTransition: this.#lastTransition,
+      counters: Object.fromEntries(this.#counters),
+    };
+  }
+
+  #count(name: string): void {
+    this.#counters.set(name, (this.#counters.get(name) ?? 0) + 1);
+  }
+
+  #drop(reason: string, source: string, detail: string): void {
+    this.#count(`dropped:${reason}`);
+    this.options.metrics.packetsDropped.inc({ reason });
+    if (QUIET_DROPS.has(reason)) return;
+    const key = `${reason}/${source}`;
+    const now = this.ports.clock.now();
+    const last = this.#dropLoggedAt.get(key);
+    if (last !== undefined && now - last < DROP_LOG_WINDOW_MS) return;
+    this.#dropLoggedAt.set(key, now);
+    this.options.logger.warn({ reason, source, detail }, "dropped a VRRP packet (logged once per 10 s per reason and peer)");
+  }
+
+  #receive(datagram: ReceivedDatagram): void {
+    if (!this.#isStarted) return;
+    const config = this.#state.config;
+    if (datagram.family !== config.family) return;
+    let payload = datagram.bytes;
+    let destination = config.peers.length > 0 ? config.primaryAddress : datagram.family === "ipv4" ? VRRP_MULTICAST_IPV4 : VRRP_MULTICAST_IPV6;
+    let ttl: number | undefined;
+    if (datagram.family === "ipv4") {
+      const ip = decodeIpv4Datagram(datagram.bytes);
+      if (!ip.ok) return this.#drop(ip.error.code, datagram.source, describeDecodeError(ip.error));
+      payload = ip.value.payload;
+      destination = ip.value.destination;
+      // keepalived skips the TTL check for unicast; RFC 5798 §7.1 asks it of adverts sent to the group.
+      if (destination === VRRP_MULTICAST_IPV4) ttl = ip.value.ttl;
+    }
+    const decoded = decodeAdvertisement(payload, {
+      family: config.family,
+      source: datagram.source,
+      destination,
+      v3Ipv4Checksum: config.v3Ipv4Checksum,
+      version: config.version,
+      ...(ttl === undefined ? {} : { ttl }),
+    });
+    if (!decoded.ok) return this.#drop(decoded.error.code, datagram.source, describeDecodeError(decoded.error));
+    this.#feed({ kind: "advert-received", now: this.ports.clock.now(), advert: decoded.value, source: datagram.source });
+  }
+
+  #feed(event: RouterEvent): void {
+    const before = this.#state;
+    const { state, actions } = step(before, event);
+    this.#state = state;
+    if (event.kind === "advert-received" && !actions.some((action) => action.kind === "discard")) {
+      this.#count("adverts-received");
+      this.options.metrics.advertsReceived.inc();
+      if (event.advert.priority > 0) this.#masterAddress = event.source;
+    }
+    for (const action of actions) this.#run(action, event.kind === "advert-received" ? event.source : undefined);
+    this.options.metrics.effectivePriority.set(effectivePriority(state));
+    this.#arm();
+  }
+
+  #arm(): void {
+    const deadline = nextDeadline(this.#state);
+    if (deadline === undefined) return this.ports.clock.cancel();
+    this.ports.clock.schedule(deadline, () => this.#fire(deadline));
+  }
+
+  // Timers run before I/O in Node's loop. A Master_Down_Timer that fires late may have adverts from a live Master
+  // waiting in the socket; setImmediate runs after the poll phase has delivered them, and only a deadline that is
+  // still due after that turns into `timer-expired` (see isLate in src/vrrp/timers.ts).
+  #fire(deadline: Milliseconds): void {
+    const firedAt = this.ports.clock.now();
+    this.options.metrics.timerLatenessSeconds.observe(Math.max(0, firedAt - deadline) / 1000);
+    setImmediate(() => {
+      if (!this.#isStarted) return;
+      const due = nextDeadline(this.#state);
+      const now = this.ports.clock.now();
+      if (due === undefined || due > now) return this.#arm();
+      this.#feed({ kind: "timer-expired", now });
+    });
+  }
+
+  #track(work: Promise<unknown>): void {
+    this.#pendingIo.add(work);
+    void work.finally(() => this.#pendingIo.delete(work));
+  }
+
+  #run(action: RouterAction, source: string | undefined): void {
+    const { ifname, logger, metrics } = this.options;
+    const config = this.#state.config;
+    switch (action.kind) {
+      case "send-advert": {
+        for (const destination of advertDestinations(config)) {
+          const bytes = encodeAdvertisement(action.advert, encodeContextFor(config, destination));
+          this.#track(
+            this.ports.transport.send(bytes, destination).then((sent) => {
+              if (sent.ok) {
+                this.#count("adverts-sent");
+                metrics.advertsSent.inc();
+              } else {
+                this.#count(`send-failed:${sent.code}`);
+                logger.warn({ destination, code: sent.code, detail: sent.detail }, "could not send a VRRP advertisement");
+              }
+            }),
+          );
+        }
+        return;
+      }
+      case "add-vip":
+        this.#holdsVip = true;
+        metrics.vipHeld.set(1);
+        this.#addressWork = Promise.all(
+          action.addresses.map((vip) =>
+            this.ports.vips.add(toInterfaceAddress(vip, config), ifname).then((added) => {
+              if (!added.ok) logger.error({ address: vip.address, ifname, code: added.code, detail: added.detail }, "could not add the virtual address");
+            }),
+          ),
+        );
+        this.#track(this.#addressWork);
+        return;
+      case "remove-vip":
+        this.#holdsVip = false;
+        metrics.vipHeld.set(0);
+        this.#addressWork = Promise.all(
+          action.addresses.map((vip) =>
+            this.ports.vips.remove(toInterfaceAddress(vip, config), ifname).then((removed) => {
+              if (!removed.ok) logger.error({ address: vip.address, ifname, code: removed.code, detail: removed.detail }, "could not remove the virtual address");
+            }),
+          ),
+        );
+        this.#track(this.#addressWork);
+        return;
+      case "announce-vip":
+        this.#track(this.#announce(action.addresses, action.repeat));
+        return;
+      case "report-transition": {
+        const transition: Transition = { from: action.from, to: action.to, reason: action.reason, priority: action.priority, at: new Date() };
+        this.#lastTransition = transition;
+        this.#count("transitions");
+        metrics.transitions.inc({ from: action.from, to: action.to, reason: action.reason });
+        recordState(metrics, action.to);
+        logger.info({ from: action.from, to: action.to, reason: action.reason, priority: action.priority, vrid: config.vrid }, `VRRP ${action.from} -> ${action.to}: ${action.reason}`);
+        const snapshot = this.snapshot();
+        for (const listener of this.#transitionListeners) listener(transition, snapshot);
+        return;
+      }
+      case "discard":
+        this.#drop(action.reason, source ?? "local", action.ref === undefined ? "" : `RFC ${action.ref}`);
+        return;
+      case "shutdown-complete":
+        this.#shutdownDone?.();
+        return;
+      default:
+        assertNever(action);
+    }
+  }
+
+  async #announce(addresses: readonly VirtualAddress[], repeat: number): Promise<void> {
+    const spacing = this.options.announceSpacing ?? milliseconds(100);
+    await this.#addressWork;
+    for (let round = 0; round < repeat; round++) {
+      if (round > 0) await new Promise((resolve) => setTimeout(resolve, spacing));
+      if (!this.#holdsVip) return;
+      const results = await Promise.all(addresses.map((vip) => this.ports.announcer.announce(vip.address, this.options.ifname)));
+      for (const result of results) {
+        if (!result.ok) this.options.logger.warn({ code: result.code, detail: result.detail }, "could not announce the virtual address");
+      }
+    }
+  }
+}
