@@ -184,6 +184,142 @@ spec:
     await bed.kubectl(["delete", "pod", "cli", "-n", namespace, "--wait=false"]);
   });
 
+  it("resolves env from literals, fields, a Secret and a ConfigMap, maps mounts, and honours preStop on delete", async () => {
+    const bed = testbed;
+    if (bed === undefined) throw new Error("no test bed");
+    const manifest = `
+apiVersion: v1
+kind: Secret
+metadata: { name: creds, namespace: ${namespace} }
+stringData: { password: s3cret }
+---
+apiVersion: v1
+kind: ConfigMap
+metadata: { name: settings, namespace: ${namespace} }
+data: { mode: edge }
+---
+apiVersion: v1
+kind: Pod
+metadata: { name: envpod, namespace: ${namespace} }
+spec:
+  terminationGracePeriodSeconds: 10
+  containers:
+    - name: main
+      image: ${bed.imageForOurs}
+      command: ["sh", "-c", "env > /data/env.txt; exec sleep 3600"]
+      env:
+        - { name: LITERAL, value: hello }
+        - { name: GREETING, value: "$(LITERAL)-$(MY_NODE)" }
+        - { name: MY_NODE, valueFrom: { fieldRef: { fieldPath: spec.nodeName } } }
+        - { name: MY_IP, valueFrom: { fieldRef: { fieldPath: status.podIP } } }
+        - { name: PASSWORD, valueFrom: { secretKeyRef: { name: creds, key: password } } }
+        - { name: MODE, valueFrom: { configMapKeyRef: { name: settings, key: mode } } }
+      readinessProbe:
+        exec: { command: ["test", "-s", "/data/env.txt"] }
+        periodSeconds: 1
+      lifecycle:
+        preStop: { exec: { command: ["sleep", "2"] } }
+      volumeMounts: [{ name: data, mountPath: /data }]
+  volumes: [{ name: data, emptyDir: {} }]
+`;
+    const apply = await bed.kubectl(["apply", "-f", "-"], { input: manifest });
+    expect(apply.code, apply.stderr).toBe(0);
+    const pod = await waitFor("envpod to be Ready", 60_000, async () => {
+      const current = await core.readNamespacedPod({ name: "envpod", namespace });
+      return isPodReady(current) ? current : undefined;
+    });
+    const nodeName = pod.spec?.nodeName ?? "";
+    const dir = bed.runner.podDir(namespace, "envpod");
+    if (dir === undefined) throw new Error("the runner has no folder for envpod");
+    const env = readFileSync(`${dir}/volumes/data/env.txt`, "utf8");
+    expect(env).toContain("LITERAL=hello\n");
+    // $(MY_NODE) is defined after GREETING, so, as in the kubelet, it stays unexpanded.
+    expect(env).toContain("GREETING=hello-$(MY_NODE)\n");
+    expect(env).toContain(`MY_NODE=${nodeName}\n`);
+    expect(env).toContain(`MY_IP=${bed.hostOf(nodeName).address}\n`);
+    expect(env).toContain("PASSWORD=s3cret\n");
+    expect(env).toContain("MODE=edge\n");
+    expect(env).toMatch(/^KUBECONFIG=\/.+\/kubeconfig$/m);
+    const main = bed.runner.processes().find((process) => process.pod === "envpod");
+    if (main === undefined) throw new Error("no process for envpod");
+    seenPids.add(main.pid);
+
+    const deleting = Date.now();
+    await bed.kubectl(["delete", "pod", "envpod", "-n", namespace, "--wait=false"]);
+    await waitFor("envpod to disappear", 30_000, async () =>
+      core.readNamespacedPod({ name: "envpod", namespace }).then(() => undefined, (error: unknown) => ((error as { code?: number }).code === 404 ? true : undefined)));
+    measured.preStopDeleteMs = Date.now() - deleting;
+    expect(measured.preStopDeleteMs).toBeGreaterThanOrEqual(2_000);
+    expect(measured.preStopDeleteMs).toBeLessThan(10_000);
+    expect(isProcessAlive(main.pid)).toBe(false);
+  });
+
+  it("restarts a crashing container with back-off and refuses images it cannot run", async () => {
+    const bed = testbed;
+    if (bed === undefined) throw new Error("no test bed");
+    const manifest = `
+apiVersion: v1
+kind: Pod
+metadata: { name: crasher, namespace: ${namespace} }
+spec:
+  terminationGracePeriodSeconds: 1
+  containers: [{ name: main, image: ${bed.imageForOurs}, args: ["no-such-command"] }]
+---
+apiVersion: v1
+kind: Pod
+metadata: { name: busybox, namespace: ${namespace} }
+spec:
+  containers: [{ name: main, image: busybox:1.36, command: ["sleep", "3600"] }]
+`;
+    const apply = await bed.kubectl(["apply", "-f", "-"], { input: manifest });
+    expect(apply.code, apply.stderr).toBe(0);
+    const crashed = await waitFor("crasher to restart twice", 60_000, async () => {
+      const current = await core.readNamespacedPod({ name: "crasher", namespace });
+      return (current.status?.containerStatuses?.[0]?.restartCount ?? 0) >= 2 ? current : undefined;
+    });
+    const status = crashed.status?.containerStatuses?.[0];
+    expect(status?.lastState?.terminated?.exitCode).not.toBe(0);
+    expect(status?.ready).toBe(false);
+    const refused = await waitFor("busybox to fail", 30_000, async () => {
+      const current = await core.readNamespacedPod({ name: "busybox", namespace });
+      return current.status?.phase === "Failed" ? current : undefined;
+    });
+    expect(refused.status?.reason).toBe("ImageNotSupportedByTestbed");
+    expect(refused.status?.containerStatuses?.[0]?.state?.waiting?.reason).toBe("ImageNotSupportedByTestbed");
+    await bed.kubectl(["delete", "pod", "crasher", "busybox", "-n", namespace, "--wait=false"]);
+  });
+
+  it("keeps nodes and pods working across an API server restart", async () => {
+    const bed = testbed;
+    if (bed === undefined) throw new Error("no test bed");
+    await bed.cp.stopApiServer();
+    await new Promise((resolveWait) => setTimeout(resolveWait, 2_000));
+    await bed.cp.startApiServer();
+    const manifest = `
+apiVersion: v1
+kind: Pod
+metadata: { name: plain-nginx, namespace: ${namespace} }
+spec:
+  containers:
+    - name: nginx
+      image: docker.io/library/nginx:1.27
+      readinessProbe: { httpGet: { path: /healthz, port: 80 }, periodSeconds: 1 }
+`;
+    const apply = await bed.kubectl(["apply", "-f", "-"], { input: manifest });
+    expect(apply.code, apply.stderr).toBe(0);
+    const pod = await waitFor("plain-nginx to be Ready after the restart", 60_000, async () => {
+      const current = await core.readNamespacedPod({ name: "plain-nginx", namespace });
+      return isPodReady(current) ? current : undefined;
+    });
+    const nodeName = pod.spec?.nodeName ?? "";
+    const answer = await bed.lab.httpGet(bed.lab.client, `http://${bed.hostOf(nodeName).address}/`);
+    expect(answer.status).toBe(200);
+    expect(answer.body.trim()).toBe(nodeName);
+    const nodes = await bed.kubectl(["get", "nodes", "--no-headers"]);
+    expect(nodes.stdout.trim().split("\n").every((line) => line.split(/\s+/)[1] === "Ready")).toBe(true);
+    for (const process of bed.runner.processes()) seenPids.add(process.pid);
+  });
+
   it("tears down every namespace and process it started", async () => {
     const bed = testbed;
     if (bed === undefined) throw new Error("no test bed");

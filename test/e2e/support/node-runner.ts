@@ -362,6 +362,8 @@ interface LaunchSpec {
   readonly line: CommandLine;
   readonly env: Readonly<Record<string, string>>;
   readonly stopSignal: NodeJS.Signals;
+  // Maps the container's mount paths to the pod folder, for exec probes and hooks as for the command.
+  readonly translate: (text: string) => string;
 }
 
 type ProbeKind = "readiness" | "liveness" | "startup";
@@ -559,7 +561,8 @@ class ContainerRunner {
       return this.ctx.node.checker.check({ kind: "tcp", host: probe.tcpSocket.host ?? this.ctx.node.host.address, port: this.port(probe.tcpSocket.port), timeoutMs });
     }
     if (probe.exec?.command !== undefined && this.launch !== undefined) {
-      const ok = await runToCompletion(this.ctx.node.host.netns, this.ctx.runner.commandFor(this.spec, probe.exec.command, []), this.launch.env, this.logFile, this.ctx.dir, timeoutMs);
+      const command = probe.exec.command.map(this.launch.translate);
+      const ok = await runToCompletion(this.ctx.node.host.netns, this.ctx.runner.commandFor(this.spec, command, []), this.launch.env, this.logFile, this.ctx.dir, timeoutMs);
       return { ok, detail: ok ? "exit 0" : "non-zero exit or timeout" };
     }
     return { ok: false, detail: "probe type not supported by the test bed (grpc?)" };
@@ -629,7 +632,8 @@ class ContainerRunner {
       if (child !== undefined) await Promise.race([waitForExit(child), sleep(budgetMs)]);
       return;
     }
-    await runToCompletion(this.ctx.node.host.netns, this.ctx.runner.commandFor(this.spec, command, []), this.launch.env, this.logFile, this.ctx.dir, budgetMs);
+    const translated = command.map(this.launch.translate);
+    await runToCompletion(this.ctx.node.host.netns, this.ctx.runner.commandFor(this.spec, translated, []), this.launch.env, this.logFile, this.ctx.dir, budgetMs);
   }
 }
 
@@ -800,11 +804,12 @@ class PodWorker {
       const expand = (text: string): string => translate(expandVars(text, env));
       const kind = imageKind(container.spec.image);
       if (kind === "nginx") {
-        const conf = await this.nginxConfig(container.spec, mounts);
+        const conf = await this.nginxConfig(mounts);
         launches.set(container.spec.name, {
           line: { cmd: "/usr/sbin/nginx", args: ["-e", "stderr", "-p", join(this.dir, "nginx"), "-c", conf] },
           env,
           stopSignal: "SIGQUIT",
+          translate,
         });
         continue;
       }
@@ -812,7 +817,7 @@ class PodWorker {
         throw new ConfigError(`${join(this.runner.repoDir, "dist", "cli.js")} is missing: run npm run build before the test bed`);
       }
       const line = oursCommand(this.runner.repoDir, container.spec.command?.map(expand), (container.spec.args ?? []).map(expand));
-      launches.set(container.spec.name, { line, env, stopSignal: "SIGTERM" });
+      launches.set(container.spec.name, { line, env, stopSignal: "SIGTERM", translate });
     }
     return launches;
   }
@@ -959,7 +964,7 @@ class PodWorker {
 
   // The image's /etc/nginx/nginx.conf (if mounted) or a generated main file that includes /etc/nginx/conf.d, with
   // every path the image would own (pid, logs, temp files) moved into the pod folder.
-  private async nginxConfig(container: V1Container, mounts: readonly Mount[]): Promise<string> {
+  private async nginxConfig(mounts: readonly Mount[]): Promise<string> {
     const root = join(this.dir, "nginx");
     await Promise.all(["logs", "tmp", "cache"].map((sub) => mkdir(join(root, sub), { recursive: true })));
     for (const mount of mounts) {
@@ -993,7 +998,6 @@ http {
   ${servers}
 }
 `);
-    void container;
     return main;
   }
 
@@ -1084,12 +1088,12 @@ http {
     this.runner.log(`${this.key}: containers stopped in ${Date.now() - started} ms`);
     this.isKilled = true;
     await this.statusChain;
+    this.runner.forget(this);
     try {
       await this.runner.core.deleteNamespacedPod({ name: this.name, namespace: this.namespace, body: { gracePeriodSeconds: 0, preconditions: { uid: this.uid } } });
     } catch (error) {
       if (apiCode(error) !== 404) this.runner.log(`${this.key}: final delete failed: ${errorText(error)}`);
     }
-    this.runner.forget(this);
   }
 
   // The object is gone (force-deleted, node removed, runner stopping): no hooks, no API writes.

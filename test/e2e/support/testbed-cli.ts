@@ -130,8 +130,9 @@ async function serve(nodes: number): Promise<void> {
       },
     );
   };
-  process.on("SIGTERM", shutdown);
-  process.on("SIGINT", shutdown);
+  // down asks with SIGUSR2: SIGTERM and SIGINT belong to the lab's and the control plane's exit hooks, which tear
+  // everything down at once with SIGKILL and stay the fallback for a test bed that does not stop in time.
+  process.on("SIGUSR2", shutdown);
 }
 
 async function down(): Promise<void> {
@@ -141,19 +142,18 @@ async function down(): Promise<void> {
     process.stdout.write(swept.length > 0 ? `no test bed running; removed leftover labs ${swept.join(", ")}\n` : "no test bed running\n");
     return;
   }
-  if (isProcessAlive(state.pid)) {
-    process.kill(state.pid, "SIGTERM");
-    const deadline = Date.now() + downTimeoutMs;
-    while (isProcessAlive(state.pid) && Date.now() < deadline) await sleep(250);
-    if (isProcessAlive(state.pid)) {
-      process.kill(state.pid, "SIGKILL");
-      await sleep(500);
-    }
+  const started = Date.now();
+  for (const [signal, waitMs] of [["SIGUSR2", downTimeoutMs], ["SIGTERM", 10_000], ["SIGKILL", 2_000]] as const) {
+    if (!isProcessAlive(state.pid)) break;
+    process.kill(state.pid, signal);
+    const deadline = Date.now() + waitMs;
+    while (isProcessAlive(state.pid) && Date.now() < deadline) await sleep(100);
   }
   // A test bed killed without its teardown leaves its lab behind; the lab's registry knows how to remove it.
   await sweepLeftoverLabs();
   rmSync(statePath, { force: true });
-  process.stdout.write(`test bed ${state.phase === "ready" ? state.labId : ""} (pid ${state.pid}) is down\n`);
+  const seconds = ((Date.now() - started) / 1000).toFixed(1);
+  process.stdout.write(`test bed ${state.phase === "ready" ? state.labId : ""} (pid ${state.pid}) is down after ${seconds} s\n`);
 }
 
 function nodeCount(value: string): number {
