@@ -145,7 +145,7 @@ const labelSelectorRequirement = z
   .meta(
     cel({
       rule: "self.operator in ['In', 'NotIn'] ? (has(self.values) && size(self.values) > 0) : (!has(self.values) || size(self.values) == 0)",
-      message: "In and NotIn need values; Exists and DoesNotExist take none",
+      message: "In and NotIn need values (add some); Exists and DoesNotExist take none (remove them)",
       fieldPath: ".values",
     }),
   );
@@ -337,10 +337,21 @@ export const haVipSpecSchema = z
       .array(vipAddress)
       .min(1, { error: () => "needs at least one address; add one, e.g. 192.0.2.10/24" })
       .max(MAX_ADDRESSES, { error: () => `holds more than ${MAX_ADDRESSES} addresses; split them across several resources` })
-      .meta({ "x-kubernetes-list-type": "set" })
+      .meta({
+        "x-kubernetes-list-type": "set",
+        ...cel({
+          // Catches what the list-set cannot: the same address written twice with different prefixes or spellings.
+          // Unparsable entries are skipped here; the per-item rule reports them.
+          rule:
+            "self.map(a, a.split('/')[0]).filter(a, isIP(a)).map(a, ip(a))" +
+            ".all(x, self.map(a, a.split('/')[0]).filter(a, isIP(a)).map(a, ip(a)).exists_one(y, x == y))",
+          message: "holds the same address twice; remove the duplicate",
+        }),
+      })
       .describe("Virtual addresses, all IPv4 or all IPv6, each with an optional prefix (default /32 or /128)."),
     interface: z
       .string()
+      .max(15, { error: (issue) => `${quote(issue.input)} is longer than 15 characters, the Linux limit; write e.g. eth0, or omit it` })
       .regex(/^[^\s/:%]{1,15}$/, {
         error: (issue) => `${quote(issue.input)} is not a Linux interface name (1..15 characters, no "/", ":" or spaces); write e.g. eth0, or omit it`,
       })

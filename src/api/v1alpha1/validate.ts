@@ -107,11 +107,11 @@ export function loadHaVipManifest(yamlText: string): ValidationResult<HighAvaila
   }
   const [document] = nonEmpty;
   if (document === undefined) return { ok: false, issues: [] };
-  if (document.errors.length > 0) {
-    return {
-      ok: false,
-      issues: document.errors.map((error) => ({ path: "", message: `YAML syntax: ${error.message.split("\n")[0] ?? ""}; fix the file` })),
-    };
+  const [syntaxError] = document.errors;
+  if (syntaxError !== undefined) {
+    // Later YAML errors are mostly echoes of the first.
+    const message = `YAML syntax: ${syntaxError.message.split("\n")[0] ?? ""}; fix the file`;
+    return { ok: false, issues: [{ path: "", message }] };
   }
   const object: unknown = document.toJS();
   if (typeof object !== "object" || object === null || Array.isArray(object)) {
