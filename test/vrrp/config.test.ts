@@ -1,0 +1,83 @@
+import { describe, expect, it } from "vitest";
+import type { RouterConfig } from "../../src/vrrp/config.js";
+import { advertDestinations, buildAdvert, checkRouterConfig, computeEffectivePriority, encodeContextFor } from "../../src/vrrp/config.js";
+import { passwordToAuthData } from "../../src/vrrp/codec.js";
+import { centiseconds, milliseconds as ms } from "../../src/vrrp/units.js";
+
+function aConfig(overrides: Partial<RouterConfig> = {}): RouterConfig {
+  return {
+    vrid: 51,
+    version: 3,
+    family: "ipv4",
+    priority: 100,
+    addresses: [{ address: "192.168.0.150", prefixLength: 24 }],
+    primaryAddress: "10.0.0.11",
+    advertisementInterval: centiseconds(100),
+    preemption: { mode: "always", delay: ms(0) },
+    peers: [],
+    password: undefined,
+    acceptMode: false,
+    garp: { repeat: 5, refresh: ms(0) },
+    v3Ipv4Checksum: "pseudo-header",
+    shutdownHold: ms(3000),
+    healthWeight: 0,
+    ...overrides,
+  };
+}
+
+describe("RouterConfig", () => {
+  it("a sound configuration has no problems", () => {
+    expect(checkRouterConfig(aConfig())).toEqual([]);
+    expect(checkRouterConfig(aConfig({ version: 2, password: "12345678", advertisementInterval: centiseconds(300) }))).toEqual([]);
+  });
+
+  it("each rule the core relies on is reported by name", () => {
+    const cases: ReadonlyArray<[Partial<RouterConfig>, string]> = [
+      [{ vrid: 0 }, "vrid-out-of-range"],
+      [{ priority: 0 }, "priority-out-of-range"],
+      [{ advertisementInterval: centiseconds(4096) }, "interval-out-of-range"],
+      [{ version: 2, advertisementInterval: centiseconds(150) }, "interval-out-of-range"],
+      [{ addresses: [] }, "no-addresses"],
+      [{ addresses: Array.from({ length: 256 }, (_, index) => ({ address: `10.1.${index >> 8}.${index & 255}`, prefixLength: 32 })) }, "too-many-addresses"],
+      [{ addresses: [{ address: "2001:db8::1", prefixLength: 64 }] }, "address-wrong-family"],
+      [{ addresses: [{ address: "192.168.0.150", prefixLength: 33 }] }, "prefix-out-of-range"],
+      [{ primaryAddress: "fe80::1" }, "primary-address-wrong-family"],
+      [{ peers: ["nonsense"] }, "peer-wrong-family"],
+      [{ version: 2, family: "ipv6", primaryAddress: "fe80::1", addresses: [{ address: "2001:db8::1", prefixLength: 64 }] }, "v2-needs-ipv4"],
+      [{ password: "secret" }, "password-needs-v2"],
+      [{ version: 2, password: "123456789" }, "password-too-long"],
+      [{ preemption: { mode: "delayed", delay: ms(-1) } }, "preempt-delay-negative"],
+      [{ garp: { repeat: -1, refresh: ms(0) } }, "garp-out-of-range"],
+      [{ shutdownHold: ms(-1) }, "shutdown-hold-negative"],
+      [{ healthWeight: 10 }, "health-weight-positive"],
+    ];
+    for (const [overrides, problem] of cases) expect(checkRouterConfig(aConfig(overrides))).toContain(problem);
+  });
+
+  it("RFC 5798 §5.1.1.2 MUST: adverts go to 224.0.0.18 or ff02::12 unless unicast peers are configured", () => {
+    expect(advertDestinations(aConfig())).toEqual(["224.0.0.18"]);
+    expect(advertDestinations(aConfig({ family: "ipv6" }))).toEqual(["ff02::12"]);
+    expect(advertDestinations(aConfig({ peers: ["10.0.0.12", "10.0.0.13"] }))).toEqual(["10.0.0.12", "10.0.0.13"]);
+    expect(encodeContextFor(aConfig(), "10.0.0.12")).toEqual({ family: "ipv4", source: "10.0.0.11", destination: "10.0.0.12", v3Ipv4Checksum: "pseudo-header" });
+  });
+
+  it("RFC 5798 §7.2 MUST: the advert carries VRID, priority, interval and every virtual address", () => {
+    expect(buildAdvert(aConfig(), 100)).toEqual({ version: 3, vrid: 51, priority: 100, maxAdverInterval: 100, addresses: ["192.168.0.150"] });
+    expect(buildAdvert(aConfig({ version: 2, password: "pw", advertisementInterval: centiseconds(200) }), 0)).toEqual({
+      version: 2,
+      vrid: 51,
+      priority: 0,
+      adverInterval: 2,
+      authentication: { type: "simple-password", data: passwordToAuthData("pw") },
+      addresses: ["192.168.0.150"],
+    });
+  });
+
+  it("keepalived weight: a negative weight lowers the priority while unhealthy, clamped to 1..254", () => {
+    expect(computeEffectivePriority(aConfig({ healthWeight: -30 }), true)).toBe(100);
+    expect(computeEffectivePriority(aConfig({ healthWeight: -30 }), false)).toBe(70);
+    expect(computeEffectivePriority(aConfig({ healthWeight: -300 }), false)).toBe(1);
+    expect(computeEffectivePriority(aConfig({ priority: 255, healthWeight: -1 }), false)).toBe(254);
+    expect(computeEffectivePriority(aConfig({ healthWeight: 0 }), false)).toBe(100);
+  });
+});
