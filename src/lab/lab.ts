@@ -23,6 +23,7 @@ const prefixLength = 24;
 const prefixLength6 = 64;
 const bridge = "br0";
 const ifname = "eth0";
+// Node addresses are .11 to .99: the client has .100, and .200 and up are left for VIPs.
 const maxNodes = 89;
 const termGraceMs = 3_000;
 

@@ -8,6 +8,7 @@ import { join } from "node:path";
 import { createInterface } from "node:readline";
 import { pathToFileURL } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { z } from "zod";
 import {
   addressesOn, createLab, labStateDir, startNginx, summarizeProbe, sweepLeftoverLabs, waitFor,
 } from "../../src/lab/index.js";
@@ -255,8 +256,7 @@ describe("lab cleanup when its process dies", () => {
       createInterface({ input: stdout }).once("line", resolve);
       child.once("exit", (code) => reject(new Error(`lab owner exited early with ${code}`)));
     });
-    const parsed: unknown = JSON.parse(line);
-    const info = parsed as { id: string; sleeper: number; tmpDir: string };
+    const info = z.object({ id: z.string(), sleeper: z.number().int(), tmpDir: z.string() }).parse(JSON.parse(line));
     return { child, ...info };
   }
 
