@@ -190,7 +190,8 @@ const preemptionSchema = z
       { rule: "self.mode != 'Delayed' || has(self.delay)", message: "mode Delayed needs a delay; set spec.preemption.delay, e.g. 30s", fieldPath: ".delay" },
       { rule: "self.mode == 'Delayed' || !has(self.delay)", message: "delay only applies with mode Delayed; set spec.preemption.mode: Delayed, or remove delay", fieldPath: ".delay" },
     ),
-  );
+  )
+  .describe("Whether a higher-priority node takes the VIP from a lower-priority master (RFC 5798 §6.1 Preempt_Mode).");
 
 const nodesSchema = z
   .strictObject({
@@ -221,7 +222,8 @@ const nodesSchema = z
         message: `${quote(entry.node)} is listed twice (also at spec.nodes.priorities[${first}]); keep one entry per node`,
       });
     });
-  });
+  })
+  .describe("Which nodes run the agent and with which priority.");
 
 const transportSchema = z
   .strictObject({
@@ -246,7 +248,8 @@ const transportSchema = z
       message: "peers only apply with mode Unicast; set spec.transport.mode: Unicast, or remove peers",
       fieldPath: ".peers",
     }),
-  );
+  )
+  .describe("Where advertisements go.");
 
 const authenticationSchema = z.strictObject({
   passwordSecretRef: z
@@ -298,14 +301,14 @@ const healthCheckSchema = z.strictObject({
     .max(0, { error: (issue) => `${quote(issue.input)} is out of range; use 0 (unhealthy node goes FAULT) or a negative number down to -253` })
     .default(0)
     .describe("0: an unhealthy node goes FAULT and releases the VIP. Negative: subtracted from its priority (keepalived's weight)."),
-});
+}).describe("When a node counts as healthy enough to hold the VIP. Absent: every node counts as healthy.");
 
 const garpSchema = z.strictObject({
   repeat: z.int().min(1).max(100).default(5).describe("Gratuitous ARPs / unsolicited NAs sent on becoming MASTER."),
   refresh: boundedDuration({ minMilliseconds: 1_000, maxMilliseconds: 3_600_000, isZeroAllowed: true })
     .default("0s")
     .describe("Re-announce period while MASTER; 0s is off."),
-});
+}).describe("Gratuitous ARP (IPv4) and unsolicited Neighbor Advertisement (IPv6) announcements of the VIP.");
 
 const V2_MIN_INTERVAL_MS = 1_000; // RFC 3768 §5.3.7: Adver Int is whole seconds, 8 bits
 const V2_MAX_INTERVAL_MS = 255_000;
@@ -480,15 +483,12 @@ const timestamp = z.iso.datetime({ offset: true });
 
 export const nodeStatusEntrySchema = z.object({
   node: z.string().min(1).max(253),
-  state: nodeStateSchema,
-  /** Configured priority (RFC 5798 §5.2.4). */
-  priority: z.int().min(0).max(255).optional(),
-  /** Priority after the health check's weight; what the node advertises. */
-  effectivePriority: z.int().min(0).max(255).optional(),
+  state: nodeStateSchema.describe("INIT | BACKUP | MASTER (RFC 5798 §6.4) | FAULT (health check failed) | UNKNOWN (agent gone)."),
+  priority: z.int().min(0).max(255).optional().describe("Configured priority (RFC 5798 §5.2.4)."),
+  effectivePriority: z.int().min(0).max(255).optional().describe("Priority after the health check's weight: what the node advertises."),
   healthy: z.boolean().optional(),
-  reason: z.string().max(1024).optional(),
-  /** The node's own address, the source of its adverts. */
-  address: z.string().max(ADDRESS_MAX_LENGTH).optional(),
+  reason: z.string().max(1024).optional().describe("Why the node entered its state."),
+  address: z.string().max(ADDRESS_MAX_LENGTH).optional().describe("The node's own address, the source of its adverts."),
   lastTransitionTime: timestamp.optional(),
 });
 
