@@ -1,0 +1,139 @@
+import { readFileSync } from "node:fs";
+import { pino } from "pino";
+import { describe, expect, it, vi } from "vitest";
+import { createAgentMetrics } from "../../src/agent/metrics.js";
+import { AgentRuntime } from "../../src/agent/runtime.js";
+import { decodeAdvertisement } from "../../src/vrrp/codec.js";
+import type { RouterConfig } from "../../src/vrrp/config.js";
+import { centiseconds, milliseconds } from "../../src/vrrp/units.js";
+import { FakeAnnouncer, FakeLinkMonitor, FakeTimerClock, FakeTransport, FakeVipManager } from "../fakes/ports.js";
+
+// keepalived 2.2.7 as Master of VRID 51 at priority 150, from 10.77.0.11 (see test/fixtures/keepalived/README.md).
+const keepalivedAdvert = Uint8Array.from(Buffer.from(readFileSync(new URL("../fixtures/keepalived/v3-ipv4-multicast.hex", import.meta.url), "utf8").trim(), "hex"));
+
+const config: RouterConfig = {
+  vrid: 51,
+  version: 3,
+  family: "ipv4",
+  priority: 100,
+  addresses: [{ address: "10.77.0.200", prefixLength: 24 }],
+  primaryAddress: "10.77.0.12",
+  advertisementInterval: centiseconds(100),
+  preemption: { mode: "always", delay: milliseconds(0) },
+  peers: [],
+  password: undefined,
+  acceptMode: true,
+  garp: { repeat: 2, refresh: milliseconds(0) },
+  v3Ipv4Checksum: "pseudo-header",
+  shutdownHold: milliseconds(3000),
+  healthWeight: 0,
+};
+
+// Master_Down_Interval for priority 100 at 1 s: 3 s + (256 - 100) * 1000 / 256 ms (RFC 5798 §6.1).
+const MASTER_DOWN_MS = 3000 + Math.floor((156 * 1000) / 256);
+
+function aRuntime(initialAddresses: { address: string; prefixLength: number }[] = []) {
+  const clock = new FakeTimerClock(1_000);
+  const transport = new FakeTransport();
+  const vips = new FakeVipManager({ eth0: initialAddresses.map((entry) => ({ family: "ipv4" as const, ...entry })) });
+  const announcer = new FakeAnnouncer(vips);
+  const link = new FakeLinkMonitor();
+  const runtime = new AgentRuntime(
+    { transport, vips, announcer, link, clock },
+    { config, ifname: "eth0", logger: pino({ level: "silent" }), metrics: createAgentMetrics({ vrid: 51, node: "test" }), announceSpacing: milliseconds(1) },
+  );
+  return { clock, transport, vips, announcer, link, runtime };
+}
+
+const afterPollPhase = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+
+function sentPriorities(transport: FakeTransport): number[] {
+  return transport.sent.map(({ message, destination }) => {
+    const decoded = decodeAdvertisement(message, { family: "ipv4", source: config.primaryAddress, destination });
+    if (!decoded.ok) throw new Error(`the runtime sent an undecodable advert: ${decoded.error.code}`);
+    return decoded.value.priority;
+  });
+}
+
+async function becomeMaster(setup: ReturnType<typeof aRuntime>): Promise<void> {
+  await setup.runtime.start({ isHealthy: true });
+  setup.clock.advance(MASTER_DOWN_MS);
+  await afterPollPhase();
+  await vi.waitFor(() => expect(setup.announcer.announced).toHaveLength(2));
+}
+
+describe("AgentRuntime", () => {
+  it("removes a stale VIP of a crashed run before it starts as Backup", async () => {
+    const setup = aRuntime([{ address: "10.77.0.200", prefixLength: 24 }, { address: "10.77.0.12", prefixLength: 24 }]);
+    await setup.runtime.start({ isHealthy: true });
+    expect(setup.vips.log).toEqual(["remove 10.77.0.200 eth0"]);
+    expect(setup.vips.holds("10.77.0.12", "eth0")).toBe(true);
+    expect(setup.runtime.snapshot().state).toBe("Backup");
+  });
+
+  it("RFC 5798 §6.4.2: with no Master heard, takes over after Master_Down_Interval and announces only once the VIP is on the link", async () => {
+    const setup = aRuntime();
+    await setup.runtime.start({ isHealthy: true });
+    setup.clock.advance(MASTER_DOWN_MS - 1);
+    await afterPollPhase();
+    expect(setup.runtime.snapshot().state).toBe("Backup");
+    await becomeMaster(setup);
+    expect(setup.runtime.snapshot()).toMatchObject({ state: "Master", holdsVip: true });
+    expect(setup.vips.holds("10.77.0.200", "eth0")).toBe(true);
+    expect(setup.announcer.announced).toEqual([
+      { address: "10.77.0.200", wasPresent: true },
+      { address: "10.77.0.200", wasPresent: true },
+    ]);
+    expect(setup.transport.sent.map((sent) => sent.destination)).toEqual(["224.0.0.18"]);
+    expect(sentPriorities(setup.transport)).toEqual([100]);
+  });
+
+  it("RFC 5798 §6.4.2 MUST: adverts from a higher-priority Master (real keepalived bytes) reset the Master_Down_Timer", async () => {
+    const setup = aRuntime();
+    await setup.runtime.start({ isHealthy: true });
+    for (let round = 0; round < 5; round++) {
+      setup.clock.advance(1_000);
+      setup.transport.deliver({ family: "ipv4", bytes: keepalivedAdvert, source: "10.77.0.11", isChecksumVerified: false });
+      await afterPollPhase();
+    }
+    expect(setup.runtime.snapshot()).toMatchObject({ state: "Backup", masterAddress: "10.77.0.11", holdsVip: false });
+    expect(setup.runtime.snapshot().counters["adverts-received"]).toBe(5);
+    expect(setup.transport.sent).toHaveLength(0);
+  });
+
+  it("counts a corrupted advert by its codec code and does not let it reset the timer", async () => {
+    const setup = aRuntime();
+    await setup.runtime.start({ isHealthy: true });
+    const corrupted = keepalivedAdvert.slice();
+    corrupted[20 + 6] = (corrupted[20 + 6] ?? 0) ^ 0xff;
+    setup.clock.advance(MASTER_DOWN_MS - 10);
+    setup.transport.deliver({ family: "ipv4", bytes: corrupted, source: "10.77.0.11", isChecksumVerified: false });
+    expect(setup.runtime.snapshot().counters["dropped:bad-checksum"]).toBe(1);
+    await becomeMaster(setup);
+    expect(setup.runtime.snapshot().state).toBe("Master");
+  });
+
+  it("a leaving Master sends priority 0 and keeps the VIP until it hears the new Master", async () => {
+    const setup = aRuntime();
+    await becomeMaster(setup);
+    const stopped = setup.runtime.shutdown();
+    await afterPollPhase();
+    expect(sentPriorities(setup.transport).at(-1)).toBe(0);
+    expect(setup.vips.holds("10.77.0.200", "eth0")).toBe(true);
+    setup.clock.advance(50);
+    setup.transport.deliver({ family: "ipv4", bytes: keepalivedAdvert, source: "10.77.0.11", isChecksumVerified: false });
+    await stopped;
+    expect(setup.vips.holds("10.77.0.200", "eth0")).toBe(false);
+    expect(setup.transport.isStopped).toBe(true);
+  });
+
+  it("link down sends the Master to Fault and releases the VIP; link up returns it to Backup", async () => {
+    const setup = aRuntime();
+    await becomeMaster(setup);
+    setup.link.set(false);
+    await vi.waitFor(() => expect(setup.vips.holds("10.77.0.200", "eth0")).toBe(false));
+    expect(setup.runtime.snapshot().state).toBe("Fault");
+    setup.link.set(true);
+    expect(setup.runtime.snapshot().state).toBe("Backup");
+  });
+});
