@@ -1,0 +1,36 @@
+import { describe, expect, it } from "vitest";
+import { MonotonicClock } from "../../../src/agent/adapters/clock.js";
+import { milliseconds } from "../../../src/vrrp/units.js";
+
+// Real timers, so this lives with the host tests rather than the unit tests (which may not sleep).
+describe("monotonic clock", () => {
+  it("calls back no earlier than the deadline", async () => {
+    const clock = new MonotonicClock();
+    const deadline = milliseconds(clock.now() + 30);
+    const firedAt = await new Promise<number>((resolve) => clock.schedule(deadline, () => resolve(clock.now())));
+    expect(firedAt).toBeGreaterThanOrEqual(deadline);
+    expect(firedAt - deadline).toBeLessThan(1_000);
+  });
+
+  it("keeps one timer: a new schedule replaces the old one, and cancel stops it", async () => {
+    const clock = new MonotonicClock();
+    const fired: string[] = [];
+    clock.schedule(milliseconds(clock.now() + 10), () => fired.push("replaced"));
+    await new Promise<void>((resolve) => clock.schedule(milliseconds(clock.now() + 40), () => {
+      fired.push("latest");
+      resolve();
+    }));
+    clock.schedule(milliseconds(clock.now() + 10), () => fired.push("cancelled"));
+    clock.cancel();
+    clock.cancel();
+    await new Promise((resolve) => setTimeout(resolve, 60));
+    expect(fired).toEqual(["latest"]);
+  });
+
+  it("fires at once for a deadline in the past, and never goes back", async () => {
+    const clock = new MonotonicClock();
+    const first = clock.now();
+    await new Promise<void>((resolve) => clock.schedule(milliseconds(first - 1_000), resolve));
+    expect(clock.now()).toBeGreaterThanOrEqual(first);
+  });
+});
