@@ -187,7 +187,7 @@ function announce(addresses: readonly VirtualAddress[], repeat: number): readonl
   return repeat > 0 && addresses.length > 0 ? [{ kind: "announce-vip", addresses, repeat }] : [];
 }
 
-function then(first: StepResult, second: (state: RouterState) => StepResult): StepResult {
+function andThen(first: StepResult, second: (state: RouterState) => StepResult): StepResult {
   const next = second(first.state);
   return { state: next.state, actions: [...first.actions, ...next.actions] };
 }
@@ -373,7 +373,7 @@ function backupReceive(state: BackupState, advert: Advertisement, source: string
 
 function reinitialize(state: BackupState | MasterState, config: RouterConfig, now: Milliseconds): StepResult {
   // Another VRID, version or family is another virtual router: leave the old one as on shutdown, join the new one.
-  return then(enterState(state, { to: "Initialize", release: undefined }, now, "config-changed"), (left) =>
+  return andThen(enterState(state, { to: "Initialize", release: undefined }, now, "config-changed"), (left) =>
     start({ ...left, config }, now, "config-changed"),
   );
 }
@@ -384,7 +384,7 @@ function stepBackup(state: BackupState, event: RouterEvent): StepResult {
       return discard(state, "impossible-in-state");
     case "shutdown-requested":
       // RFC 5798 §6.4.2: cancel the Master_Down_Timer, transition to Initialize.
-      return then(enterState(state, { to: "Initialize", release: undefined }, event.now, "shutdown"), (left) =>
+      return andThen(enterState(state, { to: "Initialize", release: undefined }, event.now, "shutdown"), (left) =>
         unchanged(left, [{ kind: "shutdown-complete" }]),
       );
     case "advert-received":
@@ -488,7 +488,7 @@ function stepMaster(state: MasterState, event: RouterEvent): StepResult {
       const hold = state.config.shutdownHold;
       const release: Release | undefined = hold > 0 ? { deadline: addMilliseconds(event.now, hold), addresses: state.config.addresses } : undefined;
       const left = enterState(state, { to: "Initialize", release }, event.now, "shutdown");
-      return release === undefined ? then(left, (next) => unchanged(next, [{ kind: "shutdown-complete" }])) : left;
+      return release === undefined ? andThen(left, (next) => unchanged(next, [{ kind: "shutdown-complete" }])) : left;
     }
     case "advert-received":
       return masterReceive(state, event.advert, event.source, event.now);
@@ -518,7 +518,7 @@ function stepFault(state: FaultState, event: RouterEvent): StepResult {
     case "started":
       return discard(state, "impossible-in-state");
     case "shutdown-requested":
-      return then(enterState(state, { to: "Initialize", release: undefined }, event.now, "shutdown"), (left) =>
+      return andThen(enterState(state, { to: "Initialize", release: undefined }, event.now, "shutdown"), (left) =>
         unchanged(left, [{ kind: "shutdown-complete" }]),
       );
     case "advert-received":

@@ -88,6 +88,19 @@ describe("codec golden bytes", () => {
     expect(decodeAdvertisement(toPeer, { ...v3Ipv4Context, destination: "10.0.0.12" }).ok).toBe(true);
   });
 
+  it("RFC 5798 §5.2.6 MUST: reserved bits are sent as zero and ignored on receipt", () => {
+    expect((v3Ipv4Bytes[4] ?? 0) >>> 4).toBe(0);
+    const ctx: EncodeContext = { ...v3Ipv4Context, v3Ipv4Checksum: "rfc9568" };
+    const bytes = v3Ipv4Rfc9568Bytes.slice();
+    bytes[4] = 0xf0;
+    bytes[6] = 0;
+    bytes[7] = 0;
+    const checksum = internetChecksum([bytes]);
+    bytes[6] = checksum >>> 8;
+    bytes[7] = checksum & 0xff;
+    expect(decodeAdvertisement(bytes, ctx)).toEqual({ ok: true, value: v3Ipv4, bytesRead: 12 });
+  });
+
   it("RFC 2338 §5.3.6 MUST: v2 without authentication leaves the 8 authentication bytes zero", () => {
     const bytes = encodeAdvertisement({ ...v2Ipv4, authentication: { type: "none" } }, v2Context);
     expect(bytes[4]).toBe(0);
