@@ -105,6 +105,25 @@ describe("raw VRRP transport between two lab nodes", () => {
     expect(datagramsOf(n2, "lo")).toEqual([]);
   });
 
+  it("RFC 5798 §5.1.1.1 MUST: the source stays n1's primary address while n1 holds a VIP on the same interface", async () => {
+    const [host1, host2] = lab?.nodes ?? [];
+    if (lab === undefined || host1 === undefined || host2 === undefined) throw new Error("no lab");
+    const vip = { family: "ipv4", address: lab.vip(0).address, prefixLength: 32 };
+    expect(await n1.call({ op: "vip", backend: "netlink", action: "add", vip, ifname: "eth0" })).toEqual({ ok: true });
+    try {
+      for (const destination of ["224.0.0.18", host2.address]) {
+        expect(await n1.call({ op: "transport-send", name: "m-ipv4", hex: payloadHex, destination })).toEqual({ ok: true });
+        const event = await n2.nextEvent(
+          (e) => e.event === "datagram" && e.name === "m-ipv4" && ipv4(e).destination === destination,
+          `n2 hears n1's advert to ${destination}`,
+        );
+        expect(ipv4(event).source).toBe(host1.address);
+      }
+    } finally {
+      await n1.call({ op: "vip", backend: "netlink", action: "remove", vip, ifname: "eth0" });
+    }
+  });
+
   it("fails to start on a missing interface, refuses to send when stopped, and stops twice without harm", async () => {
     const missing = await n1.call({ op: "transport-start", name: "missing", family: "ipv4", ifname: "nope0", isMulticast: true });
     expect(missing).toMatchObject({ ok: false, code: "no-such-interface" });
