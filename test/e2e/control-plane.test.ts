@@ -1,11 +1,14 @@
 // The test bed's control plane is real Kubernetes: these tests prove the parts every other e2e test leans on (the
 // version, CRDs, RBAC with real ServiceAccount tokens, the controller-manager and scheduler, restarts, cleanup).
+import { spawn } from "node:child_process";
 import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { locateBinaries, MissingBinaryError } from "./support/binaries.js";
 import {
+  destroyControlPlaneDir,
   kubeconfigForServiceAccount,
   mintToken,
   processesReferencing,
@@ -238,5 +241,68 @@ describe("control plane", () => {
     expect(existsSync(cp.dir)).toBe(false);
     for (const pid of pids) expect(existsSync(`/proc/${pid}`), `pid ${pid}`).toBe(false);
     expect(await processesReferencing(cp.dir)).toEqual([]);
+  });
+});
+
+// Another process starts a control plane, prints its dir and then dies or walks away, as a crashed test worker or
+// `testbed up` would.
+async function controlPlaneInChild(isTiedToProcess: boolean): Promise<{ dir: string; kill: () => void; exited: Promise<void> }> {
+  const moduleUrl = new URL("./support/control-plane.ts", import.meta.url).href;
+  const script = `
+    const { startControlPlane } = await import(process.argv[1]);
+    const cp = await startControlPlane({ isTiedToProcess: process.argv[2] === "true" });
+    console.log("DIR " + cp.dir);
+    if (process.argv[2] === "true") setInterval(() => undefined, 1000); else process.exit(0);
+  `;
+  const child = spawn(process.execPath, ["--import", "tsx", "--input-type=module", "-e", script, moduleUrl, String(isTiedToProcess)], {
+    cwd: fileURLToPath(new URL("../..", import.meta.url)),
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
+  let output = "";
+  child.stderr.setEncoding("utf8").on("data", (chunk: string) => (output += chunk));
+  const dir = await new Promise<string>((resolve, reject) => {
+    child.stdout.setEncoding("utf8").on("data", (chunk: string) => {
+      output += chunk;
+      const match = /^DIR (\S+)$/m.exec(output);
+      if (match?.[1] !== undefined) resolve(match[1]);
+    });
+    child.once("exit", (code) => reject(new Error(`child exited (${String(code)}) before printing its dir:\n${output}`)));
+  });
+  return { dir, kill: () => child.kill("SIGKILL"), exited };
+}
+
+describe("cleanup beyond stop()", () => {
+  it("a test process killed with SIGKILL leaves no component and no temp dir behind", async () => {
+    const child = await controlPlaneInChild(true);
+    try {
+      // Four components and the watchdog.
+      expect(await processesReferencing(child.dir)).toHaveLength(5);
+      child.kill();
+      await child.exited;
+      // The watchdog polls every 2 s.
+      await eventually("control plane gone", 20_000, async () =>
+        !existsSync(child.dir) && (await processesReferencing(child.dir)).length === 0 ? true : undefined,
+      );
+    } finally {
+      child.kill();
+      await destroyControlPlaneDir(child.dir);
+    }
+  });
+
+  it("an untied control plane outlives its process until destroyControlPlaneDir()", async () => {
+    const child = await controlPlaneInChild(false);
+    await child.exited;
+    const survivors = await processesReferencing(child.dir);
+    try {
+      expect(survivors).toHaveLength(4);
+      expect(existsSync(child.dir)).toBe(true);
+    } finally {
+      await destroyControlPlaneDir(child.dir);
+    }
+    expect(existsSync(child.dir)).toBe(false);
+    await eventually("components gone", 10_000, async () =>
+      (await processesReferencing(child.dir)).length === 0 ? true : undefined,
+    );
   });
 });
