@@ -1,5 +1,5 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { createLab, waitFor } from "../../src/lab/index.js";
+import { createLab, startNginx, waitFor } from "../../src/lab/index.js";
 import type { Lab, LabHost } from "../../src/lab/index.js";
 import { startKeepalived, stopAllKeepalived, vipHolder } from "../../src/lab/keepalived.js";
 import type { KeepalivedOptions, KeepalivedProcess } from "../../src/lab/keepalived.js";
@@ -78,6 +78,28 @@ describe("keepalived harness", () => {
       expect(master.rejectionLines()).toEqual([]);
       expect(backup.rejectionLines()).toEqual([]);
     });
+
+  it("track_script as in the tutorials: nginx dying on the master puts it in FAULT and the VIP moves", async () => {
+    const nginx1 = await startNginx(lab, n1);
+    const nginx2 = await startNginx(lab, n2);
+    try {
+      const variant: Variant = { vrid: 55, version: 3, advertIntervalMs: 200, vips: [`${vip}/24`],
+        trackScript: { script: "/usr/bin/curl -sf --max-time 1 http://127.0.0.1/healthz", intervalSeconds: 1,
+          timeoutSeconds: 2, fall: 1, rise: 1, weight: 0 } };
+      const [master, backup] = await startPair(variant);
+      await master.waitForState("MASTER", 20_000);
+      await expectSoleHolder(n1.name, 10_000);
+
+      nginx1.kill("SIGKILL");
+      await master.waitForState("FAULT", 10_000);
+      await backup.waitForState("MASTER", 10_000);
+      await expectSoleHolder(n2.name, 10_000);
+      expect(master.logLines()).toContainEqual(expect.stringMatching(/Script `chk_nginx` now returning/));
+    } finally {
+      nginx1.kill("SIGKILL");
+      await nginx2.stop();
+    }
+  });
 
   it("v2 PASS with different passwords: each side rejects the other's adverts and logs it", async () => {
     const variant: Variant = { vrid: 54, version: 2, advertIntervalMs: 1000, vips: [`${vip}/24`] };
