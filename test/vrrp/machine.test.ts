@@ -246,7 +246,7 @@ describe("RFC 5798 §6.4.3 Master", () => {
     expect(heard).toEqual({ state: initialState(config), actions: [{ kind: "remove-vip", addresses: [vip] }, { kind: "shutdown-complete" }] });
   });
 
-  it("graceful shutdown: the hold ends at its bound when no new Master speaks", () => {
+  it("Extension (not in RFC 5798), graceful shutdown: the hold ends at its bound when no new Master speaks", () => {
     const releasing: InitializeState = { ...initialState(config), release: { deadline: ms(13000), addresses: [vip] } };
     expect(step(releasing, { kind: "timer-expired", now: ms(12999) })).toEqual({ state: releasing, actions: [{ kind: "discard", reason: "timer-not-due" }] });
     expect(step(releasing, { kind: "timer-expired", now: ms(13000) })).toEqual({
@@ -255,7 +255,7 @@ describe("RFC 5798 §6.4.3 Master", () => {
     });
   });
 
-  it("graceful shutdown: priority 0 or another VRID does not end the hold; a second SIGTERM or link loss does", () => {
+  it("Extension (not in RFC 5798), graceful shutdown: priority 0 or another VRID does not end the hold; a second SIGTERM or link loss does", () => {
     const releasing: InitializeState = { ...initialState(config), release: { deadline: ms(13000), addresses: [vip] } };
     expect(step(releasing, received(0, lowerPeer, 10500))).toEqual({ state: releasing, actions: [{ kind: "discard", reason: "not-running" }] });
     const other: RouterEvent = { kind: "advert-received", now: ms(10500), advert: advert(100, centiseconds(100), 52), source: lowerPeer };
@@ -265,7 +265,7 @@ describe("RFC 5798 §6.4.3 Master", () => {
     expect(step(releasing, { kind: "interface-down", now: ms(10500) }).actions).toEqual(done);
   });
 
-  it("graceful shutdown with shutdownHold 0 drops the VIPs and exits at once, as RFC 5798 §6.4.3 does", () => {
+  it("RFC 5798 §6.4.3 MUST: with shutdownHold 0 the Master sends priority 0, drops the VIPs and exits at once", () => {
     const state = aMaster({ config: aConfig({ shutdownHold: ms(0) }) });
     const result = step(state, { kind: "shutdown-requested", now: ms(10000) });
     expect(result.actions).toEqual([
@@ -373,7 +373,7 @@ describe("RFC 5798 §7.1 receiving checks that need the configuration", () => {
 });
 
 describe("Fault (extension, not in RFC 5798)", () => {
-  it("health failure with weight 0: a Master sends priority 0 and removes its VIPs", () => {
+  it("Extension (not in RFC 5798), Fault: health failure with weight 0: a Master sends priority 0 and removes its VIPs", () => {
     const result = step(aMaster(), { kind: "health-changed", now: ms(10500), isHealthy: false });
     expect(result.actions).toEqual([
       { kind: "report-transition", from: "Master", to: "Fault", reason: "health-failed", priority: 100 },
@@ -384,7 +384,7 @@ describe("Fault (extension, not in RFC 5798)", () => {
     expect(nextDeadline(result.state)).toBeUndefined();
   });
 
-  it("link down: a Backup goes to Fault, and back to Backup when the link returns", () => {
+  it("Extension (not in RFC 5798), Fault: link down: a Backup goes to Fault, and back to Backup when the link returns", () => {
     const down = step(aBackup(), { kind: "interface-down", now: ms(12000) });
     expect(down.actions).toEqual([{ kind: "report-transition", from: "Backup", to: "Fault", reason: "link-down", priority: 100 }]);
     expect(down.state).toEqual(aFault({ isHealthy: true, isLinkUp: false }));
@@ -393,7 +393,7 @@ describe("Fault (extension, not in RFC 5798)", () => {
     expect(up.state).toEqual(aBackup({ masterDownTimer: ms(23609) }));
   });
 
-  it("a Master whose link goes down goes to Fault and removes its VIPs", () => {
+  it("Extension (not in RFC 5798), Fault: a Master whose link goes down goes to Fault and removes its VIPs", () => {
     const result = step(aMaster(), { kind: "interface-down", now: ms(10500) });
     expect(result.actions).toEqual([
       { kind: "report-transition", from: "Master", to: "Fault", reason: "link-down", priority: 100 },
@@ -402,18 +402,18 @@ describe("Fault (extension, not in RFC 5798)", () => {
     ]);
   });
 
-  it("health recovery leaves Fault for Backup, or straight to Master for the address owner", () => {
+  it("Extension (not in RFC 5798), Fault: health recovery leaves Fault for Backup, or straight to Master for the address owner", () => {
     expect(step(aFault(), { kind: "health-changed", now: ms(20000), isHealthy: true }).state).toEqual(aBackup({ masterDownTimer: ms(23609) }));
     const owner = step(aFault({ config: aConfig({ priority: 255 }) }), { kind: "health-changed", now: ms(20000), isHealthy: true });
     expect(owner.actions[0]).toEqual({ kind: "report-transition", from: "Fault", to: "Master", reason: "health-recovered", priority: 255 });
   });
 
-  it("a link that returns while still unhealthy stays in Fault", () => {
+  it("Extension (not in RFC 5798), Fault: a link that returns while still unhealthy stays in Fault", () => {
     const state = aFault({ isLinkUp: false });
     expect(step(state, { kind: "interface-up", now: ms(20000) })).toEqual({ state: { ...state, isLinkUp: true }, actions: [] });
   });
 
-  it("Fault does not process adverts and exits at once on shutdown", () => {
+  it("Extension (not in RFC 5798), Fault: does not process adverts and exits at once on shutdown", () => {
     const state = aFault();
     expect(step(state, received(200, higherPeer, 12000))).toEqual({ state, actions: [{ kind: "discard", reason: "not-running" }] });
     expect(step(state, { kind: "shutdown-requested", now: ms(12000) }).actions).toEqual([
@@ -424,13 +424,13 @@ describe("Fault (extension, not in RFC 5798)", () => {
 });
 
 describe("keepalived weight (negative)", () => {
-  it("an unhealthy Master advertises its lowered priority at once and stays Master", () => {
+  it("keepalived weight: an unhealthy Master advertises its lowered priority at once and stays Master", () => {
     const weighted = aConfig({ healthWeight: -30 });
     const result = step(aMaster({ config: weighted }), { kind: "health-changed", now: ms(10500), isHealthy: false });
     expect(result).toEqual({ state: aMaster({ config: weighted, isHealthy: false, adverTimer: ms(11500) }), actions: [sent(weighted, 70)] });
   });
 
-  it("the effective priority is clamped to 1..254", () => {
+  it("keepalived weight: the effective priority is clamped to 1..254", () => {
     const low = aConfig({ priority: 20, healthWeight: -100 });
     expect(step(aMaster({ config: low }), { kind: "health-changed", now: ms(10500), isHealthy: false }).actions).toEqual([sent(low, 1)]);
     const owner = aConfig({ priority: 255, healthWeight: -1 });
@@ -445,7 +445,7 @@ describe("config-changed, applied live", () => {
     expect(result).toEqual({ state: aMaster({ config: lower, adverTimer: ms(11500) }), actions: [sent(lower, 50)] });
   });
 
-  it("a Master adds and removes only the addresses that changed and announces the new ones", () => {
+  it("Extension (not in RFC 5798), config-changed: a Master adds and removes only the addresses that changed and announces the new ones", () => {
     const added = { address: "192.168.0.151", prefixLength: 24 };
     const next = aConfig({ addresses: [added] });
     const result = step(aMaster(), { kind: "config-changed", now: ms(10500), config: next });
@@ -458,12 +458,12 @@ describe("config-changed, applied live", () => {
     expect(result.state).toEqual(aMaster({ config: next, adverTimer: ms(11500) }));
   });
 
-  it("a change the adverts do not carry (peers) leaves the Master's timers alone", () => {
+  it("Extension (not in RFC 5798), config-changed: a change the adverts do not carry (peers) leaves the Master's timers alone", () => {
     const next = aConfig({ peers: [higherPeer] });
     expect(step(aMaster(), { kind: "config-changed", now: ms(10500), config: next })).toEqual({ state: aMaster({ config: next }), actions: [] });
   });
 
-  it("a new VRID is another virtual router: the Master leaves with priority 0 and joins the new one as Backup", () => {
+  it("RFC 5798 §6.4.3 MUST: a new VRID is another virtual router: the Master leaves with priority 0 and joins the new one as Backup", () => {
     const next = aConfig({ vrid: 52 });
     const result = step(aMaster(), { kind: "config-changed", now: ms(10500), config: next });
     expect(result.actions).toEqual([
@@ -475,7 +475,7 @@ describe("config-changed, applied live", () => {
     expect(result.state).toEqual(aBackup({ config: next, masterDownTimer: ms(10500 + 3609) }));
   });
 
-  it("weight set to 0 while unhealthy sends a Backup to Fault; weight back lets it out", () => {
+  it("Extension (not in RFC 5798), config-changed: weight set to 0 while unhealthy sends a Backup to Fault; weight back lets it out", () => {
     const state = aBackup({ config: aConfig({ healthWeight: -10 }), isHealthy: false });
     const fault = step(state, { kind: "config-changed", now: ms(12000), config: aConfig() });
     expect(fault.state.kind).toBe("Fault");
@@ -483,27 +483,27 @@ describe("config-changed, applied live", () => {
     expect(back.state.kind).toBe("Backup");
   });
 
-  it("Initialize only records the new configuration", () => {
+  it("RFC 5798 §6.4.1 MUST: Initialize only records the new configuration", () => {
     const next = aConfig({ priority: 255 });
     expect(step(initialState(config), { kind: "config-changed", now: ms(1), config: next })).toEqual({ state: initialState(next), actions: [] });
   });
 });
 
 describe("impossible combinations are reported, never ignored", () => {
-  it("Startup in a running state is discarded as impossible-in-state", () => {
+  it("RFC 5798 §6.4 MUST: Startup in a running state is discarded as impossible-in-state", () => {
     for (const state of [aBackup(), aMaster(), aFault()]) {
       expect(step(state, { kind: "started", now: ms(1) })).toEqual({ state, actions: [{ kind: "discard", reason: "impossible-in-state" }] });
     }
   });
 
-  it("a timer in a state without deadlines is impossible-in-state", () => {
+  it("RFC 5798 §6.2 MUST: a timer in a state without deadlines is impossible-in-state", () => {
     for (const state of [initialState(config), aFault()]) {
       expect(nextDeadline(state)).toBeUndefined();
       expect(step(state, { kind: "timer-expired", now: ms(1) })).toEqual({ state, actions: [{ kind: "discard", reason: "impossible-in-state" }] });
     }
   });
 
-  it("Startup during a graceful release is impossible-in-state", () => {
+  it("Extension (not in RFC 5798), graceful shutdown: Startup during a graceful release is impossible-in-state", () => {
     const releasing: InitializeState = { ...initialState(config), release: { deadline: ms(13000), addresses: [vip] } };
     expect(step(releasing, { kind: "started", now: ms(1) })).toEqual({ state: releasing, actions: [{ kind: "discard", reason: "impossible-in-state" }] });
   });

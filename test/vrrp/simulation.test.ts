@@ -159,7 +159,7 @@ describe("simulation: the core driven like the runtime drives it", () => {
     expect(wire.masters()).toEqual(["b"]);
   });
 
-  it("graceful shutdown: the Backup takes over after Skew_Time and the VIP is never unheld", () => {
+  it("Extension (not in RFC 5798), graceful shutdown: the Backup takes over after Skew_Time and the VIP is never unheld", () => {
     const wire = new Wire();
     const a = wire.add("a", configFor("10.0.0.11", 150));
     const b = wire.add("b", configFor("10.0.0.12", 100));
