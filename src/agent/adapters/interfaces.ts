@@ -51,6 +51,8 @@ interface IndexedAddress extends InterfaceAddress {
   readonly index: number;
   readonly isSecondary: boolean;
   readonly isLinkLocal: boolean;
+  /** Creation time (hundredths of a second since boot): tells the node's own addresses from VIPs added later. */
+  readonly createdAt: number;
 }
 
 export async function allAddresses(rt: RtNetlinkSocket): Promise<readonly IndexedAddress[]> {
@@ -65,7 +67,10 @@ export async function allAddresses(rt: RtNetlinkSocket): Promise<readonly Indexe
     if (addressFamily === undefined) return [];
     const isSecondary = flags?.secondary === true || message.attrs.flags?.secondary === true;
     // RT_SCOPE_LINK = 253
-    return [{ family: addressFamily, address, prefixLength: prefixlen, index, isSecondary, isLinkLocal: scope === 253 }];
+    const createdAt = message.attrs.cacheInfo?.cstamp ?? 0;
+    return [
+      { family: addressFamily, address, prefixLength: prefixlen, index, isSecondary, isLinkLocal: scope === 253, createdAt },
+    ];
   });
 }
 
@@ -86,8 +91,9 @@ export async function interfaceFor(address: string): Promise<Valued<string, Setu
 }
 
 /**
- * The first global, primary address of `family` on the interface; for IPv6 with `scope: "link"`, its link-local
- * address (the source of VRRP adverts, RFC 5798 §5.1.2.1).
+ * The oldest global, primary address of `family` on the interface; for IPv6 with `scope: "link"`, its link-local
+ * address (the source of VRRP adverts, RFC 5798 §5.1.2.1). Oldest, because the kernel lists a newer IPv6 address
+ * first, and a VIP left over from an earlier run must not pass for the node's own address.
  */
 export async function primaryAddress(
   ifname: string,
@@ -98,13 +104,15 @@ export async function primaryAddress(
     return await withRtNetlink(async (rt) => {
       const link = await linkInfo(ifname, rt);
       if (!link.ok) return link;
-      const match = (await allAddresses(rt)).find(
-        (candidate) =>
-          candidate.index === link.value.index &&
-          candidate.family === family &&
-          !candidate.isSecondary &&
-          candidate.isLinkLocal === (scope === "link"),
-      );
+      const [match] = (await allAddresses(rt))
+        .filter(
+          (candidate) =>
+            candidate.index === link.value.index &&
+            candidate.family === family &&
+            !candidate.isSecondary &&
+            candidate.isLinkLocal === (scope === "link"),
+        )
+        .sort((a, b) => a.createdAt - b.createdAt);
       if (match === undefined) return { ok: false, code: "failed", detail: `${ifname} has no ${scope} ${family} address` };
       return { ok: true, value: match.address };
     });

@@ -36,6 +36,8 @@ export interface RawTransportOptions {
 export class RawAdvertTransport implements AdvertTransport {
   private socket: Socket | undefined;
   private failure: string | undefined;
+  /** Sends still queued in raw-socket; closing the socket drops them without a callback, so stop() settles them. */
+  private readonly pending = new Set<(outcome: Outcome<SendFailure>) => void>();
 
   constructor(private readonly options: RawTransportOptions) {}
 
@@ -77,7 +79,9 @@ export class RawAdvertTransport implements AdvertTransport {
     if (this.failure !== undefined) return Promise.resolve({ ok: false, code: "failed", detail: this.failure });
     const buffer = Buffer.from(message);
     return new Promise((resolve) => {
+      this.pending.add(resolve);
       socket.send(buffer, 0, buffer.length, withZone(destination, this.options.ifname), (error) => {
+        this.pending.delete(resolve);
         if (error === null) resolve({ ok: true });
         else resolve({ ok: false, code: /unreachable/i.test(error.message) ? "unreachable" : "failed", detail: error.message });
       });
@@ -87,6 +91,8 @@ export class RawAdvertTransport implements AdvertTransport {
   stop(): void {
     this.socket?.close();
     this.socket = undefined;
+    for (const resolve of this.pending) resolve({ ok: false, code: "not-started", detail: "transport stopped" });
+    this.pending.clear();
   }
 }
 

@@ -140,4 +140,20 @@ describe("raw VRRP transport between two lab nodes", () => {
     expect(await n1.call({ op: "primary-address", ifname: "eth0", family: "ipv4", scope: "global" })).toEqual({ ok: true, value: host1?.address });
     expect(await n1.call({ op: "primary-address", ifname: "eth0", family: "ipv6", scope: "global" })).toEqual({ ok: true, value: host1?.address6 });
   });
+
+  it("does not take a VIP added later for the node's primary address (the kernel lists newer IPv6 addresses first)", async () => {
+    const [host1] = lab?.nodes ?? [];
+    if (lab === undefined || host1 === undefined) throw new Error("no lab");
+    const vips = [
+      { family: "ipv4", address: lab.vip(3).address, prefixLength: 32 },
+      { family: "ipv6", address: lab.vip(3).address6, prefixLength: 128 },
+    ];
+    for (const vip of vips) expect(await n1.call({ op: "vip", backend: "netlink", action: "add", vip, ifname: "eth0" })).toEqual({ ok: true });
+    try {
+      expect(await n1.call({ op: "primary-address", ifname: "eth0", family: "ipv4", scope: "global" })).toEqual({ ok: true, value: host1.address });
+      expect(await n1.call({ op: "primary-address", ifname: "eth0", family: "ipv6", scope: "global" })).toEqual({ ok: true, value: host1.address6 });
+    } finally {
+      for (const vip of vips) await n1.call({ op: "vip", backend: "netlink", action: "remove", vip, ifname: "eth0" });
+    }
+  });
 });
