@@ -16,7 +16,11 @@ export interface EncodeContext {
   readonly family: AddressFamily;
   /** Source address of the IP packet (the sender's primary address), text form. */
   readonly source: string;
-  /** Destination address (multicast group or unicast peer), text form: part of the v3 pseudo-header. */
+  /**
+   * Destination address (multicast group or unicast peer), text form: part of the v3 pseudo-header. keepalived since
+   * 1.3.6 puts the real unicast peer here; its `old_unicast_checksum` compatibility mode (the multicast group even
+   * for unicast) is not supported.
+   */
   readonly destination: string;
   readonly v3Ipv4Checksum?: V3Ipv4ChecksumMode;
 }

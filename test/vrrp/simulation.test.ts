@@ -207,3 +207,13 @@ describe("simulation: the core driven like the runtime drives it", () => {
     }
   });
 });
+
+describe("FakeClock", () => {
+  it("moves forward by hand and refuses to go back", () => {
+    const clock = new FakeClock(5);
+    expect(clock.advance(10)).toBe(15);
+    expect(clock.now()).toBe(15);
+    expect(() => clock.advance(-1)).toThrow(RangeError);
+    expect(clock.now()).toBe(15);
+  });
+});
