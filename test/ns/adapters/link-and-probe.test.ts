@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createLab, startNginx, type Lab, type LabHost } from "../../../src/lab/index.js";
+import { createLab, startNginx, waitFor, type Lab, type LabHost } from "../../../src/lab/index.js";
 import { startDriver, type Driver } from "./driver.js";
 
 describe("link monitor and HTTP probe on a lab node", () => {
@@ -46,6 +46,17 @@ describe("link monitor and HTTP probe on a lab node", () => {
   it("probes a closed port: refused, with a reason", async () => {
     const result = await n1.call({ op: "probe", host: "127.0.0.1", port: 81, path: "/healthz", timeoutMs: 2_000 });
     expect(result).toMatchObject({ ok: false, reason: "refused" });
+  });
+
+  it("probes a server that answers 404: bad-status", async () => {
+    if (lab === undefined) throw new Error("no lab");
+    lab.spawn(host, "python3", ["-m", "http.server", "--bind", "127.0.0.1", "8081", "--directory", lab.tmpDir]);
+    await waitFor(async () => (await lab?.httpGet(host, "http://127.0.0.1:8081/"))?.status === 200, {
+      timeoutMs: 20_000,
+      what: "python's http.server to listen",
+    });
+    const result = await n1.call({ op: "probe", host: "127.0.0.1", port: 8081, path: "/healthz", timeoutMs: 2_000 });
+    expect(result).toMatchObject({ ok: false, reason: "bad-status", detail: "HTTP 404" });
   });
 
   it("probes an address nobody answers for: timeout within its bound", async () => {
