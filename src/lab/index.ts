@@ -16,8 +16,8 @@
  * - One flat segment, no router: VRRP is a single-link protocol, so nothing more is needed. Multicast snooping is off,
  *   so the bridge floods 224.0.0.18 and ff02::12 like a plain switch.
  * - A link cut is the hub's port going down (the node sees carrier loss) or, keeping the carrier, a bridge filter in
- *   the hub; a split brain is nftables inside the two nodes, so the client still reaches both. None of them models
- *   partial loss, delay or a one-way link.
+ *   the hub; random loss is a bridge filter too; a split brain is nftables inside the two nodes, so the client still
+ *   reaches both. There is no delay or jitter: this kernel has no netem.
  * - Cleanup: `destroy()`, an exit hook for every live lab, and `sweepLeftoverLabs()` for labs whose process died by
  *   SIGKILL (their state files under /run/ha-nginx-lab name the owner's pid).
  * Root is required (namespaces, nftables).
@@ -29,5 +29,5 @@ export { sweepLeftoverLabs, labStateDir } from "./registry.js";
 export { waitFor, type WaitOptions } from "./wait.js";
 export type { CommandResult, RunOptions } from "./command.js";
 export type {
-  CutOptions, HttpAnswer, Lab, LabAddress, LabHost, LabSpawnOptions, OutageWindow, Probe, ProbeOptions, ProbeReport,
+  CutOptions, DegradeOptions, HttpAnswer, Lab, LabAddress, LabHost, LabSpawnOptions, OutageWindow, Probe, ProbeOptions, ProbeReport,
 } from "./types.js";

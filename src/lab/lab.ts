@@ -9,7 +9,7 @@ import { startProbe } from "./probe.js";
 import {
   deleteNamespace, deleteNamespaceSync, killQuietly, processStartTicks, registerLab, unregisterLab,
 } from "./registry.js";
-import type { CutOptions, HttpAnswer, Lab, LabAddress, LabHost, LabSpawnOptions, Probe, ProbeOptions } from "./types.js";
+import type { CutOptions, DegradeOptions, HttpAnswer, Lab, LabAddress, LabHost, LabSpawnOptions, Probe, ProbeOptions } from "./types.js";
 
 export interface LabOptions {
   readonly nodes: number;
@@ -183,28 +183,47 @@ class NamespaceLab implements Lab {
     this.assertAlive();
     if (opts.shouldKeepCarrier === true) {
       // The bridge drops the port's frames both ways; the node's link stays up, as behind a failed switch path.
-      const port = hubPort(host);
-      const script = [
-        `table bridge ${cutTable(host)} {`,
-        "  chain forward {",
-        "    type filter hook forward priority -10; policy accept;",
-        `    iifname "${port}" drop`,
-        `    oifname "${port}" drop`,
-        "  }",
-        "}",
-        "",
-      ].join("\n");
-      await runCommand("ip", ["netns", "exec", this.hubNetns, "nft", "-f", "-"], { input: script, check: true });
+      await this.filterPort(host, "drop");
       return;
     }
     await ip(["-n", this.hubNetns, "link", "set", hubPort(host), "down"]);
   }
 
+  async degradeLink(host: LabHost, opts: DegradeOptions): Promise<void> {
+    this.assertAlive();
+    const percent = opts.lossPercent;
+    if (!Number.isInteger(percent) || percent < 0 || percent > 100) {
+      throw new Error(`lossPercent must be an integer from 0 to 100, not ${percent}`);
+    }
+    // No netem here (the kernel lacks sch_netem), so loss is a random drop in the bridge, each direction apart.
+    await this.filterPort(host, `numgen random mod 100 < ${percent} drop`);
+  }
+
   async restoreLink(host: LabHost): Promise<void> {
     this.assertAlive();
-    // Undoes either kind of cut; the table is absent after a carrier cut, so its deletion may fail.
-    await runCommand("ip", ["netns", "exec", this.hubNetns, "nft", "delete", "table", "bridge", cutTable(host)]);
+    // Undoes every kind of cut; the table is absent after a carrier cut, so its deletion may fail.
+    await runCommand("ip", ["netns", "exec", this.hubNetns, "nft", "delete", "table", "bridge", portTable(host)]);
     await ip(["-n", this.hubNetns, "link", "set", hubPort(host), "up"]);
+  }
+
+  /** Replaces the hub's filter for the host's port with one applying `verdict` to its frames both ways. */
+  private async filterPort(host: LabHost, verdict: string): Promise<void> {
+    const port = hubPort(host);
+    const table = portTable(host);
+    const script = [
+      // Declaring the table first makes the delete valid whether or not it existed: one atomic replace.
+      `table bridge ${table}`,
+      `delete table bridge ${table}`,
+      `table bridge ${table} {`,
+      "  chain forward {",
+      "    type filter hook forward priority -10; policy accept;",
+      `    iifname "${port}" ${verdict}`,
+      `    oifname "${port}" ${verdict}`,
+      "  }",
+      "}",
+      "",
+    ].join("\n");
+    await runCommand("ip", ["netns", "exec", this.hubNetns, "nft", "-f", "-"], { input: script, check: true });
   }
 
   async isolatePeers(a: LabHost, b: LabHost): Promise<void> {
@@ -318,8 +337,8 @@ function hubPort(host: LabHost): string {
   return `v-${host.name}`;
 }
 
-function cutTable(host: LabHost): string {
-  return `lab_cut_${host.name}`;
+function portTable(host: LabHost): string {
+  return `lab_port_${host.name}`;
 }
 
 function isolationTable(peer: LabHost): string {

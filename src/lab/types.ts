@@ -22,6 +22,11 @@ export interface CutOptions {
   readonly shouldKeepCarrier?: boolean;
 }
 
+export interface DegradeOptions {
+  /** 0 to 100. */
+  readonly lossPercent: number;
+}
+
 export interface LabSpawnOptions {
   readonly stdio?: StdioOptions;
   readonly env?: NodeJS.ProcessEnv;
@@ -95,7 +100,9 @@ export interface Lab {
    * then enters FAULT); with `shouldKeepCarrier` the bridge silently drops its frames and the node notices nothing.
    */
   cutLink(host: LabHost, opts?: CutOptions): Promise<void>;
-  /** Undoes either kind of cut; idempotent. */
+  /** Drops a share of the host's frames at random, each direction apart; replaces an earlier silent cut or loss. */
+  degradeLink(host: LabHost, opts: DegradeOptions): Promise<void>;
+  /** Undoes any cut or loss; idempotent. */
   restoreLink(host: LabHost): Promise<void>;
   isolatePeers(a: LabHost, b: LabHost): Promise<void>;
   healPeers(a: LabHost, b: LabHost): Promise<void>;

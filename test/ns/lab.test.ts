@@ -159,6 +159,21 @@ describe("namespace lab", () => {
     await lab.restoreLink(n1);
   });
 
+  it("drops a share of a node's traffic on a degraded link", async () => {
+    await lab.degradeLink(n1, { lossPercent: 20 });
+    try {
+      const probe = await lab.startProbe(url(n1.address), { intervalMs: 10, timeoutMs: 100 });
+      await sleep(2_000);
+      const report = await probe.stop();
+      // A request needs some five frames to pass within 100 ms, so about two in three fail at 20 % loss per frame.
+      expect(report.ok, JSON.stringify(report)).toBeGreaterThan(0);
+      expect(report.failed, JSON.stringify(report)).toBeGreaterThan(0);
+    } finally {
+      await lab.restoreLink(n1);
+    }
+    expect(await bodyFrom(lab, lab.client, n1.address)).toBe("n1");
+  });
+
   it("isolates two nodes from each other while the client still reaches both, and heals", async () => {
     await lab.isolatePeers(n1, n2);
     try {
@@ -188,13 +203,14 @@ describe("namespace lab", () => {
     await lab.cutLink(n1);
     await sleep(1_000);
     await lab.restoreLink(n1);
-    await sleep(700);
+    await waitFor(() => probe.snapshot().windows.some((w) => !w.isOpen), { timeoutMs: 10_000, what: "n1 answering again" });
+    await sleep(200);
     const report = await probe.stop();
-    expect(report.windows).toHaveLength(1);
+    expect(report.windows, JSON.stringify(report)).toHaveLength(1);
     const [window] = report.windows;
     expect(window?.isOpen).toBe(false);
     expect(report.maxOutageMs).toBeGreaterThanOrEqual(800);
-    expect(report.maxOutageMs).toBeLessThan(3_000);
+    expect(report.maxOutageMs).toBeLessThan(5_000);
     expect(report.answeredBy).toEqual({ n1: report.ok });
     expect(report.ok).toBeGreaterThan(20);
     expect(report.sent).toBe(report.ok + report.failed);
