@@ -78,6 +78,8 @@ describe("e2e test bed smoke", () => {
     const started = Date.now();
     testbed = await startTestbed({ nodes: 3 });
     measured.testbedStartMs = Date.now() - started;
+    measured.controlPlaneAndLabMs = testbed.timings.controlPlaneAndLabMs;
+    measured.nodesReadyMs = testbed.timings.nodesReadyMs;
     const kc = new KubeConfig();
     kc.loadFromFile(testbed.kubeconfig);
     core = kc.makeApiClient(CoreV1Api);
@@ -320,10 +322,62 @@ spec:
     for (const process of bed.runner.processes()) seenPids.add(process.pid);
   });
 
+  it("runs a hostNetwork DaemonSet's pod on every node, each answering with its node's name", async () => {
+    const bed = testbed;
+    if (bed === undefined) throw new Error("no test bed");
+    const manifest = `
+apiVersion: apps/v1
+kind: DaemonSet
+metadata: { name: edge, namespace: ${namespace} }
+spec:
+  selector: { matchLabels: { app: edge } }
+  template:
+    metadata: { labels: { app: edge } }
+    spec:
+      hostNetwork: true
+      terminationGracePeriodSeconds: 5
+      containers:
+        - name: nginx
+          image: nginx:1.27
+          ports: [{ containerPort: 8080, name: http }]
+          readinessProbe: { tcpSocket: { port: http }, periodSeconds: 1 }
+          volumeMounts: [{ name: conf, mountPath: /etc/nginx/conf.d/edge.conf, subPath: edge.conf }]
+      volumes: [{ name: conf, configMap: { name: edge-conf } }]
+---
+apiVersion: v1
+kind: ConfigMap
+metadata: { name: edge-conf, namespace: ${namespace} }
+data:
+  edge.conf: |
+    server { listen 8080; location / { default_type text/plain; return 200 "edge $server_addr\\n"; } }
+`;
+    const applied = Date.now();
+    const apply = await bed.kubectl(["apply", "-f", "-"], { input: manifest });
+    expect(apply.code, apply.stderr).toBe(0);
+    const pods = await waitFor("three Ready edge pods", 60_000, async () => {
+      const list = await core.listNamespacedPod({ namespace, labelSelector: "app=edge" });
+      return list.items.length === 3 && list.items.every(isPodReady) ? list.items : undefined;
+    });
+    measured.daemonSetReadyMs = Date.now() - applied;
+    expect(pods.map((pod) => pod.spec?.nodeName).sort()).toEqual(["node-1", "node-2", "node-3"]);
+    for (const name of bed.nodeNames) {
+      const address = bed.hostOf(name).address;
+      const answer = await bed.lab.httpGet(bed.lab.client, `http://${address}:8080/`);
+      expect(answer.status).toBe(200);
+      expect(answer.body.trim()).toBe(`edge ${address}`);
+    }
+    for (const process of bed.runner.processes()) seenPids.add(process.pid);
+    const removal = await bed.kubectl(["delete", "daemonset", "edge", "-n", namespace, "--wait=false"]);
+    expect(removal.code, removal.stderr).toBe(0);
+  });
+
   it("tears down every namespace and process it started", async () => {
     const bed = testbed;
     if (bed === undefined) throw new Error("no test bed");
     const runnerDir = bed.runner.dir;
+    // By now the bed has run for longer than two heartbeat periods: a fresh renewTime means the leases are renewed.
+    const lease = await bed.kubectl(["get", "lease", "-n", "kube-node-lease", "node-3", "-o", "jsonpath={.spec.renewTime}"]);
+    expect(Date.now() - Date.parse(lease.stdout)).toBeLessThan(15_000);
     const stopped = Date.now();
     await bed.stop();
     measured.teardownMs = Date.now() - stopped;

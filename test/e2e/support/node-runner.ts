@@ -118,6 +118,7 @@ function rfc3339(date: Date = new Date()): string {
 }
 
 function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  if (signal?.aborted === true) return Promise.resolve();
   return new Promise((resolveSleep) => {
     const timer = setTimeout(resolveSleep, ms);
     signal?.addEventListener("abort", () => {
@@ -597,9 +598,13 @@ class ContainerRunner {
       await Promise.race([hook, sleep(budgetMs)]);
     }
     const child = this.child;
-    if (child === undefined) return;
-    const graceMs = Math.max(minStopAfterPreStopMs, deadlineMs - Date.now());
-    await killGroup(child, graceMs, this.launch?.stopSignal ?? "SIGTERM");
+    if (child !== undefined) await killGroup(child, Math.max(minStopAfterPreStopMs, deadlineMs - Date.now()), this.launch?.stopSignal ?? "SIGTERM");
+    this.releaseWaiters();
+  }
+
+  // A container stopped during its back-off has no process whose exit would wake those waiting for it.
+  private releaseWaiters(): void {
+    if (this.child === undefined) for (const waiter of this.exitWaiters.splice(0)) waiter();
   }
 
   async kill(): Promise<void> {
@@ -607,6 +612,7 @@ class ContainerRunner {
     this.stopProbes();
     const child = this.child;
     if (child !== undefined) await killGroup(child, 0, "SIGKILL");
+    this.releaseWaiters();
   }
 
   private async runPreStop(handler: NonNullable<NonNullable<V1Container["lifecycle"]>["preStop"]>, budgetMs: number): Promise<void> {
@@ -722,6 +728,8 @@ class PodWorker {
 
   update(pod: V1Pod): void {
     this.pod = pod;
+    // Readiness gates live in the pod's conditions, which others write.
+    this.queueStatus();
     if (pod.metadata?.deletionTimestamp !== undefined && !this.isTerminating) void this.terminate();
   }
 
@@ -983,10 +991,14 @@ class PodWorker {
       await writeFile(main, `${globals}\n${translatePaths(text, mounts).replaceAll("/var/log/nginx", join(root, "logs")).replaceAll("/var/cache/nginx", join(root, "cache"))}`);
       return main;
     }
+    // As the image's main file does: include /etc/nginx/conf.d/*.conf, whether that folder or single files in it are mounted.
+    const includes: string[] = [];
     const confD = hostPathOf("/etc/nginx/conf.d", mounts);
-    const servers = confD === undefined
-      ? defaultServer(this.node.name)
-      : (await stat(confD)).isDirectory() ? `include ${confD}/*.conf;` : `include ${confD};`;
+    if (confD !== undefined && (await stat(confD)).isDirectory()) includes.push(`include ${confD}/*.conf;`);
+    for (const mount of mounts) {
+      if (mount.containerPath.startsWith("/etc/nginx/conf.d/") && mount.containerPath.endsWith(".conf")) includes.push(`include ${mount.hostPath};`);
+    }
+    const servers = includes.length === 0 ? defaultServer(this.node.name) : includes.join("\n  ");
     await writeFile(main, `${globals}
 worker_processes 1;
 events { worker_connections 512; }
