@@ -205,7 +205,11 @@ export interface KeepalivedProcess {
   waitForState(state: KeepalivedState, timeoutMs?: number): Promise<void>;
   // SIGTERM, then wait for exit: keepalived sends its priority-0 advert and removes its VIPs on the way out.
   stop(timeoutMs?: number): Promise<void>;
+  // Signals the keepalived parent only; it passes SIGTERM/SIGHUP on to its VRRP child itself.
   kill(signal: NodeJS.Signals): void;
+  // SIGKILL to the parent and its VRRP child at once: no priority-0 advert, the VIP stays on the interface, as after
+  // a crash of the daemon. Then waits for the exit.
+  crash(): Promise<void>;
   readonly exited: Promise<number | null>;
 }
 
@@ -326,6 +330,13 @@ Promise<KeepalivedProcess> {
     },
     kill: (signal) => {
       child.kill(signal);
+    },
+    crash: async () => {
+      if (!hasExited && child.pid !== undefined) {
+        // lab.spawn makes keepalived a process group leader, and its VRRP child stays in that group.
+        process.kill(-child.pid, "SIGKILL");
+      }
+      await exited;
     },
     exited,
   };

@@ -38,7 +38,14 @@ const variants: Array<[string, () => Variant]> = [
   ["v3 unicast", () => ({ vrid: 52, version: 3, advertIntervalMs: 200, vips: [`${vip}/24`],
     transport: { mode: "unicast", peers: [] } })],
   ["v2 PASS", () => ({ vrid: 53, version: 2, advertIntervalMs: 1000, vips: [`${vip}/24`], authPass: "secret12" })],
+  ["v3 IPv6 multicast", () => ({ vrid: 56, version: 3, advertIntervalMs: 200, vips: [`${lab.vip(0).address6}/64`] })],
 ];
+
+function vipOf(variant: Variant): string {
+  const [first] = variant.vips;
+  if (first === undefined) throw new Error("variant without VIP");
+  return first.split("/")[0] ?? first;
+}
 
 function withPeer(variant: Variant, peer: LabHost): Variant {
   const transport = variant.transport;
@@ -52,31 +59,64 @@ async function startPair(variant: Variant): Promise<[KeepalivedProcess, Keepaliv
   return [master, backup];
 }
 
-async function expectSoleHolder(name: string, timeoutMs: number): Promise<void> {
+async function expectSoleHolder(name: string, timeoutMs: number, address = vip): Promise<void> {
   await waitFor(async () => {
-    const holders = await vipHolder(lab, vip);
+    const holders = await vipHolder(lab, address);
     return holders.length === 1 && holders[0] === name;
-  }, { timeoutMs, what: `${name} alone holds ${vip}` });
-  expect(await vipHolder(lab, vip)).toEqual([name]);
+  }, { timeoutMs, what: `${name} alone holds ${address}` });
+  expect(await vipHolder(lab, address)).toEqual([name]);
+}
+
+async function keepalivedPidsIn(host: LabHost): Promise<number[]> {
+  const listed = await lab.exec(host, "ip", ["netns", "pids", host.netns], { check: true });
+  const pids = listed.stdout.split(/\s+/).filter((word) => /^[0-9]+$/.test(word));
+  const names = await Promise.all(pids.map(async (pid) => {
+    const comm = await lab.exec(host, "cat", [`/proc/${pid}/comm`]);
+    return comm.code === 0 && comm.stdout.trim() === "keepalived" ? Number(pid) : undefined;
+  }));
+  return names.filter((pid): pid is number => pid !== undefined);
 }
 
 describe("keepalived harness", () => {
   it.each(variants)("%s: priority 150 wins the election and SIGTERM hands the VIP to priority 100",
-    async (_name, variant) => {
-      const [master, backup] = await startPair(variant());
+    async (_name, build) => {
+      const variant = build();
+      const address = vipOf(variant);
+      const [master, backup] = await startPair(variant);
       await master.waitForState("MASTER", 20_000);
       await backup.waitForState("BACKUP", 20_000);
-      await expectSoleHolder(n1.name, 10_000);
+      await expectSoleHolder(n1.name, 10_000, address);
 
       await master.stop();
       await backup.waitForState("MASTER", 10_000);
-      await expectSoleHolder(n2.name, 10_000);
+      await expectSoleHolder(n2.name, 10_000, address);
 
       // keepalived announces its departure with priority 0; the backup reacts to it rather than to a timeout.
       expect(master.logLines()).toContainEqual(expect.stringMatching(/sent 0 priority/));
       expect(backup.logLines()).toContainEqual(expect.stringMatching(/Backup received priority 0 advertisement/));
       expect(master.rejectionLines()).toEqual([]);
       expect(backup.rejectionLines()).toEqual([]);
+    });
+
+  it("crash (SIGKILL to the group): no priority 0, the backup takes over on its timer, the dead master keeps the VIP",
+    async () => {
+      const [master, backup] = await startPair({ vrid: 57, version: 3, advertIntervalMs: 200, vips: [`${vip}/24`] });
+      await master.waitForState("MASTER", 20_000);
+      await backup.waitForState("BACKUP", 20_000);
+      await expectSoleHolder(n1.name, 10_000);
+
+      try {
+        await master.crash();
+        expect(await keepalivedPidsIn(n1)).toEqual([]);
+        await backup.waitForState("MASTER", 10_000);
+        expect(master.logLines()).not.toContainEqual(expect.stringMatching(/sent 0 priority/));
+        expect(backup.logLines()).not.toContainEqual(expect.stringMatching(/received priority 0/));
+        expect(backup.logLines()).toContainEqual(expect.stringMatching(/\(VI_57\) Receive advertisement timeout/));
+        expect((await vipHolder(lab, vip)).sort()).toEqual([n1.name, n2.name]);
+      } finally {
+        // Nobody else removes what the killed daemon left; later tests need n1 without the VIP.
+        await lab.exec(n1, "ip", ["addr", "del", `${vip}/24`, "dev", n1.ifname]);
+      }
     });
 
   it("track_script as in the tutorials: nginx dying on the master puts it in FAULT and the VIP moves", async () => {
