@@ -1,7 +1,7 @@
 // The test bed's control plane is real Kubernetes: these tests prove the parts every other e2e test leans on (the
 // version, CRDs, RBAC with real ServiceAccount tokens, the controller-manager and scheduler, restarts, cleanup).
 import { spawn } from "node:child_process";
-import { existsSync, mkdtempSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -10,6 +10,7 @@ import { locateBinaries, MissingBinaryError } from "./support/binaries.js";
 import {
   destroyControlPlaneDir,
   kubeconfigForServiceAccount,
+  kubeconfigForUser,
   mintToken,
   processesReferencing,
   startControlPlane,
@@ -211,6 +212,20 @@ describe("control plane", () => {
     expect(pod.spec.nodeName).toBeUndefined();
   });
 
+  it("gives a node identity its own Node and nothing more (Node authorizer, NodeRestriction)", async () => {
+    const kubeconfig = await kubeconfigForUser(cp, { commonName: "system:node:n1", organizations: ["system:nodes"] });
+    // Tainted, so that the scheduler does not bind the Deployment's pod to it.
+    const node = (name: string): string =>
+      `{"apiVersion":"v1","kind":"Node","metadata":{"name":"${name}"},"spec":{"taints":[{"key":"e2e","effect":"NoSchedule"}]}}`;
+    const own = await cp.kubectl(["create", "-f", "-"], { input: node("n1"), kubeconfig });
+    expect(own.code, own.stderr).toBe(0);
+    const other = await cp.kubectl(["create", "-f", "-"], { input: node("n2"), kubeconfig });
+    expect(other.code).not.toBe(0);
+    expect(other.stderr).toContain("Forbidden");
+    const secrets = await cp.kubectl(["get", "secrets", "-n", namespace], { kubeconfig });
+    expect(secrets.stderr).toContain("Forbidden");
+  });
+
   it("stops and restarts the API server and etcd on the same ports, keeping the data", async () => {
     const apiPort = cp.apiPort;
     await cp.stopApiServer();
@@ -236,11 +251,17 @@ describe("control plane", () => {
   it("stop() kills every component and removes the temp dir, and is idempotent", async () => {
     const pids = cp.pids();
     expect(pids).toHaveLength(4);
-    await cp.stop();
-    await cp.stop();
-    expect(existsSync(cp.dir)).toBe(false);
-    for (const pid of pids) expect(existsSync(`/proc/${pid}`), `pid ${pid}`).toBe(false);
-    expect(await processesReferencing(cp.dir)).toEqual([]);
+    const savedLogs = mkdtempSync(join(tmpdir(), "ha-nginx-cp-logs-"));
+    try {
+      await cp.stop({ saveLogsTo: savedLogs });
+      await cp.stop();
+      expect(existsSync(cp.dir)).toBe(false);
+      for (const pid of pids) expect(existsSync(`/proc/${pid}`), `pid ${pid}`).toBe(false);
+      expect(await processesReferencing(cp.dir)).toEqual([]);
+      expect(readFileSync(join(savedLogs, "kube-apiserver.log"), "utf8")).toMatch(/kube-apiserver exited/);
+    } finally {
+      rmSync(savedLogs, { recursive: true, force: true });
+    }
   });
 });
 

@@ -4,12 +4,12 @@
 // data, so tests can take the API away from a running cluster.
 import { spawn, type ChildProcess } from "node:child_process";
 import { closeSync, openSync, readFileSync, rmSync } from "node:fs";
-import { appendFile, mkdir, mkdtemp, readFile, readdir, rm, writeFile } from "node:fs/promises";
+import { appendFile, copyFile, mkdir, mkdtemp, readFile, readdir, rm, writeFile } from "node:fs/promises";
 import { request as httpRequest, type IncomingMessage } from "node:http";
 import { request as httpsRequest } from "node:https";
 import { createServer, type AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { basename, join } from "node:path";
 import { locateBinaries, type TestBedBinaries } from "./binaries.js";
 import { writeKubeconfig } from "./kubeconfig.js";
 import { createControlPlanePki, issueCertificate, serviceClusterIpRange, type ControlPlanePki } from "./pki.js";
@@ -58,7 +58,12 @@ export interface ControlPlane {
   startApiServer(): Promise<void>;
   stopEtcd(): Promise<void>;
   startEtcd(): Promise<void>;
-  stop(): Promise<void>;
+  // The logs die with the temp dir; a failing suite passes saveLogsTo to keep them for the post-mortem.
+  stop(options?: StopOptions): Promise<void>;
+}
+
+export interface StopOptions {
+  readonly saveLogsTo?: string;
 }
 
 const defaultReadyTimeoutMs = 120_000;
@@ -94,6 +99,8 @@ interface Component {
   readonly args: readonly string[];
   readonly logFile: string;
   child: ChildProcess | undefined;
+  // Settles once the exit line is in the log, so that saved logs always say how each component ended.
+  exitLogged: Promise<void>;
 }
 
 // --- process-wide cleanup -------------------------------------------------------------------------------------------
@@ -294,13 +301,14 @@ export async function startControlPlane(options: ControlPlaneOptions = {}): Prom
     const child = component.child;
     if (child === undefined) return;
     await stopChild(child, stopGraceMs);
+    await component.exitLogged;
     component.child = undefined;
     if (!isStopped) await recordPgids();
   };
 
   // The exit hook and the watchdog stay armed until the end, so a process that dies halfway through stop() still
   // leaves nothing behind.
-  const stop = async (): Promise<void> => {
+  const stop = async (stopOptions: StopOptions = {}): Promise<void> => {
     if (isStopped) return;
     isStopped = true;
     // Reverse start order: clients before the API server, the API server before etcd.
@@ -308,6 +316,7 @@ export async function startControlPlane(options: ControlPlaneOptions = {}): Prom
       const component = components.get(name);
       if (component !== undefined) await stopComponent(component);
     }
+    if (stopOptions.saveLogsTo !== undefined) await saveLogs(components.values(), stopOptions.saveLogsTo);
     await rm(dir, { recursive: true, force: true, maxRetries: 5 });
     if (watchdog !== undefined) await stopChild(watchdog, 0);
     liveCleanups.delete(killAllNow);
@@ -349,7 +358,7 @@ export async function startControlPlane(options: ControlPlaneOptions = {}): Prom
       "kube-scheduler": join(dir, "kube-scheduler.log"),
     };
     const define = (name: ComponentName, binary: string, args: readonly string[]): Component => {
-      const component: Component = { name, binary, args, logFile: logs[name], child: undefined };
+      const component: Component = { name, binary, args, logFile: logs[name], child: undefined, exitLogged: Promise.resolve() };
       components.set(name, component);
       return component;
     };
@@ -436,8 +445,11 @@ export async function startControlPlane(options: ControlPlaneOptions = {}): Prom
         const child = spawn(component.binary, component.args, { detached: true, stdio: ["ignore", fd, fd] });
         child.unref();
         child.on("error", () => undefined);
-        child.on("exit", (code, signal) => {
-          void appendFile(component.logFile, `=== ${new Date().toISOString()} ${component.name} exited code=${String(code)} signal=${String(signal)}\n`).catch(() => undefined);
+        component.exitLogged = new Promise((resolve) => {
+          child.on("exit", (code, signal) => {
+            const line = `=== ${new Date().toISOString()} ${component.name} exited code=${String(code)} signal=${String(signal)}\n`;
+            void appendFile(component.logFile, line).catch(() => undefined).then(() => resolve());
+          });
         });
         component.child = child;
       } finally {
@@ -541,6 +553,13 @@ export async function startControlPlane(options: ControlPlaneOptions = {}): Prom
   } catch (error) {
     await stop();
     throw error;
+  }
+}
+
+async function saveLogs(components: Iterable<Component>, target: string): Promise<void> {
+  await mkdir(target, { recursive: true });
+  for (const component of components) {
+    await copyFile(component.logFile, join(target, basename(component.logFile))).catch(() => undefined);
   }
 }
 
