@@ -371,12 +371,47 @@ data:
     expect(removal.code, removal.stderr).toBe(0);
   });
 
+  it("stops a node's pods with the node, restarts them with it, and stops them when the Node is deleted", async () => {
+    const bed = testbed;
+    if (bed === undefined) throw new Error("no test bed");
+    const manifest = `
+apiVersion: v1
+kind: Pod
+metadata: { name: pinned, namespace: ${namespace} }
+spec:
+  nodeName: node-3
+  terminationGracePeriodSeconds: 2
+  containers: [{ name: nginx, image: nginx, readinessProbe: { httpGet: { path: /healthz, port: 80 }, periodSeconds: 1 } }]
+`;
+    const apply = await bed.kubectl(["apply", "-f", "-"], { input: manifest });
+    expect(apply.code, apply.stderr).toBe(0);
+    const pinnedPid = (): Promise<number | undefined> =>
+      Promise.resolve(bed.runner.processes().find((process) => process.pod === "pinned")?.pid);
+    const first = await waitFor("pinned to run", 30_000, pinnedPid);
+    seenPids.add(first);
+    await bed.runner.stopNode("node-3");
+    expect(isProcessAlive(first)).toBe(false);
+    await bed.runner.startNode("node-3");
+    const second = await waitFor("pinned to run again", 30_000, pinnedPid);
+    seenPids.add(second);
+    expect(second).not.toBe(first);
+    const answer = await waitFor("node-3 to serve again", 30_000, async () => {
+      const got = await bed.lab.httpGet(bed.lab.client, `http://${bed.hostOf("node-3").address}/`);
+      return got.status === 200 ? got : undefined;
+    });
+    expect(answer.body.trim()).toBe("node-3");
+
+    const removal = await bed.kubectl(["delete", "node", "node-3", "--wait=false"]);
+    expect(removal.code, removal.stderr).toBe(0);
+    await waitFor("pinned's process to stop with its Node", 30_000, async () => (isProcessAlive(second) ? undefined : true));
+  });
+
   it("tears down every namespace and process it started", async () => {
     const bed = testbed;
     if (bed === undefined) throw new Error("no test bed");
     const runnerDir = bed.runner.dir;
     // By now the bed has run for longer than two heartbeat periods: a fresh renewTime means the leases are renewed.
-    const lease = await bed.kubectl(["get", "lease", "-n", "kube-node-lease", "node-3", "-o", "jsonpath={.spec.renewTime}"]);
+    const lease = await bed.kubectl(["get", "lease", "-n", "kube-node-lease", "node-2", "-o", "jsonpath={.spec.renewTime}"]);
     expect(Date.now() - Date.parse(lease.stdout)).toBeLessThan(15_000);
     const stopped = Date.now();
     await bed.stop();

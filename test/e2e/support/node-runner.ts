@@ -67,6 +67,9 @@ export interface NodeRunnerOptions {
   // Where dist/cli.js lives; defaults to this repository.
   readonly repoDir?: string;
   readonly dir?: string;
+  // How often each node renews its Lease and posts its status; the kubelet's 10 s by default. Tests that shorten the
+  // controller manager's --node-monitor-grace-period shorten this too, to stay well inside it.
+  readonly heartbeatIntervalMs?: number;
   readonly log?: (line: string) => void;
 }
 
@@ -95,7 +98,7 @@ export interface NodeRunner {
 }
 
 const leaseNamespace = "kube-node-lease";
-const heartbeatMs = 10_000;
+const defaultHeartbeatMs = 10_000;
 const leaseDurationSeconds = 40;
 const resyncMs = 5_000;
 const informerRestartMs = 1_000;
@@ -1218,6 +1221,7 @@ class RunnerCore implements NodeRunner {
     names: readonly string[],
     private readonly labels: Readonly<Record<string, string>>,
     private readonly externalLog: ((line: string) => void) | undefined,
+    private readonly heartbeatMs: number,
   ) {
     const kc = new KubeConfig();
     kc.loadFromFile(cp.adminKubeconfig);
@@ -1331,7 +1335,7 @@ class RunnerCore implements NodeRunner {
     node.relay = await startApiRelay({ netns: node.host.netns, socketPath: join(this.dir, `${node.name}-api.sock`), apiPort: this.cp.apiPort });
     await this.registerNode(node);
     await this.beat(node);
-    node.heartbeat = setInterval(() => void this.beat(node), heartbeatMs);
+    node.heartbeat = setInterval(() => void this.beat(node), this.heartbeatMs);
   }
 
   private async registerNode(node: NodeState): Promise<void> {
@@ -1445,7 +1449,7 @@ class RunnerCore implements NodeRunner {
     node.readyTransition = rfc3339();
     await this.registerNode(node);
     await this.beat(node);
-    node.heartbeat = setInterval(() => void this.beat(node), heartbeatMs);
+    node.heartbeat = setInterval(() => void this.beat(node), this.heartbeatMs);
     for (const pod of this.informer?.list() ?? []) this.onPod(pod);
   }
 
@@ -1550,7 +1554,7 @@ export async function startNodeRunner(options: NodeRunnerOptions): Promise<NodeR
   const dir = options.dir ?? (await mkdtemp(join(tmpdir(), "ha-nginx-nodes-")));
   await mkdir(join(dir, "pods"), { recursive: true });
   const names = options.nodeNames ?? options.hosts.map((_host, index) => `node-${index + 1}`);
-  const runner = new RunnerCore(options.cp, dir, options.repoDir ?? defaultRepoDir, options.hosts, names, options.nodeLabels ?? {}, options.log);
+  const runner = new RunnerCore(options.cp, dir, options.repoDir ?? defaultRepoDir, options.hosts, names, options.nodeLabels ?? {}, options.log, options.heartbeatIntervalMs ?? defaultHeartbeatMs);
   try {
     await runner.startNodes();
     await runner.startPodWatch();

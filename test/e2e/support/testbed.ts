@@ -3,13 +3,17 @@
 import { CoreV1Api, KubeConfig } from "@kubernetes/client-node";
 import { createLab } from "../../../src/lab/lab.js";
 import type { Lab, LabHost } from "../../../src/lab/types.js";
-import { startControlPlane, type ControlPlane } from "./control-plane.js";
+import { startControlPlane, type ControlPlane, type ControlPlaneOptions } from "./control-plane.js";
 import { startNodeRunner, type NodeRunner } from "./node-runner.js";
 
 export interface TestbedOptions {
   readonly nodes?: number;
   readonly nodeLabels?: Readonly<Record<string, string>>;
   readonly readyTimeoutMs?: number;
+  // For example controllerManagerArgs: ["--node-monitor-grace-period=8s"] with heartbeatIntervalMs: 2000, for tests
+  // that need a lost node noticed quickly.
+  readonly controlPlane?: ControlPlaneOptions;
+  readonly heartbeatIntervalMs?: number;
   readonly log?: (line: string) => void;
 }
 
@@ -46,7 +50,7 @@ const defaultReadyTimeoutMs = 120_000;
 export async function startTestbed(options: TestbedOptions = {}): Promise<Testbed> {
   const started = Date.now();
   const readyTimeoutMs = options.readyTimeoutMs ?? defaultReadyTimeoutMs;
-  const [cpResult, labResult] = await Promise.allSettled([startControlPlane(), createLab({ nodes: options.nodes ?? 3, idPrefix: "tb" })]);
+  const [cpResult, labResult] = await Promise.allSettled([startControlPlane(options.controlPlane), createLab({ nodes: options.nodes ?? 3, idPrefix: "tb" })]);
   if (cpResult.status === "rejected" || labResult.status === "rejected") {
     if (cpResult.status === "fulfilled") await cpResult.value.stop();
     if (labResult.status === "fulfilled") await labResult.value.destroy();
@@ -62,6 +66,7 @@ export async function startTestbed(options: TestbedOptions = {}): Promise<Testbe
       hosts: lab.nodes,
       ...(options.nodeLabels === undefined ? {} : { nodeLabels: options.nodeLabels }),
       ...(options.log === undefined ? {} : { log: options.log }),
+      ...(options.heartbeatIntervalMs === undefined ? {} : { heartbeatIntervalMs: options.heartbeatIntervalMs }),
     });
     const kc = new KubeConfig();
     kc.loadFromFile(cp.adminKubeconfig);
