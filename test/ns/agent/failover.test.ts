@@ -1,0 +1,138 @@
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { haVipManifest, vipHolders, type HaVipManifestOptions } from "../../../src/lab/agent.js";
+import { waitFor } from "../../../src/lab/index.js";
+import { createAgentBed, printTimeline, reportMeasure, sleep, waitForSingleHolder, type AgentBed } from "./support.js";
+
+const intervalMs = 100;
+// RFC 5798 §6.1 for the 120 node: Master_Down_Interval = 3 × interval + (256 − 120) × interval / 256 ≈ 353 ms.
+const masterDownMs = 3 * intervalMs + Math.floor(((256 - 120) * intervalMs) / 256);
+// Generous for two shared cores: timer lateness, arping start-up, the client's next request.
+const outageBoundMs = masterDownMs + 1_200;
+
+describe("standalone agent: failover", () => {
+  let bed: AgentBed;
+
+  beforeAll(async () => {
+    bed = await createAgentBed(3, "haf");
+  });
+
+  afterEach(async () => {
+    await bed.reset();
+  });
+
+  afterAll(async () => {
+    await bed?.destroy();
+  });
+
+  function manifest(extra: Partial<HaVipManifestOptions> = {}): string {
+    return haVipManifest({
+      addresses: [`${bed.vip}/24`],
+      advertisementIntervalMs: intervalMs,
+      priorities: { [bed.node(0).name]: 150, [bed.node(1).name]: 120, [bed.node(2).name]: 100 },
+      probe: { periodMs: 200, timeoutMs: 100, failureThreshold: 2 },
+      weight: 0,
+      ...extra,
+    });
+  }
+
+  async function startThree(text = manifest()) {
+    const agents = await Promise.all(bed.nodes.map((host) => bed.start(host, text)));
+    const [a1, a2, a3] = agents;
+    if (a1 === undefined || a2 === undefined || a3 === undefined) throw new Error("three agents expected");
+    await waitForSingleHolder(bed.lab, bed.vip, 10_000, bed.node(0));
+    await a1.waitForState("Master", 5_000);
+    await a2.waitForState("Backup", 5_000);
+    await a3.waitForState("Backup", 5_000);
+    return { a1, a2, a3 };
+  }
+
+  it.each([
+    ["the Master's link goes silent (carrier stays up)", true],
+    ["the Master loses carrier", false],
+  ])("RFC 5798 §6.4.2: when %s, the next priority takes over after Master_Down_Interval", async (_, shouldKeepCarrier) => {
+    const { a2, a3 } = await startThree();
+    const probe = await bed.lab.startProbe(`http://${bed.vip}/`, { intervalMs: 10 });
+    await sleep(300);
+    const cutAt = Date.now();
+    await bed.lab.cutLink(bed.node(0), { shouldKeepCarrier });
+    await a2.waitForState("Master", 5_000);
+    await waitFor(async () => (probe.snapshot().answeredBy[bed.node(1).name] ?? 0) > 10, {
+      timeoutMs: 5_000, what: "the client served by n2",
+    });
+    const report = await probe.stop();
+    reportMeasure(`link cut (${shouldKeepCarrier ? "silent" : "carrier loss"}), interval ${intervalMs} ms`, report);
+    const takeover = a2.transitions().find((t) => t.to === "Master");
+    expect(takeover?.reason).toBe("master-down-timer-expired");
+    expect(takeover === undefined ? Infinity : takeover.time - cutAt).toBeLessThan(outageBoundMs);
+    expect((await a3.state()).state).toBe("Backup");
+    expect(report.maxOutageMs).toBeGreaterThan(0);
+    expect(report.maxOutageMs).toBeLessThan(outageBoundMs);
+    expect(report.windows.filter((w) => w.isOpen)).toEqual([]);
+    // The cut node cannot be reached, so of the reachable nodes only n2 holds the VIP.
+    expect((await vipHolders(bed.lab, bed.vip)).filter((name) => name !== bed.node(0).name)).toEqual([bed.node(1).name]);
+  });
+
+  it("health check, weight 0: when nginx dies on the Master it goes FAULT, releases the VIP, and the Backup takes over", async () => {
+    const { a1, a2 } = await startThree();
+    const probe = await bed.lab.startProbe(`http://${bed.vip}/`, { intervalMs: 10 });
+    await sleep(300);
+    bed.nginx.get(bed.node(0).name)?.kill("SIGKILL");
+    const fault = await a1.waitForState("Fault", 5_000);
+    expect(fault.isHealthy).toBe(false);
+    await a2.waitForState("Master", 5_000);
+    await waitFor(async () => (probe.snapshot().answeredBy[bed.node(1).name] ?? 0) > 10, {
+      timeoutMs: 5_000, what: "the client served by n2",
+    });
+    const report = await probe.stop();
+    reportMeasure("nginx SIGKILL on the Master (probe 200 ms × 2, weight 0)", report);
+    expect(a1.transitions().at(-1)).toMatchObject({ from: "Master", to: "Fault", reason: "health-failed" });
+    // The Fault node sent priority 0 (RFC 5798 §6.4.3), so the Backup waited only Skew_Time.
+    expect(a2.transitions().at(-1)).toMatchObject({ from: "Backup", to: "Master", reason: "priority-zero-received" });
+    expect(await vipHolders(bed.lab, bed.vip)).toEqual([bed.node(1).name]);
+    expect(report.maxOutageMs).toBeLessThan(1_500);
+    expect(report.windows.filter((w) => w.isOpen)).toEqual([]);
+  });
+
+  it("RFC 5798 §6.4.3 with hand-over: on SIGTERM the Master sends priority 0 and the client loses no request", async () => {
+    const { a1, a2 } = await startThree();
+    const probe = await bed.lab.startProbe(`http://${bed.vip}/`, { intervalMs: 10 });
+    await sleep(300);
+    const stoppedAt = Date.now();
+    const exit = await a1.stop();
+    expect(exit).toEqual({ code: 0, signal: null });
+    await a2.waitForState("Master", 5_000);
+    await waitFor(async () => (probe.snapshot().answeredBy[bed.node(1).name] ?? 0) > 20, {
+      timeoutMs: 5_000, what: "the client served by n2",
+    });
+    const report = await probe.stop();
+    reportMeasure("SIGTERM hand-over", report);
+    printTimeline("SIGTERM hand-over", stoppedAt, [a1, a2], report);
+    expect(a2.transitions().at(-1)).toMatchObject({ from: "Backup", to: "Master", reason: "priority-zero-received" });
+    expect(await vipHolders(bed.lab, bed.vip)).toEqual([bed.node(1).name]);
+    expect(report.failed).toBe(0);
+  });
+
+  it("stale VIP: an agent restarted after SIGKILL removes the address left by its earlier run before joining", async () => {
+    const { a1, a2 } = await startThree();
+    await a1.kill();
+    // The crashed agent could not remove it: both n1 (stale) and, after Master_Down_Interval, n2 hold the VIP.
+    await a2.waitForState("Master", 5_000);
+    expect((await vipHolders(bed.lab, bed.vip)).sort()).toEqual([bed.node(0).name, bed.node(1).name]);
+    const restarted = await bed.start(bed.node(0), manifest());
+    await waitFor(() => restarted.logs().some((line) => /removing a virtual address left by an earlier run/.test(line.msg)), {
+      timeoutMs: 10_000, what: "the stale-address log line",
+    });
+    // The stale address went before the router joined: the log line comes before its first transition.
+    const lines = restarted.logs();
+    const removedAt = lines.findIndex((line) => /removing a virtual address left by an earlier run/.test(line.msg));
+    const joinedAt = lines.findIndex((line) => /^VRRP /.test(line.msg));
+    expect(removedAt).toBeGreaterThanOrEqual(0);
+    expect(joinedAt === -1 || removedAt < joinedAt).toBe(true);
+    // n1 has the highest priority and preempts (mode Always by default): one holder in the end, n1.
+    await restarted.waitForState("Master", 10_000);
+    await waitForSingleHolder(bed.lab, bed.vip, 5_000, bed.node(0));
+    await a2.waitForState("Backup", 5_000);
+    const answer = await bed.lab.httpGet(bed.lab.client, `http://${bed.vip}/`);
+    expect(answer).toEqual({ status: 200, body: bed.node(0).name });
+  });
+});

@@ -1,0 +1,56 @@
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { haVipManifest, vipHolders } from "../../../src/lab/agent.js";
+import { waitFor } from "../../../src/lab/index.js";
+import { createAgentBed, waitForSingleHolder, type AgentBed } from "./support.js";
+
+const intervalMs = 500;
+
+describe("standalone agent: split brain", () => {
+  let bed: AgentBed;
+
+  beforeAll(async () => {
+    bed = await createAgentBed(2, "has");
+  });
+
+  afterEach(async () => {
+    await bed.reset();
+  });
+
+  afterAll(async () => {
+    await bed?.destroy();
+  });
+
+  it("RFC 9568 §6.4.3: peers that cannot hear each other both become Master; once healed, one holder within an advert interval", async () => {
+    const [n1, n2] = [bed.node(0), bed.node(1)];
+    const manifest = haVipManifest({
+      addresses: [`${bed.vip}/24`],
+      advertisementIntervalMs: intervalMs,
+      priorities: { [n1.name]: 150, [n2.name]: 100 },
+      probe: { periodMs: 200 },
+    });
+    const [a1, a2] = await Promise.all([bed.start(n1, manifest), bed.start(n2, manifest)]);
+    if (a1 === undefined || a2 === undefined) throw new Error("two agents expected");
+    await waitForSingleHolder(bed.lab, bed.vip, 10_000, n1);
+    await a2.waitForState("Backup", 5_000);
+
+    await bed.lab.isolatePeers(n1, n2);
+    await a2.waitForState("Master", 5_000);
+    expect(a2.transitions().at(-1)?.reason).toBe("master-down-timer-expired");
+    expect((await a1.state()).state).toBe("Master");
+    expect((await vipHolders(bed.lab, bed.vip)).sort()).toEqual([n1.name, n2.name]);
+
+    const healedAt = Date.now();
+    await bed.lab.healPeers(n1, n2);
+    await waitForSingleHolder(bed.lab, bed.vip, 5_000, n1);
+    const resolvedMs = Date.now() - healedAt;
+    const stepDown = a2.transitions().at(-1);
+    console.log(`[measure] split brain healed: one holder after ${resolvedMs} ms (polled), n2 stepped down ${(stepDown?.time ?? NaN) - healedAt} ms after healing, interval ${intervalMs} ms`);
+    expect(stepDown).toMatchObject({ from: "Master", to: "Backup", reason: "higher-priority-advert" });
+    expect(resolvedMs).toBeLessThan(intervalMs + 1_500);
+    expect(a1.transitions().filter((t) => t.from === "Master")).toEqual([]);
+    // The client learnt n2's MAC for the VIP during the split; the remaining Master must win it back.
+    await waitFor(async () => (await bed.lab.httpGet(bed.lab.client, `http://${bed.vip}/`, { timeoutMs: 500 })).body === n1.name, {
+      timeoutMs: 5_000, intervalMs: 100, what: "the client served by n1 after healing",
+    });
+  });
+});

@@ -1,0 +1,115 @@
+// Shared by the agent namespace tests: one lab per file with nginx on every node, agents started and stopped per
+// test, and the few measurements the tests report.
+
+import { writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { createLab, startNginx, waitFor, type Lab, type LabHost, type NginxProcess, type ProbeReport } from "../../../src/lab/index.js";
+import { startAgent, vipHolders, type AgentProcess, type StartAgentOptions } from "../../../src/lab/agent.js";
+
+export interface AgentBed {
+  readonly lab: Lab;
+  readonly vip: string;
+  readonly nodes: readonly LabHost[];
+  readonly nginx: Map<string, NginxProcess>;
+  /** Agents started through `start`, so `reset` and `destroy` find them even when a test fails halfway. */
+  readonly agents: Set<AgentProcess>;
+  node(index: number): LabHost;
+  /** Writes `manifest` to a file of its own (rewritable for live reconfiguration) and starts the agent. */
+  start(host: LabHost, manifest: string, opts?: Omit<StartAgentOptions, "manifest" | "configPath">): Promise<AgentProcess>;
+  /** Restarts nginx on `host` if it is not running. */
+  ensureNginx(host: LabHost): Promise<void>;
+  /** Kills every agent, heals every cut, removes the VIP everywhere, restarts dead nginx: a clean slate per test. */
+  reset(): Promise<void>;
+  destroy(): Promise<void>;
+}
+
+export async function createAgentBed(nodeCount: number, idPrefix: string): Promise<AgentBed> {
+  const lab = await createLab({ nodes: nodeCount, idPrefix });
+  const nginx = new Map<string, NginxProcess>();
+  const agents = new Set<AgentProcess>();
+  const isNginxUp = new Map<string, boolean>();
+  let configCounter = 0;
+  const vip = lab.vip(0).address;
+
+  const ensureNginx = async (host: LabHost): Promise<void> => {
+    if (isNginxUp.get(host.name) === true) return;
+    const process = await startNginx(lab, host);
+    nginx.set(host.name, process);
+    isNginxUp.set(host.name, true);
+    void process.exited.then(() => isNginxUp.set(host.name, false));
+  };
+
+  const bed: AgentBed = {
+    lab,
+    vip,
+    nodes: lab.nodes,
+    nginx,
+    agents,
+    node(index: number): LabHost {
+      const host = lab.nodes[index];
+      if (host === undefined) throw new Error(`the bed has no node ${index}`);
+      return host;
+    },
+    async start(host, manifest, opts = {}) {
+      configCounter += 1;
+      const configPath = join(lab.tmpDir, `vip-${host.name}-${configCounter}.yaml`);
+      writeFileSync(configPath, manifest);
+      const agent = await startAgent(lab, host, { ...opts, configPath });
+      agents.add(agent);
+      return agent;
+    },
+    ensureNginx,
+    async reset() {
+      await Promise.all([...agents].map((agent) => agent.kill()));
+      agents.clear();
+      for (const host of lab.nodes) {
+        await lab.restoreLink(host);
+        for (const peer of lab.nodes) if (peer !== host) await lab.healPeers(host, peer);
+        await lab.exec(host, "ip", ["addr", "del", `${vip}/24`, "dev", host.ifname]);
+        await lab.exec(host, "ip", ["addr", "del", `${vip}/32`, "dev", host.ifname]);
+        await ensureNginx(host);
+      }
+    },
+    async destroy() {
+      await Promise.all([...agents].map((agent) => agent.kill()));
+      agents.clear();
+      await lab.destroy();
+    },
+  };
+  try {
+    for (const host of lab.nodes) await ensureNginx(host);
+  } catch (err) {
+    await lab.destroy();
+    throw err;
+  }
+  return bed;
+}
+
+/** Waits until exactly one node holds `address` and, when `expected` is given, that it is that node. */
+export async function waitForSingleHolder(lab: Lab, address: string, timeoutMs: number, expected?: LabHost): Promise<string> {
+  let holders: string[] = [];
+  await waitFor(async () => {
+    holders = await vipHolders(lab, address);
+    return holders.length === 1 && (expected === undefined || holders[0] === expected.name);
+  }, { timeoutMs, intervalMs: 25, what: `exactly one holder of ${address}${expected === undefined ? "" : ` (${expected.name})`}` });
+  const [holder = ""] = holders;
+  return holder;
+}
+
+/** Prints one line the test summary and the report pick up. */
+export function reportMeasure(scenario: string, report: ProbeReport): void {
+  console.log(`[measure] ${scenario}: outage ${report.maxOutageMs} ms, failed ${report.failed}/${report.sent}, windows ${report.windows.length}, answeredBy ${JSON.stringify(report.answeredBy)}`);
+}
+
+export function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/** Prints the agents' log lines and the client's outage windows since `sinceMs`, merged by time, for the report. */
+export function printTimeline(label: string, sinceMs: number, agents: readonly AgentProcess[], report: ProbeReport): void {
+  const events = [
+    ...agents.flatMap((agent) => agent.logs().filter((line) => line.time >= sinceMs).map((line) => ({ time: line.time, text: `${agent.node} ${line.msg}` }))),
+    ...report.windows.map((w) => ({ time: w.startMs, text: `client: ${w.failed} failed until +${w.endMs - sinceMs} ms` })),
+  ].sort((a, b) => a.time - b.time);
+  console.log(`[timeline] ${label}\n${events.map((e) => `  +${e.time - sinceMs} ms ${e.text}`).join("\n")}`);
+}
