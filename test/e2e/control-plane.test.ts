@@ -1,6 +1,6 @@
 // The test bed's control plane is real Kubernetes: these tests prove the parts every other e2e test leans on (the
 // version, CRDs, RBAC with real ServiceAccount tokens, the controller-manager and scheduler, restarts, cleanup).
-import { spawn } from "node:child_process";
+import { execFileSync, spawn } from "node:child_process";
 import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -106,6 +106,22 @@ describe("binaries", () => {
   });
 });
 
+describe("start-up failures", () => {
+  it("a component that dies at start fails with its log tail and leaves nothing behind", async () => {
+    const failure = await startControlPlane({ apiServerArgs: ["--no-such-flag"] }).then(
+      () => new Error("started anyway"),
+      (error: unknown) => error,
+    );
+    expect(failure).toBeInstanceOf(Error);
+    expect(String(failure)).toMatch(/kube-apiserver exited/);
+    expect(String(failure)).toMatch(/unknown flag: --no-such-flag/);
+    const dir = /(\/\S*ha-nginx-cp-[^/\s]+)\/kube-apiserver\.log/.exec(String(failure))?.[1];
+    expect(dir).toBeDefined();
+    expect(existsSync(dir ?? "")).toBe(false);
+    expect(await processesReferencing(dir ?? "")).toEqual([]);
+  });
+});
+
 describe("control plane", () => {
   let cp: ControlPlane;
 
@@ -133,7 +149,15 @@ describe("control plane", () => {
     expect(version.serverVersion?.gitVersion).toBe("v1.37.2");
     expect(cp.versions).toEqual({ kubernetes: "v1.37.2", etcd: "v3.6.16" });
     expect(cp.server).toBe(`https://127.0.0.1:${cp.apiPort}`);
-    expect(cp.pids()).toHaveLength(4);
+    const pids = cp.pids();
+    expect(pids).toHaveLength(4);
+    const listening = execFileSync("ss", ["-Hltnp"], { encoding: "utf8" })
+      .split("\n")
+      .filter((line) => pids.some((pid) => line.includes(`pid=${pid},`)))
+      .map((line) => line.trim().split(/\s+/)[3] ?? "");
+    // etcd's client and peer ports, and one secure port each for the API server, controller-manager and scheduler.
+    expect(listening.length).toBeGreaterThanOrEqual(5);
+    for (const address of listening) expect(address).toMatch(/^127\.0\.0\.1:\d+$/);
   });
 
   it("establishes a CRD applied from YAML and stores its objects", async () => {
