@@ -507,6 +507,14 @@ export const haVipStatusSchema = z
     observedGeneration: z.int().min(0).optional(),
     virtualRouterID: z.int().min(1).max(255).optional(),
     master: z.string().max(253).optional().describe('Node that holds the VIP; "" when no node is MASTER.'),
+    // Written by the controller, read by every agent: a status field (not a ConfigMap or a DaemonSet argument) so
+    // that a node joining or leaving changes the agents' unicast peers without restarting them.
+    peers: z
+      .array(z.string().max(ADDRESS_MAX_LENGTH))
+      .max(MAX_NODES)
+      .meta({ "x-kubernetes-list-type": "set" })
+      .optional()
+      .describe("Unicast peers the controller publishes: the InternalIP, of the spec's family, of every selected Ready node."),
     nodes: z
       .array(nodeStatusEntrySchema)
       .max(MAX_NODES)

@@ -1,0 +1,127 @@
+// The desired agent objects of one HighAvailabilityVIP: its DaemonSet, ServiceAccount and RoleBinding. Everything
+// the agent needs to know about the VIP (priorities, interval, peers) it reads from the resource itself, so the pod
+// template holds only what placement and the kubelet need; changing a priority or a peer never restarts an agent.
+import type { V1DaemonSet, V1NodeAffinity, V1RoleBinding, V1ServiceAccount, V1Toleration } from "@kubernetes/client-node";
+import { addressFamilyOf, HAVIP_API_VERSION, HAVIP_KIND, parseDuration, type HaVipSpec } from "../api/v1alpha1/index.js";
+import { agentObjectName } from "./names.js";
+
+/** Label on every agent object; its value is the object name, which (unlike a HAVIP name) fits a label value. */
+export const AGENT_LABEL = "ha-nginx.io/agent";
+/** The ClusterRole the chart installs for agents (charts/ha-nginx/templates/rbac-agent.yaml). */
+export const AGENT_CLUSTER_ROLE = "ha-nginx-agent";
+/** Field manager of every server-side apply the controller makes. */
+export const FIELD_MANAGER = "ha-nginx-controller";
+
+// Agents use the host network, so two resources on one node need different ports. A VRID is unique per node and
+// family (conflicts are refused), so the port derives from both: 9801..10055 for IPv4, 10057..10311 for IPv6.
+const AGENT_PORT_BASE = 9800;
+const IPV6_PORT_OFFSET = 256;
+
+export function agentHttpPort(spec: HaVipSpec, virtualRouterID: number): number {
+  return AGENT_PORT_BASE + (addressFamilyOf(spec) === 6 ? IPV6_PORT_OFFSET : 0) + virtualRouterID;
+}
+
+// A terminating master sends priority 0 and the best backup takes over after Skew_Time (RFC 5798 §6.4.3); with
+// the backup already gone quiet it takes Master_Down_Interval = 3 × interval + Skew_Time < 4 × interval. Grace
+// covers that bound plus a margin for the agent to remove the addresses and write its status.
+const HANDOVER_INTERVALS = 4;
+const GRACE_MARGIN_SECONDS = 5;
+const MIN_GRACE_SECONDS = 10;
+
+export function terminationGraceSeconds(spec: HaVipSpec): number {
+  const handoverSeconds = Math.ceil((HANDOVER_INTERVALS * parseDuration(spec.advertisementInterval)) / 1000);
+  return Math.max(MIN_GRACE_SECONDS, handoverSeconds + GRACE_MARGIN_SECONDS);
+}
+
+export interface Owner {
+  readonly name: string;
+  readonly namespace: string;
+  readonly uid: string;
+}
+
+export interface AgentSettings {
+  readonly image: string;
+  readonly logLevel: string;
+}
+
+function ownerReference(owner: Owner) {
+  return [{ apiVersion: HAVIP_API_VERSION, kind: HAVIP_KIND, name: owner.name, uid: owner.uid, controller: true, blockOwnerDeletion: true }];
+}
+
+function nodeAffinity(spec: HaVipSpec): V1NodeAffinity | undefined {
+  const expressions = spec.nodes.selector?.matchExpressions ?? [];
+  if (expressions.length === 0) return undefined;
+  return {
+    requiredDuringSchedulingIgnoredDuringExecution: {
+      nodeSelectorTerms: [{ matchExpressions: expressions.map((expression) => ({ key: expression.key, operator: expression.operator, ...(expression.values === undefined ? {} : { values: [...expression.values] }) })) }],
+    },
+  };
+}
+
+export function desiredServiceAccount(owner: Owner): V1ServiceAccount {
+  const name = agentObjectName(owner.name);
+  return {
+    apiVersion: "v1",
+    kind: "ServiceAccount",
+    metadata: { name, namespace: owner.namespace, labels: { [AGENT_LABEL]: name }, ownerReferences: ownerReference(owner) },
+  };
+}
+
+export function desiredRoleBinding(owner: Owner): V1RoleBinding {
+  const name = agentObjectName(owner.name);
+  return {
+    apiVersion: "rbac.authorization.k8s.io/v1",
+    kind: "RoleBinding",
+    metadata: { name, namespace: owner.namespace, labels: { [AGENT_LABEL]: name }, ownerReferences: ownerReference(owner) },
+    roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "ClusterRole", name: AGENT_CLUSTER_ROLE },
+    subjects: [{ kind: "ServiceAccount", name, namespace: owner.namespace }],
+  };
+}
+
+export function desiredDaemonSet(owner: Owner, spec: HaVipSpec, virtualRouterID: number, settings: AgentSettings): V1DaemonSet {
+  const name = agentObjectName(owner.name);
+  const labels = { [AGENT_LABEL]: name, "app.kubernetes.io/name": "ha-nginx-agent", "app.kubernetes.io/managed-by": FIELD_MANAGER };
+  const port = agentHttpPort(spec, virtualRouterID);
+  const affinity = nodeAffinity(spec);
+  const probe = { httpGet: { path: "/healthz", port }, periodSeconds: 5, timeoutSeconds: 2, failureThreshold: 3 };
+  return {
+    apiVersion: "apps/v1",
+    kind: "DaemonSet",
+    metadata: { name, namespace: owner.namespace, labels, ownerReferences: ownerReference(owner) },
+    spec: {
+      selector: { matchLabels: { [AGENT_LABEL]: name } },
+      // One node at a time and never two agents of one node at once: a rolling agent hands the VIP over on SIGTERM,
+      // and the others stay up to take it.
+      updateStrategy: { type: "RollingUpdate", rollingUpdate: { maxUnavailable: 1, maxSurge: 0 } },
+      template: {
+        metadata: { labels },
+        spec: {
+          serviceAccountName: name,
+          hostNetwork: true,
+          dnsPolicy: "ClusterFirstWithHostNet",
+          terminationGracePeriodSeconds: terminationGraceSeconds(spec),
+          ...(spec.nodes.selector?.matchLabels === undefined ? {} : { nodeSelector: { ...spec.nodes.selector.matchLabels } }),
+          ...(affinity === undefined ? {} : { affinity: { nodeAffinity: affinity } }),
+          tolerations: spec.nodes.tolerations.map((toleration) => ({ ...toleration }) as V1Toleration),
+          containers: [
+            {
+              name: "agent",
+              image: settings.image,
+              args: ["agent", "--namespace", owner.namespace, "--name", owner.name, "--http-port", String(port), "--log-level", settings.logLevel],
+              env: [{ name: "NODE_NAME", valueFrom: { fieldRef: { fieldPath: "spec.nodeName" } } }],
+              ports: [{ name: "http", containerPort: port, protocol: "TCP" }],
+              readinessProbe: probe,
+              livenessProbe: { ...probe, initialDelaySeconds: 10 },
+              resources: { requests: { cpu: "20m", memory: "48Mi" }, limits: { cpu: "200m", memory: "128Mi" } },
+              securityContext: {
+                capabilities: { add: ["NET_ADMIN", "NET_RAW"], drop: ["ALL"] },
+                allowPrivilegeEscalation: false,
+                readOnlyRootFilesystem: true,
+              },
+            },
+          ],
+        },
+      },
+    },
+  };
+}

@@ -1,0 +1,113 @@
+// Conditions from the agents' status.nodes entries. The controller never drives VRRP; it only reads what each agent
+// reports about itself and summarises it, so `kubectl get havip` tells the truth about the VIP.
+import { ConditionReason, ConditionType, type HaVipCondition, type NodeStatusEntry } from "../api/v1alpha1/index.js";
+
+/** A condition before the controller stamps lastTransitionTime and observedGeneration on it. */
+export interface ConditionDraft {
+  readonly type: ConditionType;
+  readonly status: "True" | "False" | "Unknown";
+  readonly reason: ConditionReason;
+  readonly message: string;
+}
+
+export interface NodeSummary {
+  /** Entries after UNKNOWN marking. */
+  readonly entries: readonly NodeStatusEntry[];
+  /** Selected nodes (matching the selector, existing). */
+  readonly selectedNodes: readonly string[];
+  readonly addresses: readonly string[];
+}
+
+const isHealthy = (entry: NodeStatusEntry): boolean => entry.healthy !== false && entry.state !== "FAULT";
+
+export function mastersOf(entries: readonly NodeStatusEntry[]): readonly string[] {
+  return entries.filter((entry) => entry.state === "MASTER").map((entry) => entry.node).sort();
+}
+
+export function readyCondition(summary: NodeSummary): ConditionDraft {
+  const masters = mastersOf(summary.entries);
+  const type = ConditionType.Ready;
+  if (summary.selectedNodes.length === 0) {
+    return { type, status: "False", reason: ConditionReason.NoEligibleNodes, message: "no node matches spec.nodes.selector; label the nodes that may hold the VIP" };
+  }
+  if (masters.length > 1) {
+    return { type, status: "False", reason: ConditionReason.MultipleMasters, message: `${masters.join(", ")} all claim MASTER; see the SplitBrain condition` };
+  }
+  const [master] = masters;
+  const masterEntry = summary.entries.find((entry) => entry.node === master);
+  if (master !== undefined && masterEntry !== undefined) {
+    if (!isHealthy(masterEntry)) {
+      return { type, status: "False", reason: ConditionReason.NoMaster, message: `${master} is MASTER but reports unhealthy` };
+    }
+    return { type, status: "True", reason: ConditionReason.MasterElected, message: `${master} holds ${summary.addresses.join(", ")}` };
+  }
+  const reporting = summary.entries.filter((entry) => entry.state !== "UNKNOWN");
+  if (reporting.length === 0) {
+    return { type, status: "False", reason: ConditionReason.AgentsPending, message: "no agent has reported yet" };
+  }
+  const states = reporting.map((entry) => `${entry.node} ${entry.state}`).join(", ");
+  return { type, status: "False", reason: ConditionReason.NoMaster, message: `no node is MASTER (${states})` };
+}
+
+export function degradedCondition(summary: NodeSummary): ConditionDraft {
+  const type = ConditionType.Degraded;
+  const byNode = new Map(summary.entries.map((entry) => [entry.node, entry]));
+  const missing = summary.selectedNodes.filter((node) => {
+    const entry = byNode.get(node);
+    return entry === undefined || entry.state === "UNKNOWN";
+  });
+  const unhealthy = summary.entries.filter((entry) => entry.state !== "UNKNOWN" && !isHealthy(entry)).map((entry) => entry.node);
+  const healthyBackups = summary.entries.filter((entry) => entry.state === "BACKUP" && isHealthy(entry));
+  const hasMaster = mastersOf(summary.entries).length > 0;
+  const problems: string[] = [];
+  if (missing.length > 0) problems.push(`no reporting agent on ${missing.join(", ")}`);
+  if (unhealthy.length > 0) problems.push(`unhealthy: ${unhealthy.join(", ")}`);
+  if (hasMaster && healthyBackups.length === 0) problems.push("no healthy BACKUP is left to take over");
+  if (problems.length === 0) {
+    return { type, status: "False", reason: ConditionReason.AllNodesHealthy, message: "every selected node runs a healthy agent" };
+  }
+  // The most actionable cause names the reason; the message lists them all.
+  const reason =
+    hasMaster && healthyBackups.length === 0
+      ? ConditionReason.NoBackup
+      : missing.length > 0
+        ? ConditionReason.AgentsMissing
+        : ConditionReason.NodesUnhealthy;
+  return { type, status: "True", reason, message: problems.join("; ") };
+}
+
+export function splitBrainCondition(entries: readonly NodeStatusEntry[]): ConditionDraft {
+  const masters = mastersOf(entries);
+  return masters.length > 1
+    ? { type: ConditionType.SplitBrain, status: "True", reason: ConditionReason.MultipleMasters, message: `MASTER on ${masters.join(", ")}: they do not hear each other's advertisements` }
+    : { type: ConditionType.SplitBrain, status: "False", reason: ConditionReason.SingleMaster, message: "at most one node is MASTER" };
+}
+
+/**
+ * Turns drafts into conditions: a condition whose status did not change keeps its lastTransitionTime, as
+ * metav1.Condition requires, even when its reason or message moved.
+ */
+export function stampConditions(
+  drafts: readonly ConditionDraft[],
+  previous: readonly HaVipCondition[],
+  generation: number | undefined,
+  nowIso: string,
+): HaVipCondition[] {
+  return drafts.map((draft) => {
+    const before = previous.find((condition) => condition.type === draft.type);
+    const lastTransitionTime = before !== undefined && before.status === draft.status ? before.lastTransitionTime : nowIso;
+    return {
+      type: draft.type,
+      status: draft.status,
+      reason: draft.reason,
+      message: draft.message,
+      lastTransitionTime,
+      ...(generation === undefined ? {} : { observedGeneration: generation }),
+    };
+  });
+}
+
+/** Conditions whose status is bad news; an Event about them is a Warning. */
+export function isAbnormal(condition: Pick<HaVipCondition, "type" | "status">): boolean {
+  return condition.type === ConditionType.Ready ? condition.status !== "True" : condition.status === "True";
+}

@@ -1,0 +1,275 @@
+// The pure heart of the controller: from one HighAvailabilityVIP and what the cluster looks like, the objects that
+// should exist, the status to write and the Events to emit. No I/O, no clock: `now` comes in with the inputs.
+import type { V1DaemonSet, V1RoleBinding, V1ServiceAccount } from "@kubernetes/client-node";
+import {
+  addressFamilyOf,
+  ConditionReason,
+  ConditionType,
+  formatIssues,
+  haVipStatusSchema,
+  parseIpAddress,
+  validateHaVip,
+  weightWarnings,
+  type HaVipCondition,
+  type HaVipSpec,
+  type HaVipStatus,
+  type NodeStatusEntry,
+} from "../api/v1alpha1/index.js";
+import { desiredDaemonSet, desiredRoleBinding, desiredServiceAccount, type AgentSettings, type Owner } from "./agent-objects.js";
+import { degradedCondition, isAbnormal, mastersOf, readyCondition, splitBrainCondition, stampConditions, type ConditionDraft } from "./conditions.js";
+import { keyOf, type AgentPodInfo, type NodeInfo, type PeerResource } from "./inputs.js";
+import { matchesSelector } from "./selector.js";
+import { claimOf, decideVrid, type Claim } from "./vrid.js";
+
+/** How long an agent may be gone (pod or node) before its entry turns UNKNOWN: a restart of the pod fits inside. */
+export const AGENT_GONE_GRACE_MS = 30_000;
+
+export interface PlanInputs {
+  /** The resource as read from the API server, before validation. */
+  readonly object: HavipObject;
+  /** Every other HighAvailabilityVIP in the cluster whose spec is valid. */
+  readonly others: readonly PeerResource[];
+  readonly nodes: readonly NodeInfo[];
+  /** Pods of this resource's agent DaemonSet. */
+  readonly agentPods: readonly AgentPodInfo[];
+  /** Since when (ms) the controller has seen each node's agent gone; kept by the caller between reconciles. */
+  readonly agentGoneSince: ReadonlyMap<string, number>;
+  readonly agent: AgentSettings;
+  /** Wall clock, ms since the epoch. */
+  readonly now: number;
+}
+
+/** The fields of a HighAvailabilityVIP the planner reads; spec and status are checked here, not trusted. */
+export interface HavipObject {
+  readonly metadata: {
+    readonly name: string;
+    readonly namespace: string;
+    readonly uid: string;
+    readonly generation?: number;
+    readonly creationTimestamp: string;
+  };
+  readonly spec?: unknown;
+  readonly status?: unknown;
+}
+
+export interface PlannedEvent {
+  readonly type: "Normal" | "Warning";
+  readonly reason: string;
+  readonly message: string;
+}
+
+export interface Plan {
+  /** The objects to apply; undefined: leave what exists alone (invalid spec, or a conflict this resource must not act on). */
+  readonly agentObjects: { readonly daemonSet: V1DaemonSet; readonly serviceAccount: V1ServiceAccount; readonly roleBinding: V1RoleBinding } | undefined;
+  readonly status: HaVipStatus;
+  readonly isStatusChanged: boolean;
+  readonly events: readonly PlannedEvent[];
+  /** When to look again for a time-based reason (an agent's grace running out), ms since the epoch. */
+  readonly requeueAt: number | undefined;
+  /** Nodes whose agent is gone now; the caller records when it first saw each. */
+  readonly agentsGone: readonly string[];
+}
+
+function readStatus(status: unknown): HaVipStatus {
+  const parsed = haVipStatusSchema.safeParse(status ?? {});
+  return parsed.success ? parsed.data : {};
+}
+
+function toIso(ms: number): string {
+  return new Date(ms).toISOString().replace(/\.\d+Z$/, "Z");
+}
+
+/** The nodes a spec selects, among those that exist. */
+export function selectNodes(spec: HaVipSpec, nodes: readonly NodeInfo[]): readonly NodeInfo[] {
+  return nodes.filter((node) => matchesSelector(spec.nodes.selector, node.labels));
+}
+
+/** Unicast peers: each selected Ready node's InternalIP of the spec's family, sorted for a stable status. */
+export function publishedPeers(spec: HaVipSpec, selected: readonly NodeInfo[]): string[] {
+  const family = addressFamilyOf(spec);
+  const peers = selected
+    .filter((node) => node.isReady)
+    .flatMap((node) => node.internalAddresses.filter((address) => parseIpAddress(address)?.family === family).slice(0, 1));
+  return [...new Set(peers)].sort();
+}
+
+interface EntriesResult {
+  readonly entries: NodeStatusEntry[];
+  readonly gone: string[];
+  readonly requeueAt: number | undefined;
+}
+
+// An entry whose agent has gone (no pod on the node, or the node itself gone) turns UNKNOWN once the grace ran out;
+// one whose node is also no longer selected is dropped then, since that node no longer takes part.
+function markGoneAgents(inputs: PlanInputs, entries: readonly NodeStatusEntry[], selected: ReadonlySet<string>): EntriesResult {
+  const existing = new Set(inputs.nodes.map((node) => node.name));
+  const withPod = new Set(inputs.agentPods.map((pod) => pod.node));
+  const gone: string[] = [];
+  let requeueAt: number | undefined;
+  const result: NodeStatusEntry[] = [];
+  for (const entry of entries) {
+    const isGone = !existing.has(entry.node) || !withPod.has(entry.node);
+    if (!isGone) {
+      result.push(entry);
+      continue;
+    }
+    gone.push(entry.node);
+    const since = inputs.agentGoneSince.get(entry.node) ?? inputs.now;
+    const expiresAt = since + AGENT_GONE_GRACE_MS;
+    if (inputs.now < expiresAt) {
+      result.push(entry);
+      requeueAt = requeueAt === undefined ? expiresAt : Math.min(requeueAt, expiresAt);
+      continue;
+    }
+    if (!selected.has(entry.node)) continue;
+    if (entry.state === "UNKNOWN") {
+      result.push(entry);
+      continue;
+    }
+    result.push({
+      ...entry,
+      state: "UNKNOWN",
+      reason: existing.has(entry.node) ? "agent pod gone" : "node gone",
+      lastTransitionTime: toIso(since + AGENT_GONE_GRACE_MS),
+    });
+  }
+  return { entries: result, gone, requeueAt };
+}
+
+function invalidDrafts(message: string): ConditionDraft[] {
+  return [
+    { type: ConditionType.Ready, status: "False", reason: ConditionReason.SpecInvalid, message: "the spec is invalid; see the Invalid condition" },
+    { type: ConditionType.Invalid, status: "True", reason: ConditionReason.ValidationFailed, message },
+  ];
+}
+
+function conditionEvents(before: readonly HaVipCondition[], after: readonly HaVipCondition[]): PlannedEvent[] {
+  return after.flatMap((condition) => {
+    const previous = before.find((candidate) => candidate.type === condition.type);
+    if (previous !== undefined && previous.status === condition.status && previous.reason === condition.reason) return [];
+    return [{
+      type: isAbnormal(condition) ? "Warning" as const : "Normal" as const,
+      reason: condition.reason,
+      message: `${condition.type}=${condition.status}: ${condition.message}`,
+    }];
+  });
+}
+
+// Key order differs between what zod parsed and what the planner built; only values count.
+function canonical(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(canonical);
+  if (typeof value !== "object" || value === null) return value;
+  return Object.fromEntries(Object.entries(value).filter(([, item]) => item !== undefined).sort(([a], [b]) => (a < b ? -1 : 1)).map(([key, item]) => [key, canonical(item)]));
+}
+
+function sameJson(a: unknown, b: unknown): boolean {
+  return JSON.stringify(canonical(a)) === JSON.stringify(canonical(b));
+}
+
+/** Everything the controller should do for one resource, given the cluster as it is. */
+export function computeDesired(inputs: PlanInputs): Plan {
+  const { metadata } = inputs.object;
+  const previous = readStatus(inputs.object.status);
+  const previousConditions = previous.conditions ?? [];
+  const nowIso = toIso(inputs.now);
+  const owner: Owner = { name: metadata.name, namespace: metadata.namespace, uid: metadata.uid };
+  const validation = validateHaVip({
+    apiVersion: "ha-nginx.io/v1alpha1",
+    kind: "HighAvailabilityVIP",
+    metadata: { name: metadata.name, namespace: metadata.namespace },
+    spec: inputs.object.spec,
+  });
+
+  let drafts: ConditionDraft[];
+  let status: HaVipStatus;
+  let agentObjects: Plan["agentObjects"];
+  let requeueAt: number | undefined;
+  let gone: string[] = [];
+  const events: PlannedEvent[] = [];
+
+  if (!validation.ok) {
+    drafts = invalidDrafts(formatIssues(validation.issues));
+    status = { ...previous };
+    agentObjects = undefined;
+  } else {
+    const spec = validation.value.spec;
+    const selected = selectNodes(spec, inputs.nodes);
+    const selectedNames = new Set(selected.map((node) => node.name));
+    const mine: Claim = {
+      key: keyOf(owner),
+      creationTimestamp: metadata.creationTimestamp,
+      spec,
+      statusVirtualRouterID: previous.virtualRouterID,
+      nodes: selectedNames,
+    };
+    const others = inputs.others.map((other) => claimOf(other, new Set(selectNodes(other.spec, inputs.nodes).map((node) => node.name))));
+    const vrid = decideVrid(mine, others);
+    const marked = markGoneAgents(inputs, previous.nodes ?? [], selectedNames);
+    gone = marked.gone;
+    requeueAt = marked.requeueAt;
+    const summary = { entries: marked.entries, selectedNodes: [...selectedNames].sort(), addresses: spec.addresses };
+    const warnings = weightWarnings(spec, summary.selectedNodes);
+    const [firstConflict] = vrid.conflicts;
+    drafts = [
+      readyCondition(summary),
+      degradedCondition(summary),
+      splitBrainCondition(marked.entries),
+      firstConflict === undefined
+        ? { type: ConditionType.Conflict, status: "False", reason: ConditionReason.NoConflict, message: "the VRID and addresses are this resource's alone" }
+        : { type: ConditionType.Conflict, status: "True", reason: firstConflict.reason, message: vrid.conflicts.map((conflict) => conflict.message).join("; ") },
+      {
+        type: ConditionType.Invalid,
+        status: "False",
+        reason: ConditionReason.SpecValid,
+        // A weak weight is legal, so it does not make the spec Invalid; it rides on this message, where it stays
+        // visible for as long as the spec has it, and is also raised once as a Warning Event.
+        message: warnings.length === 0 ? "the spec is valid" : `the spec is valid; warning: ${warnings.map((warning) => warning.message).join("; ")}`,
+      },
+    ];
+    if (warnings.length > 0 && previous.observedGeneration !== metadata.generation) {
+      events.push({ type: "Warning", reason: "WeakHealthCheckWeight", message: warnings.map((warning) => warning.message).join("; ") });
+    }
+    agentObjects =
+      vrid.virtualRouterID === undefined || firstConflict !== undefined
+        ? undefined
+        : {
+            daemonSet: desiredDaemonSet(owner, spec, vrid.virtualRouterID, inputs.agent),
+            serviceAccount: desiredServiceAccount(owner),
+            roleBinding: desiredRoleBinding(owner),
+          };
+    const masters = mastersOf(marked.entries);
+    status = {
+      ...previous,
+      ...(vrid.virtualRouterID === undefined ? {} : { virtualRouterID: vrid.virtualRouterID }),
+      master: masters.length === 1 ? (masters[0] ?? "") : "",
+      peers: publishedPeers(spec, selected),
+      nodes: marked.entries,
+    };
+    const previousMaster = previous.master ?? "";
+    if (status.master !== previousMaster) {
+      events.push(
+        status.master === ""
+          ? { type: "Warning", reason: "MasterLost", message: `no node is MASTER any more (was ${previousMaster})` }
+          : { type: "Normal", reason: "MasterChanged", message: `${status.master} is MASTER${previousMaster === "" ? "" : ` (was ${previousMaster})`}` },
+      );
+    }
+  }
+
+  const conditions = stampConditions(drafts, previousConditions, metadata.generation, nowIso);
+  // Conditions this plan does not compute (none today, but an invalid spec computes only two) keep their values.
+  const kept = previousConditions.filter((condition) => !conditions.some((fresh) => fresh.type === condition.type));
+  status = {
+    ...status,
+    ...(metadata.generation === undefined ? {} : { observedGeneration: metadata.generation }),
+    conditions: [...conditions, ...kept],
+  };
+  events.push(...conditionEvents(previousConditions, conditions));
+  return {
+    agentObjects,
+    status,
+    isStatusChanged: !sameJson(status, previous),
+    events,
+    requeueAt,
+    agentsGone: gone,
+  };
+}

@@ -1,0 +1,112 @@
+import { describe, expect, it } from "vitest";
+import { terminationGraceSeconds } from "../../src/controller/agent-objects.js";
+import { agentObjectName, boundedName } from "../../src/controller/names.js";
+import { computeDesired } from "../../src/controller/plan.js";
+import { formatSelector, matchesSelector } from "../../src/controller/selector.js";
+import { validateHaVipSpec } from "../../src/api/v1alpha1/index.js";
+import { aHavip, aSpec, inputs } from "./builders.js";
+
+function daemonSetFor(spec: ReturnType<typeof aSpec>, name = "edge") {
+  const plan = computeDesired(inputs({ object: aHavip({ name, spec: { ...spec, virtualRouterID: 51 } }) }));
+  const daemonSet = plan.agentObjects?.daemonSet;
+  if (daemonSet === undefined) throw new Error("no DaemonSet planned");
+  return { plan, daemonSet };
+}
+
+describe("the agent DaemonSet", () => {
+  it("examples/vip.yaml's shape: host network, narrow capabilities, placement, args, probes, rolling one at a time", () => {
+    const { plan, daemonSet } = daemonSetFor(aSpec({
+      nodes: {
+        selector: { matchLabels: { "ha-nginx.io/edge": "true" }, matchExpressions: [{ key: "zone", operator: "In", values: ["a", "b"] }] },
+        tolerations: [{ key: "node-role.kubernetes.io/control-plane", operator: "Exists", effect: "NoSchedule" }],
+      },
+    }));
+    expect(daemonSet.metadata).toMatchObject({
+      name: "ha-nginx-agent-edge",
+      namespace: "default",
+      ownerReferences: [{ apiVersion: "ha-nginx.io/v1alpha1", kind: "HighAvailabilityVIP", name: "edge", uid: "uid-edge", controller: true }],
+    });
+    expect(daemonSet.spec?.updateStrategy).toEqual({ type: "RollingUpdate", rollingUpdate: { maxUnavailable: 1, maxSurge: 0 } });
+    const pod = daemonSet.spec?.template.spec;
+    expect(pod).toMatchObject({
+      hostNetwork: true,
+      dnsPolicy: "ClusterFirstWithHostNet",
+      serviceAccountName: "ha-nginx-agent-edge",
+      nodeSelector: { "ha-nginx.io/edge": "true" },
+      affinity: { nodeAffinity: { requiredDuringSchedulingIgnoredDuringExecution: { nodeSelectorTerms: [{ matchExpressions: [{ key: "zone", operator: "In", values: ["a", "b"] }] }] } } },
+      tolerations: [{ key: "node-role.kubernetes.io/control-plane", operator: "Exists", effect: "NoSchedule" }],
+      terminationGracePeriodSeconds: 10,
+    });
+    const container = pod?.containers[0];
+    expect(container?.args).toEqual(["agent", "--namespace", "default", "--name", "edge", "--http-port", "9851", "--log-level", "info"]);
+    expect(container?.env).toEqual([{ name: "NODE_NAME", valueFrom: { fieldRef: { fieldPath: "spec.nodeName" } } }]);
+    expect(container?.securityContext).toEqual({
+      capabilities: { add: ["NET_ADMIN", "NET_RAW"], drop: ["ALL"] },
+      allowPrivilegeEscalation: false,
+      readOnlyRootFilesystem: true,
+    });
+    expect(container?.readinessProbe?.httpGet).toEqual({ path: "/healthz", port: 9851 });
+    expect(container?.livenessProbe?.httpGet).toEqual({ path: "/healthz", port: 9851 });
+    expect(container?.resources?.requests).toBeDefined();
+    expect(container?.resources?.limits).toBeDefined();
+    expect(plan.agentObjects?.roleBinding).toMatchObject({
+      roleRef: { kind: "ClusterRole", name: "ha-nginx-agent" },
+      subjects: [{ kind: "ServiceAccount", name: "ha-nginx-agent-edge", namespace: "default" }],
+    });
+  });
+
+  it("a priority or peer change leaves the pod template alone, so no agent restarts", () => {
+    const before = daemonSetFor(aSpec()).daemonSet;
+    const after = daemonSetFor(aSpec({ nodes: { selector: { matchLabels: { "ha-nginx.io/edge": "true" } }, priorities: [{ node: "node-1", priority: 200 }] }, transport: { peers: ["10.77.0.50"] } })).daemonSet;
+    expect(after.spec?.template).toEqual(before.spec?.template);
+  });
+
+  it("an IPv6 resource with the same VRID gets another port than an IPv4 one", () => {
+    const port = (spec: ReturnType<typeof aSpec>) => daemonSetFor(spec).daemonSet.spec?.template.spec?.containers[0]?.ports?.[0]?.containerPort;
+    expect(port(aSpec())).toBe(9851);
+    expect(port(aSpec({ addresses: ["fd00::10/64"] }))).toBe(10107);
+  });
+
+  const graces = [
+    { name: "1 s interval: the 10 s floor", interval: "1s", seconds: 10 },
+    { name: "100 ms interval: the 10 s floor", interval: "100ms", seconds: 10 },
+    { name: "5 s interval: 4 × 5 s + 5 s margin", interval: "5s", seconds: 25 },
+    { name: "40.95 s interval: 164 s + 5 s margin", interval: "40950ms", seconds: 169 },
+  ];
+  it.each(graces)("termination grace covers the hand-over bound: $name", ({ interval, seconds }) => {
+    const spec = validateHaVipSpec(aSpec({ advertisementInterval: interval }));
+    if (!spec.ok) throw new Error("fixture invalid");
+    expect(terminationGraceSeconds(spec.value)).toBe(seconds);
+  });
+});
+
+describe("names", () => {
+  it("a short name is prefixed as is", () => {
+    expect(agentObjectName("edge")).toBe("ha-nginx-agent-edge");
+  });
+  it("a long name is cut to 63 characters with a hash that tells two long names apart", () => {
+    const a = agentObjectName(`${"x".repeat(80)}-a`);
+    const b = agentObjectName(`${"x".repeat(80)}-b`);
+    expect(a).toHaveLength(63);
+    expect(a).not.toBe(b);
+    expect(a).toMatch(/^ha-nginx-agent-x+-[0-9a-f]{8}$/);
+    expect(boundedName("p-", "y".repeat(61))).toBe(`p-${"y".repeat(61)}`);
+  });
+});
+
+describe("label selectors", () => {
+  const labels = { role: "edge", zone: "a" };
+  const cases = [
+    { name: "absent selector matches every node", selector: undefined, matches: true, text: undefined },
+    { name: "matchLabels pair present", selector: { matchLabels: { role: "edge" } }, matches: true, text: "role=edge" },
+    { name: "matchLabels pair differs", selector: { matchLabels: { role: "core" } }, matches: false, text: "role=core" },
+    { name: "In holds", selector: { matchExpressions: [{ key: "zone", operator: "In" as const, values: ["a", "b"] }] }, matches: true, text: "zone in (a,b)" },
+    { name: "NotIn excludes", selector: { matchExpressions: [{ key: "zone", operator: "NotIn" as const, values: ["a"] }] }, matches: false, text: "zone notin (a)" },
+    { name: "Exists", selector: { matchExpressions: [{ key: "zone", operator: "Exists" as const }] }, matches: true, text: "zone" },
+    { name: "DoesNotExist", selector: { matchExpressions: [{ key: "gpu", operator: "DoesNotExist" as const }] }, matches: true, text: "!gpu" },
+  ];
+  it.each(cases)("$name", ({ selector, matches, text }) => {
+    expect(matchesSelector(selector, labels)).toBe(matches);
+    if (selector !== undefined) expect(formatSelector(selector)).toBe(text);
+  });
+});

@@ -1,0 +1,66 @@
+import type { HaVipSpecInput, NodeStatusEntry } from "../../src/api/v1alpha1/index.js";
+import { validateHaVipSpec } from "../../src/api/v1alpha1/index.js";
+import type { AgentPodInfo, NodeInfo, PeerResource } from "../../src/controller/inputs.js";
+import type { HavipObject, PlanInputs } from "../../src/controller/plan.js";
+
+export const NOW = Date.parse("2026-11-23T10:00:00Z");
+export const EARLIER = "2026-11-23T09:00:00Z";
+
+export function aSpec(overrides: Partial<HaVipSpecInput> = {}): HaVipSpecInput {
+  return {
+    addresses: ["10.77.0.200/24"],
+    nodes: { selector: { matchLabels: { "ha-nginx.io/edge": "true" } } },
+    ...overrides,
+  };
+}
+
+export function aNode(name: string, options: { labels?: Record<string, string>; isReady?: boolean; address?: string } = {}): NodeInfo {
+  return {
+    name,
+    labels: options.labels ?? { "ha-nginx.io/edge": "true" },
+    isReady: options.isReady ?? true,
+    internalAddresses: [options.address ?? `10.77.0.${name.replace(/\D/g, "") || "9"}`],
+  };
+}
+
+export function anEntry(node: string, state: NodeStatusEntry["state"], overrides: Partial<NodeStatusEntry> = {}): NodeStatusEntry {
+  return { node, state, healthy: true, ...overrides };
+}
+
+export function aPod(node: string): AgentPodInfo {
+  return { name: `ha-nginx-agent-edge-${node}`, node, isTerminating: false };
+}
+
+export function aHavip(options: { name?: string; spec?: unknown; status?: unknown; generation?: number; created?: string } = {}): HavipObject {
+  return {
+    metadata: {
+      name: options.name ?? "edge",
+      namespace: "default",
+      uid: `uid-${options.name ?? "edge"}`,
+      generation: options.generation ?? 1,
+      creationTimestamp: options.created ?? EARLIER,
+    },
+    spec: options.spec ?? aSpec(),
+    ...(options.status === undefined ? {} : { status: options.status }),
+  };
+}
+
+export function aPeer(name: string, spec: HaVipSpecInput, options: { statusVrid?: number; created?: string } = {}): PeerResource {
+  const parsed = validateHaVipSpec(spec);
+  if (!parsed.ok) throw new Error(`fixture spec is invalid: ${JSON.stringify(parsed.issues)}`);
+  return { namespace: "default", name, creationTimestamp: options.created ?? EARLIER, spec: parsed.value, statusVirtualRouterID: options.statusVrid };
+}
+
+export function inputs(overrides: Partial<PlanInputs> = {}): PlanInputs {
+  const nodes = overrides.nodes ?? [aNode("node-1"), aNode("node-2"), aNode("node-3")];
+  return {
+    object: aHavip(),
+    others: [],
+    nodes,
+    agentPods: nodes.map((node) => aPod(node.name)),
+    agentGoneSince: new Map(),
+    agent: { image: "ha-nginx:dev", logLevel: "info" },
+    now: NOW,
+    ...overrides,
+  };
+}

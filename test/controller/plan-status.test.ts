@@ -1,0 +1,193 @@
+import { describe, expect, it } from "vitest";
+import { ConditionType, type HaVipCondition, type NodeStatusEntry } from "../../src/api/v1alpha1/index.js";
+import { AGENT_GONE_GRACE_MS, computeDesired } from "../../src/controller/plan.js";
+import { aHavip, aNode, aPod, aSpec, anEntry, inputs, NOW } from "./builders.js";
+
+function conditionOf(conditions: readonly HaVipCondition[] | undefined, type: string): HaVipCondition | undefined {
+  return conditions?.find((condition) => condition.type === type);
+}
+
+function planFor(entries: readonly NodeStatusEntry[], extra: Parameters<typeof inputs>[0] = {}) {
+  return computeDesired(inputs({ object: aHavip({ status: { virtualRouterID: 1, nodes: entries } }), ...extra }));
+}
+
+describe("conditions from the agents' entries", () => {
+  const cases: readonly {
+    name: string;
+    entries: NodeStatusEntry[];
+    master: string;
+    ready: [string, string];
+    degraded: [string, string];
+    splitBrain: string;
+  }[] = [
+    {
+      name: "one MASTER and two healthy BACKUPs: Ready, not Degraded",
+      entries: [anEntry("node-1", "MASTER"), anEntry("node-2", "BACKUP"), anEntry("node-3", "BACKUP")],
+      master: "node-1",
+      ready: ["True", "MasterElected"],
+      degraded: ["False", "AllNodesHealthy"],
+      splitBrain: "False",
+    },
+    {
+      name: "no agent has reported: Ready False AgentsPending, Degraded AgentsMissing",
+      entries: [],
+      master: "",
+      ready: ["False", "AgentsPending"],
+      degraded: ["True", "AgentsMissing"],
+      splitBrain: "False",
+    },
+    {
+      name: "two MASTERs: SplitBrain, not Ready, no master in status",
+      entries: [anEntry("node-1", "MASTER"), anEntry("node-2", "MASTER"), anEntry("node-3", "BACKUP")],
+      master: "",
+      ready: ["False", "MultipleMasters"],
+      degraded: ["False", "AllNodesHealthy"],
+      splitBrain: "True",
+    },
+    {
+      name: "MASTER whose only BACKUP is FAULT: Degraded NoBackup",
+      entries: [anEntry("node-1", "MASTER"), anEntry("node-2", "FAULT", { healthy: false }), anEntry("node-3", "FAULT", { healthy: false })],
+      master: "node-1",
+      ready: ["True", "MasterElected"],
+      degraded: ["True", "NoBackup"],
+      splitBrain: "False",
+    },
+    {
+      name: "all BACKUP, none MASTER: Ready False NoMaster",
+      entries: [anEntry("node-1", "BACKUP"), anEntry("node-2", "BACKUP"), anEntry("node-3", "BACKUP")],
+      master: "",
+      ready: ["False", "NoMaster"],
+      degraded: ["False", "AllNodesHealthy"],
+      splitBrain: "False",
+    },
+    {
+      name: "unhealthy MASTER (negative weight keeps it MASTER): not Ready, Degraded NodesUnhealthy",
+      entries: [anEntry("node-1", "MASTER", { healthy: false }), anEntry("node-2", "BACKUP"), anEntry("node-3", "BACKUP")],
+      master: "node-1",
+      ready: ["False", "NoMaster"],
+      degraded: ["True", "NodesUnhealthy"],
+      splitBrain: "False",
+    },
+  ];
+  it.each(cases)("$name", ({ entries, master, ready, degraded, splitBrain }) => {
+    const plan = planFor(entries);
+    expect(plan.status.master).toBe(master);
+    expect(conditionOf(plan.status.conditions, ConditionType.Ready)).toMatchObject({ status: ready[0], reason: ready[1] });
+    expect(conditionOf(plan.status.conditions, ConditionType.Degraded)).toMatchObject({ status: degraded[0], reason: degraded[1] });
+    expect(conditionOf(plan.status.conditions, ConditionType.SplitBrain)?.status).toBe(splitBrain);
+    expect(plan.requeueAt).toBeUndefined();
+  });
+
+  it("no node matches the selector: Ready False NoEligibleNodes and no peers", () => {
+    const plan = planFor([], { nodes: [aNode("node-1", { labels: {} })] });
+    expect(conditionOf(plan.status.conditions, ConditionType.Ready)).toMatchObject({ status: "False", reason: "NoEligibleNodes" });
+    expect(plan.status.peers).toEqual([]);
+  });
+});
+
+describe("agents that are gone", () => {
+  const entries = [anEntry("node-1", "MASTER"), anEntry("node-2", "BACKUP"), anEntry("node-3", "BACKUP")];
+  const withoutNode1Pod = [aPod("node-2"), aPod("node-3")];
+
+  it("pod just gone: entry unchanged, requeue exactly when the 30 s grace ends", () => {
+    const plan = planFor(entries, { agentPods: withoutNode1Pod });
+    expect(plan.status.nodes?.find((entry) => entry.node === "node-1")?.state).toBe("MASTER");
+    expect(plan.agentsGone).toEqual(["node-1"]);
+    expect(plan.requeueAt).toBe(NOW + AGENT_GONE_GRACE_MS);
+  });
+
+  it("pod gone for 30 s: entry UNKNOWN, master cleared, MasterLost event, Degraded AgentsMissing", () => {
+    const plan = planFor(entries, {
+      object: aHavip({ status: { virtualRouterID: 1, master: "node-1", nodes: entries } }),
+      agentPods: withoutNode1Pod,
+      agentGoneSince: new Map([["node-1", NOW - AGENT_GONE_GRACE_MS]]),
+    });
+    expect(plan.status.nodes?.find((entry) => entry.node === "node-1")).toMatchObject({ state: "UNKNOWN", reason: "agent pod gone" });
+    expect(plan.status.master).toBe("");
+    expect(plan.requeueAt).toBeUndefined();
+    expect(plan.events.map((event) => event.reason)).toContain("MasterLost");
+    expect(conditionOf(plan.status.conditions, ConditionType.Degraded)).toMatchObject({ status: "True", reason: "AgentsMissing" });
+  });
+
+  it("node deleted for 30 s while still selected: UNKNOWN with reason node gone", () => {
+    const plan = planFor(entries, {
+      nodes: [aNode("node-2"), aNode("node-3")],
+      agentPods: withoutNode1Pod,
+      agentGoneSince: new Map([["node-1", NOW - 40_000]]),
+    });
+    // The node object is gone, so it is no longer selected and its entry is dropped.
+    expect(plan.status.nodes?.map((entry) => entry.node)).toEqual(["node-2", "node-3"]);
+  });
+
+  it("node unlabelled and its agent gone for 30 s: its entry is dropped", () => {
+    const plan = planFor(entries, {
+      nodes: [aNode("node-1", { labels: {} }), aNode("node-2"), aNode("node-3")],
+      agentPods: withoutNode1Pod,
+      agentGoneSince: new Map([["node-1", NOW - 31_000]]),
+    });
+    expect(plan.status.nodes?.map((entry) => entry.node)).toEqual(["node-2", "node-3"]);
+  });
+});
+
+describe("status bookkeeping", () => {
+  it("same inputs twice: the second plan changes nothing and emits nothing", () => {
+    const entries = [anEntry("node-1", "MASTER"), anEntry("node-2", "BACKUP")];
+    const first = planFor(entries);
+    const second = computeDesired(inputs({ object: aHavip({ status: first.status }), now: NOW + 5_000 }));
+    expect(first.isStatusChanged).toBe(true);
+    expect(second.isStatusChanged).toBe(false);
+    expect(second.events).toEqual([]);
+  });
+
+  it("a condition whose status holds keeps its lastTransitionTime while its reason changes", () => {
+    const first = planFor([anEntry("node-1", "BACKUP")]);
+    const ready = conditionOf(first.status.conditions, ConditionType.Ready);
+    expect(ready).toMatchObject({ status: "False", reason: "NoMaster", lastTransitionTime: "2026-11-23T10:00:00Z" });
+    const later = computeDesired(inputs({ object: aHavip({ status: { ...first.status, nodes: [] } }), now: NOW + 60_000 }));
+    expect(conditionOf(later.status.conditions, ConditionType.Ready)).toMatchObject({ reason: "AgentsPending", lastTransitionTime: "2026-11-23T10:00:00Z" });
+  });
+
+  it("observedGeneration follows metadata.generation, on the status and on each condition", () => {
+    const plan = computeDesired(inputs({ object: aHavip({ generation: 4 }) }));
+    expect(plan.status.observedGeneration).toBe(4);
+    expect(plan.status.conditions?.every((condition) => condition.observedGeneration === 4)).toBe(true);
+  });
+
+  it("a master change emits MasterChanged naming old and new", () => {
+    const plan = computeDesired(inputs({
+      object: aHavip({ status: { virtualRouterID: 1, master: "node-1", nodes: [anEntry("node-1", "BACKUP"), anEntry("node-2", "MASTER")] } }),
+    }));
+    expect(plan.events).toContainEqual({ type: "Normal", reason: "MasterChanged", message: "node-2 is MASTER (was node-1)" });
+  });
+
+  it("peers are the selected Ready nodes' InternalIPs of the spec's family, sorted", () => {
+    const plan = computeDesired(inputs({
+      nodes: [aNode("node-3"), aNode("node-1"), aNode("node-2", { isReady: false }), aNode("node-4", { labels: {} }), aNode("node-5", { address: "fd00::5" })],
+    }));
+    expect(plan.status.peers).toEqual(["10.77.0.1", "10.77.0.3"]);
+  });
+});
+
+describe("an invalid spec", () => {
+  it("Invalid True naming the field and the fix; Ready SpecInvalid; DaemonSet left alone", () => {
+    const plan = computeDesired(inputs({ object: aHavip({ spec: aSpec({ vrrpVersion: 2, advertisementInterval: "500ms" }) }) }));
+    const invalid = conditionOf(plan.status.conditions, ConditionType.Invalid);
+    expect(invalid).toMatchObject({ status: "True", reason: "ValidationFailed" });
+    expect(invalid?.message).toMatch(/^spec\.advertisementInterval: .*use 1s\.\.255s/);
+    expect(conditionOf(plan.status.conditions, ConditionType.Ready)).toMatchObject({ status: "False", reason: "SpecInvalid" });
+    expect(plan.agentObjects).toBeUndefined();
+  });
+});
+
+describe("weight warnings", () => {
+  it("a weight too small to move the VIP stays Invalid=False, carries the warning, and raises one Warning event per generation", () => {
+    const spec = aSpec({ nodes: { selector: { matchLabels: { "ha-nginx.io/edge": "true" } }, priorities: [{ node: "node-1", priority: 150 }] }, healthCheck: { weight: -10 } });
+    const plan = computeDesired(inputs({ object: aHavip({ spec, generation: 2 }) }));
+    const invalid = conditionOf(plan.status.conditions, ConditionType.Invalid);
+    expect(invalid).toMatchObject({ status: "False", reason: "SpecValid" });
+    expect(invalid?.message).toContain("weight -10 cannot move the VIP off node-1");
+    expect(plan.events.filter((event) => event.reason === "WeakHealthCheckWeight")).toHaveLength(1);
+    const again = computeDesired(inputs({ object: aHavip({ spec, generation: 2, status: plan.status }) }));
+    expect(again.events.filter((event) => event.reason === "WeakHealthCheckWeight")).toHaveLength(0);
+  });
+});
