@@ -68,7 +68,7 @@ export interface KeepalivedOptions {
 
 export interface KeepalivedConfigInput extends KeepalivedOptions {
   readonly interface: string;
-  readonly transport: KeepalivedTransport & { readonly sourceAddress?: string };
+  readonly transport: KeepalivedTransport;
 }
 
 const maxPassLength = 8;
