@@ -183,6 +183,17 @@ spec:
     // 403 (not 401): the token authenticated as the pod's service account, which has no RBAC grants.
     expect(curl.stdout.trim().split("\n").pop()).toBe("403");
     expect(curl.stdout).toContain(`system:serviceaccount:${namespace}:default`);
+
+    const nodeName = pod.spec?.nodeName ?? "";
+    const version = async (): Promise<string> => {
+      const result = await bed.lab.exec(host, "curl", ["-s", "-m", "3", "--cacert", bed.cp.caFile, "-o", "/dev/null", "-w", "%{http_code}", "https://127.0.0.1:6443/version"]);
+      return result.stdout.trim();
+    };
+    await bed.runner.cutApi(nodeName);
+    expect(await version()).toBe("000");
+    await bed.runner.restoreApi(nodeName);
+    expect(await version()).toBe("200");
+    for (const pid of bed.runner.relayPids()) seenPids.add(pid);
     await bed.kubectl(["delete", "pod", "cli", "-n", namespace, "--wait=false"]);
   });
 

@@ -94,6 +94,10 @@ export interface NodeRunner {
   // only the kubelet goes quiet, as in an API partition.
   stopNode(nodeName: string, options?: { readonly keepPods?: boolean }): Promise<void>;
   startNode(nodeName: string): Promise<void>;
+  // The relay bridges namespaces through the file system, so lab.cutLink does not cut a node's pods off the API
+  // server; these do, by stopping and restarting that node's relay.
+  cutApi(nodeName: string): Promise<void>;
+  restoreApi(nodeName: string): Promise<void>;
   stop(options?: { readonly deleteNodes?: boolean }): Promise<void>;
 }
 
@@ -1025,12 +1029,12 @@ http {
     });
   }
 
-  private transition(type: string, status: boolean): V1PodCondition {
+  private transition(type: OwnedCondition, status: boolean): ConditionJson {
     const value = status ? "True" : "False";
     const previous = this.transitions.get(type);
     const time = previous?.status === value ? previous.time : rfc3339();
     this.transitions.set(type, { status: value, time });
-    return { type, status: value, lastTransitionTime: time as unknown as Date, lastProbeTime: null as unknown as Date };
+    return { type, status: value, lastTransitionTime: time, lastProbeTime: null };
   }
 
   private buildStatus(): Record<string, unknown> {
@@ -1039,14 +1043,14 @@ http {
     const gates = (this.pod.spec?.readinessGates ?? []).every((gate) =>
       (this.pod.status?.conditions ?? []).some((condition) => condition.type === gate.conditionType && condition.status === "True"));
     const hasSandbox = this.phase !== "Pending" || this.isInitialized || this.containers.some((container) => !("waiting" in container.state));
-    const scheduled = (this.pod.status?.conditions ?? []).find((condition) => condition.type === "PodScheduled");
+    // A merge patch replaces the whole list, so the conditions others own (PodScheduled, readiness gates,
+    // DisruptionTarget) are carried over from the latest pod.
     const conditions = [
       this.transition("PodReadyToStartContainers", hasSandbox),
       this.transition("Initialized", this.isInitialized),
       this.transition("Ready", containersReady && gates && !this.isTerminating),
       this.transition("ContainersReady", containersReady),
-      ...(scheduled === undefined ? [] : [scheduled]),
-      ...(this.pod.status?.conditions ?? []).filter((condition) => (this.pod.spec?.readinessGates ?? []).some((gate) => gate.conditionType === condition.type)),
+      ...(this.pod.status?.conditions ?? []).filter((condition) => !ownedConditions.has(condition.type)).map(conditionJson),
     ];
     const status = (container: ContainerRunner): Record<string, unknown> => ({
       name: container.spec.name,
@@ -1068,7 +1072,7 @@ http {
       podIP: address,
       podIPs: [{ ip: address }],
       startTime: this.startTime,
-      conditions: conditions.map((condition) => ({ ...condition, lastTransitionTime: typeof condition.lastTransitionTime === "string" ? condition.lastTransitionTime : rfc3339(new Date(condition.lastTransitionTime ?? Date.now())) })),
+      conditions,
       initContainerStatuses: this.initContainers.map(status),
       containerStatuses: this.containers.map(status),
     };
@@ -1121,6 +1125,31 @@ http {
     await this.done;
     this.runner.forget(this);
   }
+}
+
+type OwnedCondition = "PodReadyToStartContainers" | "Initialized" | "Ready" | "ContainersReady";
+
+const ownedConditions: ReadonlySet<string> = new Set<OwnedCondition>(["PodReadyToStartContainers", "Initialized", "Ready", "ContainersReady"]);
+
+interface ConditionJson {
+  readonly type: string;
+  readonly status: string;
+  readonly lastTransitionTime: string | null;
+  readonly lastProbeTime: string | null;
+  readonly reason?: string;
+  readonly message?: string;
+}
+
+function conditionJson(condition: V1PodCondition): ConditionJson {
+  const time = (date: Date | undefined): string | null => (date === undefined || date === null ? null : rfc3339(new Date(date)));
+  return {
+    type: condition.type,
+    status: condition.status,
+    lastTransitionTime: time(condition.lastTransitionTime),
+    lastProbeTime: time(condition.lastProbeTime),
+    ...(condition.reason === undefined ? {} : { reason: condition.reason }),
+    ...(condition.message === undefined ? {} : { message: condition.message }),
+  };
 }
 
 function hostPathOf(containerPath: string, mounts: readonly Mount[]): string | undefined {
@@ -1211,6 +1240,7 @@ class RunnerCore implements NodeRunner {
   private isStopped = false;
   private stopping: Promise<void> | undefined;
   private readonly logStream: WriteStream;
+  private readonly kc: KubeConfig;
   readonly nodeNames: readonly string[];
 
   constructor(
@@ -1239,8 +1269,6 @@ class RunnerCore implements NodeRunner {
     });
   }
 
-  private readonly kc: KubeConfig;
-
   log(line: string): void {
     const stamped = `${new Date().toISOString()} ${line}`;
     this.logStream.write(`${stamped}\n`);
@@ -1248,9 +1276,7 @@ class RunnerCore implements NodeRunner {
   }
 
   hostOf(nodeName: string): RunnerHost {
-    const node = this.nodes.get(nodeName);
-    if (node === undefined) throw new Error(`no test bed node named ${nodeName}`);
-    return node.host;
+    return this.node(nodeName).host;
   }
 
   processes(): readonly PodProcess[] {
@@ -1332,7 +1358,7 @@ class RunnerCore implements NodeRunner {
     node.isRunning = true;
     node.isRemoved = false;
     node.checker.start();
-    node.relay = await startApiRelay({ netns: node.host.netns, socketPath: join(this.dir, `${node.name}-api.sock`), apiPort: this.cp.apiPort });
+    node.relay = await this.startRelay(node);
     await this.registerNode(node);
     await this.beat(node);
     node.heartbeat = setInterval(() => void this.beat(node), this.heartbeatMs);
@@ -1435,14 +1461,33 @@ class RunnerCore implements NodeRunner {
   }
 
   async stopNode(nodeName: string, options: { readonly keepPods?: boolean } = {}): Promise<void> {
-    const node = this.nodes.get(nodeName);
-    if (node === undefined) throw new Error(`no test bed node named ${nodeName}`);
+    const node = this.node(nodeName);
     await this.haltNode(node, options.keepPods === true);
   }
 
-  async startNode(nodeName: string): Promise<void> {
+  async cutApi(nodeName: string): Promise<void> {
+    const node = this.node(nodeName);
+    await node.relay?.stop();
+    node.relay = undefined;
+  }
+
+  async restoreApi(nodeName: string): Promise<void> {
+    const node = this.node(nodeName);
+    node.relay ??= await this.startRelay(node);
+  }
+
+  private startRelay(node: NodeState): Promise<ApiRelay> {
+    return startApiRelay({ netns: node.host.netns, socketPath: join(this.dir, `${node.name}-api.sock`), apiPort: this.cp.apiPort });
+  }
+
+  private node(nodeName: string): NodeState {
     const node = this.nodes.get(nodeName);
     if (node === undefined) throw new Error(`no test bed node named ${nodeName}`);
+    return node;
+  }
+
+  async startNode(nodeName: string): Promise<void> {
+    const node = this.node(nodeName);
     if (node.isRunning) return;
     node.isRunning = true;
     node.isRemoved = false;
