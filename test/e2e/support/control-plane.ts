@@ -161,7 +161,14 @@ export async function destroyControlPlaneDir(dir: string): Promise<void> {
     const cmdline = await readFile(`/proc/${pgid}/cmdline`, "utf8").catch(() => "");
     if (cmdline.includes(dir)) signalGroup(Number(pgid), "SIGKILL");
   }
-  for (const pid of await processesReferencing(dir)) signalGroup(pid, "SIGKILL");
+  // Stragglers outside the recorded groups, e.g. a component whose start was cut short.
+  for (const pid of await processesReferencing(dir)) {
+    try {
+      process.kill(pid, "SIGKILL");
+    } catch {
+      // Already gone.
+    }
+  }
   await rm(dir, { recursive: true, force: true, maxRetries: 5 });
 }
 
