@@ -267,7 +267,7 @@ spec:
     expect(isProcessAlive(main.pid)).toBe(false);
   });
 
-  it("restarts a crashing container with back-off and refuses images it cannot run", async () => {
+  it("restarts a crashing container with back-off, kills one that fails its liveness probe, and refuses images it cannot run", async () => {
     const bed = testbed;
     if (bed === undefined) throw new Error("no test bed");
     const manifest = `
@@ -277,6 +277,16 @@ metadata: { name: crasher, namespace: ${namespace} }
 spec:
   terminationGracePeriodSeconds: 1
   containers: [{ name: main, image: ${bed.imageForOurs}, args: ["no-such-command"] }]
+---
+apiVersion: v1
+kind: Pod
+metadata: { name: unhealthy, namespace: ${namespace} }
+spec:
+  terminationGracePeriodSeconds: 1
+  containers:
+    - name: nginx
+      image: nginx
+      livenessProbe: { httpGet: { path: /, port: 81 }, periodSeconds: 1, failureThreshold: 2 }
 ---
 apiVersion: v1
 kind: Pod
@@ -293,13 +303,18 @@ spec:
     const status = crashed.status?.containerStatuses?.[0];
     expect(status?.lastState?.terminated?.exitCode).not.toBe(0);
     expect(status?.ready).toBe(false);
+    const unhealthy = await waitFor("unhealthy to be restarted by its liveness probe", 60_000, async () => {
+      const current = await core.readNamespacedPod({ name: "unhealthy", namespace });
+      return (current.status?.containerStatuses?.[0]?.restartCount ?? 0) >= 1 ? current : undefined;
+    });
+    expect(unhealthy.status?.containerStatuses?.[0]?.lastState?.terminated).toBeDefined();
     const refused = await waitFor("busybox to fail", 30_000, async () => {
       const current = await core.readNamespacedPod({ name: "busybox", namespace });
       return current.status?.phase === "Failed" ? current : undefined;
     });
     expect(refused.status?.reason).toBe("ImageNotSupportedByTestbed");
     expect(refused.status?.containerStatuses?.[0]?.state?.waiting?.reason).toBe("ImageNotSupportedByTestbed");
-    await bed.kubectl(["delete", "pod", "crasher", "busybox", "-n", namespace, "--wait=false"]);
+    await bed.kubectl(["delete", "pod", "crasher", "unhealthy", "busybox", "-n", namespace, "--wait=false"]);
   });
 
   it("keeps nodes and pods working across an API server restart", async () => {
@@ -331,6 +346,9 @@ spec:
     const nodes = await bed.kubectl(["get", "nodes", "--no-headers"]);
     expect(nodes.stdout.trim().split("\n").every((line) => line.split(/\s+/)[1] === "Ready")).toBe(true);
     for (const process of bed.runner.processes()) seenPids.add(process.pid);
+    // Every pod shares its node's namespace: free port 80 for the tests that follow.
+    const removal = await bed.kubectl(["delete", "pod", "plain-nginx", "-n", namespace, "--timeout=30s"]);
+    expect(removal.code, removal.stderr).toBe(0);
   });
 
   it("runs a hostNetwork DaemonSet's pod on every node, each answering with its node's name", async () => {
