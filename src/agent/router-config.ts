@@ -19,6 +19,13 @@ export interface NodeContext {
   readonly password: string | undefined;
 }
 
+/**
+ * After hearing its successor, a leaving Master keeps the VIPs this long: enough for the successor's first gratuitous
+ * ARP (it follows the first advert by the time to add the address and run arping), and shorter than its burst of
+ * `garp.repeat` ARPs 100 ms apart, so a client that asked the old Master in between is corrected.
+ */
+const RELEASE_LINGER = milliseconds(200);
+
 export type RouterConfigResult =
   | { readonly ok: true; readonly config: RouterConfig }
   | { readonly ok: false; readonly problems: readonly string[] };
@@ -60,6 +67,7 @@ export function routerConfigFromSpec(spec: HaVipSpec, context: NodeContext): Rou
     garp: { repeat: spec.garp.repeat, refresh: milliseconds(parseDuration(spec.garp.refresh)) },
     v3Ipv4Checksum: "pseudo-header",
     healthWeight: spec.healthCheck?.weight ?? 0,
+    releaseLinger: RELEASE_LINGER,
   } as const satisfies Omit<RouterConfig, "shutdownHold">;
   const config: RouterConfig = { ...withoutHold, shutdownHold: milliseconds(shutdownHoldFor(withoutHold)) };
   const problems = checkRouterConfig(config);

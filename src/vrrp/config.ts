@@ -66,6 +66,12 @@ export interface RouterConfig {
   /** Graceful shutdown: how long a leaving Master keeps the VIPs while waiting to hear the new Master. */
   readonly shutdownHold: Milliseconds;
   /**
+   * How long a leaving Master still keeps the VIPs after it has heard the new Master. The new Master's first advert
+   * leaves before its gratuitous ARP; dropping the VIPs at once would send clients with the old ARP entry into a hole
+   * for that gap. Keep it shorter than the new Master's ARP burst, so a client that asks in between is corrected.
+   */
+  readonly releaseLinger: Milliseconds;
+  /**
    * Health weight (keepalived `weight`), 0 or negative. 0: unhealthy means Fault (the VIPs are released).
    * Negative: unhealthy means effective priority = priority + weight, clamped to 1..254.
    */
@@ -88,6 +94,7 @@ export type ConfigProblem =
   | "preempt-delay-negative"
   | "garp-out-of-range"
   | "shutdown-hold-negative"
+  | "release-linger-negative"
   | "health-weight-positive";
 
 function isIntegerIn(value: number, min: number, max: number): boolean {
@@ -115,6 +122,7 @@ export function checkRouterConfig(config: RouterConfig): readonly ConfigProblem[
   if (config.preemption.delay < 0) problems.push("preempt-delay-negative");
   if (!isIntegerIn(config.garp.repeat, 0, 255) || config.garp.refresh < 0) problems.push("garp-out-of-range");
   if (config.shutdownHold < 0) problems.push("shutdown-hold-negative");
+  if (config.releaseLinger < 0) problems.push("release-linger-negative");
   if (config.healthWeight > 0) problems.push("health-weight-positive");
   return problems;
 }

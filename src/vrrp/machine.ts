@@ -32,7 +32,10 @@ interface Shared {
   readonly isLinkUp: boolean;
 }
 
-/** A graceful shutdown in progress: the VIPs stay until a new Master is heard or the deadline passes. */
+/**
+ * A hand-over in progress (graceful shutdown, or a Master whose nginx failed): the VIPs stay until the new Master has
+ * been heard for RouterConfig.releaseLinger, or the deadline passes.
+ */
 export interface Release {
   readonly deadline: Milliseconds;
   readonly addresses: readonly VirtualAddress[];
@@ -72,9 +75,14 @@ export interface MasterState extends Shared {
   readonly garpRefreshTimer: Milliseconds | undefined;
 }
 
-/** Extension, not in RFC 5798 (keepalived FAULT): the link is down, or unhealthy with weight 0. Holds no VIP. */
+/**
+ * Extension, not in RFC 5798 (keepalived FAULT): the link is down, or unhealthy with weight 0. Holds no VIP, except
+ * during a hand-over: a Master whose nginx fails keeps the VIPs until the Backup that replaces it is heard, because a
+ * planned move (nginx pod deleted, still draining) must lose no request, and an unplanned one loses nothing more.
+ */
 export interface FaultState extends Shared {
   readonly kind: "Fault";
+  readonly release: Release | undefined;
 }
 
 export type RouterState = InitializeState | BackupState | MasterState | FaultState;
@@ -199,7 +207,7 @@ export type Entry =
   | { readonly to: "Master" }
   | { readonly to: "Backup"; readonly masterAdverInterval: Centiseconds }
   | { readonly to: "Initialize"; readonly release: Release | undefined }
-  | { readonly to: "Fault" };
+  | { readonly to: "Fault"; readonly release?: Release };
 
 /** Emits report-transition, the exit actions of the old state and the entry actions of RFC 5798 §6.4.x. */
 export function enterState(state: RouterState, entry: Entry, now: Milliseconds, reason: TransitionReason): StepResult {
@@ -212,7 +220,7 @@ export function enterState(state: RouterState, entry: Entry, now: Milliseconds, 
     // RFC 5798 §6.4.3 Shutdown: "Send an ADVERTISEMENT with Priority = 0". Fault does the same, so that a
     // Backup takes over after Skew_Time instead of Master_Down_Interval.
     if (entry.to === "Initialize" || entry.to === "Fault") actions.push(sendAdvert(state, 0));
-    const isHolding = entry.to === "Initialize" && entry.release !== undefined;
+    const isHolding = (entry.to === "Initialize" || entry.to === "Fault") && entry.release !== undefined;
     if (!isHolding) actions.push({ kind: "remove-vip", addresses: config.addresses });
   }
   switch (entry.to) {
@@ -243,7 +251,7 @@ export function enterState(state: RouterState, entry: Entry, now: Milliseconds, 
       return { state: next, actions };
     }
     case "Fault": {
-      const next: FaultState = { ...shared, kind: "Fault" };
+      const next: FaultState = { ...shared, kind: "Fault", release: entry.release };
       return { state: next, actions };
     }
     default:
@@ -289,10 +297,26 @@ export function nextDeadline(state: RouterState): Milliseconds | undefined {
     case "Master":
       return state.garpRefreshTimer !== undefined && state.garpRefreshTimer < state.adverTimer ? state.garpRefreshTimer : state.adverTimer;
     case "Fault":
-      return undefined;
+      return state.release?.deadline;
     default:
       return assertNever(state);
   }
+}
+
+/** The successor speaks: keep the VIPs only for the linger, never past the original bound. */
+function lingerAfterSuccessor(release: Release, config: RouterConfig, now: Milliseconds): Release {
+  const end = addMilliseconds(now, config.releaseLinger);
+  return end < release.deadline ? { ...release, deadline: end } : release;
+}
+
+function isSuccessorAdvert(state: RouterState, advert: Advertisement, source: string): boolean {
+  return advert.priority > 0 && classifyAdvert(advert, source, state.config).kind === "accepted";
+}
+
+/** Ends a Fault hand-over: the VIPs go now. */
+function dropFaultRelease(state: FaultState): StepResult {
+  if (state.release === undefined) return unchanged(state);
+  return unchanged({ ...state, release: undefined }, [{ kind: "remove-vip", addresses: state.release.addresses }]);
 }
 
 function finishRelease(state: InitializeState, release: Release): StepResult {
@@ -316,7 +340,10 @@ function stepInitialize(state: InitializeState, event: RouterEvent): StepResult 
       const verdict = classifyAdvert(event.advert, event.source, state.config);
       // The owner check of §7.1 protects a running owner; a leaving one must still hear its successor.
       const isHeard = verdict.kind === "accepted" || (verdict.kind === "rejected" && verdict.reason === "local-address-owner");
-      if (isHeard && event.advert.priority > 0) return finishRelease(state, release);
+      if (isHeard && event.advert.priority > 0) {
+        const lingering = lingerAfterSuccessor(release, state.config, event.now);
+        return lingering.deadline <= event.now ? finishRelease(state, release) : unchanged({ ...state, release: lingering });
+      }
       if (verdict.kind === "accepted") return discard(state, "not-running");
       return discard(state, verdict.reason, verdict.ref);
     }
@@ -498,7 +525,11 @@ function stepMaster(state: MasterState, event: RouterEvent): StepResult {
       return masterReconfigure(state, event.config, event.now);
     case "health-changed": {
       const next: MasterState = { ...state, isHealthy: event.isHealthy };
-      if (isFaulty(next)) return enterState(next, { to: "Fault" }, event.now, "health-failed");
+      if (isFaulty(next)) {
+        const hold = next.config.shutdownHold;
+        const release = hold > 0 ? { deadline: addMilliseconds(event.now, hold), addresses: next.config.addresses } : undefined;
+        return enterState(next, release === undefined ? { to: "Fault" } : { to: "Fault", release }, event.now, "health-failed");
+      }
       const priority = effectivePriority(next);
       if (priority === effectivePriority(state)) return unchanged(next);
       // Tell the Backups the new priority now rather than at the next Adver_Timer.
@@ -518,28 +549,36 @@ function stepFault(state: FaultState, event: RouterEvent): StepResult {
     case "started":
       return discard(state, "impossible-in-state");
     case "shutdown-requested":
-      return andThen(enterState(state, { to: "Initialize", release: undefined }, event.now, "shutdown"), (left) =>
-        unchanged(left, [{ kind: "shutdown-complete" }]),
+      return andThen(dropFaultRelease(state), (dropped) =>
+        andThen(enterState(dropped, { to: "Initialize", release: undefined }, event.now, "shutdown"), (left) =>
+          unchanged(left, [{ kind: "shutdown-complete" }]),
+        ),
       );
-    case "advert-received":
-      return discard(state, "not-running");
+    case "advert-received": {
+      const release = state.release;
+      if (release === undefined || !isSuccessorAdvert(state, event.advert, event.source)) return discard(state, "not-running");
+      const lingering = lingerAfterSuccessor(release, state.config, event.now);
+      return lingering.deadline <= event.now ? dropFaultRelease(state) : unchanged({ ...state, release: lingering });
+    }
     case "timer-expired":
-      return discard(state, "impossible-in-state");
-    case "config-changed": {
-      const next: FaultState = { ...state, config: event.config };
-      return isFaulty(next) ? unchanged(next) : start(next, event.now, "config-changed");
-    }
-    case "health-changed": {
-      const next: FaultState = { ...state, isHealthy: event.isHealthy };
-      return isFaulty(next) ? unchanged(next) : start(next, event.now, "health-recovered");
-    }
+      if (state.release === undefined) return discard(state, "impossible-in-state");
+      return event.now >= state.release.deadline ? dropFaultRelease(state) : discard(state, "timer-not-due");
+    case "config-changed":
+      return leaveFaultIfHealed({ ...state, config: event.config }, event.now, "config-changed");
+    case "health-changed":
+      return leaveFaultIfHealed({ ...state, isHealthy: event.isHealthy }, event.now, "health-recovered");
     case "interface-down":
-      return unchanged({ ...state, isLinkUp: false });
-    case "interface-up": {
-      const next: FaultState = { ...state, isLinkUp: true };
-      return isFaulty(next) ? unchanged(next) : start(next, event.now, "link-up");
-    }
+      // Nobody can be heard on a dead link: holding on gains nothing.
+      return dropFaultRelease({ ...state, isLinkUp: false });
+    case "interface-up":
+      return leaveFaultIfHealed({ ...state, isLinkUp: true }, event.now, "link-up");
     default:
       return assertNever(event);
   }
+}
+
+/** A hand-over still in progress ends first: a healed router rejoins through Startup holding nothing. */
+function leaveFaultIfHealed(state: FaultState, now: Milliseconds, reason: TransitionReason): StepResult {
+  if (isFaulty(state)) return unchanged(state);
+  return andThen(dropFaultRelease(state), (dropped) => start(dropped, now, reason));
 }

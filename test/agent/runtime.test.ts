@@ -26,6 +26,7 @@ const config: RouterConfig = {
   garp: { repeat: 2, refresh: milliseconds(0) },
   v3Ipv4Checksum: "pseudo-header",
   shutdownHold: milliseconds(3000),
+  releaseLinger: milliseconds(0),
   healthWeight: 0,
 };
 

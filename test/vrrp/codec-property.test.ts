@@ -35,6 +35,7 @@ const config: RouterConfig = {
   garp: { repeat: 5, refresh: ms(0) },
   v3Ipv4Checksum: "pseudo-header",
   shutdownHold: ms(3000),
+  releaseLinger: ms(0),
   healthWeight: 0,
 };
 

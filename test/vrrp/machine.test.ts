@@ -27,6 +27,7 @@ function aConfig(overrides: Partial<RouterConfig> = {}): RouterConfig {
     garp: { repeat: 5, refresh: ms(0) },
     v3Ipv4Checksum: "pseudo-header",
     shutdownHold: ms(3000),
+    releaseLinger: ms(0),
     healthWeight: 0,
     ...overrides,
   };
@@ -51,7 +52,7 @@ function aMaster(overrides: Partial<MasterState> = {}): MasterState {
 }
 
 function aFault(overrides: Partial<FaultState> = {}): FaultState {
-  return { kind: "Fault", config: aConfig(), isHealthy: false, isLinkUp: true, ...overrides };
+  return { kind: "Fault", config: aConfig(), isHealthy: false, isLinkUp: true, release: undefined, ...overrides };
 }
 
 function advert(priority: number, interval: Centiseconds = centiseconds(100), vrid = 51): AdvertisementV3 {
@@ -373,15 +374,50 @@ describe("RFC 5798 §7.1 receiving checks that need the configuration", () => {
 });
 
 describe("Fault (extension, not in RFC 5798)", () => {
-  it("Extension (not in RFC 5798), Fault: health failure with weight 0: a Master sends priority 0 and removes its VIPs", () => {
+  it("Extension (not in RFC 5798), Fault: health failure with weight 0: a Master sends priority 0 and hands over, keeping its VIPs until the successor is heard", () => {
     const result = step(aMaster(), { kind: "health-changed", now: ms(10500), isHealthy: false });
     expect(result.actions).toEqual([
       { kind: "report-transition", from: "Master", to: "Fault", reason: "health-failed", priority: 100 },
       sent(config, 0),
-      { kind: "remove-vip", addresses: [vip] },
     ]);
-    expect(result.state).toEqual(aFault());
-    expect(nextDeadline(result.state)).toBeUndefined();
+    expect(result.state).toEqual(aFault({ release: { deadline: ms(13500), addresses: [vip] } }));
+    expect(nextDeadline(result.state)).toBe(13500);
+    const heard = step(result.state, received(90, lowerPeer, 11000));
+    expect(heard).toEqual({ state: aFault(), actions: [{ kind: "remove-vip", addresses: [vip] }] });
+    expect(nextDeadline(heard.state)).toBeUndefined();
+  });
+
+  it("Extension (not in RFC 5798), Fault hand-over: the VIPs go at the bound when no successor speaks, or at once on link loss", () => {
+    const handingOver = aFault({ release: { deadline: ms(13500), addresses: [vip] } });
+    expect(step(handingOver, { kind: "timer-expired", now: ms(13000) })).toEqual({ state: handingOver, actions: [{ kind: "discard", reason: "timer-not-due" }] });
+    expect(step(handingOver, { kind: "timer-expired", now: ms(13500) })).toEqual({ state: aFault(), actions: [{ kind: "remove-vip", addresses: [vip] }] });
+    expect(step(handingOver, { kind: "interface-down", now: ms(11000) })).toEqual({
+      state: aFault({ isLinkUp: false }),
+      actions: [{ kind: "remove-vip", addresses: [vip] }],
+    });
+  });
+
+  it("Extension (not in RFC 5798), Fault hand-over: recovering before the successor speaks drops the VIPs and rejoins as Backup", () => {
+    const handingOver = aFault({ release: { deadline: ms(13500), addresses: [vip] } });
+    const recovered = step(handingOver, { kind: "health-changed", now: ms(11000), isHealthy: true });
+    expect(recovered.actions).toEqual([
+      { kind: "remove-vip", addresses: [vip] },
+      { kind: "report-transition", from: "Fault", to: "Backup", reason: "health-recovered", priority: 100 },
+    ]);
+    expect(recovered.state).toEqual(aBackup({ masterDownTimer: ms(14609) }));
+  });
+
+  it("Extension (not in RFC 5798), release linger: after hearing the successor the VIPs stay for releaseLinger, so its gratuitous ARP lands first", () => {
+    const lingering = aConfig({ releaseLinger: ms(200) });
+    const releasing: InitializeState = { ...initialState(lingering), release: { deadline: ms(13000), addresses: [vip] } };
+    const heard = step(releasing, received(90, lowerPeer, 10700));
+    expect(heard).toEqual({ state: { ...releasing, release: { deadline: ms(10900), addresses: [vip] } }, actions: [] });
+    const again = step(heard.state, received(90, lowerPeer, 10800));
+    expect(again.state).toEqual(heard.state);
+    expect(step(again.state, { kind: "timer-expired", now: ms(10900) })).toEqual({
+      state: initialState(lingering),
+      actions: [{ kind: "remove-vip", addresses: [vip] }, { kind: "shutdown-complete" }],
+    });
   });
 
   it("Extension (not in RFC 5798), Fault: link down: a Backup goes to Fault, and back to Backup when the link returns", () => {

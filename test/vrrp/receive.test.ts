@@ -18,6 +18,7 @@ const config: RouterConfig = {
   garp: { repeat: 5, refresh: ms(0) },
   v3Ipv4Checksum: "pseudo-header",
   shutdownHold: ms(3000),
+  releaseLinger: ms(0),
   healthWeight: 0,
 };
 const advert = { version: 3, vrid: 51, priority: 150, maxAdverInterval: centiseconds(100), addresses: ["192.168.0.150"] } as const;

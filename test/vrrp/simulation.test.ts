@@ -46,6 +46,7 @@ function configFor(address: string, priority: number, overrides: Partial<RouterC
     garp: { repeat: 5, refresh: ms(0) },
     v3Ipv4Checksum: "pseudo-header",
     shutdownHold: ms(3000),
+    releaseLinger: ms(0),
     healthWeight: 0,
     ...overrides,
   };
