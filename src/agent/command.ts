@@ -1,5 +1,7 @@
 import { Command, InvalidArgumentError, Option } from "commander";
-import { runStandalone, StartupError } from "./standalone.js";
+import { StartupError } from "./host.js";
+import { runKubernetesAgent } from "./k8s/agent.js";
+import { runStandalone } from "./standalone.js";
 
 function parsePort(text: string): number {
   const port = Number(text);
@@ -7,25 +9,52 @@ function parsePort(text: string): number {
   return port;
 }
 
+interface AgentOptions {
+  readonly standalone?: boolean;
+  readonly config?: string;
+  readonly namespace?: string;
+  readonly name?: string;
+  readonly node?: string;
+  readonly httpPort: number;
+  readonly passwordFile?: string;
+  readonly logLevel: string;
+  readonly vipBackend: "netlink" | "iproute";
+}
+
 export function agentCommand(): Command {
   return new Command("agent")
     .description("Run the VRRP agent on this node: elect a master, hold the VIP, announce it")
     .option("--standalone", "run without Kubernetes, from a HighAvailabilityVIP manifest file")
     .option("--config <file>", "the HighAvailabilityVIP manifest (standalone mode)")
+    .option("--namespace <namespace>", "the HighAvailabilityVIP's namespace (Kubernetes mode)")
+    .option("--name <name>", "the HighAvailabilityVIP's name (Kubernetes mode)")
     .option("--node <name>", "this node's name, as in spec.nodes.priorities", process.env.NODE_NAME)
     .option("--http-port <port>", "port for /metrics, /healthz and /state", parsePort, 9750)
     .option("--password-file <file>", "VRRPv2 password file, for spec.authentication in standalone mode")
     .addOption(new Option("--log-level <level>", "pino log level").choices(["debug", "info", "warn", "error"]).default("info"))
     .addOption(new Option("--vip-backend <backend>", "how addresses are added").choices(["netlink", "iproute"]).default("netlink"))
-    .action(async (options: { standalone?: boolean; config?: string; node?: string; httpPort: number; passwordFile?: string; logLevel: string; vipBackend: "netlink" | "iproute" }) => {
-      if (!options.standalone) throw new StartupError("only --standalone is available in this build; the Kubernetes agent comes with issue 5");
-      if (options.config === undefined) throw new StartupError("--config FILE is required with --standalone");
-      if (options.node === undefined) throw new StartupError("--node NAME is required (or set NODE_NAME)");
-      await runStandalone({
-        config: options.config,
+    .action(async (options: AgentOptions) => {
+      if (options.node === undefined || options.node === "") throw new StartupError("--node NAME is required (or set NODE_NAME, e.g. from the downward API's spec.nodeName)");
+      if (options.standalone) {
+        if (options.config === undefined) throw new StartupError("--config FILE is required with --standalone");
+        await runStandalone({
+          config: options.config,
+          node: options.node,
+          httpPort: options.httpPort,
+          passwordFile: options.passwordFile,
+          logLevel: options.logLevel,
+          vipBackend: options.vipBackend,
+        });
+        return;
+      }
+      if (options.namespace === undefined || options.name === undefined) {
+        throw new StartupError("--namespace NS and --name HAVIP are required (or run --standalone --config FILE without Kubernetes)");
+      }
+      await runKubernetesAgent({
+        namespace: options.namespace,
+        name: options.name,
         node: options.node,
         httpPort: options.httpPort,
-        passwordFile: options.passwordFile,
         logLevel: options.logLevel,
         vipBackend: options.vipBackend,
       });

@@ -2,25 +2,17 @@
 // file, runs in the current network namespace, probes nginx locally, and serves /metrics, /healthz and /state.
 
 import { readFile, watch } from "node:fs/promises";
-import { pino, type Logger } from "pino";
+import { pino } from "pino";
 import { formatIssues, loadHaVipManifest } from "../api/v1alpha1/validate.js";
-import { addressFamilyOf, type HaVipSpec } from "../api/v1alpha1/schema.js";
-import { parseDuration } from "../api/v1alpha1/duration.js";
+import type { HaVipSpec } from "../api/v1alpha1/schema.js";
 import type { RouterConfig } from "../vrrp/config.js";
-import { milliseconds } from "../vrrp/units.js";
-import { MonotonicClock } from "./adapters/clock.js";
-import { NodeHttpProbe } from "./adapters/http-probe.js";
-import { allAddresses, primaryAddress, withRtNetlink } from "./adapters/interfaces.js";
-import { NetlinkLinkMonitor } from "./adapters/link-monitor.js";
-import { SystemNeighborAnnouncer } from "./adapters/neighbor-announcer.js";
-import { RawAdvertTransport } from "./adapters/raw-transport.js";
-import { createVipManager, type VipBackend } from "./adapters/vips.js";
-import { HealthMonitor } from "./health-monitor.js";
+import type { VipBackend } from "./adapters/vips.js";
+import { createRuntime, locate, startProbe, StartupError, untilSignalled, type Site } from "./host.js";
 import { AgentHttpServer } from "./http-server.js";
 import { createAgentMetrics } from "./metrics.js";
-import type { IpFamily } from "./ports.js";
 import { routerConfigFromSpec } from "./router-config.js";
-import { AgentRuntime } from "./runtime.js";
+
+export { StartupError } from "./host.js";
 
 export interface StandaloneOptions {
   readonly config: string;
@@ -31,9 +23,6 @@ export interface StandaloneOptions {
   readonly vipBackend: VipBackend;
 }
 
-/** A startup problem the operator must fix; printed without a stack trace. */
-export class StartupError extends Error {}
-
 async function loadSpec(path: string): Promise<HaVipSpec> {
   const text = await readFile(path, "utf8").catch((error: unknown) => {
     throw new StartupError(`--config ${path}: cannot read it (${error instanceof Error ? error.message : String(error)})`);
@@ -43,35 +32,7 @@ async function loadSpec(path: string): Promise<HaVipSpec> {
   return loaded.value.spec;
 }
 
-async function defaultInterface(family: IpFamily): Promise<string> {
-  const ifname = await withRtNetlink(async (rt) => {
-    const candidate = (await allAddresses(rt)).find((address) => address.family === family && !address.isLinkLocal && address.address !== "127.0.0.1" && address.address !== "::1");
-    if (candidate === undefined) return undefined;
-    const [link] = await rt.getLink({ index: candidate.index });
-    return link?.attrs.ifname;
-  });
-  if (ifname === undefined) throw new StartupError(`no interface holds a global ${family} address; set spec.interface`);
-  return ifname;
-}
-
-interface Site {
-  readonly ifname: string;
-  readonly family: IpFamily;
-  readonly primary: string;
-  readonly ownAddresses: readonly string[];
-}
-
-async function locate(spec: HaVipSpec): Promise<Site> {
-  const family: IpFamily = addressFamilyOf(spec) === 4 ? "ipv4" : "ipv6";
-  const ifname = spec.interface ?? (await defaultInterface(family));
-  // RFC 5798 §5.1.2.1: IPv6 adverts come from the link-local address.
-  const primary = await primaryAddress(ifname, family, family === "ipv6" ? "link" : "global");
-  if (!primary.ok) throw new StartupError(`interface ${ifname}: ${primary.code}: ${primary.detail}; set spec.interface to the node's VRRP interface`);
-  const ownAddresses = await withRtNetlink(async (rt) => (await allAddresses(rt)).map((address) => address.address));
-  return { ifname, family, primary: primary.value, ownAddresses };
-}
-
-async function buildConfig(spec: HaVipSpec, options: StandaloneOptions, site: Site, password: string | undefined): Promise<RouterConfig> {
+function buildConfig(spec: HaVipSpec, options: StandaloneOptions, site: Site, password: string | undefined): RouterConfig {
   if (spec.virtualRouterID === undefined) {
     throw new StartupError("spec.virtualRouterID is required in standalone mode (no controller allocates one); set 1..255");
   }
@@ -90,43 +51,14 @@ async function buildConfig(spec: HaVipSpec, options: StandaloneOptions, site: Si
   return result.config;
 }
 
-function startHealth(spec: HaVipSpec, runtime: AgentRuntime, logger: Logger, setGauge: (isHealthy: boolean) => void): HealthMonitor | undefined {
-  const probe = spec.healthCheck?.probe;
-  if (probe === undefined) return undefined;
-  const monitor = new HealthMonitor(
-    new NodeHttpProbe({ host: probe.httpGet.host, port: probe.httpGet.port, path: probe.httpGet.path, timeout: milliseconds(parseDuration(probe.timeout)) }),
-    {
-      period: milliseconds(parseDuration(probe.period)),
-      failureThreshold: probe.failureThreshold,
-      successThreshold: probe.successThreshold,
-    },
-    (isHealthy, detail) => {
-      logger.info({ isHealthy, detail }, isHealthy ? "nginx probe passes" : "nginx probe fails");
-      setGauge(isHealthy);
-      runtime.setHealthy(isHealthy);
-    },
-  );
-  monitor.start();
-  return monitor;
-}
-
 export async function runStandalone(options: StandaloneOptions): Promise<void> {
   const logger = pino({ level: options.logLevel, base: { node: options.node } });
   const spec = await loadSpec(options.config);
   const password = options.passwordFile === undefined ? undefined : (await readFile(options.passwordFile, "utf8")).trim();
   const site = await locate(spec);
-  const config = await buildConfig(spec, options, site, password);
+  const config = buildConfig(spec, options, site, password);
   const metrics = createAgentMetrics({ vrid: config.vrid, node: options.node });
-  const runtime = new AgentRuntime(
-    {
-      transport: new RawAdvertTransport({ family: site.family, ifname: site.ifname, isMulticast: config.peers.length === 0 }),
-      vips: createVipManager(options.vipBackend),
-      announcer: new SystemNeighborAnnouncer(),
-      link: new NetlinkLinkMonitor(site.ifname),
-      clock: new MonotonicClock(),
-    },
-    { config, ifname: site.ifname, logger, metrics },
-  );
+  const runtime = createRuntime(site, config, options.vipBackend, logger, metrics);
   const http = new AgentHttpServer(
     { registry: metrics.registry, state: () => ({ node: options.node, vrid: config.vrid, interface: site.ifname, ...runtime.snapshot() }), isAlive: () => true },
     options.httpPort,
@@ -137,12 +69,15 @@ export async function runStandalone(options: StandaloneOptions): Promise<void> {
   const hasProbe = spec.healthCheck?.probe !== undefined;
   metrics.healthy.set(hasProbe ? 0 : 1);
   await runtime.start({ isHealthy: !hasProbe });
-  const health = startHealth(spec, runtime, logger, (isHealthy) => metrics.healthy.set(isHealthy ? 1 : 0));
+  const health = startProbe(spec, logger, (isHealthy) => {
+    metrics.healthy.set(isHealthy ? 1 : 0);
+    runtime.setHealthy(isHealthy);
+  });
 
   const reloads = new AbortController();
   const reload = async (): Promise<void> => {
     try {
-      const next = await buildConfig(await loadSpec(options.config), options, await locate(spec), password);
+      const next = buildConfig(await loadSpec(options.config), options, await locate(spec), password);
       runtime.applyConfig(next);
       logger.info({ priority: next.priority, peers: next.peers, interval: next.advertisementInterval }, "configuration reloaded");
     } catch (error) {
@@ -158,24 +93,10 @@ export async function runStandalone(options: StandaloneOptions): Promise<void> {
     }
   })();
 
-  await new Promise<void>((resolve) => {
-    let isStopping = false;
-    const stop = (signal: string): void => {
-      if (isStopping) {
-        logger.warn({ signal }, "second signal: leaving now");
-        process.exit(1);
-      }
-      isStopping = true;
-      logger.info({ signal }, "handing over before exit");
-      reloads.abort();
-      health?.stop();
-      void runtime.shutdown().then(async () => {
-        await http.stop();
-        logger.info("stopped");
-        resolve();
-      });
-    };
-    process.on("SIGTERM", () => stop("SIGTERM"));
-    process.on("SIGINT", () => stop("SIGINT"));
+  await untilSignalled(logger, async () => {
+    reloads.abort();
+    health?.stop();
+    await runtime.shutdown();
+    await http.stop();
   });
 }

@@ -1,0 +1,119 @@
+// The parts of the agent that do not depend on where the configuration comes from (a file or the API server):
+// finding the VRRP interface and the node's own address, building the runtime on the real adapters, the local
+// nginx probe, the HTTP endpoints and the signal handling. `standalone.ts` and `k8s/agent.ts` compose these.
+
+import type { Logger } from "pino";
+import { parseDuration } from "../api/v1alpha1/duration.js";
+import { addressFamilyOf, type HaVipSpec } from "../api/v1alpha1/schema.js";
+import type { RouterConfig } from "../vrrp/config.js";
+import { milliseconds } from "../vrrp/units.js";
+import { MonotonicClock } from "./adapters/clock.js";
+import { NodeHttpProbe } from "./adapters/http-probe.js";
+import { allAddresses, primaryAddress, withRtNetlink } from "./adapters/interfaces.js";
+import { NetlinkLinkMonitor } from "./adapters/link-monitor.js";
+import { SystemNeighborAnnouncer } from "./adapters/neighbor-announcer.js";
+import { RawAdvertTransport } from "./adapters/raw-transport.js";
+import { createVipManager, type VipBackend } from "./adapters/vips.js";
+import { HealthMonitor } from "./health-monitor.js";
+import type { AgentMetrics } from "./metrics.js";
+import type { IpFamily } from "./ports.js";
+import { AgentRuntime } from "./runtime.js";
+
+/** A startup problem the operator must fix; printed without a stack trace. */
+export class StartupError extends Error {}
+
+/** Where the router runs: the VRRP interface, its family, the advert source and every address the node holds. */
+export interface Site {
+  readonly ifname: string;
+  readonly family: IpFamily;
+  readonly primary: string;
+  readonly ownAddresses: readonly string[];
+}
+
+async function defaultInterface(family: IpFamily): Promise<string> {
+  const ifname = await withRtNetlink(async (rt) => {
+    const candidate = (await allAddresses(rt)).find((address) => address.family === family && !address.isLinkLocal && address.address !== "127.0.0.1" && address.address !== "::1");
+    if (candidate === undefined) return undefined;
+    const [link] = await rt.getLink({ index: candidate.index });
+    return link?.attrs.ifname;
+  });
+  if (ifname === undefined) throw new StartupError(`no interface holds a global ${family} address; set spec.interface`);
+  return ifname;
+}
+
+export async function locate(spec: HaVipSpec): Promise<Site> {
+  const family: IpFamily = addressFamilyOf(spec) === 4 ? "ipv4" : "ipv6";
+  const ifname = spec.interface ?? (await defaultInterface(family));
+  // RFC 5798 §5.1.2.1: IPv6 adverts come from the link-local address.
+  const primary = await primaryAddress(ifname, family, family === "ipv6" ? "link" : "global");
+  if (!primary.ok) throw new StartupError(`interface ${ifname}: ${primary.code}: ${primary.detail}; set spec.interface to the node's VRRP interface`);
+  const ownAddresses = await withRtNetlink(async (rt) => (await allAddresses(rt)).map((address) => address.address));
+  return { ifname, family, primary: primary.value, ownAddresses };
+}
+
+/**
+ * The runtime on the real adapters. `isMulticast` is fixed for the socket's life: in Kubernetes the unicast peers may
+ * arrive after the start, so the caller decides from the transport mode rather than from today's peer list.
+ */
+export function createRuntime(site: Site, config: RouterConfig, vipBackend: VipBackend, logger: Logger, metrics: AgentMetrics, isMulticast = config.peers.length === 0): AgentRuntime {
+  return new AgentRuntime(
+    {
+      transport: new RawAdvertTransport({ family: site.family, ifname: site.ifname, isMulticast }),
+      vips: createVipManager(vipBackend),
+      announcer: new SystemNeighborAnnouncer(),
+      link: new NetlinkLinkMonitor(site.ifname),
+      clock: new MonotonicClock(),
+    },
+    { config, ifname: site.ifname, logger, metrics },
+  );
+}
+
+/** Starts the local nginx probe of `spec.healthCheck.probe`, if any; `onChange` hears every verdict change. */
+export function startProbe(spec: HaVipSpec, logger: Logger, onChange: (isHealthy: boolean) => void): HealthMonitor | undefined {
+  const probe = spec.healthCheck?.probe;
+  if (probe === undefined) return undefined;
+  const monitor = new HealthMonitor(
+    new NodeHttpProbe({ host: probe.httpGet.host, port: probe.httpGet.port, path: probe.httpGet.path, timeout: milliseconds(parseDuration(probe.timeout)) }),
+    {
+      period: milliseconds(parseDuration(probe.period)),
+      failureThreshold: probe.failureThreshold,
+      successThreshold: probe.successThreshold,
+    },
+    (isHealthy, detail) => {
+      logger.info({ isHealthy, detail }, isHealthy ? "nginx probe passes" : "nginx probe fails");
+      onChange(isHealthy);
+    },
+  );
+  monitor.start();
+  return monitor;
+}
+
+/**
+ * Resolves once SIGTERM or SIGINT arrives and `stop` has finished; a second signal leaves at once. `stop` should hand
+ * the VIP over (runtime.shutdown) before it resolves.
+ */
+export function untilSignalled(logger: Logger, stop: (signal: string) => Promise<void>): Promise<void> {
+  return new Promise<void>((resolve) => {
+    let isStopping = false;
+    const onSignal = (signal: string): void => {
+      if (isStopping) {
+        logger.warn({ signal }, "second signal: leaving now");
+        process.exit(1);
+      }
+      isStopping = true;
+      logger.info({ signal }, "handing over before exit");
+      void stop(signal).then(
+        () => {
+          logger.info("stopped");
+          resolve();
+        },
+        (error: unknown) => {
+          logger.error({ error: error instanceof Error ? error.message : String(error) }, "stopping failed");
+          resolve();
+        },
+      );
+    };
+    process.on("SIGTERM", () => onSignal("SIGTERM"));
+    process.on("SIGINT", () => onSignal("SIGINT"));
+  });
+}

@@ -1,0 +1,57 @@
+// What the agent needs from its HighAvailabilityVIP before the router can run: a valid spec, a VRID (the spec's,
+// or the one the controller allocated into status) and the unicast peers the controller published. Pure.
+
+import { validateHaVipSpec, formatIssues, type HaVipSpec } from "../../api/v1alpha1/index.js";
+
+export interface SecretKeyRef {
+  readonly name: string;
+  readonly key: string;
+}
+
+export type HaVipResolution =
+  | { readonly kind: "invalid"; readonly message: string }
+  | { readonly kind: "waiting"; readonly message: string }
+  | {
+      readonly kind: "ready";
+      readonly spec: HaVipSpec;
+      readonly vrid: number;
+      readonly publishedPeers: readonly string[];
+      /** The VRRPv2 password's Secret; only for version 2, where RFC 3768 carries it. */
+      readonly passwordRef: SecretKeyRef | undefined;
+    };
+
+function isRecord(value: unknown): value is Readonly<Record<string, unknown>> {
+  return typeof value === "object" && value !== null && !Array.isArray(value);
+}
+
+// The status is written by the controller and by every agent; one odd field there must not stop this agent, so
+// only the two fields it reads are checked, one by one.
+function statusVrid(status: unknown): number | undefined {
+  if (!isRecord(status)) return undefined;
+  const vrid = status.virtualRouterID;
+  return typeof vrid === "number" && Number.isInteger(vrid) && vrid >= 1 && vrid <= 255 ? vrid : undefined;
+}
+
+function statusPeers(status: unknown): readonly string[] {
+  if (!isRecord(status) || !Array.isArray(status.peers)) return [];
+  return status.peers.filter((peer): peer is string => typeof peer === "string" && peer !== "");
+}
+
+export function resolveHaVip(object: unknown): HaVipResolution {
+  if (!isRecord(object)) return { kind: "invalid", message: "the object is not a HighAvailabilityVIP" };
+  const validated = validateHaVipSpec(object.spec);
+  if (!validated.ok) return { kind: "invalid", message: formatIssues(validated.issues) };
+  const spec = validated.value;
+  const vrid = spec.virtualRouterID ?? statusVrid(object.status);
+  if (vrid === undefined) {
+    return { kind: "waiting", message: "waiting for the controller to allocate status.virtualRouterID (spec.virtualRouterID is not set)" };
+  }
+  const ref = spec.authentication?.passwordSecretRef;
+  return {
+    kind: "ready",
+    spec,
+    vrid,
+    publishedPeers: spec.transport.mode === "Unicast" ? statusPeers(object.status) : [],
+    passwordRef: spec.vrrpVersion === 2 && ref !== undefined ? { name: ref.name, key: ref.key } : undefined,
+  };
+}

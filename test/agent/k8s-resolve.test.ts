@@ -1,0 +1,74 @@
+import { describe, expect, it } from "vitest";
+import { resolveHaVip } from "../../src/agent/k8s/resolve.js";
+import { routerConfigFromSpec } from "../../src/agent/router-config.js";
+
+function aHaVip(spec: Record<string, unknown> = {}, status?: Record<string, unknown>) {
+  return {
+    apiVersion: "ha-nginx.io/v1alpha1",
+    kind: "HighAvailabilityVIP",
+    metadata: { name: "edge", namespace: "ingress", uid: "u-1" },
+    spec: { addresses: ["10.0.0.150/24"], ...spec },
+    ...(status === undefined ? {} : { status }),
+  };
+}
+
+describe("resolving the agent's configuration from its HighAvailabilityVIP", () => {
+  it("waits while neither the spec nor the status holds a VRID", () => {
+    const resolution = resolveHaVip(aHaVip());
+    expect(resolution.kind).toBe("waiting");
+  });
+
+  it("takes the VRID the controller allocated into status.virtualRouterID", () => {
+    const resolution = resolveHaVip(aHaVip({}, { virtualRouterID: 42 }));
+    expect(resolution.kind === "ready" && resolution.vrid).toBe(42);
+  });
+
+  it("prefers spec.virtualRouterID over the status", () => {
+    const resolution = resolveHaVip(aHaVip({ virtualRouterID: 7 }, { virtualRouterID: 42 }));
+    expect(resolution.kind === "ready" && resolution.vrid).toBe(7);
+  });
+
+  it("reads the published peers from status.peers, ignoring non-strings", () => {
+    const resolution = resolveHaVip(aHaVip({}, { virtualRouterID: 42, peers: ["10.0.0.11", 5, "10.0.0.12"] }));
+    expect(resolution.kind === "ready" && resolution.publishedPeers).toEqual(["10.0.0.11", "10.0.0.12"]);
+  });
+
+  it("ignores published peers in Multicast mode", () => {
+    const resolution = resolveHaVip(aHaVip({ transport: { mode: "Multicast" } }, { virtualRouterID: 42, peers: ["10.0.0.11"] }));
+    expect(resolution.kind === "ready" && resolution.publishedPeers).toEqual([]);
+  });
+
+  it("an odd status field does not stop the agent: an out-of-range VRID counts as absent", () => {
+    expect(resolveHaVip(aHaVip({}, { virtualRouterID: 300, nodes: "garbage" })).kind).toBe("waiting");
+  });
+
+  it("reports an invalid spec with the field path", () => {
+    const resolution = resolveHaVip(aHaVip({ addresses: [] }));
+    expect(resolution.kind).toBe("invalid");
+    expect(resolution.kind === "invalid" && resolution.message).toContain("spec.addresses");
+  });
+
+  it("asks for the Secret only with VRRPv2 authentication", () => {
+    const resolution = resolveHaVip(aHaVip({ vrrpVersion: 2, advertisementInterval: "1s", virtualRouterID: 9, authentication: { passwordSecretRef: { name: "vrrp-auth", key: "password" } } }));
+    expect(resolution.kind === "ready" && resolution.passwordRef).toEqual({ name: "vrrp-auth", key: "password" });
+    const v3 = resolveHaVip(aHaVip({ virtualRouterID: 9 }));
+    expect(v3.kind === "ready" && v3.passwordRef).toBeUndefined();
+  });
+
+  it("peers are status.peers plus spec.transport.peers, without the node's own addresses", () => {
+    const resolution = resolveHaVip(aHaVip({ transport: { peers: ["10.0.0.99"] }, nodes: { priorities: [{ node: "node-1", priority: 150 }] } }, { virtualRouterID: 42, peers: ["10.0.0.11", "10.0.0.12", "10.0.0.13"] }));
+    if (resolution.kind !== "ready") throw new Error(`expected ready, got ${resolution.kind}`);
+    const config = routerConfigFromSpec(resolution.spec, {
+      node: "node-1",
+      primaryAddress: "10.0.0.11",
+      ownAddresses: ["10.0.0.11", "127.0.0.1"],
+      vrid: resolution.vrid,
+      publishedPeers: resolution.publishedPeers,
+      password: undefined,
+    });
+    if (!config.ok) throw new Error(config.problems.join(", "));
+    expect([...config.config.peers].sort()).toEqual(["10.0.0.12", "10.0.0.13", "10.0.0.99"]);
+    expect(config.config.priority).toBe(150);
+    expect(config.config.vrid).toBe(42);
+  });
+});
