@@ -1,9 +1,39 @@
-import { Command } from "commander";
+import { Command, InvalidArgumentError, Option } from "commander";
+import { runController } from "./main.js";
+import { ControllerStartupError } from "./startup.js";
+
+function parsePort(text: string): number {
+  const port = Number(text);
+  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new InvalidArgumentError("expected a port number 0..65535");
+  return port;
+}
 
 export function controllerCommand(): Command {
   return new Command("controller")
     .description("Reconcile HighAvailabilityVIP resources into agent DaemonSets and keep their status true")
-    .action(() => {
-      throw new Error("the controller is not part of this build yet (issue 4)");
+    .option("--namespace <ns>", "the controller's own namespace (its leader Lease lives here)", process.env.POD_NAMESPACE ?? "default")
+    .option("--metrics-port <port>", "port for /metrics, /healthz and /readyz", parsePort, 9751)
+    .option("--leader-elect", "elect one active replica through a Lease", false)
+    .option("--agent-image <image>", "image of the agent DaemonSets", "ghcr.io/ha-nginx/ha-nginx:0.1.0")
+    .addOption(new Option("--log-level <level>", "pino log level").choices(["debug", "info", "warn", "error"]).default("info"))
+    .action(async (options: { namespace: string; metricsPort: number; leaderElect: boolean; agentImage: string; logLevel: string }) => {
+      try {
+        const controller = await runController({
+          namespace: options.namespace,
+          metricsPort: options.metricsPort,
+          isLeaderElect: options.leaderElect,
+          agentImage: options.agentImage,
+          logLevel: options.logLevel,
+        });
+        const shutdown = (): void => {
+          void controller.stop().then(() => process.exit(0));
+        };
+        process.once("SIGTERM", shutdown);
+        process.once("SIGINT", shutdown);
+      } catch (error) {
+        if (!(error instanceof ControllerStartupError)) throw error;
+        console.error(`ha-nginx controller: ${error.message}`);
+        process.exitCode = 2;
+      }
     });
 }

@@ -1,0 +1,55 @@
+// Deletion: the finalizer holds the resource until every agent pod is gone, because an agent releases the VIP on
+// SIGTERM and a resource that vanished first would leave nobody to see the hand-over through. The wait is bounded:
+// after FINALIZE_TIMEOUT_MS the finalizer goes anyway, with a Warning Event naming the pods left behind.
+import type { Logger } from "pino";
+import type { AgentPodInfo } from "./inputs.js";
+import type { Cluster, HavipRef } from "./k8s/cluster.js";
+import { apiStatusCode } from "./k8s/errors.js";
+import { agentObjectName } from "./names.js";
+import type { ReconcileOutcome } from "./queue.js";
+import type { RawHavip } from "./reconcile.js";
+
+export const FINALIZER = "ha-nginx.io/release";
+export const FINALIZE_TIMEOUT_MS = 60_000;
+
+export interface FinalizeContext {
+  readonly cluster: Cluster;
+  readonly logger: Logger;
+  readonly pods: () => readonly AgentPodInfo[];
+  readonly now: number;
+}
+
+export async function finalize(object: RawHavip, context: FinalizeContext): Promise<ReconcileOutcome> {
+  const metadata = object.metadata ?? {};
+  const finalizers = metadata.finalizers ?? [];
+  if (!finalizers.includes(FINALIZER)) return { kind: "done" };
+  const ref: HavipRef = { namespace: metadata.namespace ?? "", name: metadata.name ?? "", uid: metadata.uid ?? "", resourceVersion: metadata.resourceVersion ?? "" };
+  const key = `${ref.namespace}/${ref.name}`;
+  try {
+    await context.cluster.deleteDaemonSet(ref.namespace, agentObjectName(ref.name));
+    context.logger.info({ havip: key }, "deleted the agent DaemonSet; waiting for its pods to release the VIP");
+  } catch (error) {
+    if (apiStatusCode(error) !== 404) throw error;
+  }
+  const left = context.pods();
+  const deletedAt = metadata.deletionTimestamp === undefined ? context.now : new Date(metadata.deletionTimestamp).getTime();
+  const deadline = deletedAt + FINALIZE_TIMEOUT_MS;
+  if (left.length > 0 && context.now < deadline) {
+    // Pod deletions wake this key through the pod watch; the deadline is the only time-based reason to come back.
+    return { kind: "done", requeueAt: deadline };
+  }
+  if (left.length > 0) {
+    const names = left.map((pod) => `${pod.name} on ${pod.node}`).join(", ");
+    await context.cluster
+      .emit(ref, { type: "Warning", reason: "ReleaseTimedOut", message: `agent pods still present after ${FINALIZE_TIMEOUT_MS / 1000} s, removing the finalizer anyway: ${names}` }, new Date(context.now))
+      .catch((error: unknown) => context.logger.warn({ havip: key, err: error }, "could not write an Event"));
+  }
+  try {
+    await context.cluster.setFinalizers(ref, finalizers.filter((finalizer) => finalizer !== FINALIZER));
+  } catch (error) {
+    // Gone already: someone else removed the last finalizer.
+    if (apiStatusCode(error) !== 404) throw error;
+  }
+  context.logger.info({ havip: key, podsLeft: left.length }, "released");
+  return { kind: "done" };
+}

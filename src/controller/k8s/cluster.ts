@@ -1,0 +1,107 @@
+// The controller's writes and reads that are not watches, on @kubernetes/client-node 1.4.0. Each method makes one
+// call and lets ApiException through; deciding what a 404 or a 409 means is the reconciler's job.
+import {
+  AppsV1Api,
+  CoreV1Api,
+  CustomObjectsApi,
+  EventsV1Api,
+  PatchStrategy,
+  RbacAuthorizationV1Api,
+  setHeaderOptions,
+  V1MicroTime,
+  type KubeConfig,
+  type V1DaemonSet,
+  type V1RoleBinding,
+  type V1ServiceAccount,
+} from "@kubernetes/client-node";
+import { HAVIP_API_VERSION, HAVIP_GROUP, HAVIP_KIND, HAVIP_PLURAL, HAVIP_VERSION, type HaVipStatus } from "../../api/v1alpha1/index.js";
+import { FIELD_MANAGER } from "../agent-objects.js";
+import type { PlannedEvent } from "../plan.js";
+
+const serverSideApply = setHeaderOptions("Content-Type", PatchStrategy.ServerSideApply);
+const mergePatch = setHeaderOptions("Content-Type", PatchStrategy.MergePatch);
+
+export interface HavipRef {
+  readonly namespace: string;
+  readonly name: string;
+  readonly uid: string;
+  readonly resourceVersion: string;
+}
+
+export class Cluster {
+  private readonly custom: CustomObjectsApi;
+  private readonly apps: AppsV1Api;
+  private readonly core: CoreV1Api;
+  private readonly rbac: RbacAuthorizationV1Api;
+  private readonly events: EventsV1Api;
+
+  constructor(kubeConfig: KubeConfig, private readonly reportingInstance: string) {
+    this.custom = kubeConfig.makeApiClient(CustomObjectsApi);
+    this.apps = kubeConfig.makeApiClient(AppsV1Api);
+    this.core = kubeConfig.makeApiClient(CoreV1Api);
+    this.rbac = kubeConfig.makeApiClient(RbacAuthorizationV1Api);
+    this.events = kubeConfig.makeApiClient(EventsV1Api);
+  }
+
+  getHavip(namespace: string, name: string): Promise<unknown> {
+    return this.custom.getNamespacedCustomObject({ group: HAVIP_GROUP, version: HAVIP_VERSION, plural: HAVIP_PLURAL, namespace, name });
+  }
+
+  listHavips(): Promise<{ items: unknown[] }> {
+    return this.custom.listClusterCustomObject({ group: HAVIP_GROUP, version: HAVIP_VERSION, plural: HAVIP_PLURAL }) as Promise<{ items: unknown[] }>;
+  }
+
+  /** Merge patch guarded by resourceVersion: a concurrent agent write makes it fail with 409 instead of being lost. */
+  patchStatus(ref: HavipRef, status: HaVipStatus): Promise<unknown> {
+    return this.custom.patchNamespacedCustomObjectStatus(
+      { group: HAVIP_GROUP, version: HAVIP_VERSION, plural: HAVIP_PLURAL, namespace: ref.namespace, name: ref.name, body: { metadata: { resourceVersion: ref.resourceVersion }, status }, fieldManager: FIELD_MANAGER },
+      mergePatch,
+    );
+  }
+
+  /** Sets metadata.finalizers, guarded by resourceVersion; returns the updated object. */
+  setFinalizers(ref: HavipRef, finalizers: readonly string[]): Promise<unknown> {
+    return this.custom.patchNamespacedCustomObject(
+      { group: HAVIP_GROUP, version: HAVIP_VERSION, plural: HAVIP_PLURAL, namespace: ref.namespace, name: ref.name, body: { metadata: { resourceVersion: ref.resourceVersion, finalizers: [...finalizers] } }, fieldManager: FIELD_MANAGER },
+      mergePatch,
+    );
+  }
+
+  applyDaemonSet(daemonSet: V1DaemonSet): Promise<V1DaemonSet> {
+    const { name = "", namespace = "" } = daemonSet.metadata ?? {};
+    return this.apps.patchNamespacedDaemonSet({ name, namespace, body: daemonSet, fieldManager: FIELD_MANAGER, force: true }, serverSideApply);
+  }
+
+  applyServiceAccount(account: V1ServiceAccount): Promise<V1ServiceAccount> {
+    const { name = "", namespace = "" } = account.metadata ?? {};
+    return this.core.patchNamespacedServiceAccount({ name, namespace, body: account, fieldManager: FIELD_MANAGER, force: true }, serverSideApply);
+  }
+
+  applyRoleBinding(binding: V1RoleBinding): Promise<V1RoleBinding> {
+    const { name = "", namespace = "" } = binding.metadata ?? {};
+    return this.rbac.patchNamespacedRoleBinding({ name, namespace, body: binding, fieldManager: FIELD_MANAGER, force: true }, serverSideApply);
+  }
+
+  async deleteDaemonSet(namespace: string, name: string): Promise<void> {
+    await this.apps.deleteNamespacedDaemonSet({ namespace, name, propagationPolicy: "Background" });
+  }
+
+  /** An events.k8s.io/v1 Event on the resource, as `kubectl describe havip` shows it. */
+  async emit(ref: HavipRef, event: PlannedEvent, now: Date): Promise<void> {
+    await this.events.createNamespacedEvent({
+      namespace: ref.namespace,
+      body: {
+        metadata: { generateName: `${ref.name}.`, namespace: ref.namespace },
+        // MicroTime: the API server wants exactly six fractional digits.
+        eventTime: new V1MicroTime(now.getTime()),
+        type: event.type,
+        reason: event.reason,
+        action: "Reconcile",
+        note: event.message.slice(0, 1024),
+        reportingController: "ha-nginx.io/controller",
+        reportingInstance: this.reportingInstance,
+        regarding: { apiVersion: HAVIP_API_VERSION, kind: HAVIP_KIND, namespace: ref.namespace, name: ref.name, uid: ref.uid, resourceVersion: ref.resourceVersion },
+      },
+    });
+  }
+}

@@ -1,0 +1,185 @@
+// reconcile(key): get → gather → plan → apply the differences → one status patch → events. Level-triggered: it
+// reads the world from the watch caches and the resource itself, never from the event that woke it.
+import type { KubernetesObject, V1DaemonSet, V1Node, V1Pod } from "@kubernetes/client-node";
+import { createHash } from "node:crypto";
+import type { Logger } from "pino";
+import { validateHaVip } from "../api/v1alpha1/index.js";
+import { AGENT_LABEL, type AgentSettings } from "./agent-objects.js";
+import { FINALIZER, finalize } from "./finalizer.js";
+import type { AgentPodInfo, NodeInfo, PeerResource } from "./inputs.js";
+import { Cluster, type HavipRef } from "./k8s/cluster.js";
+import { apiStatusCode } from "./k8s/errors.js";
+import { agentObjectName } from "./names.js";
+import { computeDesired, type HavipObject } from "./plan.js";
+import type { ReconcileOutcome } from "./queue.js";
+
+/** On the DaemonSet: a hash of what the controller last applied, so an unchanged plan makes no write at all. */
+export const APPLIED_HASH_ANNOTATION = "ha-nginx.io/applied-hash";
+
+export interface ClusterView {
+  havips(): readonly KubernetesObject[];
+  nodes(): readonly V1Node[];
+  daemonSet(namespace: string, name: string): V1DaemonSet | undefined;
+  pods(): readonly V1Pod[];
+}
+
+export interface ReconcilerOptions {
+  readonly cluster: Cluster;
+  readonly view: ClusterView;
+  readonly agent: AgentSettings;
+  readonly logger: Logger;
+  readonly now?: () => number;
+}
+
+export interface RawHavip extends KubernetesObject {
+  readonly spec?: unknown;
+  readonly status?: unknown;
+}
+
+function isReady(node: V1Node): boolean {
+  return node.status?.conditions?.some((condition) => condition.type === "Ready" && condition.status === "True") === true;
+}
+
+export function nodeInfo(node: V1Node): NodeInfo {
+  return {
+    name: node.metadata?.name ?? "",
+    labels: node.metadata?.labels ?? {},
+    isReady: isReady(node),
+    internalAddresses: (node.status?.addresses ?? []).filter((address) => address.type === "InternalIP").map((address) => address.address),
+  };
+}
+
+function timestampOf(value: Date | string | undefined): string {
+  if (value === undefined) return "";
+  return value instanceof Date ? value.toISOString() : value;
+}
+
+function refOf(object: RawHavip): HavipRef {
+  return {
+    namespace: object.metadata?.namespace ?? "",
+    name: object.metadata?.name ?? "",
+    uid: object.metadata?.uid ?? "",
+    resourceVersion: object.metadata?.resourceVersion ?? "",
+  };
+}
+
+function hashOf(value: unknown): string {
+  return createHash("sha256").update(JSON.stringify(value)).digest("hex").slice(0, 16);
+}
+
+export class Reconciler {
+  /** Per resource key, per node: since when its agent has been seen gone (ms). */
+  private readonly goneSince = new Map<string, Map<string, number>>();
+
+  constructor(private readonly options: ReconcilerOptions) {}
+
+  private now(): number {
+    return this.options.now?.() ?? Date.now();
+  }
+
+  async reconcile(key: string): Promise<ReconcileOutcome> {
+    const [namespace = "", name = ""] = key.split("/");
+    const { cluster, logger } = this.options;
+    let object: RawHavip;
+    try {
+      object = (await cluster.getHavip(namespace, name)) as RawHavip;
+    } catch (error) {
+      if (apiStatusCode(error) !== 404) throw error;
+      this.goneSince.delete(key);
+      return { kind: "done" };
+    }
+    if (object.metadata?.deletionTimestamp !== undefined) {
+      this.goneSince.delete(key);
+      return finalize(object, { cluster, logger, pods: () => this.agentPodsOf(namespace, name), now: this.now() });
+    }
+    let ref = refOf(object);
+    const finalizers = object.metadata?.finalizers ?? [];
+    if (!finalizers.includes(FINALIZER)) {
+      const updated = (await cluster.setFinalizers(ref, [...finalizers, FINALIZER])) as RawHavip;
+      ref = refOf(updated);
+    }
+
+    const now = this.now();
+    const nodes = this.options.view.nodes().map(nodeInfo);
+    const agentPods = this.agentPodsOf(namespace, name);
+    const goneSince = this.goneSince.get(key) ?? new Map<string, number>();
+    const plan = computeDesired({
+      object: this.plannerObject(object),
+      others: this.peerResources(key),
+      nodes,
+      agentPods,
+      agentGoneSince: goneSince,
+      agent: this.options.agent,
+      now,
+    });
+
+    const nextGone = new Map<string, number>();
+    for (const node of plan.agentsGone) nextGone.set(node, goneSince.get(node) ?? now);
+    this.goneSince.set(key, nextGone);
+
+    if (plan.agentObjects !== undefined) {
+      const { daemonSet, serviceAccount, roleBinding } = plan.agentObjects;
+      const hash = hashOf(plan.agentObjects);
+      const existing = this.options.view.daemonSet(namespace, daemonSet.metadata?.name ?? "");
+      if (existing?.metadata?.annotations?.[APPLIED_HASH_ANNOTATION] !== hash) {
+        await cluster.applyServiceAccount(serviceAccount);
+        await cluster.applyRoleBinding(roleBinding);
+        await cluster.applyDaemonSet({ ...daemonSet, metadata: { ...daemonSet.metadata, annotations: { [APPLIED_HASH_ANNOTATION]: hash } } });
+        logger.info({ havip: key, daemonSet: daemonSet.metadata?.name, hash }, "applied agent DaemonSet");
+      }
+    }
+    if (plan.isStatusChanged) {
+      await cluster.patchStatus(ref, plan.status);
+    }
+    for (const event of plan.events) {
+      await cluster.emit(ref, event, new Date(now)).catch((error: unknown) => {
+        // An Event is a courtesy; failing to write one must not fail or repeat the reconcile.
+        logger.warn({ havip: key, reason: event.reason, err: error }, "could not write an Event");
+      });
+    }
+    return plan.requeueAt === undefined ? { kind: "done" } : { kind: "done", requeueAt: plan.requeueAt };
+  }
+
+  private plannerObject(object: RawHavip): HavipObject {
+    const metadata = object.metadata ?? {};
+    return {
+      metadata: {
+        name: metadata.name ?? "",
+        namespace: metadata.namespace ?? "",
+        uid: metadata.uid ?? "",
+        ...(metadata.generation === undefined ? {} : { generation: metadata.generation }),
+        creationTimestamp: timestampOf(metadata.creationTimestamp),
+      },
+      spec: object.spec,
+      status: object.status,
+    };
+  }
+
+  private peerResources(selfKey: string): PeerResource[] {
+    return this.options.view.havips().flatMap((item) => {
+      const raw = item as RawHavip;
+      const namespace = raw.metadata?.namespace ?? "";
+      const name = raw.metadata?.name ?? "";
+      if (`${namespace}/${name}` === selfKey || raw.metadata?.deletionTimestamp !== undefined) return [];
+      const validated = validateHaVip({ apiVersion: raw.apiVersion, kind: raw.kind, metadata: { name, namespace }, spec: raw.spec, status: raw.status });
+      if (!validated.ok) return [];
+      return [{
+        namespace,
+        name,
+        creationTimestamp: timestampOf(raw.metadata?.creationTimestamp),
+        spec: validated.value.spec,
+        statusVirtualRouterID: validated.value.status?.virtualRouterID,
+      }];
+    });
+  }
+
+  private agentPodsOf(namespace: string, name: string): AgentPodInfo[] {
+    const label = agentObjectName(name);
+    return this.options.view.pods().flatMap((pod) => {
+      if (pod.metadata?.namespace !== namespace || pod.metadata.labels?.[AGENT_LABEL] !== label) return [];
+      const node = pod.spec?.nodeName;
+      if (node === undefined) return [];
+      return [{ name: pod.metadata.name ?? "", node, isTerminating: pod.metadata.deletionTimestamp !== undefined }];
+    });
+  }
+}
