@@ -26,7 +26,8 @@ describe("standalone agent: VRRPv2 PASS authentication", () => {
     });
   });
 
-  afterEach(async () => {
+  afterEach(async (context) => {
+    if (context.task.result?.state === "fail") bed.dump(context.task.name);
     await bed.reset();
   });
 

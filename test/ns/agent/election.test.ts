@@ -11,7 +11,8 @@ describe("standalone agent: election", () => {
     bed = await createAgentBed(3, "hae");
   });
 
-  afterEach(async () => {
+  afterEach(async (context) => {
+    if (context.task.result?.state === "fail") bed.dump(context.task.name);
     await bed.reset();
   });
 

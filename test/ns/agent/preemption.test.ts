@@ -12,7 +12,8 @@ describe("standalone agent: preemption of a recovered higher-priority node", () 
     bed = await createAgentBed(2, "hap");
   });
 
-  afterEach(async () => {
+  afterEach(async (context) => {
+    if (context.task.result?.state === "fail") bed.dump(context.task.name);
     await bed.reset();
   });
 

@@ -11,7 +11,8 @@ describe("standalone agent: live reconfiguration", () => {
     bed = await createAgentBed(2, "har");
   });
 
-  afterEach(async () => {
+  afterEach(async (context) => {
+    if (context.task.result?.state === "fail") bed.dump(context.task.name);
     await bed.reset();
   });
 
@@ -32,7 +33,7 @@ describe("standalone agent: live reconfiguration", () => {
     await waitForSingleHolder(bed.lab, bed.vip, 10_000, n1);
     await a1.waitForState("Master", 5_000);
     await a2.waitForState("Backup", 5_000);
-    const transitionsBefore = a1.transitions().length;
+    const [before1, before2] = [a1.transitions().length, a2.transitions().length];
     const probe = await bed.lab.startProbe(`http://${bed.vip}/`, { intervalMs: 10 });
 
     // The file watch picks both up; a half-written file is refused and the next change event reloads it.
@@ -50,8 +51,8 @@ describe("standalone agent: live reconfiguration", () => {
     const s2 = await a2.state();
     expect(s1).toMatchObject({ state: "Master", priority: 150, holdsVip: true });
     expect(s2).toMatchObject({ state: "Backup", priority: 120, effectivePriority: 120, holdsVip: false });
-    expect(a1.transitions()).toHaveLength(transitionsBefore);
-    expect(a2.transitions().filter((t) => t.to === "Master")).toEqual([]);
+    expect(a1.transitions().slice(before1)).toEqual([]);
+    expect(a2.transitions().slice(before2)).toEqual([]);
     expect(await vipHolders(bed.lab, bed.vip)).toEqual([n1.name]);
     expect(report.failed).toBe(0);
     const lastReload = a1.logs().filter((line) => line.msg === "configuration reloaded").at(-1);

@@ -1,7 +1,7 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { haVipManifest, vipHolders } from "../../../src/lab/agent.js";
 import { waitFor } from "../../../src/lab/index.js";
-import { createAgentBed, waitForSingleHolder, type AgentBed } from "./support.js";
+import { createAgentBed, reportMeasure, waitForSingleHolder, type AgentBed } from "./support.js";
 
 const intervalMs = 500;
 
@@ -12,7 +12,8 @@ describe("standalone agent: split brain", () => {
     bed = await createAgentBed(2, "has");
   });
 
-  afterEach(async () => {
+  afterEach(async (context) => {
+    if (context.task.result?.state === "fail") bed.dump(context.task.name);
     await bed.reset();
   });
 
@@ -39,6 +40,8 @@ describe("standalone agent: split brain", () => {
     expect((await a1.state()).state).toBe("Master");
     expect((await vipHolders(bed.lab, bed.vip)).sort()).toEqual([n1.name, n2.name]);
 
+    // The client learnt n2's MAC for the VIP from n2's gratuitous ARP during the split.
+    const probe = await bed.lab.startProbe(`http://${bed.vip}/`, { intervalMs: 10 });
     const healedAt = Date.now();
     await bed.lab.healPeers(n1, n2);
     await waitForSingleHolder(bed.lab, bed.vip, 5_000, n1);
@@ -48,9 +51,10 @@ describe("standalone agent: split brain", () => {
     expect(stepDown).toMatchObject({ from: "Master", to: "Backup", reason: "higher-priority-advert" });
     expect(resolvedMs).toBeLessThan(intervalMs + 1_500);
     expect(a1.transitions().filter((t) => t.from === "Master")).toEqual([]);
-    // The client learnt n2's MAC for the VIP during the split; the remaining Master must win it back.
-    await waitFor(async () => (await bed.lab.httpGet(bed.lab.client, `http://${bed.vip}/`, { timeoutMs: 500 })).body === n1.name, {
-      timeoutMs: 5_000, intervalMs: 100, what: "the client served by n1 after healing",
-    });
+    // The remaining Master must win the client back once n2 lets go of the VIP.
+    await waitFor(() => (probe.snapshot().answeredBy[n1.name] ?? 0) > 10, { timeoutMs: 10_000, what: "the client served by n1 after healing" });
+    const report = await probe.stop();
+    reportMeasure("split brain healed, client back on n1", report);
+    expect(report.windows.filter((w) => w.isOpen)).toEqual([]);
   });
 });

@@ -18,6 +18,8 @@ export interface AgentBed {
   start(host: LabHost, manifest: string, opts?: Omit<StartAgentOptions, "manifest" | "configPath">): Promise<AgentProcess>;
   /** Restarts nginx on `host` if it is not running. */
   ensureNginx(host: LabHost): Promise<void>;
+  /** Prints every agent's log since it started: call it from afterEach when a test failed. */
+  dump(label: string): void;
   /** Kills every agent, heals every cut, removes the VIP everywhere, restarts dead nginx: a clean slate per test. */
   reset(): Promise<void>;
   destroy(): Promise<void>;
@@ -59,6 +61,12 @@ export async function createAgentBed(nodeCount: number, idPrefix: string): Promi
       return agent;
     },
     ensureNginx,
+    dump(label) {
+      const lines = [...agents].flatMap((agent) => agent.logs().map((line) => ({ time: line.time, text: `${agent.node} ${JSON.stringify(line)}` })));
+      lines.sort((a, b) => a.time - b.time);
+      const start = lines[0]?.time ?? 0;
+      console.log(`[agent logs] ${label}\n${lines.map((l) => `  +${l.time - start} ms ${l.text}`).join("\n")}`);
+    },
     async reset() {
       await Promise.all([...agents].map((agent) => agent.kill()));
       agents.clear();
