@@ -232,8 +232,8 @@ spec:
         periodSeconds: 1
       lifecycle:
         preStop: { exec: { command: ["sleep", "2"] } }
-      volumeMounts: [{ name: data, mountPath: /data }]
-  volumes: [{ name: data, emptyDir: {} }]
+      volumeMounts: [{ name: data, mountPath: /data }, { name: settings, mountPath: /settings }]
+  volumes: [{ name: data, emptyDir: {} }, { name: settings, configMap: { name: settings } }]
 `;
     const apply = await bed.kubectl(["apply", "-f", "-"], { input: manifest });
     expect(apply.code, apply.stderr).toBe(0);
@@ -253,6 +253,11 @@ spec:
     expect(env).toContain("PASSWORD=s3cret\n");
     expect(env).toContain("MODE=edge\n");
     expect(env).toMatch(/^KUBECONFIG=\/.+\/kubeconfig$/m);
+    const modeFile = `${dir}/volumes/settings/mode`;
+    expect(readFileSync(modeFile, "utf8")).toBe("edge");
+    const patch = await bed.kubectl(["patch", "configmap", "settings", "-n", namespace, "--type=merge", "-p", '{"data":{"mode":"core"}}']);
+    expect(patch.code, patch.stderr).toBe(0);
+    await waitFor("the mounted ConfigMap to follow the update", 30_000, async () => (readFileSync(modeFile, "utf8") === "core" ? true : undefined));
     const main = bed.runner.processes().find((process) => process.pod === "envpod");
     if (main === undefined) throw new Error("no process for envpod");
     seenPids.add(main.pid);

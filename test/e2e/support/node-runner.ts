@@ -38,9 +38,9 @@ import {
 } from "@kubernetes/client-node";
 import { spawn, type ChildProcess } from "node:child_process";
 import { createWriteStream, existsSync, openSync, closeSync, type WriteStream } from "node:fs";
-import { mkdir, mkdtemp, readFile, readdir, rm, stat, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, readFile, readdir, rename, rm, stat, writeFile } from "node:fs/promises";
 import { arch, release, tmpdir } from "node:os";
-import { join, resolve, dirname } from "node:path";
+import { basename, dirname, join, resolve } from "node:path";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 import { killGroup, relayServer, signalGroup, startApiRelay, type ApiRelay } from "./api-relay.js";
@@ -149,6 +149,14 @@ function apiCode(error: unknown): number | undefined {
     return typeof code === "number" ? code : undefined;
   }
   return undefined;
+}
+
+function parseJson(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return undefined;
+  }
 }
 
 function escapeRegExp(text: string): string {
@@ -294,7 +302,7 @@ class NodeChecker {
     child.stdin?.on("error", () => undefined);
     if (child.stdout !== null) {
       createInterface({ input: child.stdout }).on("line", (line) => {
-        const parsed: unknown = JSON.parse(line);
+        const parsed = parseJson(line);
         if (typeof parsed !== "object" || parsed === null) return;
         const { id, ok, detail } = parsed as { id?: unknown; ok?: unknown; detail?: unknown };
         if (typeof id !== "number") return;
@@ -693,6 +701,8 @@ class PodWorker {
   private isStatusQueued = false;
   private readonly abort = new AbortController();
   private kubeconfigPath: string | undefined;
+  private isPrepared = false;
+  private readonly nginxVolumes = new Set<string>();
   private done: Promise<void> = Promise.resolve();
 
   constructor(pod: V1Pod, private readonly runner: RunnerCore, readonly node: NodeState) {
@@ -808,7 +818,25 @@ class PodWorker {
   }
 
   // Volumes, environment, the service account kubeconfig and each container's command line.
+  // ConfigMap and Secret volumes follow updates, as the kubelet's periodic sync does. Those mounted into nginx's
+  // configuration are rewritten for the pod folder and left alone: nginx would need a reload to notice anyway.
+  async refreshVolumes(): Promise<void> {
+    if (!this.isPrepared || this.isTerminating) return;
+    for (const volume of this.pod.spec?.volumes ?? []) {
+      if ((volume.configMap === undefined && volume.secret === undefined) || this.nginxVolumes.has(volume.name)) continue;
+      try {
+        await this.fillVolume(volume, join(this.dir, "volumes", volume.name));
+      } catch (error) {
+        this.runner.log(`${this.key}: refreshing volume ${volume.name}: ${errorText(error)}`);
+      }
+    }
+  }
+
   private async prepare(): Promise<Map<string, LaunchSpec>> {
+    for (const container of [...this.initContainers, ...this.containers]) {
+      if (imageKind(container.spec.image) !== "nginx") continue;
+      for (const mount of container.spec.volumeMounts ?? []) if (mount.mountPath.startsWith("/etc/nginx")) this.nginxVolumes.add(mount.name);
+    }
     const volumeDirs = await this.materializeVolumes();
     if (this.pod.spec?.automountServiceAccountToken !== false) this.kubeconfigPath = await this.writeKubeconfig();
     const launches = new Map<string, LaunchSpec>();
@@ -834,16 +862,25 @@ class PodWorker {
       const line = oursCommand(this.runner.repoDir, container.spec.command?.map(expand), (container.spec.args ?? []).map(expand));
       launches.set(container.spec.name, { line, env, stopSignal: "SIGTERM", translate });
     }
+    this.isPrepared = true;
     return launches;
   }
 
   private async materializeVolumes(): Promise<Map<string, string>> {
     const dirs = new Map<string, string>();
     for (const volume of this.pod.spec?.volumes ?? []) {
-      const path = volume.hostPath?.path ?? join(this.dir, "volumes", volume.name);
+      if (volume.hostPath !== undefined) {
+        // Every node shares the machine's file system: a hostPath is the real path.
+        const { path, type } = volume.hostPath;
+        dirs.set(volume.name, path);
+        if (type === "DirectoryOrCreate") await mkdir(path, { recursive: true });
+        if (type === "FileOrCreate" && !existsSync(path)) await writeFileAt(dirname(path), basename(path), "");
+        continue;
+      }
+      const path = join(this.dir, "volumes", volume.name);
       dirs.set(volume.name, path);
       await mkdir(path, { recursive: true });
-      if (volume.hostPath === undefined) await this.fillVolume(volume, path);
+      await this.fillVolume(volume, path);
     }
     return dirs;
   }
@@ -1210,10 +1247,16 @@ function keyValue(data: ReadonlyMap<string, Buffer>, key: string, what: string, 
   throw new ConfigError(`couldn't find key ${key} in ${what}`);
 }
 
+// Unchanged content is left alone and new content replaces the file in one rename, as the kubelet's symlink swap
+// does, so a process watching a mounted ConfigMap sees one change per real update.
 async function writeFileAt(dir: string, relative: string, content: string | Buffer): Promise<void> {
   const path = join(dir, relative);
+  const current = await readFile(path).catch(() => undefined);
+  if (current !== undefined && current.equals(typeof content === "string" ? Buffer.from(content) : content)) return;
   await mkdir(dirname(path), { recursive: true });
-  await writeFile(path, content);
+  const temporary = `${path}.tmp-${process.pid}`;
+  await writeFile(temporary, content);
+  await rename(temporary, path);
 }
 
 async function writeItems(dir: string, data: ReadonlyMap<string, Buffer>, items: readonly { key: string; path: string }[] | undefined): Promise<void> {
@@ -1238,6 +1281,7 @@ class RunnerCore implements NodeRunner {
   private informer: (Informer<V1Pod> & ObjectCache<V1Pod>) | undefined;
   private resync: NodeJS.Timeout | undefined;
   private isStopped = false;
+  private isResyncing = false;
   private stopping: Promise<void> | undefined;
   private readonly logStream: WriteStream;
   private readonly kc: KubeConfig;
@@ -1550,8 +1594,18 @@ class RunnerCore implements NodeRunner {
   // Catches what a watch gap missed: pods that vanished and bound pods without a worker.
   private async resyncPods(): Promise<void> {
     const informer = this.informer;
-    if (informer === undefined || this.isStopped) return;
+    if (informer === undefined || this.isStopped || this.isResyncing) return;
+    this.isResyncing = true;
+    try {
+      await this.resyncOnce(informer);
+    } finally {
+      this.isResyncing = false;
+    }
+  }
+
+  private async resyncOnce(informer: Informer<V1Pod> & ObjectCache<V1Pod>): Promise<void> {
     for (const pod of informer.list()) this.onPod(pod);
+    await Promise.all([...this.workers.values()].map((worker) => worker.refreshVolumes()));
     for (const worker of [...this.workers.values()]) {
       if (informer.get(worker.name, worker.namespace) !== undefined || !worker.node.isRunning) continue;
       try {
