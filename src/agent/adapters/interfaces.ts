@@ -43,7 +43,7 @@ export function isLinkUp(flags: { readonly up?: true; readonly running?: true } 
   return flags?.up === true && flags.running === true;
 }
 
-export function macText(bytes: Uint8Array): string {
+function macText(bytes: Uint8Array): string {
   return Array.from(bytes, (byte) => byte.toString(16).padStart(2, "0")).join(":");
 }
 

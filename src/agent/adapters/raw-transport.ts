@@ -22,7 +22,7 @@ const IPV6_MULTICAST_LOOP = 19;
 const IPV6_ADD_MEMBERSHIP = 20;
 
 const VRRP_PROTOCOL = 112; // RFC 5798 §5.1.1.4
-export const VRRP_GROUP: Readonly<Record<IpFamily, string>> = { ipv4: "224.0.0.18", ipv6: "ff02::12" }; // RFC 5798 §5.1.1.2, §5.1.2.2
+const VRRP_GROUP: Readonly<Record<IpFamily, string>> = { ipv4: "224.0.0.18", ipv6: "ff02::12" }; // RFC 5798 §5.1.1.2, §5.1.2.2
 const REQUIRED_HOPS = 255; // RFC 5798 §5.1.1.3, §5.1.2.3
 const VRRP_CHECKSUM_OFFSET = 6; // RFC 5798 §5.2.8
 
