@@ -317,16 +317,23 @@ export class AgentRuntime {
     }
   }
 
+  // Rounds leave `spacing` apart without waiting for the previous one: arping returns only after its one-second
+  // interval although its ARP left at once.
   async #announce(addresses: readonly VirtualAddress[], repeat: number): Promise<void> {
     const spacing = this.options.announceSpacing ?? milliseconds(100);
     await this.#addressWork;
+    const rounds: Promise<void>[] = [];
     for (let round = 0; round < repeat; round++) {
       if (round > 0) await new Promise((resolve) => setTimeout(resolve, spacing));
-      if (!this.#holdsVip) return;
-      const results = await Promise.all(addresses.map((vip) => this.ports.announcer.announce(vip.address, this.options.ifname)));
-      for (const result of results) {
-        if (!result.ok) this.options.logger.warn({ code: result.code, detail: result.detail }, "could not announce the virtual address");
-      }
+      if (!this.#holdsVip) break;
+      rounds.push(
+        Promise.all(addresses.map((vip) => this.ports.announcer.announce(vip.address, this.options.ifname))).then((results) => {
+          for (const result of results) {
+            if (!result.ok) this.options.logger.warn({ code: result.code, detail: result.detail }, "could not announce the virtual address");
+          }
+        }),
+      );
     }
+    await Promise.all(rounds);
   }
 }
