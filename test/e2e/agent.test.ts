@@ -1,0 +1,303 @@
+// The Kubernetes agent on the test bed: a real API server, three namespace nodes, nginx pods run as real nginx, and
+// the agent DaemonSet the controller would create (built with the controller's own desired-object functions, so the
+// arguments and the ServiceAccount match), running with its ServiceAccount token. The controller's two jobs the agent
+// depends on (status.virtualRouterID and status.peers) are done here by an admin status patch, since the controller
+// binary is not in this build yet; its MASTER column (status.master) is then the controller's and not asserted.
+import { CoreV1Api, CustomObjectsApi, KubeConfig, type V1Pod } from "@kubernetes/client-node";
+import { readFileSync } from "node:fs";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { HAVIP_GROUP, HAVIP_PLURAL, HAVIP_VERSION, type NodeStatusEntry } from "../../src/api/v1alpha1/index.js";
+import { desiredDaemonSet, desiredRoleBinding, desiredServiceAccount, agentHttpPort } from "../../src/controller/agent-objects.js";
+import { validateHaVipSpec } from "../../src/api/v1alpha1/index.js";
+import { vipHolders } from "../../src/lab/agent.js";
+import { waitFor } from "../../src/lab/wait.js";
+import { startTestbed, type Testbed } from "./support/testbed.js";
+
+const namespace = "edge";
+const name = "web-vip";
+const vrid = 51;
+
+// The agent's permissions, as charts/ha-nginx/templates/rbac-agent.yaml must grant them (bound per namespace by the
+// controller's RoleBinding). Nothing more: a missing verb fails this test.
+const agentClusterRole = `
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRole
+metadata: { name: ha-nginx-agent }
+rules:
+  - apiGroups: [ha-nginx.io]
+    resources: [highavailabilityvips]
+    verbs: [get, list, watch]
+  - apiGroups: [ha-nginx.io]
+    resources: [highavailabilityvips/status]
+    verbs: [patch]
+  - apiGroups: [""]
+    resources: [pods]
+    verbs: [list, watch]
+  - apiGroups: [""]
+    resources: [secrets]
+    verbs: [get]
+  - apiGroups: [""]
+    resources: [events]
+    verbs: [create]
+`;
+
+const nginxManifest = `
+apiVersion: v1
+kind: ConfigMap
+metadata: { name: web-conf, namespace: ${namespace} }
+data:
+  default.conf: |
+    server {
+      listen 80;
+      location = /healthz { return 200 "ok\\n"; }
+      location / { default_type text/plain; return 200 "web\\n"; }
+    }
+---
+apiVersion: apps/v1
+kind: DaemonSet
+metadata: { name: web, namespace: ${namespace} }
+spec:
+  selector: { matchLabels: { app: web } }
+  template:
+    metadata: { labels: { app: web } }
+    spec:
+      terminationGracePeriodSeconds: 20
+      containers:
+        - name: nginx
+          image: nginx:1.27
+          ports: [{ containerPort: 80, name: http }]
+          readinessProbe:
+            httpGet: { path: /healthz, port: http }
+            periodSeconds: 1
+          lifecycle:
+            preStop: { exec: { command: ["sleep", "5"] } }
+          volumeMounts: [{ name: conf, mountPath: /etc/nginx/conf.d }]
+      volumes: [{ name: conf, configMap: { name: web-conf } }]
+`;
+
+function haVipManifest(vip: string): string {
+  return `
+apiVersion: ha-nginx.io/v1alpha1
+kind: HighAvailabilityVIP
+metadata: { name: ${name}, namespace: ${namespace} }
+spec:
+  addresses: [${vip}/24]
+  interface: eth0
+  advertisementInterval: 1s
+  preemption: { mode: Never }
+  nodes:
+    priorities:
+      - { node: node-1, priority: 150 }
+      - { node: node-2, priority: 120 }
+      - { node: node-3, priority: 100 }
+  healthCheck:
+    nginxPodSelector: { matchLabels: { app: web } }
+    probe:
+      httpGet: { path: /healthz, port: 80, host: 127.0.0.1 }
+      period: 200ms
+      timeout: 100ms
+      failureThreshold: 2
+`;
+}
+
+function isPodReady(pod: V1Pod): boolean {
+  return pod.status?.conditions?.some((condition) => condition.type === "Ready" && condition.status === "True") === true;
+}
+
+describe("e2e: the agent in Kubernetes", () => {
+  let testbed: Testbed | undefined;
+  let core: CoreV1Api;
+  let custom: CustomObjectsApi;
+  const measured: Record<string, number | string> = {};
+
+  const bed = (): Testbed => {
+    if (testbed === undefined) throw new Error("no test bed");
+    return testbed;
+  };
+
+  async function statusNodes(): Promise<readonly NodeStatusEntry[]> {
+    const object = (await custom.getNamespacedCustomObject({ group: HAVIP_GROUP, version: HAVIP_VERSION, namespace, plural: HAVIP_PLURAL, name })) as {
+      status?: { nodes?: NodeStatusEntry[] };
+    };
+    return object.status?.nodes ?? [];
+  }
+
+  async function masters(): Promise<string[]> {
+    return (await statusNodes()).filter((entry) => entry.state === "MASTER").map((entry) => entry.node);
+  }
+
+  async function settled(): Promise<{ master: string; backups: string[] }> {
+    let result: { master: string; backups: string[] } | undefined;
+    await waitFor(
+      async () => {
+        const nodes = await statusNodes();
+        const master = nodes.filter((entry) => entry.state === "MASTER");
+        const backups = nodes.filter((entry) => entry.state === "BACKUP");
+        if (master.length !== 1 || backups.length !== 2 || master[0] === undefined) return false;
+        const holders = await vipHolders(bed().lab, bed().lab.vip(0).address);
+        if (holders.length !== 1 || holders[0] !== bed().hostOf(master[0].node).name) return false;
+        result = { master: master[0].node, backups: backups.map((entry) => entry.node).sort() };
+        return true;
+      },
+      { timeoutMs: 90_000, intervalMs: 250, what: "one MASTER holding the VIP and two BACKUP in status.nodes" },
+    );
+    if (result === undefined) throw new Error("unreachable");
+    return result;
+  }
+
+  /** The transition time of `node`'s agent, read from its /state endpoint (millisecond precision). */
+  async function transitionAt(node: string): Promise<number> {
+    const host = bed().hostOf(node);
+    const spec = validateHaVipSpec({ addresses: [`${bed().lab.vip(0).address}/24`] });
+    if (!spec.ok) throw new Error("spec");
+    const answer = await bed().lab.httpGet(bed().lab.client, `http://${host.address}:${agentHttpPort(spec.value, vrid)}/state`);
+    const state = JSON.parse(answer.body) as { lastTransition?: { at?: string } };
+    return Date.parse(state.lastTransition?.at ?? "");
+  }
+
+  beforeAll(async () => {
+    testbed = await startTestbed({ nodes: 3 });
+    const kc = new KubeConfig();
+    kc.loadFromFile(testbed.kubeconfig);
+    core = kc.makeApiClient(CoreV1Api);
+    custom = kc.makeApiClient(CustomObjectsApi);
+    await testbed.createNamespace(namespace);
+    for (const [what, args, input] of [
+      ["CRD", ["apply", "-f", "crds/"], undefined],
+      ["agent ClusterRole", ["apply", "-f", "-"], agentClusterRole],
+      ["nginx", ["apply", "-f", "-"], nginxManifest],
+      ["HighAvailabilityVIP", ["apply", "-f", "-"], haVipManifest(testbed.lab.vip(0).address)],
+    ] as const) {
+      // The CRD needs a moment to be served before the resource can be applied.
+      await waitFor(
+        async () => {
+          const result = await bed().kubectl(args, input === undefined ? {} : { input });
+          if (result.code !== 0) throw new Error(`${what}: ${result.stderr}`);
+          return true;
+        },
+        { timeoutMs: 30_000, intervalMs: 500, what: `kubectl apply of the ${what}` },
+      );
+    }
+    // The controller's part: allocate the VRID and publish the unicast peers.
+    const peers = testbed.nodeNames.map((node) => bed().hostOf(node).address);
+    const patched = await testbed.kubectl(["patch", "havip", name, "-n", namespace, "--subresource=status", "--type=merge", "-p", JSON.stringify({ status: { virtualRouterID: vrid, peers } })]);
+    expect(patched.code, patched.stderr).toBe(0);
+    const object = (await custom.getNamespacedCustomObject({ group: HAVIP_GROUP, version: HAVIP_VERSION, namespace, plural: HAVIP_PLURAL, name })) as { metadata: { uid: string }; spec: unknown };
+    const spec = validateHaVipSpec(object.spec);
+    if (!spec.ok) throw new Error("the applied spec does not validate");
+    const owner = { name, namespace, uid: object.metadata.uid };
+    const objects = [desiredServiceAccount(owner), desiredRoleBinding(owner), desiredDaemonSet(owner, spec.value, vrid, { image: testbed.imageForOurs, logLevel: "info" })];
+    const applied = await testbed.kubectl(["apply", "-f", "-"], { input: objects.map((item) => JSON.stringify(item)).join("\n") });
+    expect(applied.code, applied.stderr).toBe(0);
+    measured.agentArgs = (objects[2] as { spec: { template: { spec: { containers: { args: string[] }[] } } } }).spec.template.spec.containers[0]?.args.join(" ") ?? "";
+  }, 240_000);
+
+  afterAll(async () => {
+    await testbed?.stop();
+    process.stdout.write(`[agent e2e] measurements: ${JSON.stringify(measured)}\n`);
+  }, 120_000);
+
+  it("elects one MASTER and two BACKUP, shown in status.nodes and kubectl; the master holds the VIP and it answers", async () => {
+    const started = Date.now();
+    const { master, backups } = await settled();
+    measured.applyToSettledMs = Date.now() - started;
+    expect(backups).toHaveLength(2);
+    expect(backups).not.toContain(master);
+    const entries = await statusNodes();
+    for (const entry of entries) {
+      expect(entry.address).toBe(bed().hostOf(entry.node).address);
+      expect(entry.healthy).toBe(true);
+      expect(entry.lastTransitionTime).toMatch(/Z$/);
+    }
+    const answer = await bed().lab.httpGet(bed().lab.client, `http://${bed().lab.vip(0).address}/`);
+    expect(answer.status).toBe(200);
+    expect(answer.body.trim()).toBe("web");
+    const table = await bed().kubectl(["get", "havip", name, "-n", namespace, "-o", "custom-columns=NAME:.metadata.name,VIP:.spec.addresses[0],NODES:.status.nodes[*].node,STATES:.status.nodes[*].state", "--no-headers"]);
+    expect(table.code, table.stderr).toBe(0);
+    expect(table.stdout.match(/MASTER/g)).toHaveLength(1);
+    expect(table.stdout.match(/BACKUP/g)).toHaveLength(2);
+    const events = await core.listNamespacedEvent({ namespace, fieldSelector: `involvedObject.name=${name}` });
+    expect(events.items.some((event) => event.reason === "BecameMaster" && event.message?.startsWith(`${master}:`) === true)).toBe(true);
+  }, 120_000);
+
+  it("nginx pod on the master deleted: the backup takes over before nginx stops, 0 failed requests, status follows", async () => {
+    const { master: before } = await settled();
+    const pods = await core.listNamespacedPod({ namespace, labelSelector: "app=web", fieldSelector: `spec.nodeName=${before}` });
+    const pod = pods.items.find(isPodReady);
+    if (pod?.metadata?.name === undefined) throw new Error(`no Ready nginx pod on ${before}`);
+    const probe = await bed().lab.startProbe(`http://${bed().lab.vip(0).address}/`, { intervalMs: 10, timeoutMs: 500 });
+    try {
+      const deleted = await bed().kubectl(["delete", "pod", pod.metadata.name, "-n", namespace, "--wait=false"]);
+      expect(deleted.code, deleted.stderr).toBe(0);
+      const deleteAt = Date.now();
+      let after = "";
+      let seenAt = 0;
+      await waitFor(
+        async () => {
+          const current = await masters();
+          if (current.length !== 1 || current[0] === undefined || current[0] === before) return false;
+          seenAt = Date.now();
+          after = current[0];
+          return true;
+        },
+        { timeoutMs: 15_000, intervalMs: 20, what: "a new MASTER in status.nodes" },
+      );
+      const switchedAt = await transitionAt(after);
+      measured.podDeleteMasters = `${before} -> ${after}`;
+      measured.podDeleteToStatusMs = seenAt - deleteAt;
+      measured.podDeleteSwitchToStatusMs = seenAt - switchedAt;
+      // Keep probing through the old pod's preStop and stop, and its replacement turning Ready.
+      await waitFor(
+        async () => {
+          const list = await core.listNamespacedPod({ namespace, labelSelector: "app=web", fieldSelector: `spec.nodeName=${before}` });
+          return list.items.length === 1 && list.items[0]?.metadata?.name !== pod.metadata?.name && isPodReady(list.items[0] ?? {});
+        },
+        { timeoutMs: 60_000, intervalMs: 250, what: `a new nginx pod Ready on ${before}` },
+      );
+      expect(switchedAt).toBeGreaterThan(deleteAt - 1000);
+      expect(seenAt - switchedAt).toBeLessThan(3000);
+    } finally {
+      const report = await probe.stop();
+      measured.podDeleteProbe = `${report.ok}/${report.sent} ok, ${report.failed} failed, max outage ${report.maxOutageMs} ms`;
+      expect(report.failed).toBe(0);
+      expect(report.sent).toBeGreaterThan(100);
+    }
+    const { master: now } = await settled();
+    expect(now).not.toBe(before);
+  }, 120_000);
+
+  it("agent pod deleted on the master: it hands over on SIGTERM, 0 failed requests, its replacement joins as BACKUP", async () => {
+    const { master: before } = await settled();
+    const agents = await core.listNamespacedPod({ namespace, labelSelector: "app.kubernetes.io/name=ha-nginx-agent", fieldSelector: `spec.nodeName=${before}` });
+    const agent = agents.items[0];
+    if (agent?.metadata?.name === undefined) throw new Error(`no agent pod on ${before}`);
+    const probe = await bed().lab.startProbe(`http://${bed().lab.vip(0).address}/`, { intervalMs: 10, timeoutMs: 500 });
+    try {
+      const deleteAt = Date.now();
+      const deleted = await bed().kubectl(["delete", "pod", agent.metadata.name, "-n", namespace, "--wait=false"]);
+      expect(deleted.code, deleted.stderr).toBe(0);
+      let after = "";
+      await waitFor(
+        async () => {
+          const current = await masters();
+          if (current.length !== 1 || current[0] === undefined || current[0] === before) return false;
+          after = current[0];
+          return true;
+        },
+        { timeoutMs: 20_000, intervalMs: 20, what: "a new MASTER after the agent pod's deletion" },
+      );
+      measured.agentDeleteToStatusMs = Date.now() - deleteAt;
+      measured.agentDeleteMasters = `${before} -> ${after}`;
+      const { master } = await settled();
+      expect(master).toBe(after);
+      const entry = (await statusNodes()).find((item) => item.node === before);
+      expect(entry?.state).toBe("BACKUP");
+    } finally {
+      const report = await probe.stop();
+      measured.agentDeleteProbe = `${report.ok}/${report.sent} ok, ${report.failed} failed, max outage ${report.maxOutageMs} ms`;
+      const logDir = bed().runner.podDir(namespace, agent.metadata.name);
+      if (report.failed > 0 && logDir !== undefined) process.stdout.write(`[agent e2e] old agent log:\n${readFileSync(`${logDir}/agent.log`, "utf8").slice(-4000)}\n`);
+      expect(report.failed).toBe(0);
+    }
+  }, 120_000);
+});
