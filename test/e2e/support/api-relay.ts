@@ -1,10 +1,13 @@
 // Processes inside a node's network namespace cannot reach the root namespace's loopback, where the API server
-// listens. A unix socket lives in the file system, which every namespace shares, so it bridges them: socat in the root
-// namespace accepts on the socket and dials the API server; socat in the node namespace listens on 127.0.0.1:6443 and
-// dials the socket. Pods then use https://127.0.0.1:6443, and the API server's certificate (issued for 127.0.0.1)
-// verifies as usual. Each connection is its own fork, so an API server restart on the same port needs nothing here.
+// listens. A unix socket lives in the file system, which every namespace shares, so it bridges them: this process
+// accepts on the socket and dials the API server; socat in the node namespace listens on 127.0.0.1:6443 and dials the
+// socket. Pods then use https://127.0.0.1:6443, and the API server's certificate (issued for 127.0.0.1) verifies as
+// usual. Every connection dials anew, so an API server restart on the same port needs nothing here. The root-namespace
+// end lives in this process rather than in a second socat so that it cannot outlive a test run killed with SIGKILL;
+// the namespace end dies with its namespace.
 import { execFile, spawn, type ChildProcess } from "node:child_process";
 import { rm } from "node:fs/promises";
+import { createConnection, createServer, type Server, type Socket } from "node:net";
 import { promisify } from "node:util";
 
 const execFileAsync = promisify(execFile);
@@ -81,14 +84,36 @@ export function signalGroup(pid: number, signal: NodeJS.Signals): void {
   }
 }
 
+async function listenOnSocket(socketPath: string, apiPort: number): Promise<{ close(): Promise<void> }> {
+  const connections = new Set<Socket>();
+  const server: Server = createServer((downstream) => {
+    const upstream = createConnection({ host: "127.0.0.1", port: apiPort });
+    for (const socket of [downstream, upstream]) {
+      connections.add(socket);
+      socket.on("close", () => connections.delete(socket));
+      socket.on("error", () => {
+        downstream.destroy();
+        upstream.destroy();
+      });
+    }
+    downstream.pipe(upstream).pipe(downstream);
+  });
+  await new Promise<void>((resolveListen, rejectListen) => {
+    server.once("error", rejectListen);
+    server.listen(socketPath, () => resolveListen());
+  });
+  return {
+    close: () =>
+      new Promise<void>((resolveClose) => {
+        for (const socket of connections) socket.destroy();
+        server.close(() => resolveClose());
+      }),
+  };
+}
+
 export async function startApiRelay(options: ApiRelayOptions): Promise<ApiRelay> {
   await rm(options.socketPath, { force: true });
-  const outer = supervise(() =>
-    spawn("socat", [`UNIX-LISTEN:${options.socketPath},fork,unlink-early`, `TCP:127.0.0.1:${options.apiPort}`], {
-      detached: true,
-      stdio: "ignore",
-    }),
-  );
+  const outer = await listenOnSocket(options.socketPath, options.apiPort);
   const inner = supervise(() =>
     spawn(
       "ip",
@@ -98,9 +123,9 @@ export async function startApiRelay(options: ApiRelayOptions): Promise<ApiRelay>
   );
   const relay: ApiRelay = {
     server: relayServer,
-    pids: () => [outer.pid(), inner.pid()].filter((pid): pid is number => pid !== undefined),
+    pids: () => [inner.pid()].filter((pid): pid is number => pid !== undefined),
     async stop() {
-      await Promise.all([inner.stop(), outer.stop()]);
+      await Promise.all([inner.stop(), outer.close()]);
       await rm(options.socketPath, { force: true });
     },
   };
