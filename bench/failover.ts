@@ -1,0 +1,266 @@
+// Failover benchmark: our agent and keepalived, same lab, same timers, same faults, side by side.
+//
+//   npx tsx bench/failover.ts [--rounds 3] [--intervals 1000,100] [--scenarios link-cut,nginx-kill,sigterm,sigkill]
+//                             [--systems ours,keepalived] [--cpu-window 30] [--quick]
+//
+// Root only (namespaces). Needs `npm run build` first (the agent runs from dist/). Prints progress lines, then the
+// markdown tables, which are also written to bench/results/failover-<UTC stamp>.md.
+
+import { mkdirSync, writeFileSync } from "node:fs";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { parseArgs } from "node:util";
+import { spawnSync } from "node:child_process";
+import { loadavg } from "node:os";
+import { waitFor, type Probe } from "../src/lab/index.js";
+import { createBed, errorText, sleep, type Bed } from "./support/bed.js";
+import { fileStamp, markdownTable, median, parseList, parsePositiveInts } from "./support/report.js";
+import { sampleResources, type ResourceSample } from "./support/resources.js";
+import { healthCheck, systemNames, type SystemName } from "./support/speakers.js";
+
+const scenarioNames = ["link-cut", "nginx-kill", "sigterm", "sigkill"] as const;
+type Scenario = (typeof scenarioNames)[number];
+
+const probeIntervalMs = 10;
+// One request every 10 ms on a fresh connection; 50 ms is generous for a LAN answer on two loaded cores, and short
+// enough that a request stuck on a dead node is counted within a few probe periods.
+const probeTimeoutMs = 50;
+const baselineMs = 500;
+const afterRecoveryMs = 300;
+
+interface RoundResult {
+  readonly system: SystemName;
+  readonly intervalMs: number;
+  readonly scenario: Scenario;
+  readonly round: number;
+  /** Longest run of failed requests after the fault, first failure to first success (ms). */
+  readonly outageMs: number;
+  readonly failed: number;
+  /** When n2 was first seen as Master, from the fault (ms). */
+  readonly takeoverMs: number | undefined;
+  /** Failed requests before the fault (probe noise on a busy machine), not counted above. */
+  readonly noise: number;
+  readonly isTimedOut: boolean;
+  readonly error?: string;
+}
+
+interface ResourceResult {
+  readonly system: SystemName;
+  readonly intervalMs: number;
+  readonly samples: readonly ResourceSample[];
+}
+
+function options() {
+  const { values } = parseArgs({
+    options: {
+      rounds: { type: "string" },
+      intervals: { type: "string" },
+      scenarios: { type: "string" },
+      systems: { type: "string" },
+      "cpu-window": { type: "string" },
+      quick: { type: "boolean", default: false },
+    },
+  });
+  const isQuick = values.quick === true;
+  return {
+    rounds: parsePositiveInts(values.rounds ?? (isQuick ? "1" : "3"), "--rounds")[0] ?? 3,
+    intervals: parsePositiveInts(values.intervals ?? (isQuick ? "100" : "1000,100"), "--intervals"),
+    scenarios: parseList(values.scenarios ?? (isQuick ? "link-cut,nginx-kill,sigterm" : scenarioNames.join(",")), scenarioNames, "scenario"),
+    systems: parseList(values.systems ?? systemNames.join(","), systemNames, "system"),
+    cpuWindowMs: 1000 * (parsePositiveInts(values["cpu-window"] ?? (isQuick ? "10" : "30"), "--cpu-window")[0] ?? 30),
+  };
+}
+
+async function inject(bed: Bed, scenario: Scenario): Promise<void> {
+  switch (scenario) {
+    case "link-cut":
+      await bed.lab.cutLink(bed.master);
+      return;
+    case "nginx-kill":
+      bed.nginxOf(bed.master)?.kill("SIGKILL");
+      return;
+    case "sigterm":
+      bed.speakerOf(bed.master).terminate();
+      return;
+    case "sigkill":
+      await bed.speakerOf(bed.master).crash();
+      return;
+  }
+}
+
+/** Recovered: n2 is Master and the client has been served by n2 a few times with no failure since. */
+async function waitRecovered(bed: Bed, probe: Probe, intervalMs: number): Promise<{ takeoverAt?: number; isTimedOut: boolean }> {
+  const backup = bed.speakerOf(bed.backup);
+  const servedBefore = probe.snapshot().answeredBy[bed.backup.name] ?? 0;
+  let takeoverAt: number | undefined;
+  try {
+    await waitFor(() => {
+      if (takeoverAt === undefined && backup.role() === "Master") takeoverAt = Date.now();
+      const snapshot = probe.snapshot();
+      const isFailing = snapshot.windows.at(-1)?.isOpen === true;
+      return takeoverAt !== undefined && !isFailing && (snapshot.answeredBy[bed.backup.name] ?? 0) > servedBefore + 5;
+    }, { timeoutMs: 6 * intervalMs + 8_000, intervalMs: 5, what: "the client served by n2" });
+    return { takeoverAt, isTimedOut: false };
+  } catch {
+    return { takeoverAt, isTimedOut: true };
+  }
+}
+
+async function runRound(bed: Bed, system: SystemName, intervalMs: number, scenario: Scenario, round: number): Promise<RoundResult> {
+  await bed.ensureReady();
+  const probe = await bed.lab.startProbe(bed.url, { intervalMs: probeIntervalMs, timeoutMs: probeTimeoutMs });
+  let faultAt = Date.now();
+  try {
+    await sleep(baselineMs);
+    faultAt = Date.now();
+    await inject(bed, scenario);
+    const { takeoverAt, isTimedOut } = await waitRecovered(bed, probe, intervalMs);
+    await sleep(afterRecoveryMs);
+    const report = await probe.stop();
+    const after = report.windows.filter((w) => w.endMs >= faultAt);
+    const before = report.windows.filter((w) => w.endMs < faultAt);
+    return {
+      system, intervalMs, scenario, round,
+      outageMs: after.reduce((max, w) => Math.max(max, w.endMs - w.startMs), 0),
+      failed: after.reduce((sum, w) => sum + w.failed, 0),
+      takeoverMs: takeoverAt === undefined ? undefined : takeoverAt - faultAt,
+      noise: before.reduce((sum, w) => sum + w.failed, 0),
+      isTimedOut,
+    };
+  } finally {
+    await probe.stop();
+    if (scenario === "sigterm") {
+      // Our agent lingers after SIGTERM until its successor is heard; let it finish before the pair is rebuilt.
+      const speaker = bed.speakerOf(bed.master);
+      await Promise.race([speaker.exited, sleep(10_000)]);
+      await speaker.crash();
+    }
+  }
+}
+
+function describeRound(r: RoundResult): string {
+  const takeover = r.takeoverMs === undefined ? "n2 never Master" : `n2 Master at +${r.takeoverMs} ms`;
+  const extra = [r.isTimedOut ? "TIMED OUT" : "", r.noise > 0 ? `${r.noise} failed before the fault` : "", r.error ?? ""]
+    .filter((s) => s !== "").join(", ");
+  return `outage ${r.outageMs} ms, failed ${r.failed}, ${takeover}${extra === "" ? "" : `, ${extra}`}`;
+}
+
+function figures(rounds: readonly RoundResult[]): { text: string; median: number | undefined } {
+  const valid = rounds.filter((r) => r.error === undefined);
+  const outages = valid.map((r) => r.outageMs);
+  const mid = median(outages);
+  if (mid === undefined) return { text: rounds.length === 0 ? "–" : "error", median: undefined };
+  const timedOut = valid.filter((r) => r.isTimedOut).length;
+  const text = `${Math.round(mid)} / ${Math.min(...outages)} / ${Math.max(...outages)}${timedOut > 0 ? ` (${timedOut} timed out)` : ""}`;
+  return { text, median: mid };
+}
+
+function failoverTable(results: readonly RoundResult[], scenarios: readonly Scenario[], intervals: readonly number[]): string {
+  const rows: string[][] = [];
+  for (const scenario of scenarios) {
+    for (const intervalMs of intervals) {
+      const of = (system: SystemName) => results.filter((r) => r.system === system && r.scenario === scenario && r.intervalMs === intervalMs);
+      const ours = figures(of("ours"));
+      const theirs = figures(of("keepalived"));
+      const ratio = ours.median === undefined || theirs.median === undefined ? "–"
+        : theirs.median === 0 ? (ours.median === 0 ? "= (both 0)" : "∞ (keepalived 0)") : `${(ours.median / theirs.median).toFixed(2)}×`;
+      const failed = (system: SystemName) => of(system).map((r) => String(r.failed)).join(",") || "–";
+      const takeover = (system: SystemName) => {
+        const values = of(system).flatMap((r) => (r.takeoverMs === undefined ? [] : [r.takeoverMs]));
+        const mid = median(values);
+        return mid === undefined ? "–" : String(Math.round(mid));
+      };
+      rows.push([scenario, `${intervalMs} ms`, ours.text, theirs.text, ratio, `${failed("ours")} / ${failed("keepalived")}`,
+        `${takeover("ours")} / ${takeover("keepalived")}`]);
+    }
+  }
+  return markdownTable([
+    "scenario", "advert", "ours outage median / min / max (ms)", "keepalived outage median / min / max (ms)",
+    "ratio ours/keepalived (median)", "failed requests per round (ours / keepalived)", "n2 Master after (median ms, ours / keepalived)",
+  ], rows);
+}
+
+function resourceTable(resources: readonly ResourceResult[]): string {
+  const rows = resources.flatMap((r) => r.samples.map((s) => [
+    r.system, `${r.intervalMs} ms`, `${s.node} (${s.role})`, String(s.processes),
+    (s.rssKiB / 1024).toFixed(1), (s.peakKiB / 1024).toFixed(1), s.cpuPercent.toFixed(2), `${(s.windowMs / 1000).toFixed(0)} s`,
+  ]));
+  return markdownTable(["system", "advert", "node (role)", "processes", "RSS (MiB)", "peak RSS (MiB)", "CPU (% of one core)", "window"], rows);
+}
+
+function machineNote(): string {
+  const keepalived = spawnSync("/usr/sbin/keepalived", ["--version"], { encoding: "utf8" });
+  const version = `${keepalived.stdout}${keepalived.stderr}`.split("\n")[0]?.trim() ?? "?";
+  return `${version}; load average at the end ${loadavg().map((l) => l.toFixed(2)).join(" ")} on ${spawnSync("nproc", { encoding: "utf8" }).stdout.trim()} cores (shared).`;
+}
+
+async function main(): Promise<void> {
+  const opts = options();
+  if (process.getuid?.() !== 0) throw new Error("run as root: the lab creates network namespaces");
+  const startedAt = new Date();
+  console.log(`failover benchmark: systems ${opts.systems.join(",")}, intervals ${opts.intervals.join(",")} ms, scenarios ${opts.scenarios.join(",")}, ${opts.rounds} round(s)`);
+  const bed = await createBed("bf");
+  const results: RoundResult[] = [];
+  const resources: ResourceResult[] = [];
+  const cpuIntervalMs = opts.intervals.includes(100) ? 100 : Math.min(...opts.intervals);
+  try {
+    for (const intervalMs of opts.intervals) {
+      for (const system of opts.systems) {
+        console.log(`\n== ${system}, advert ${intervalMs} ms: starting the pair`);
+        await bed.startPair(system, intervalMs);
+        if (intervalMs === cpuIntervalMs) {
+          console.log(`   sampling RSS and CPU for ${opts.cpuWindowMs / 1000} s`);
+          const samples = await sampleResources([bed.speakerOf(bed.master), bed.speakerOf(bed.backup)], opts.cpuWindowMs);
+          resources.push({ system, intervalMs, samples });
+          for (const s of samples) console.log(`   ${s.node} ${s.role}: RSS ${(s.rssKiB / 1024).toFixed(1)} MiB, CPU ${s.cpuPercent.toFixed(2)} %`);
+        }
+        for (const scenario of opts.scenarios) {
+          for (let round = 1; round <= opts.rounds; round += 1) {
+            const label = `[${system} ${intervalMs} ms ${scenario} r${round}]`;
+            let result: RoundResult;
+            try {
+              result = await runRound(bed, system, intervalMs, scenario, round);
+            } catch (err) {
+              result = { system, intervalMs, scenario, round, outageMs: 0, failed: 0, takeoverMs: undefined, noise: 0, isTimedOut: false, error: errorText(err) };
+            }
+            results.push(result);
+            console.log(`${label} ${describeRound(result)}`);
+          }
+        }
+        await bed.stopPair();
+      }
+    }
+  } finally {
+    await bed.destroy();
+  }
+
+  const elapsedS = Math.round((Date.now() - startedAt.getTime()) / 1000);
+  const text = [
+    `# Failover benchmark, ${startedAt.toISOString()}`,
+    "",
+    `Two lab nodes (n1 priority 150, n2 priority 100), VRRPv3 multicast, real nginx on each; the client requests the VIP every ${probeIntervalMs} ms on a fresh connection with a ${probeTimeoutMs} ms timeout. ` +
+      `Outage: first failed request to first successful one after the fault. ${opts.rounds} round(s) per cell; run took ${elapsedS} s.`,
+    `Health checks: ours probe period ${healthCheck.ours.periodMs} ms, timeout ${healthCheck.ours.timeoutMs} ms, failureThreshold ${healthCheck.ours.failureThreshold}, weight 0; ` +
+      `keepalived track_script curl /healthz interval ${healthCheck.keepalived.intervalSeconds} s, timeout ${healthCheck.keepalived.timeoutSeconds} s, fall ${healthCheck.keepalived.fall}, rise ${healthCheck.keepalived.rise}, weight 0.`,
+    machineNote(),
+    "",
+    failoverTable(results, opts.scenarios, opts.intervals),
+    "",
+    "sigkill: the VIP stays on n1, whose nginx keeps serving, so the client sees no outage; n2 takes over after Master_Down_Interval and both hold the VIP until n1's speaker is restarted (ours removes the stale VIP at start).",
+    "",
+    resourceTable(resources),
+    "",
+    "## Rounds",
+    "",
+    ...results.map((r) => `- ${r.system} ${r.intervalMs} ms ${r.scenario} r${r.round}: ${describeRound(r)}`),
+    "",
+  ].join("\n");
+  console.log(`\n${text}`);
+  const dir = join(dirname(fileURLToPath(import.meta.url)), "results");
+  mkdirSync(dir, { recursive: true });
+  const path = join(dir, `failover-${fileStamp(startedAt)}.md`);
+  writeFileSync(path, text);
+  console.log(`written to ${path}`);
+}
+
+await main();

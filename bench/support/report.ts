@@ -1,0 +1,35 @@
+// Small helpers for the benchmarks' markdown output.
+
+export function median(values: readonly number[]): number | undefined {
+  if (values.length === 0) return undefined;
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = Math.floor(sorted.length / 2);
+  const upper = sorted[mid] ?? 0;
+  return sorted.length % 2 === 1 ? upper : ((sorted[mid - 1] ?? upper) + upper) / 2;
+}
+
+export function markdownTable(header: readonly string[], rows: readonly (readonly string[])[]): string {
+  const line = (cells: readonly string[]): string => `| ${cells.join(" | ")} |`;
+  return [line(header), line(header.map(() => "---")), ...rows.map(line)].join("\n");
+}
+
+export function fileStamp(date: Date): string {
+  // 2026-11-23T1005Z: sortable, one file per run, no colons in the name.
+  const iso = date.toISOString();
+  return `${iso.slice(0, 10)}T${iso.slice(11, 13)}${iso.slice(14, 16)}Z`;
+}
+
+export function parseList<T extends string>(text: string, allowed: readonly T[], what: string): T[] {
+  const items = text.split(",").map((item) => item.trim()).filter((item) => item !== "");
+  const unknown = items.filter((item) => !(allowed as readonly string[]).includes(item));
+  if (unknown.length > 0) throw new Error(`unknown ${what}: ${unknown.join(", ")} (known: ${allowed.join(", ")})`);
+  return items as T[];
+}
+
+export function parsePositiveInts(text: string, what: string): number[] {
+  return text.split(",").map((item) => {
+    const value = Number(item.trim());
+    if (!Number.isSafeInteger(value) || value <= 0) throw new Error(`${what}: ${JSON.stringify(item)} is not a positive integer`);
+    return value;
+  });
+}

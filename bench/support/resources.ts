@@ -1,0 +1,48 @@
+// RSS and CPU share of a speaker's processes, from /proc: VmRSS/VmHWM and utime+stime over a window.
+
+import { spawnSync } from "node:child_process";
+import { readMemory, readProcStat, type Speaker } from "./speakers.js";
+import { sleep } from "./bed.js";
+
+export interface ResourceSample {
+  readonly node: string;
+  readonly role: string;
+  readonly processes: number;
+  /** Summed over the processes (keepalived's parent and child share pages, so the sum overstates its footprint). */
+  readonly rssKiB: number;
+  readonly peakKiB: number;
+  /** Percent of one core over the window. */
+  readonly cpuPercent: number;
+  readonly windowMs: number;
+}
+
+function clockTicksPerSecond(): number {
+  const out = spawnSync("getconf", ["CLK_TCK"], { encoding: "utf8" });
+  const ticks = Number(out.stdout.trim());
+  return Number.isInteger(ticks) && ticks > 0 ? ticks : 100;
+}
+
+/** Samples every speaker over the same window, so the figures share the machine's conditions. */
+export async function sampleResources(speakers: readonly Speaker[], windowMs: number): Promise<ResourceSample[]> {
+  const ticksPerSecond = clockTicksPerSecond();
+  const pidsOf = speakers.map((speaker) => speaker.pids());
+  const ticksOf = (pids: readonly number[]): number => pids.reduce((sum, pid) => sum + (readProcStat(pid)?.cpuTicks ?? 0), 0);
+  const startTicks = pidsOf.map(ticksOf);
+  const startedAt = performance.now();
+  await sleep(windowMs);
+  const elapsedMs = performance.now() - startedAt;
+  return speakers.map((speaker, i) => {
+    const pids = pidsOf[i] ?? [];
+    const memory = pids.map(readMemory);
+    const deltaTicks = ticksOf(pids) - (startTicks[i] ?? 0);
+    return {
+      node: speaker.host.name,
+      role: speaker.role(),
+      processes: pids.length,
+      rssKiB: memory.reduce((sum, m) => sum + (m?.rssKiB ?? 0), 0),
+      peakKiB: memory.reduce((sum, m) => sum + (m?.peakKiB ?? 0), 0),
+      cpuPercent: (deltaTicks / ticksPerSecond) / (elapsedMs / 1000) * 100,
+      windowMs: Math.round(elapsedMs),
+    };
+  });
+}
