@@ -28,7 +28,7 @@ export interface ReflectorTiming {
   readonly watchSeconds: number;
 }
 
-const defaultTiming: ReflectorTiming = { initialBackoffMs: 500, maxBackoffMs: 30_000, watchSeconds: 240 };
+const defaultTiming: ReflectorTiming = { initialBackoffMs: 500, maxBackoffMs: 8_000, watchSeconds: 240 };
 const WATCHDOG_MARGIN_MS = 30_000;
 
 class ExpiredError extends Error {}

@@ -18,7 +18,7 @@ export interface PublisherTiming {
 export const defaultPublisherTiming: PublisherTiming = {
   minInterval: milliseconds(250),
   initialBackoff: milliseconds(500),
-  maxBackoff: milliseconds(10_000),
+  maxBackoff: milliseconds(5_000),
 };
 
 export class StatusPublisher {
