@@ -1,9 +1,70 @@
+import { existsSync } from "node:fs";
 import { Command } from "commander";
+import { nginxBinary } from "../lab/index.js";
+import { runDemo, type DemoResult } from "./story.js";
+import { ansiColor, noColor, renderSummary } from "./view.js";
 
+interface DemoCommandOptions {
+  readonly fast?: boolean;
+  readonly color: boolean;
+  readonly json?: boolean;
+}
+
+/** Exit codes: 0 every step met its expectation, 1 a step did not (or the demo broke), 130/143 interrupted. */
 export function demoCommand(): Command {
   return new Command("demo")
-    .description("Run three namespace nodes with nginx and agents, and fail the VIP over while a client watches")
-    .action(() => {
-      throw new Error("the demo is not part of this build yet (issue 6)");
+    .description("Run three namespace nodes with nginx and agents, and fail the VIP over while a client watches (root, Linux)")
+    .option("--fast", "shorter pauses between the steps")
+    .option("--no-color", "no ANSI colours (also off when NO_COLOR is set or the output is not a terminal)")
+    .option("--json", "print the summary as JSON on stdout; the live view goes to stderr")
+    .action(async (options: DemoCommandOptions) => {
+      const problem = preflight();
+      if (problem !== undefined) {
+        console.error(`ha-nginx demo: ${problem}`);
+        process.exitCode = 1;
+        return;
+      }
+      const out = options.json === true ? process.stderr : process.stdout;
+      const isColor = options.color && out.isTTY && process.env["NO_COLOR"] === undefined;
+      const palette = isColor ? ansiColor : noColor;
+      const onSignal = (signal: NodeJS.Signals): void => {
+        // The lab's exit hook tears the namespaces and every process in them down synchronously on the way out.
+        process.stderr.write(`\nha-nginx demo: ${signal}, cleaning up\n`);
+        process.exit(signal === "SIGINT" ? 130 : 143);
+      };
+      process.once("SIGINT", onSignal);
+      process.once("SIGTERM", onSignal);
+      let result: DemoResult;
+      try {
+        result = await runDemo({ isFast: options.fast === true, palette, out });
+      } catch (err) {
+        console.error(`ha-nginx demo: ${err instanceof Error ? err.message : String(err)}`);
+        process.exitCode = 1;
+        return;
+      } finally {
+        process.removeListener("SIGINT", onSignal);
+        process.removeListener("SIGTERM", onSignal);
+      }
+      if (options.json === true) {
+        process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
+      } else {
+        const { client } = result;
+        const lines = [
+          "",
+          palette.bold("summary"),
+          ...renderSummary(result.steps, palette),
+          `client: ${client.ok}/${client.sent} requests answered, ${client.failed} failed · ${(result.durationMs / 1000).toFixed(1)} s · ` +
+            `lab ${result.labId} removed`,
+        ];
+        process.stdout.write(`${lines.join("\n")}\n`);
+      }
+      process.exitCode = result.isOk ? 0 : 1;
     });
+}
+
+function preflight(): string | undefined {
+  if (process.platform !== "linux") return "needs Linux (network namespaces)";
+  if (process.getuid?.() !== 0) return "needs root: it creates network namespaces, addresses and nftables rules (sudo ha-nginx demo)";
+  if (!existsSync(nginxBinary)) return `needs nginx at ${nginxBinary} (apt-get install nginx-light)`;
+  return undefined;
 }

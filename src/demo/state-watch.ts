@@ -1,0 +1,93 @@
+import type { ChildProcess } from "node:child_process";
+import { createRequire } from "node:module";
+import { dirname, join } from "node:path";
+import { createInterface } from "node:readline";
+import { fileURLToPath, pathToFileURL } from "node:url";
+import { z } from "zod";
+import type { Lab, LabHost } from "../lab/index.js";
+
+/** The part of the agent's GET /state document the demo shows and waits on. */
+const nodeStateSchema = z.object({
+  state: z.enum(["Initialize", "Backup", "Master", "Fault"]),
+  priority: z.number(),
+  effectivePriority: z.number(),
+  isHealthy: z.boolean(),
+  isLinkUp: z.boolean(),
+  holdsVip: z.boolean(),
+  masterAddress: z.string().optional(),
+});
+
+export type NodeState = z.infer<typeof nodeStateSchema>;
+
+const lineSchema = z.union([
+  z.object({ t: z.number(), body: z.string() }),
+  z.object({ t: z.number(), err: z.string() }),
+]);
+
+/** What the watcher knows about one agent: its last /state, or why there is none ("down" when it did not answer). */
+export type Observation =
+  | { readonly kind: "up"; readonly atMs: number; readonly state: NodeState }
+  | { readonly kind: "down"; readonly atMs: number; readonly reason: string }
+  | { readonly kind: "unknown" };
+
+export interface StateWatch {
+  /** The latest poll; an answer older than `staleMs` counts as unknown, so a stuck poller never looks healthy. */
+  latest(): Observation;
+}
+
+const staleMs = 1_500;
+
+/** The poller script next to this file: the .ts under vitest or tsx (loaded through tsx), the .js from dist. */
+function pollerCommand(): string[] {
+  const here = fileURLToPath(import.meta.url);
+  if (here.endsWith(".ts")) {
+    const tsx = pathToFileURL(createRequire(import.meta.url).resolve("tsx")).href;
+    return [process.execPath, "--import", tsx, join(dirname(here), "state-watch-main.ts")];
+  }
+  return [process.execPath, join(dirname(here), "state-watch-main.js")];
+}
+
+export interface WatchOptions {
+  readonly httpPort: number;
+  readonly intervalMs: number;
+}
+
+/**
+ * Polls the agent's /state inside `host` every `intervalMs`; the lab owns the poller and kills it on destroy. The
+ * poller's command line carries the lab's id, so that a leftover one can be told apart from another run's.
+ */
+export function watchAgentState(lab: Lab, host: LabHost, opts: WatchOptions): StateWatch {
+  const [cmd = process.execPath, ...args] = pollerCommand();
+  const url = `http://127.0.0.1:${opts.httpPort}/state`;
+  const child: ChildProcess = lab.spawn(host, cmd, [...args, url, String(opts.intervalMs), lab.id], {
+    stdio: ["ignore", "pipe", "ignore"],
+  });
+  let last: Observation = { kind: "unknown" };
+  if (child.stdout !== null) {
+    createInterface({ input: child.stdout }).on("line", (text) => {
+      const parsed = lineSchema.safeParse(safeJson(text));
+      if (!parsed.success) return;
+      const line = parsed.data;
+      if ("err" in line) {
+        last = { kind: "down", atMs: line.t, reason: line.err };
+        return;
+      }
+      const state = nodeStateSchema.safeParse(safeJson(line.body));
+      last = state.success ? { kind: "up", atMs: line.t, state: state.data } : { kind: "down", atMs: line.t, reason: "bad-state-document" };
+    });
+  }
+  return {
+    latest(): Observation {
+      if (last.kind !== "unknown" && Date.now() - last.atMs > staleMs) return { kind: "unknown" };
+      return last;
+    },
+  };
+}
+
+function safeJson(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+}
