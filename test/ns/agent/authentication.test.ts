@@ -27,7 +27,7 @@ describe("standalone agent: VRRPv2 PASS authentication", () => {
   });
 
   afterEach(async (context) => {
-    if (context.task.result?.state === "fail") bed.dump(context.task.name);
+    if (context.task.result?.state === "fail") await bed.dump(context.task.name);
     await bed.reset();
   });
 

@@ -20,7 +20,7 @@ describe("standalone agent: failover", () => {
   });
 
   afterEach(async (context) => {
-    if (context.task.result?.state === "fail") bed.dump(context.task.name);
+    if (context.task.result?.state === "fail") await bed.dump(context.task.name);
     await bed.reset();
   });
 
@@ -102,7 +102,8 @@ describe("standalone agent: failover", () => {
     // The Fault node sent priority 0 (RFC 5798 §6.4.3), so the Backups waited only Skew_Time.
     expect(first?.reason).toBe("priority-zero-received");
     expect((await a3.waitForState("Backup", 2_000)).state).toBe("Backup");
-    expect(await vipHolders(bed.lab, bed.vip)).toEqual([bed.node(1).name]);
+    // The Fault node may keep the VIP briefly after hearing n2 (the hand-over linger), then lets go.
+    await waitForSingleHolder(bed.lab, bed.vip, 3_000, bed.node(1));
     expect(report.maxOutageMs).toBeLessThan(1_500);
     expect(report.windows.filter((w) => w.isOpen)).toEqual([]);
   });

@@ -12,7 +12,7 @@ describe("standalone agent: live reconfiguration", () => {
   });
 
   afterEach(async (context) => {
-    if (context.task.result?.state === "fail") bed.dump(context.task.name);
+    if (context.task.result?.state === "fail") await bed.dump(context.task.name);
     await bed.reset();
   });
 

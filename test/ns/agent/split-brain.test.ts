@@ -13,7 +13,7 @@ describe("standalone agent: split brain", () => {
   });
 
   afterEach(async (context) => {
-    if (context.task.result?.state === "fail") bed.dump(context.task.name);
+    if (context.task.result?.state === "fail") await bed.dump(context.task.name);
     await bed.reset();
   });
 

@@ -18,8 +18,8 @@ export interface AgentBed {
   start(host: LabHost, manifest: string, opts?: Omit<StartAgentOptions, "manifest" | "configPath">): Promise<AgentProcess>;
   /** Restarts nginx on `host` if it is not running. */
   ensureNginx(host: LabHost): Promise<void>;
-  /** Prints every agent's log since it started: call it from afterEach when a test failed. */
-  dump(label: string): void;
+  /** Prints every agent's log since it started, and the client's neighbour table: for afterEach when a test failed. */
+  dump(label: string): Promise<void>;
   /** Kills every agent, heals every cut, removes the VIP everywhere, restarts dead nginx: a clean slate per test. */
   reset(): Promise<void>;
   destroy(): Promise<void>;
@@ -61,7 +61,9 @@ export async function createAgentBed(nodeCount: number, idPrefix: string): Promi
       return agent;
     },
     ensureNginx,
-    dump(label) {
+    async dump(label) {
+      const neighbours = await lab.exec(lab.client, "ip", ["-s", "neigh", "show", "dev", lab.client.ifname]);
+      console.log(`[client neighbours] ${label}\n${neighbours.stdout}`);
       const lines = [...agents].flatMap((agent) => agent.logs().map((line) => ({ time: line.time, text: `${agent.node} ${JSON.stringify(line)}` })));
       lines.sort((a, b) => a.time - b.time);
       const start = lines[0]?.time ?? 0;
