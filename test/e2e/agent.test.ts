@@ -88,8 +88,8 @@ spec:
   nodes:
     priorities:
       - { node: node-1, priority: 150 }
-      - { node: node-2, priority: 120 }
-      - { node: node-3, priority: 100 }
+      - { node: node-2, priority: 100 }
+      - { node: node-3, priority: 50 }
   healthCheck:
     nginxPodSelector: { matchLabels: { app: web } }
     probe:
@@ -264,6 +264,85 @@ describe("e2e: the agent in Kubernetes", () => {
     }
     const { master: now } = await settled();
     expect(now).not.toBe(before);
+  }, 120_000);
+
+  it("API server stopped while nginx dies on the master: the VIP still moves; status catches up when the API returns", async () => {
+    const { master: before } = await settled();
+    const nginx = bed().runner.processes().find((item) => item.node === before && item.container === "nginx" && item.namespace === namespace);
+    if (nginx === undefined) throw new Error(`no nginx process on ${before}`);
+    const probe = await bed().lab.startProbe(`http://${bed().lab.vip(0).address}/`, { intervalMs: 10, timeoutMs: 500 });
+    const apiDownAt = Date.now();
+    await bed().cp.stopApiServer();
+    let isApiUp = false;
+    try {
+      // Unplanned: the whole nginx process group dies; only the local probe can notice, the API is gone.
+      const killedAt = Date.now();
+      process.kill(-nginx.pid, "SIGKILL");
+      let movedTo = "";
+      await waitFor(
+        async () => {
+          const holders = await vipHolders(bed().lab, bed().lab.vip(0).address);
+          if (holders.length !== 1 || holders[0] === bed().hostOf(before).name) return false;
+          movedTo = holders[0] ?? "";
+          return true;
+        },
+        { timeoutMs: 15_000, intervalMs: 50, what: "the VIP to move while the API server is down" },
+      );
+      measured.nginxKillVipMovedMs = Date.now() - killedAt;
+      const stillDownMs = apiDownAt + 30_000 - Date.now();
+      if (stillDownMs > 0) await new Promise((resolve) => setTimeout(resolve, stillDownMs));
+      await bed().cp.startApiServer();
+      isApiUp = true;
+      const upAt = Date.now();
+      await waitFor(
+        async () => {
+          const current = await masters();
+          return current.length === 1 && current[0] !== undefined && bed().hostOf(current[0]).name === movedTo;
+        },
+        { timeoutMs: 60_000, intervalMs: 100, what: "status.nodes to show the new master after the API server returns" },
+      );
+      measured.apiBackToStatusMs = Date.now() - upAt;
+    } finally {
+      if (!isApiUp) await bed().cp.startApiServer();
+      const report = await probe.stop();
+      measured.nginxKillProbe = `${report.ok}/${report.sent} ok, ${report.failed} failed, max outage ${report.maxOutageMs} ms`;
+      // probe period 200 ms × failureThreshold 2, then the hand-over; generous for two shared cores.
+      expect(report.maxOutageMs).toBeLessThan(4000);
+    }
+    expect(measured.apiBackToStatusMs).toBeLessThan(20_000);
+    await settled();
+  }, 180_000);
+
+  it("agent process SIGKILLed on the master: the backup takes over, the restarted agent removes the stale VIP", async () => {
+    const { master: before } = await settled();
+    const agent = bed().runner.processes().find((item) => item.node === before && item.container === "agent" && item.namespace === namespace);
+    if (agent === undefined) throw new Error(`no agent process on ${before}`);
+    const probe = await bed().lab.startProbe(`http://${bed().lab.vip(0).address}/`, { intervalMs: 10, timeoutMs: 500 });
+    const samples: { at: number; holders: string[] }[] = [];
+    try {
+      process.kill(-agent.pid, "SIGKILL");
+      const killedAt = Date.now();
+      await waitFor(
+        async () => {
+          const holders = await vipHolders(bed().lab, bed().lab.vip(0).address);
+          samples.push({ at: Date.now(), holders });
+          const entry = (await statusNodes()).find((item) => item.node === before);
+          return holders.length === 1 && holders[0] !== bed().hostOf(before).name && entry?.state === "BACKUP";
+        },
+        { timeoutMs: 40_000, intervalMs: 100, what: "another node holding the VIP alone and the restarted agent BACKUP" },
+      );
+      const takeover = samples.find((sample) => sample.holders.some((holder) => holder !== bed().hostOf(before).name));
+      const duplicates = samples.filter((sample) => sample.holders.length > 1);
+      const gone = samples.filter((sample) => sample.holders.length === 0);
+      measured.agentKillTakeoverMs = takeover === undefined ? -1 : takeover.at - killedAt;
+      measured.agentKillDuplicateWindowMs = duplicates.length === 0 ? 0 : (duplicates.at(-1)?.at ?? 0) - (duplicates[0]?.at ?? 0) + 100;
+      measured.agentKillNoHolderWindowMs = gone.length === 0 ? 0 : (gone.at(-1)?.at ?? 0) - (gone[0]?.at ?? 0) + 100;
+    } finally {
+      const report = await probe.stop();
+      measured.agentKillProbe = `${report.ok}/${report.sent} ok, ${report.failed} failed, max outage ${report.maxOutageMs} ms`;
+    }
+    const { master } = await settled();
+    expect(master).not.toBe(before);
   }, 120_000);
 
   it("agent pod deleted on the master: it hands over on SIGTERM, 0 failed requests, its replacement joins as BACKUP", async () => {
