@@ -459,3 +459,59 @@ spec:
     expect(existsSync(runnerDir)).toBe(false);
   });
 });
+
+// A second, smaller bed with a short node-monitor grace period: the node lifecycle controller must see a silent node
+// as lost, and a node whose kubelet returns must bring its running pods back to Ready.
+describe("e2e test bed node loss", () => {
+  let testbed: Testbed | undefined;
+
+  afterAll(async () => {
+    await testbed?.stop();
+  });
+
+  it("a node that stops heartbeating turns Unknown, its pod not Ready, and both recover when it returns", async () => {
+    const bed = await startTestbed({
+      nodes: 2,
+      heartbeatIntervalMs: 2_000,
+      controlPlane: { controllerManagerArgs: ["--node-monitor-grace-period=10s"] },
+    });
+    testbed = bed;
+    const kc = new KubeConfig();
+    kc.loadFromFile(bed.kubeconfig);
+    const core = kc.makeApiClient(CoreV1Api);
+    const manifest = `
+apiVersion: v1
+kind: Pod
+metadata: { name: survivor, namespace: default }
+spec:
+  nodeName: node-2
+  containers: [{ name: nginx, image: nginx, readinessProbe: { httpGet: { path: /healthz, port: 80 }, periodSeconds: 1 } }]
+`;
+    const apply = await bed.kubectl(["apply", "-f", "-"], { input: manifest });
+    expect(apply.code, apply.stderr).toBe(0);
+    const podReady = async (want: string): Promise<true | undefined> => {
+      const pod = await core.readNamespacedPod({ name: "survivor", namespace: "default" });
+      return pod.status?.conditions?.find((condition) => condition.type === "Ready")?.status === want ? true : undefined;
+    };
+    const nodeReady = async (want: string): Promise<true | undefined> => {
+      const node = await core.readNode({ name: "node-2" });
+      return node.status?.conditions?.find((condition) => condition.type === "Ready")?.status === want ? true : undefined;
+    };
+    await waitFor("survivor to be Ready", 30_000, () => podReady("True"));
+    const pid = bed.runner.processes().find((process) => process.pod === "survivor")?.pid;
+
+    const silenced = Date.now();
+    await bed.runner.stopNode("node-2", { keepPods: true });
+    await waitFor("node-2 to turn Unknown", 60_000, () => nodeReady("Unknown"));
+    const lostAfterMs = Date.now() - silenced;
+    await waitFor("survivor to be marked not Ready", 30_000, () => podReady("False"));
+    expect(lostAfterMs).toBeGreaterThanOrEqual(8_000);
+    expect(pid !== undefined && isProcessAlive(pid)).toBe(true);
+
+    await bed.runner.startNode("node-2");
+    await waitFor("node-2 to be Ready again", 30_000, () => nodeReady("True"));
+    await waitFor("survivor to be Ready again", 30_000, () => podReady("True"));
+    expect(bed.runner.processes().find((process) => process.pod === "survivor")?.pid).toBe(pid);
+    process.stdout.write(`[smoke] node loss noticed after ${lostAfterMs} ms\n`);
+  });
+});

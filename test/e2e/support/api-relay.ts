@@ -130,7 +130,7 @@ export async function startApiRelay(options: ApiRelayOptions): Promise<ApiRelay>
     },
   };
   try {
-    await waitForRelay(options.netns, options.readyTimeoutMs ?? 15_000);
+    await waitForRelay(options.netns, options.readyTimeoutMs ?? 30_000);
   } catch (error) {
     await relay.stop();
     throw error;

@@ -127,11 +127,15 @@ function rfc3339(date: Date = new Date()): string {
 function sleep(ms: number, signal?: AbortSignal): Promise<void> {
   if (signal?.aborted === true) return Promise.resolve();
   return new Promise((resolveSleep) => {
-    const timer = setTimeout(resolveSleep, ms);
-    signal?.addEventListener("abort", () => {
+    const onAbort = (): void => {
       clearTimeout(timer);
       resolveSleep();
-    }, { once: true });
+    };
+    const timer = setTimeout(() => {
+      signal?.removeEventListener("abort", onAbort);
+      resolveSleep();
+    }, ms);
+    signal?.addEventListener("abort", onAbort, { once: true });
   });
 }
 
@@ -745,6 +749,13 @@ class PodWorker {
 
   update(pod: V1Pod): void {
     this.pod = pod;
+    // The node lifecycle controller marks pods of an unreachable node not Ready; once this node is back, its own view
+    // must be written again even though it did not change here.
+    const hasDrifted = (pod.status?.conditions ?? []).some((condition) => {
+      const ours = this.transitions.get(condition.type);
+      return ownedConditions.has(condition.type) && ours !== undefined && ours.status !== condition.status;
+    });
+    if (hasDrifted) this.lastPushed = "";
     // Readiness gates live in the pod's conditions, which others write.
     this.queueStatus();
     if (pod.metadata?.deletionTimestamp !== undefined && !this.isTerminating) void this.terminate();

@@ -40,7 +40,7 @@ export interface Testbed {
   readonly timings: TestbedTimings;
   kubectl(args: readonly string[], opts?: { readonly input?: string; readonly kubeconfig?: string }): Promise<KubectlResult>;
   hostOf(nodeName: string): LabHost;
-  // Creates a namespace and waits for its default ServiceAccount, without which pods are refused.
+  // Creates a namespace and waits for its default ServiceAccount (without which pods are refused) and its root CA.
   createNamespace(name: string): Promise<void>;
   stop(): Promise<void>;
 }
@@ -118,6 +118,8 @@ function makeTestbed(cp: ControlPlane, lab: Lab, runner: NodeRunner, core: CoreV
         if ((error as { code?: unknown }).code !== 409) throw error;
       }
       await waitUntil(() => serviceAccountExists(core, name), readyTimeoutMs, `the default ServiceAccount in namespace ${name}`);
+      // Every pod's admission-injected token volume projects this ConfigMap; the node runner would otherwise retry.
+      await waitUntil(() => rootCaPublished(core, name), readyTimeoutMs, `kube-root-ca.crt in namespace ${name}`);
     },
     stop() {
       stopping ??= stopAll();
@@ -139,6 +141,15 @@ async function nodesReady(core: CoreV1Api, names: readonly string[]): Promise<bo
 async function serviceAccountExists(core: CoreV1Api, namespace: string): Promise<boolean> {
   try {
     await core.readNamespacedServiceAccount({ name: "default", namespace });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+async function rootCaPublished(core: CoreV1Api, namespace: string): Promise<boolean> {
+  try {
+    await core.readNamespacedConfigMap({ name: "kube-root-ca.crt", namespace });
     return true;
   } catch {
     return false;
