@@ -65,7 +65,7 @@ export async function runDemo(opts: DemoOptions): Promise<DemoResult> {
   display.say(palette.bold("ha-nginx demo: three nodes with nginx and a VRRP agent each, one virtual IP, one client"));
   display.say(palette.dim("setting up network namespaces, nginx and the client..."));
   const lab = await createLab({ nodes: 3, idPrefix: "demo" });
-  let probe: Probe | undefined;
+  const probeRef: { current: Probe | undefined } = { current: undefined };
   try {
     const vip = lab.vip(0).address;
     const nodes = lab.nodes.map((host, i): DemoNode => ({
@@ -92,7 +92,6 @@ export async function runDemo(opts: DemoOptions): Promise<DemoResult> {
       node.nginx = await startNginx(lab, node.host, { body: node.name });
     }));
 
-    const probeRef = { current: undefined as Probe | undefined };
     const startAgentOn = async (node: DemoNode): Promise<void> => {
       node.agent = await startAgent(lab, node.host, { configPath, node: node.name, httpPort });
     };
@@ -115,7 +114,6 @@ export async function runDemo(opts: DemoOptions): Promise<DemoResult> {
           // Started once the agents answer: the outage of this step is then the election itself (every agent waits
           // Master_Down_Interval as a Backup first, RFC 5798 §6.4.1), not the agents' process start-up.
           probeRef.current = await lab.startProbe(`http://${vip}/`, { intervalMs: probeIntervalMs, timeoutMs: 100 });
-          probe = probeRef.current;
         },
       },
       {
@@ -190,7 +188,7 @@ export async function runDemo(opts: DemoOptions): Promise<DemoResult> {
     }
     currentStep = "done";
     display.stop();
-    const report = probe === undefined ? undefined : await probe.stop();
+    const report = await probeRef.current?.stop();
     return {
       labId: lab.id,
       vip,
@@ -201,7 +199,7 @@ export async function runDemo(opts: DemoOptions): Promise<DemoResult> {
     };
   } finally {
     display.stop();
-    await probe?.stop();
+    await probeRef.current?.stop();
     await lab.destroy();
   }
 }
