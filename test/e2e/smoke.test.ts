@@ -197,7 +197,7 @@ spec:
     await bed.kubectl(["delete", "pod", "cli", "-n", namespace, "--wait=false"]);
   });
 
-  it("resolves env from literals, fields, a Secret and a ConfigMap, maps mounts, and honours preStop on delete", async () => {
+  it("runs init containers and a sidecar, resolves env, maps mounts, follows ConfigMap updates, honours preStop", async () => {
     const bed = testbed;
     if (bed === undefined) throw new Error("no test bed");
     const manifest = `
@@ -216,6 +216,12 @@ kind: Pod
 metadata: { name: envpod, namespace: ${namespace} }
 spec:
   terminationGracePeriodSeconds: 10
+  initContainers:
+    - name: init
+      image: ${bed.imageForOurs}
+      command: ["sh", "-c", "echo done > /data/init.txt"]
+      volumeMounts: [{ name: data, mountPath: /data }]
+    - { name: sidecar, image: "${bed.imageForOurs}", restartPolicy: Always, command: ["sleep", "3600"] }
   containers:
     - name: main
       image: ${bed.imageForOurs}
@@ -253,6 +259,9 @@ spec:
     expect(env).toContain("PASSWORD=s3cret\n");
     expect(env).toContain("MODE=edge\n");
     expect(env).toMatch(/^KUBECONFIG=\/.+\/kubeconfig$/m);
+    expect(readFileSync(`${dir}/volumes/data/init.txt`, "utf8")).toBe("done\n");
+    expect(pod.status?.initContainerStatuses?.[0]?.state?.terminated?.exitCode).toBe(0);
+    expect(pod.status?.initContainerStatuses?.[1]?.state?.running).toBeDefined();
     const modeFile = `${dir}/volumes/settings/mode`;
     expect(readFileSync(modeFile, "utf8")).toBe("edge");
     const patch = await bed.kubectl(["patch", "configmap", "settings", "-n", namespace, "--type=merge", "-p", '{"data":{"mode":"core"}}']);

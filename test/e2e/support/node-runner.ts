@@ -482,7 +482,7 @@ class ContainerRunner {
     };
     this.isReady = false;
     this.isStarted = false;
-    const policy = this.ctx.restartPolicy;
+    const policy = this.spec.restartPolicy ?? this.ctx.restartPolicy;
     const shouldRestart = !this.isStopping && !this.isInit && (policy === "Always" || (policy === "OnFailure" && exitCode !== 0));
     if (!shouldRestart) {
       this.ctx.onChange();
@@ -722,7 +722,8 @@ class PodWorker {
       graceSeconds: () => this.graceSeconds(),
       onChange: () => this.queueStatus(),
     };
-    for (const spec of pod.spec?.initContainers ?? []) this.initContainers.push(new ContainerRunner(spec, this.uid, ctx, true));
+    // A restartable init container is a sidecar: started in order, then kept running, restarted and probed.
+    for (const spec of pod.spec?.initContainers ?? []) this.initContainers.push(new ContainerRunner(spec, this.uid, ctx, spec.restartPolicy !== "Always"));
     for (const spec of pod.spec?.containers ?? []) this.containers.push(new ContainerRunner(spec, this.uid, ctx, false));
     this.isInitialized = this.initContainers.length === 0;
   }
@@ -799,6 +800,10 @@ class PodWorker {
       if (this.abort.signal.aborted) return;
       const launch = launches.get(init.spec.name);
       if (launch === undefined) continue;
+      if (!init.isInit) {
+        init.start(launch);
+        continue;
+      }
       for (;;) {
         init.start(launch);
         await init.waitDone();
@@ -1087,7 +1092,9 @@ http {
 
   private buildStatus(): Record<string, unknown> {
     const address = this.node.host.address;
-    const containersReady = this.containers.length > 0 && this.containers.every((container) => container.isReady && "running" in container.state);
+    const sidecars = this.initContainers.filter((container) => !container.isInit);
+    const containersReady = this.containers.length > 0
+      && [...sidecars, ...this.containers].every((container) => container.isReady && "running" in container.state);
     const gates = (this.pod.spec?.readinessGates ?? []).every((gate) =>
       (this.pod.status?.conditions ?? []).some((condition) => condition.type === gate.conditionType && condition.status === "True"));
     const hasSandbox = this.phase !== "Pending" || this.isInitialized || this.containers.some((container) => !("waiting" in container.state));
