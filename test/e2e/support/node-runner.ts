@@ -16,6 +16,8 @@
 //   path for all pods). Instead each pod gets KUBECONFIG=<per-pod kubeconfig> holding a TokenRequest token bound to the
 //   pod, for https://127.0.0.1:6443, which the API relay (api-relay.ts) forwards to the API server. Clients that call
 //   loadFromDefault() read it first. The projected volume is still written into the pod folder.
+// - The kubelet side (heartbeats, status, the relay's socket) lives outside the node's namespace, so lab.cutLink cuts
+//   the data plane only. Use stopNode (a silent kubelet, with or without its pods) and cutApi (pods lose the API).
 // - There is no kubelet API: `kubectl logs/exec` do not work. Container output goes to <dir>/pods/<pod>/<container>.log;
 //   stop() removes <dir> unless HA_NGINX_KEEP_RUNNER_DIR is set.
 import {
