@@ -1,45 +1,30 @@
-// The Kubernetes agent on the test bed: a real API server, three namespace nodes, nginx pods run as real nginx, and
-// the agent DaemonSet the controller would create (built with the controller's own desired-object functions, so the
-// arguments and the ServiceAccount match), running with its ServiceAccount token. The controller's two jobs the agent
-// depends on (status.virtualRouterID and status.peers) are done here by an admin status patch, since the controller
-// binary is not in this build yet; its MASTER column (status.master) is then the controller's and not asserted.
+// The Kubernetes agent on the test bed: a real API server, three namespace nodes, nginx pods run as real nginx, the
+// real controller (node dist/cli.js controller, with its ServiceAccount token and the chart's RBAC) that allocates the
+// VRID, publishes the peers and creates the agent DaemonSet, and the agents that DaemonSet runs with their own
+// ServiceAccount token bound to the chart's ha-nginx-agent ClusterRole. A missing permission fails this test.
 import { CoreV1Api, CustomObjectsApi, KubeConfig, type V1Pod } from "@kubernetes/client-node";
-import { readFileSync } from "node:fs";
+import { spawn, type ChildProcess } from "node:child_process";
+import { createWriteStream, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { HAVIP_GROUP, HAVIP_PLURAL, HAVIP_VERSION, type NodeStatusEntry } from "../../src/api/v1alpha1/index.js";
-import { desiredDaemonSet, desiredRoleBinding, desiredServiceAccount, agentHttpPort } from "../../src/controller/agent-objects.js";
-import { validateHaVipSpec } from "../../src/api/v1alpha1/index.js";
+import { HAVIP_GROUP, HAVIP_PLURAL, HAVIP_VERSION, validateHaVipSpec, type NodeStatusEntry } from "../../src/api/v1alpha1/index.js";
+import { agentHttpPort } from "../../src/controller/agent-objects.js";
 import { vipHolders } from "../../src/lab/agent.js";
 import { waitFor } from "../../src/lab/wait.js";
+import { kubeconfigForServiceAccount } from "./support/control-plane.js";
 import { startTestbed, type Testbed } from "./support/testbed.js";
 
+const repo = resolve(import.meta.dirname, "../..");
+const system = "ha-nginx-system";
 const namespace = "edge";
 const name = "web-vip";
-const vrid = 51;
 
-// The agent's permissions, as charts/ha-nginx/templates/rbac-agent.yaml must grant them (bound per namespace by the
-// controller's RoleBinding). Nothing more: a missing verb fails this test.
-const agentClusterRole = `
-apiVersion: rbac.authorization.k8s.io/v1
-kind: ClusterRole
-metadata: { name: ha-nginx-agent }
-rules:
-  - apiGroups: [ha-nginx.io]
-    resources: [highavailabilityvips]
-    verbs: [get, list, watch]
-  - apiGroups: [ha-nginx.io]
-    resources: [highavailabilityvips/status]
-    verbs: [patch]
-  - apiGroups: [""]
-    resources: [pods]
-    verbs: [list, watch]
-  - apiGroups: [""]
-    resources: [secrets]
-    verbs: [get]
-  - apiGroups: [""]
-    resources: [events]
-    verbs: [create]
-`;
+function renderChart(file: string): string {
+  return readFileSync(join(repo, "charts/ha-nginx/templates", file), "utf8")
+    .replaceAll("{{ .Release.Namespace }}", system)
+    .replaceAll("{{ .Values.controller.serviceAccount.name }}", "ha-nginx-controller");
+}
 
 const nginxManifest = `
 apiVersion: v1
@@ -108,6 +93,11 @@ describe("e2e: the agent in Kubernetes", () => {
   let testbed: Testbed | undefined;
   let core: CoreV1Api;
   let custom: CustomObjectsApi;
+  let controller: ChildProcess | undefined;
+  let vrid = 0;
+  let appliedAt = 0;
+  const scratch = mkdtempSync(join(tmpdir(), "ha-nginx-agent-e2e-"));
+  const controllerLog = join(scratch, "controller.log");
   const measured: Record<string, number | string> = {};
 
   const bed = (): Testbed => {
@@ -155,52 +145,76 @@ describe("e2e: the agent in Kubernetes", () => {
     return Date.parse(state.lastTransition?.at ?? "");
   }
 
+  async function havipStatus(): Promise<{ virtualRouterID?: number; master?: string; nodes?: NodeStatusEntry[] }> {
+    const object = (await custom.getNamespacedCustomObject({ group: HAVIP_GROUP, version: HAVIP_VERSION, namespace, plural: HAVIP_PLURAL, name })) as {
+      status?: { virtualRouterID?: number; master?: string; nodes?: NodeStatusEntry[] };
+    };
+    return object.status ?? {};
+  }
+
   beforeAll(async () => {
     testbed = await startTestbed({ nodes: 3 });
     const kc = new KubeConfig();
     kc.loadFromFile(testbed.kubeconfig);
     core = kc.makeApiClient(CoreV1Api);
     custom = kc.makeApiClient(CustomObjectsApi);
+    await testbed.createNamespace(system);
     await testbed.createNamespace(namespace);
-    for (const [what, args, input] of [
-      ["CRD", ["apply", "-f", "crds/"], undefined],
-      ["agent ClusterRole", ["apply", "-f", "-"], agentClusterRole],
-      ["nginx", ["apply", "-f", "-"], nginxManifest],
-      ["HighAvailabilityVIP", ["apply", "-f", "-"], haVipManifest(testbed.lab.vip(0).address)],
-    ] as const) {
-      // The CRD needs a moment to be served before the resource can be applied.
-      await waitFor(
-        async () => {
-          const result = await bed().kubectl(args, input === undefined ? {} : { input });
-          if (result.code !== 0) throw new Error(`${what}: ${result.stderr}`);
-          return true;
-        },
-        { timeoutMs: 30_000, intervalMs: 500, what: `kubectl apply of the ${what}` },
-      );
+    const crd = await testbed.kubectl(["apply", "--server-side", "-f", join(repo, "crds/ha-nginx.io_highavailabilityvips.yaml")]);
+    expect(crd.code, crd.stderr).toBe(0);
+    const established = await testbed.kubectl(["wait", "--for=condition=Established", "crd/highavailabilityvips.ha-nginx.io", "--timeout=60s"]);
+    expect(established.code, established.stderr).toBe(0);
+    for (const file of ["rbac-controller.yaml", "rbac-agent.yaml"]) {
+      const result = await testbed.kubectl(["apply", "-f", "-"], { input: renderChart(file) });
+      expect(result.code, `${file}: ${result.stderr}`).toBe(0);
     }
-    // The controller's part: allocate the VRID and publish the unicast peers.
-    const peers = testbed.nodeNames.map((node) => bed().hostOf(node).address);
-    const patched = await testbed.kubectl(["patch", "havip", name, "-n", namespace, "--subresource=status", "--type=merge", "-p", JSON.stringify({ status: { virtualRouterID: vrid, peers } })]);
-    expect(patched.code, patched.stderr).toBe(0);
-    const object = (await custom.getNamespacedCustomObject({ group: HAVIP_GROUP, version: HAVIP_VERSION, namespace, plural: HAVIP_PLURAL, name })) as { metadata: { uid: string }; spec: unknown };
-    const spec = validateHaVipSpec(object.spec);
-    if (!spec.ok) throw new Error("the applied spec does not validate");
-    const owner = { name, namespace, uid: object.metadata.uid };
-    const objects = [desiredServiceAccount(owner), desiredRoleBinding(owner), desiredDaemonSet(owner, spec.value, vrid, { image: testbed.imageForOurs, logLevel: "info" })];
-    const applied = await testbed.kubectl(["apply", "-f", "-"], { input: objects.map((item) => JSON.stringify(item)).join("\n") });
-    expect(applied.code, applied.stderr).toBe(0);
-    measured.agentArgs = (objects[2] as { spec: { template: { spec: { containers: { args: string[] }[] } } } }).spec.template.spec.containers[0]?.args.join(" ") ?? "";
+    const controllerKubeconfig = await kubeconfigForServiceAccount(testbed.cp, system, "ha-nginx-controller");
+    const log = createWriteStream(controllerLog);
+    controller = spawn(process.execPath, [join(repo, "dist/cli.js"), "controller", "--namespace", system, "--metrics-port", "0", "--agent-image", testbed.imageForOurs], {
+      env: { PATH: process.env.PATH ?? "", HOME: scratch, KUBECONFIG: controllerKubeconfig },
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    controller.stdout?.pipe(log);
+    controller.stderr?.pipe(log);
+    for (const [what, manifest] of [
+      ["nginx", nginxManifest],
+      ["HighAvailabilityVIP", haVipManifest(testbed.lab.vip(0).address)],
+    ] as const) {
+      const result = await testbed.kubectl(["apply", "-f", "-"], { input: manifest });
+      expect(result.code, `${what}: ${result.stderr}`).toBe(0);
+    }
+    appliedAt = Date.now();
+    await waitFor(
+      async () => {
+        vrid = (await havipStatus()).virtualRouterID ?? 0;
+        return vrid > 0;
+      },
+      { timeoutMs: 60_000, intervalMs: 200, what: "the controller to allocate status.virtualRouterID" },
+    );
+    const daemonSet = await bed().kubectl(["get", "daemonset", "-n", namespace, "-l", "app.kubernetes.io/name=ha-nginx-agent", "-o", "jsonpath={.items[0].spec.template.spec.containers[0].args}"]);
+    measured.agentArgs = daemonSet.stdout;
   }, 240_000);
 
   afterAll(async () => {
+    const child = controller;
+    if (child !== undefined && (child.exitCode !== null || child.signalCode !== null)) {
+      process.stdout.write(`[agent e2e] the controller exited early (${child.exitCode ?? child.signalCode}):\n${readFileSync(controllerLog, "utf8").slice(-3000)}\n`);
+    }
+    if (child !== undefined && child.exitCode === null && child.signalCode === null) {
+      const exited = new Promise((resolveExit) => child.once("exit", resolveExit));
+      child.kill("SIGTERM");
+      const timer = setTimeout(() => child.kill("SIGKILL"), 10_000);
+      await exited;
+      clearTimeout(timer);
+    }
     await testbed?.stop();
+    rmSync(scratch, { recursive: true, force: true });
     process.stdout.write(`[agent e2e] measurements: ${JSON.stringify(measured)}\n`);
   }, 120_000);
 
   it("elects one MASTER and two BACKUP, shown in status.nodes and kubectl; the master holds the VIP and it answers", async () => {
-    const started = Date.now();
     const { master, backups } = await settled();
-    measured.applyToSettledMs = Date.now() - started;
+    measured.applyToSettledMs = Date.now() - appliedAt;
     expect(backups).toHaveLength(2);
     expect(backups).not.toContain(master);
     const entries = await statusNodes();
@@ -216,6 +230,17 @@ describe("e2e: the agent in Kubernetes", () => {
     expect(table.code, table.stderr).toBe(0);
     expect(table.stdout.match(/MASTER/g)).toHaveLength(1);
     expect(table.stdout.match(/BACKUP/g)).toHaveLength(2);
+    // kubectl get havip: NAME VIP MASTER READY AGE; the controller copies the single MASTER entry into status.master.
+    let row: string[] = [];
+    await waitFor(
+      async () => {
+        const printed = await bed().kubectl(["get", "havip", name, "-n", namespace, "--no-headers"]);
+        row = printed.stdout.trim().split(/\s+/);
+        return row[2] === master;
+      },
+      { timeoutMs: 15_000, intervalMs: 200, what: `kubectl get havip to print MASTER ${master}` },
+    );
+    expect(row[1]).toBe(`${bed().lab.vip(0).address}/24`);
     const events = await core.listNamespacedEvent({ namespace, fieldSelector: `involvedObject.name=${name}` });
     expect(events.items.some((event) => event.reason === "BecameMaster" && event.message?.startsWith(`${master}:`) === true)).toBe(true);
   }, 120_000);
@@ -243,6 +268,8 @@ describe("e2e: the agent in Kubernetes", () => {
         { timeoutMs: 15_000, intervalMs: 20, what: "a new MASTER in status.nodes" },
       );
       const switchedAt = await transitionAt(after);
+      await waitFor(async () => (await havipStatus()).master === after, { timeoutMs: 15_000, intervalMs: 20, what: "status.master (kubectl's MASTER column) to follow" });
+      measured.podDeleteSwitchToMasterColumnMs = Date.now() - switchedAt;
       measured.podDeleteMasters = `${before} -> ${after}`;
       measured.podDeleteToStatusMs = seenAt - deleteAt;
       measured.podDeleteSwitchToStatusMs = seenAt - switchedAt;
