@@ -6,7 +6,7 @@ const nodeBuiltins = { group: ["node:*"], message: "src/vrrp is pure: pass data 
 const kubernetes = { group: ["@kubernetes/*", "@dot-i/*"], message: "Kubernetes belongs in src/controller or the agent's k8s adapter." };
 
 export default tseslint.config(
-  { ignores: ["dist/**", "node_modules/**", "coverage/**"] },
+  { ignores: ["dist/**", "node_modules/**", "coverage/**", ".scratch/**"] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {
