@@ -61,7 +61,6 @@ describe("standalone agent: election", () => {
     expect((await a1?.waitForState("Backup", 2_000))?.masterAddress).toBe(n3.address);
     expect((await a2?.waitForState("Backup", 2_000))?.masterAddress).toBe(n3.address);
     expect(a3?.transitions().filter((t) => t.from === "Master")).toEqual([]);
-    const answer = await bed.lab.httpGet(bed.lab.client, `http://${bed.vip}/`);
-    expect(answer).toEqual({ status: 200, body: n3.name });
+    // Whether the client follows (it may hold a loser's MAC for the VIP) is split-brain.test.ts's re-announce test.
   });
 });
