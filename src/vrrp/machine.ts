@@ -73,6 +73,8 @@ export interface MasterState extends Shared {
   readonly adverTimer: Milliseconds;
   /** keepalived garp_master_refresh, as a deadline; undefined when off. */
   readonly garpRefreshTimer: Milliseconds | undefined;
+  /** When it last asserted itself against a lower-priority Master (RFC 9568 §6.4.3); limits that reply to one an interval. */
+  readonly assertedAt: Milliseconds | undefined;
 }
 
 /**
@@ -232,6 +234,7 @@ export function enterState(state: RouterState, entry: Entry, now: Milliseconds, 
         kind: "Master",
         adverTimer: addMilliseconds(now, intervalMs(config)),
         garpRefreshTimer: garpRefreshDeadline(config, now),
+        assertedAt: undefined,
       };
       return { state: next, actions };
     }
@@ -453,8 +456,12 @@ function masterReceive(state: MasterState, advert: Advertisement, source: string
     return enterState(state, { to: "Backup", masterAdverInterval: advertisedInterval(advert) }, now, "higher-priority-advert");
   }
   // RFC 9568 §6.4.3: discard it and "Send an ADVERTISEMENT immediately to assert the Master state to the sending
-  // VRRP Router", which ends a split brain within one round trip instead of one Master_Down_Interval.
-  return unchanged(state, [sendAdvert(state, priority)]);
+  // VRRP Router", which ends a split brain within one round trip instead of one Master_Down_Interval. The other
+  // Master has been answering ARP for the VIPs too, so clients may point at it: announce them again, as keepalived's
+  // garp_lower_prio_repeat does. Once per advertisement interval at most, so a flood of forged lower-priority
+  // adverts cannot turn into a flood of adverts and ARPs.
+  if (state.assertedAt !== undefined && now - state.assertedAt < intervalMs(state.config)) return discard(state, "lower-priority");
+  return unchanged({ ...state, assertedAt: now }, [sendAdvert(state, priority), ...announce(state.config.addresses, state.config.garp.repeat)]);
 }
 
 function addressKey(vip: VirtualAddress, config: RouterConfig): string {

@@ -48,7 +48,7 @@ function aBackup(overrides: Partial<BackupState> = {}): BackupState {
 }
 
 function aMaster(overrides: Partial<MasterState> = {}): MasterState {
-  return { kind: "Master", config: aConfig(), isHealthy: true, isLinkUp: true, adverTimer: ms(11000), garpRefreshTimer: undefined, ...overrides };
+  return { kind: "Master", config: aConfig(), isHealthy: true, isLinkUp: true, adverTimer: ms(11000), garpRefreshTimer: undefined, assertedAt: undefined, ...overrides };
 }
 
 function aFault(overrides: Partial<FaultState> = {}): FaultState {
@@ -224,14 +224,20 @@ describe("RFC 5798 §6.4.3 Master", () => {
     expect(result.actions[0]).toMatchObject({ kind: "report-transition", reason: "higher-priority-advert" });
   });
 
-  it("RFC 9568 §6.4.3 MUST: a lower-priority advert is discarded and answered with an advert at once", () => {
+  it("RFC 9568 §6.4.3 MUST: a lower-priority advert is discarded and answered with an advert at once, and the VIPs are announced again", () => {
     const state = aMaster();
-    expect(step(state, received(50, higherPeer, 10500))).toEqual({ state, actions: [sent(config, 100)] });
+    expect(step(state, received(50, higherPeer, 10500))).toEqual({ state: { ...state, assertedAt: ms(10500) }, actions: [sent(config, 100), announced] });
   });
 
   it("RFC 9568 §6.4.3 MUST: on equal priority a sender with a lower primary address is answered with an advert", () => {
     const state = aMaster();
-    expect(step(state, received(100, lowerPeer, 10500))).toEqual({ state, actions: [sent(config, 100)] });
+    expect(step(state, received(100, lowerPeer, 10500))).toEqual({ state: { ...state, assertedAt: ms(10500) }, actions: [sent(config, 100), announced] });
+  });
+
+  it("RFC 9568 §6.4.3 (rate limit, extension): a flood of lower-priority adverts is answered once per advertisement interval", () => {
+    const asserted = step(aMaster(), received(50, higherPeer, 10500)).state;
+    expect(step(asserted, received(50, higherPeer, 11000))).toEqual({ state: asserted, actions: [{ kind: "discard", reason: "lower-priority" }] });
+    expect(step(asserted, received(50, higherPeer, 11500)).actions).toEqual([sent(config, 100), announced]);
   });
 
   it("RFC 5798 §6.4.3 MUST: Shutdown sends priority 0; the VIPs are kept until the new Master is heard", () => {
