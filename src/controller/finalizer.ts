@@ -13,7 +13,7 @@ export const FINALIZER = "ha-nginx.io/release";
 export const FINALIZE_TIMEOUT_MS = 60_000;
 
 export interface FinalizeContext {
-  readonly cluster: Cluster;
+  readonly cluster: Pick<Cluster, "deleteDaemonSet" | "emit" | "setFinalizers">;
   readonly logger: Logger;
   readonly pods: () => readonly AgentPodInfo[];
   readonly now: number;

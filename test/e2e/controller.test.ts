@@ -199,6 +199,20 @@ describe("e2e controller", () => {
     expect(edge.status?.observedGeneration).toBe(edge.metadata.generation);
     const binding = await getJson<{ roleRef: Json }>(["get", "rolebinding", "ha-nginx-agent-edge", "-n", ns]);
     expect(binding?.roleRef).toMatchObject({ kind: "ClusterRole", name: "ha-nginx-agent" });
+    // The agent's RBAC, with the agent's own ServiceAccount token: its namespace only, nothing it does not use.
+    const agentKubeconfig = await kubeconfigForServiceAccount(bed.cp, ns, "ha-nginx-agent-edge");
+    const canAgent = async (...args: string[]) => (await bed?.kubectl(["auth", "can-i", ...args], { kubeconfig: agentKubeconfig }))?.stdout.trim();
+    expect(await canAgent("watch", "highavailabilityvips.ha-nginx.io", "-n", ns)).toBe("yes");
+    expect(await canAgent("patch", "highavailabilityvips.ha-nginx.io", "--subresource=status", "-n", ns)).toBe("yes");
+    expect(await canAgent("list", "pods", "-n", ns)).toBe("yes");
+    expect(await canAgent("patch", "highavailabilityvips.ha-nginx.io", "-n", ns)).toBe("no");
+    expect(await canAgent("get", "highavailabilityvips.ha-nginx.io", "-n", system)).toBe("no");
+    expect(await canAgent("get", "secrets", "-n", ns)).toBe("no");
+    const canController = async (...args: string[]) => (await bed?.kubectl(["auth", "can-i", ...args], { kubeconfig: saKubeconfig }))?.stdout.trim();
+    expect(await canController("get", "secrets", "-n", ns)).toBe("no");
+    expect(await canController("bind", "clusterrole/cluster-admin")).toBe("no");
+    expect(await canController("patch", "leases/ha-nginx-controller", "-n", system)).toBe("yes");
+    expect(await canController("patch", "leases/other", "-n", system)).toBe("no");
     const metrics = await fetch(`http://127.0.0.1:${controller.metricsPort}/metrics`).then((response) => response.text());
     expect(metrics).toMatch(/ha_nginx_controller_reconciles_total\{result="success"\} [1-9]/);
     expect(metrics).toContain("ha_nginx_controller_queue_depth");
@@ -326,8 +340,9 @@ ${vrid === undefined ? "" : `  virtualRouterID: ${vrid}\n`}  nodes: { selector: 
     });
     expect(broken.status?.master).toBe("");
     expect(condition(broken, "Ready")).toMatchObject({ status: "False", reason: "MultipleMasters" });
-    const events = await getJson<{ items: { reason: string; regarding: { name: string } }[] }>(["get", "events.v1.events.k8s.io", "-n", ns, "--field-selector", "regarding.name=edge"]);
-    const reasons = new Set(events?.items.map((event) => event.reason));
+    const events = await getJson<{ items: { reason: string; regarding?: { kind?: string; name?: string } }[] }>(["get", "events.v1.events.k8s.io", "-n", ns]);
+    const onEdge = events?.items.filter((event) => event.regarding?.kind === "HighAvailabilityVIP" && event.regarding.name === "edge") ?? [];
+    const reasons = new Set(onEdge.map((event) => event.reason));
     expect(reasons.has("MasterChanged")).toBe(true);
     expect(reasons.has("MultipleMasters")).toBe(true);
   }, 90_000);

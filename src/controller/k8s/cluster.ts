@@ -14,6 +14,7 @@ import {
   type V1RoleBinding,
   type V1ServiceAccount,
 } from "@kubernetes/client-node";
+import { randomBytes } from "node:crypto";
 import { HAVIP_API_VERSION, HAVIP_GROUP, HAVIP_KIND, HAVIP_PLURAL, HAVIP_VERSION, type HaVipStatus } from "../../api/v1alpha1/index.js";
 import { FIELD_MANAGER } from "../agent-objects.js";
 import type { PlannedEvent } from "../plan.js";
@@ -91,7 +92,8 @@ export class Cluster {
     await this.events.createNamespacedEvent({
       namespace: ref.namespace,
       body: {
-        metadata: { generateName: `${ref.name}.`, namespace: ref.namespace },
+        // kubectl's naming (<object>.<unique hex>); kube-apiserver 1.37 refuses a generateName that ends in ".".
+        metadata: { name: `${ref.name.slice(0, 230)}.${now.getTime().toString(16)}${randomBytes(4).toString("hex")}`, namespace: ref.namespace },
         // MicroTime: the API server wants exactly six fractional digits.
         eventTime: new V1MicroTime(now.getTime()),
         type: event.type,
