@@ -2,6 +2,8 @@
 // every RENEW_MS; a candidate takes the Lease once renewTime + leaseDurationSeconds has passed. Every write is
 // guarded by resourceVersion, so two candidates racing for an expired Lease cannot both win. A holder killed with
 // SIGKILL is replaced within LEASE_DURATION_S + RETRY_MS (12 s < 15 s); one that stops cleanly hands over at once.
+// A leader that cannot renew for LEASE_DURATION_S - RENEW_MS stops working before anyone else may start, and stays a
+// candidate: an API server restart then costs a pause, not the process (client-go's users usually exit instead).
 import { CoordinationV1Api, PatchStrategy, setHeaderOptions, V1MicroTime, type KubeConfig, type V1Lease } from "@kubernetes/client-node";
 import type { Logger } from "pino";
 import { apiStatusCode, describeApiError } from "./k8s/errors.js";
@@ -19,7 +21,7 @@ export interface LeaderElectorOptions {
   readonly identity: string;
   readonly logger: Logger;
   readonly onStartedLeading: () => void;
-  /** Called once when a held Lease is lost; the caller should exit, as client-go's users do. */
+  /** Called when a held Lease is lost; the elector then keeps trying as a candidate. */
   readonly onStoppedLeading: () => void;
 }
 
@@ -69,14 +71,12 @@ export class LeaderElector {
         }
       } else if (this.isLeading) {
         this.lose("another replica holds the Lease");
-        return;
       }
     } catch (error) {
       this.options.logger.warn({ lease: LEASE_NAME, err: describeApiError(error) }, "could not reach the Lease");
       // Without a successful renew for a whole lease duration another replica may lead; stop before that.
       if (this.isLeading && now - this.lastRenewOk >= (LEASE_DURATION_S * 1000) - RENEW_MS) {
         this.lose("could not renew the Lease in time");
-        return;
       }
     }
     this.schedule(this.isLeading ? RENEW_MS : RETRY_MS);

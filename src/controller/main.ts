@@ -154,6 +154,7 @@ export async function runController(options: ControllerOptions): Promise<Running
   let resyncTimer: NodeJS.Timeout | undefined;
   const startWorking = (): void => {
     metrics.isLeader.set(1);
+    clearInterval(resyncTimer);
     workQueue.start();
     for (const havip of havips.list()) workQueue.add(keyOf(havip));
     resyncTimer = setInterval(() => {
@@ -195,8 +196,10 @@ export async function runController(options: ControllerOptions): Promise<Running
       logger,
       onStartedLeading: startWorking,
       onStoppedLeading: () => {
-        // As client-go's users do: a replica that lost the Lease exits, and comes back as a clean standby.
-        void stop().finally(() => process.exit(1));
+        // Stop writing at once; the caches stay warm for when this replica wins the Lease again.
+        metrics.isLeader.set(0);
+        clearInterval(resyncTimer);
+        workQueue.stop();
       },
     });
     elector.start();

@@ -1,6 +1,6 @@
 // The controller end to end on the test bed: the real API server and kube-controller-manager, the controller as a
 // real process (node dist/cli.js controller) holding a ServiceAccount token bound by charts/ha-nginx's RBAC files,
-// never system:masters. Agent pods are created by the real DaemonSet controller; they do not run VRRP here, so the
+// never system:masters. Agent pods are created by the real DaemonSet controller but not run (see agentImage), so the
 // status.nodes entries the conditions are computed from are written by the test itself.
 import { spawn, type ChildProcess } from "node:child_process";
 import { createWriteStream, existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
@@ -16,6 +16,10 @@ const cli = join(repo, "dist/cli.js");
 const system = "ha-nginx-system";
 const ns = "default";
 const edgeLabel = "ha-nginx.io/edge";
+// An image the test bed refuses to run (test/e2e/support/node-runner.ts imageKind): the DaemonSet's pods exist but
+// no agent runs, so the status.nodes entries this file writes are the only ones. The agent's own e2e tests run the
+// real agent with this controller.
+const agentImage = "example.invalid/ha-nginx-agent-stub:0";
 
 interface Controller {
   readonly child: ChildProcess;
@@ -93,7 +97,7 @@ describe("e2e controller", () => {
     return freePort().then((metricsPort) => {
       const logFile = join(scratch, `controller-${controllers.length}.log`);
       const out = createWriteStream(logFile);
-      const child = spawn(process.execPath, [cli, "controller", "--namespace", system, "--metrics-port", String(metricsPort), "--agent-image", "ha-nginx:dev", ...extraArgs], {
+      const child = spawn(process.execPath, [cli, "controller", "--namespace", system, "--metrics-port", String(metricsPort), "--agent-image", agentImage, ...extraArgs], {
         env: { PATH: process.env.PATH ?? "", HOME: scratch, ...env },
         stdio: ["ignore", "pipe", "pipe"],
       });
@@ -182,7 +186,7 @@ describe("e2e controller", () => {
       serviceAccountName: "ha-nginx-agent-edge",
     });
     expect(daemonSet.spec.template.spec.containers[0]).toMatchObject({
-      image: "ha-nginx:dev",
+      image: agentImage,
       args: ["agent", "--namespace", ns, "--name", "edge", "--http-port", "9851", "--log-level", "info"],
       securityContext: { capabilities: { add: ["NET_ADMIN", "NET_RAW"], drop: ["ALL"] }, allowPrivilegeEscalation: false, readOnlyRootFilesystem: true },
     });
@@ -373,6 +377,25 @@ spec:
     await waitFor("the new leader to reconcile a new resource", 30_000, async () => ((await havip("after-failover"))?.status?.virtualRouterID === undefined ? undefined : true));
     const removed = await kubectl(["delete", "havip", "after-failover", "-n", ns, "--wait=true", "--timeout=90s"]);
     expect(removed.code, removed.stderr).toBe(0);
+  }, 120_000);
+
+  it("the controller outlives an API server restart: watches restart and the next spec change still lands", async () => {
+    if (bed === undefined) throw new Error("no test bed");
+    const leader = controllers.at(-1);
+    if (leader === undefined) throw new Error("no running controller");
+    await bed.cp.stopApiServer();
+    await new Promise((resolveWait) => setTimeout(resolveWait, 3_000));
+    await bed.cp.startApiServer();
+    expect(leader.child.exitCode).toBeNull();
+    const patch = await kubectl(["patch", "havip", "edge", "-n", ns, "--type=merge", "-p", '{"spec":{"nodes":{"tolerations":[{"key":"after-restart","operator":"Exists"}]}}}']);
+    expect(patch.code, patch.stderr).toBe(0);
+    await waitFor("the DaemonSet to follow a spec change made after the restart", 60_000, async () => {
+      const current = await getJson<{ spec: { template: { spec: { tolerations?: Json[] } } } }>(["get", "daemonset", "ha-nginx-agent-edge", "-n", ns]);
+      return current?.spec.template.spec.tolerations?.some((toleration) => toleration.key === "after-restart") === true ? true : undefined;
+    });
+    const metrics = await fetch(`http://127.0.0.1:${leader.metricsPort}/metrics`).then((response) => response.text());
+    expect(metrics).toMatch(/ha_nginx_controller_watch_errors_total\{resource="[a-z]+"\} [1-9]/);
+    expect(leader.child.exitCode).toBeNull();
   }, 120_000);
 
   it("delete: the finalizer deletes the DaemonSet, waits for the agent pods, and leaves nothing behind", async () => {
