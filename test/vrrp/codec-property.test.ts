@@ -1,12 +1,12 @@
+import { aRouterConfig } from "../fixtures/router-config.js";
 import { describe, expect, it } from "vitest";
 import type { DecodeContext } from "../../src/vrrp/codec.js";
 import { decodeAdvertisement, decodeIpv4Datagram, encodeAdvertisement } from "../../src/vrrp/codec.js";
-import type { RouterConfig } from "../../src/vrrp/config.js";
 import { buildAdvert, encodeContextFor } from "../../src/vrrp/config.js";
 import { internetChecksum } from "../../src/vrrp/checksum.js";
 import type { RouterState } from "../../src/vrrp/machine.js";
 import { initialState, nextDeadline, step } from "../../src/vrrp/machine.js";
-import { centiseconds, milliseconds as ms } from "../../src/vrrp/units.js";
+import { milliseconds as ms } from "../../src/vrrp/units.js";
 
 // mulberry32: a tiny seeded PRNG, so a failure is reproducible from the seed printed in the test name.
 function prng(seed: number): () => number {
@@ -20,24 +20,7 @@ function prng(seed: number): () => number {
   };
 }
 
-const config: RouterConfig = {
-  vrid: 51,
-  version: 3,
-  family: "ipv4",
-  priority: 100,
-  addresses: [{ address: "192.168.0.150", prefixLength: 24 }],
-  primaryAddress: "10.0.0.11",
-  advertisementInterval: centiseconds(100),
-  preemption: { mode: "always", delay: ms(0) },
-  peers: [],
-  password: undefined,
-  acceptMode: false,
-  garp: { repeat: 5, refresh: ms(0) },
-  v3Ipv4Checksum: "pseudo-header",
-  shutdownHold: ms(3000),
-  releaseLinger: ms(0),
-  healthWeight: 0,
-};
+const config = aRouterConfig();
 
 const contexts: readonly DecodeContext[] = [
   { family: "ipv4", source: "10.0.0.12", destination: "224.0.0.18", ttl: 255 },

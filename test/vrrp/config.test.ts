@@ -1,30 +1,11 @@
+import { aRouterConfig } from "../fixtures/router-config.js";
 import { describe, expect, it } from "vitest";
 import type { RouterConfig } from "../../src/vrrp/config.js";
 import { advertDestinations, buildAdvert, checkRouterConfig, computeEffectivePriority, encodeContextFor } from "../../src/vrrp/config.js";
 import { passwordToAuthData } from "../../src/vrrp/codec.js";
 import { centiseconds, milliseconds as ms } from "../../src/vrrp/units.js";
 
-function aConfig(overrides: Partial<RouterConfig> = {}): RouterConfig {
-  return {
-    vrid: 51,
-    version: 3,
-    family: "ipv4",
-    priority: 100,
-    addresses: [{ address: "192.168.0.150", prefixLength: 24 }],
-    primaryAddress: "10.0.0.11",
-    advertisementInterval: centiseconds(100),
-    preemption: { mode: "always", delay: ms(0) },
-    peers: [],
-    password: undefined,
-    acceptMode: false,
-    garp: { repeat: 5, refresh: ms(0) },
-    v3Ipv4Checksum: "pseudo-header",
-    shutdownHold: ms(3000),
-    releaseLinger: ms(0),
-    healthWeight: 0,
-    ...overrides,
-  };
-}
+const aConfig = aRouterConfig;
 
 describe("RouterConfig", () => {
   it("a sound configuration has no problems", () => {

@@ -1,3 +1,4 @@
+import { aRouterConfig } from "../fixtures/router-config.js";
 import { describe, expect, it } from "vitest";
 import type { AdvertisementV2, AdvertisementV3 } from "../../src/vrrp/advertisement.js";
 import type { RouterConfig } from "../../src/vrrp/config.js";
@@ -12,25 +13,7 @@ const higherPeer = "10.0.0.12";
 const lowerPeer = "10.0.0.5";
 
 function aConfig(overrides: Partial<RouterConfig> = {}): RouterConfig {
-  return {
-    vrid: 51,
-    version: 3,
-    family: "ipv4",
-    priority: 100,
-    addresses: [vip],
-    primaryAddress: "10.0.0.11",
-    advertisementInterval: centiseconds(100),
-    preemption: { mode: "always", delay: ms(0) },
-    peers: [],
-    password: undefined,
-    acceptMode: false,
-    garp: { repeat: 5, refresh: ms(0) },
-    v3Ipv4Checksum: "pseudo-header",
-    shutdownHold: ms(3000),
-    releaseLinger: ms(0),
-    healthWeight: 0,
-    ...overrides,
-  };
+  return aRouterConfig({ addresses: [vip], ...overrides });
 }
 
 function aBackup(overrides: Partial<BackupState> = {}): BackupState {

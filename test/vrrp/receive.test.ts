@@ -1,26 +1,9 @@
+import { aRouterConfig } from "../fixtures/router-config.js";
 import { describe, expect, it } from "vitest";
-import type { RouterConfig } from "../../src/vrrp/config.js";
 import { classifyAdvert } from "../../src/vrrp/receive.js";
-import { centiseconds, milliseconds as ms } from "../../src/vrrp/units.js";
+import { centiseconds } from "../../src/vrrp/units.js";
 
-const config: RouterConfig = {
-  vrid: 51,
-  version: 3,
-  family: "ipv4",
-  priority: 100,
-  addresses: [{ address: "192.168.0.150", prefixLength: 24 }],
-  primaryAddress: "10.0.0.11",
-  advertisementInterval: centiseconds(100),
-  preemption: { mode: "always", delay: ms(0) },
-  peers: [],
-  password: undefined,
-  acceptMode: false,
-  garp: { repeat: 5, refresh: ms(0) },
-  v3Ipv4Checksum: "pseudo-header",
-  shutdownHold: ms(3000),
-  releaseLinger: ms(0),
-  healthWeight: 0,
-};
+const config = aRouterConfig();
 const advert = { version: 3, vrid: 51, priority: 150, maxAdverInterval: centiseconds(100), addresses: ["192.168.0.150"] } as const;
 
 describe("classifyAdvert keeps not-for-us, rejected and accepted apart", () => {

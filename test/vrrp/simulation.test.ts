@@ -1,6 +1,7 @@
 // A few routers on a fake wire, driven the way the runtime will drive the core: one deadline per router from
 // nextDeadline, every packet encoded and decoded for real, time from a FakeClock. No sockets, no sleeps.
 
+import { aRouterConfig } from "../fixtures/router-config.js";
 import { describe, expect, it } from "vitest";
 import { FakeClock } from "../fakes/fake-clock.js";
 import { decodeAdvertisement, encodeAdvertisement } from "../../src/vrrp/codec.js";
@@ -31,25 +32,7 @@ interface Packet {
 }
 
 function configFor(address: string, priority: number, overrides: Partial<RouterConfig> = {}): RouterConfig {
-  return {
-    vrid: 51,
-    version: 3,
-    family: "ipv4",
-    priority,
-    addresses: [{ address: "192.168.0.150", prefixLength: 24 }],
-    primaryAddress: address,
-    advertisementInterval: centiseconds(100),
-    preemption: { mode: "always", delay: ms(0) },
-    peers: [],
-    password: undefined,
-    acceptMode: false,
-    garp: { repeat: 5, refresh: ms(0) },
-    v3Ipv4Checksum: "pseudo-header",
-    shutdownHold: ms(3000),
-    releaseLinger: ms(0),
-    healthWeight: 0,
-    ...overrides,
-  };
+  return aRouterConfig({ priority, primaryAddress: address, ...overrides });
 }
 
 class Wire {
