@@ -99,16 +99,17 @@ interface EntriesResult {
   readonly requeueAt: number | undefined;
 }
 
-// An entry whose agent has gone (no pod on the node, or the node itself gone) turns UNKNOWN once the grace ran out;
-// one whose node is also no longer selected is dropped then, since that node no longer takes part.
+// An entry whose agent has gone (no pod on the node, or a node that is not Ready, e.g. powered off, whose pod object
+// lingers) turns UNKNOWN once the grace ran out; one whose node is no longer selected (unlabelled or deleted) is
+// dropped then, since that node no longer takes part.
 function markGoneAgents(inputs: PlanInputs, entries: readonly NodeStatusEntry[], selected: ReadonlySet<string>): EntriesResult {
-  const existing = new Set(inputs.nodes.map((node) => node.name));
+  const ready = new Set(inputs.nodes.filter((node) => node.isReady).map((node) => node.name));
   const withPod = new Set(inputs.agentPods.map((pod) => pod.node));
   const gone: string[] = [];
   let requeueAt: number | undefined;
   const result: NodeStatusEntry[] = [];
   for (const entry of entries) {
-    const isGone = !existing.has(entry.node) || !withPod.has(entry.node);
+    const isGone = !ready.has(entry.node) || !withPod.has(entry.node);
     if (!isGone) {
       result.push(entry);
       continue;
@@ -129,7 +130,7 @@ function markGoneAgents(inputs: PlanInputs, entries: readonly NodeStatusEntry[],
     result.push({
       ...entry,
       state: "UNKNOWN",
-      reason: existing.has(entry.node) ? "agent pod gone" : "node gone",
+      reason: ready.has(entry.node) ? "agent pod gone" : "node not Ready",
       lastTransitionTime: toIso(since + AGENT_GONE_GRACE_MS),
     });
   }

@@ -109,13 +109,21 @@ describe("agents that are gone", () => {
     expect(conditionOf(plan.status.conditions, ConditionType.Degraded)).toMatchObject({ status: "True", reason: "AgentsMissing" });
   });
 
-  it("node deleted for 30 s while still selected: UNKNOWN with reason node gone", () => {
+  it("node NotReady for 30 s while its pod object lingers: UNKNOWN with reason node not Ready", () => {
+    const plan = planFor(entries, {
+      nodes: [aNode("node-1", { isReady: false }), aNode("node-2"), aNode("node-3")],
+      agentGoneSince: new Map([["node-1", NOW - AGENT_GONE_GRACE_MS]]),
+    });
+    expect(plan.status.nodes?.find((entry) => entry.node === "node-1")).toMatchObject({ state: "UNKNOWN", reason: "node not Ready" });
+    expect(plan.status.master).toBe("");
+  });
+
+  it("node deleted for 30 s: its entry is dropped, since a deleted node is no longer selected", () => {
     const plan = planFor(entries, {
       nodes: [aNode("node-2"), aNode("node-3")],
       agentPods: withoutNode1Pod,
       agentGoneSince: new Map([["node-1", NOW - 40_000]]),
     });
-    // The node object is gone, so it is no longer selected and its entry is dropped.
     expect(plan.status.nodes?.map((entry) => entry.node)).toEqual(["node-2", "node-3"]);
   });
 
