@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 import { Command } from "commander";
 import { agentCommand } from "./agent/command.js";
-import { StartupError } from "./agent/standalone.js";
+import { StartupError } from "./startup-error.js";
 import { controllerCommand } from "./controller/command.js";
 import { demoCommand } from "./demo/command.js";
 

@@ -1,7 +1,5 @@
 import { Command, InvalidArgumentError, Option } from "commander";
-import { StartupError } from "./host.js";
-import { runKubernetesAgent } from "./k8s/agent.js";
-import { runStandalone } from "./standalone.js";
+import { StartupError } from "../startup-error.js";
 
 function parsePort(text: string): number {
   const port = Number(text);
@@ -37,6 +35,8 @@ export function agentCommand(): Command {
       if (options.node === undefined || options.node === "") throw new StartupError("--node NAME is required (or set NODE_NAME, e.g. from the downward API's spec.nodeName)");
       if (options.standalone) {
         if (options.config === undefined) throw new StartupError("--config FILE is required with --standalone");
+        // Loaded on demand: the Kubernetes client alone costs ~70 MiB of RSS that a standalone agent does not need.
+        const { runStandalone } = await import("./standalone.js");
         await runStandalone({
           config: options.config,
           node: options.node,
@@ -50,6 +50,7 @@ export function agentCommand(): Command {
       if (options.namespace === undefined || options.name === undefined) {
         throw new StartupError("--namespace NS and --name HAVIP are required (or run --standalone --config FILE without Kubernetes)");
       }
+      const { runKubernetesAgent } = await import("./k8s/agent.js");
       await runKubernetesAgent({
         namespace: options.namespace,
         name: options.name,

@@ -3,6 +3,7 @@
 // nginx probe, the HTTP endpoints and the signal handling. `standalone.ts` and `k8s/agent.ts` compose these.
 
 import type { Logger } from "pino";
+import { StartupError } from "../startup-error.js";
 import { parseDuration } from "../api/v1alpha1/duration.js";
 import { addressFamilyOf, type HaVipSpec } from "../api/v1alpha1/schema.js";
 import type { RouterConfig } from "../vrrp/config.js";
@@ -20,7 +21,6 @@ import type { IpFamily } from "./ports.js";
 import { AgentRuntime } from "./runtime.js";
 
 /** A startup problem the operator must fix; printed without a stack trace. */
-export class StartupError extends Error {}
 
 /** Where the router runs: the VRRP interface, its family, the advert source and every address the node holds. */
 export interface Site {

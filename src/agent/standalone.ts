@@ -7,12 +7,12 @@ import { formatIssues, loadHaVipManifest } from "../api/v1alpha1/validate.js";
 import type { HaVipSpec } from "../api/v1alpha1/schema.js";
 import type { RouterConfig } from "../vrrp/config.js";
 import type { VipBackend } from "./adapters/vips.js";
-import { createRuntime, locate, startProbe, StartupError, untilSignalled, type Site } from "./host.js";
+import { StartupError } from "../startup-error.js";
+import { createRuntime, locate, startProbe, untilSignalled, type Site } from "./host.js";
 import { AgentHttpServer } from "./http-server.js";
 import { createAgentMetrics } from "./metrics.js";
 import { routerConfigFromSpec } from "./router-config.js";
 
-export { StartupError } from "./host.js";
 
 export interface StandaloneOptions {
   readonly config: string;

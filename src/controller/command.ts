@@ -1,5 +1,4 @@
 import { Command, InvalidArgumentError, Option } from "commander";
-import { runController } from "./main.js";
 import { ControllerStartupError } from "./startup.js";
 
 function parsePort(text: string): number {
@@ -18,6 +17,7 @@ export function controllerCommand(): Command {
     .addOption(new Option("--log-level <level>", "pino log level").choices(["debug", "info", "warn", "error"]).default("info"))
     .action(async (options: { namespace: string; metricsPort: number; leaderElect: boolean; agentImage: string; logLevel: string }) => {
       try {
+        const { runController } = await import("./main.js");
         const controller = await runController({
           namespace: options.namespace,
           metricsPort: options.metricsPort,
