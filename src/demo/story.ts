@@ -206,7 +206,8 @@ export async function runDemo(opts: DemoOptions): Promise<DemoResult> {
 
 async function runStep(step: Step, nodes: readonly DemoNode[], probeRef: { readonly current: Probe | undefined }, dwellMs: number): Promise<StepSummary> {
   const stepStart = Date.now();
-  const servedBefore = probeRef.current?.snapshot().answeredBy[step.master.name] ?? 0;
+  const before = probeRef.current?.snapshot();
+  const servedBefore = before?.answeredBy[step.master.name] ?? 0;
   const expectation = [`${step.master.name} Master and serving the client`, ...step.others.map(([node, what]) => `${node.name} ${what}`)].join(", ");
   let error: string | undefined;
   try {
@@ -217,7 +218,11 @@ async function runStep(step: Step, nodes: readonly DemoNode[], probeRef: { reado
     error = `${err instanceof Error ? err.message : String(err)}; seen: ${describeNodes(nodes)}`;
   }
   const stepEnd = Date.now();
-  const windows = (probeRef.current?.snapshot().windows ?? []).filter((w) => w.startMs >= stepStart && w.startMs < stepEnd);
+  const after = probeRef.current?.snapshot();
+  const windows = (after?.windows ?? []).filter((w) => w.startMs >= stepStart && w.startMs < stepEnd);
+  const answeredBy = Object.fromEntries(Object.entries(after?.answeredBy ?? {})
+    .map(([name, count]) => [name, count - (before?.answeredBy[name] ?? 0)])
+    .filter(([, count]) => count !== 0));
   return {
     step: step.name,
     expectation,
@@ -226,6 +231,8 @@ async function runStep(step: Step, nodes: readonly DemoNode[], probeRef: { reado
     failedRequests: windows.reduce((sum, w) => sum + w.failed, 0),
     newMaster: mastersOf(nodes).join("+") || undefined,
     durationMs: stepEnd - stepStart,
+    requests: (after?.sent ?? 0) - (before?.sent ?? 0),
+    answeredBy,
     ...(error === undefined ? {} : { error }),
   };
 }

@@ -50,6 +50,9 @@ export interface StepSummary {
   readonly failedRequests: number;
   readonly newMaster: string | undefined;
   readonly durationMs: number;
+  /** Requests the client sent during the step, and which node's nginx answered how many of them. */
+  readonly requests: number;
+  readonly answeredBy: Readonly<Record<string, number>>;
   readonly error?: string;
 }
 

@@ -28,6 +28,8 @@ const summarySchema = z.object({
     failedRequests: z.number(),
     newMaster: z.string().optional(),
     durationMs: z.number(),
+    requests: z.number(),
+    answeredBy: z.record(z.string(), z.number()),
     error: z.string().optional(),
   })),
 });
