@@ -1,8 +1,8 @@
 import type { ProbeResult } from "./ports.js";
 
 // Counting probe results into a health verdict, with the Kubernetes probe semantics that spec.healthCheck.probe
-// borrows: the verdict flips to unhealthy after `failureThreshold` consecutive failures and back to healthy after
-// `successThreshold` consecutive successes. Pure: the runtime owns the period and the probe.
+// borrows: the verdict flips to unhealthy after `failureThreshold` consecutive failures (at once when the connection
+// is refused) and back to healthy after `successThreshold` consecutive successes. Pure: the runtime owns the period and the probe.
 
 export interface HealthThresholds {
   readonly failureThreshold: number;
@@ -39,8 +39,11 @@ export function stepHealth(state: HealthState, result: ProbeResult, thresholds: 
     };
   }
   const consecutiveFailures = state.consecutiveFailures + 1;
+  // A refused connection means nothing listens on nginx's port: nginx is gone (killed, crashed, stopped), not slow.
+  // Counting to failureThreshold would only add probe periods to the outage; timeouts and bad statuses still count.
+  const isGone = result.reason === "refused";
   return {
-    isHealthy: state.isHealthy && consecutiveFailures < thresholds.failureThreshold,
+    isHealthy: state.isHealthy && !isGone && consecutiveFailures < thresholds.failureThreshold,
     consecutiveFailures,
     consecutiveSuccesses: 0,
     lastResult: result,

@@ -4,6 +4,7 @@ import type { ProbeResult } from "../../src/agent/ports.js";
 
 const ok: ProbeResult = { ok: true, status: 200 };
 const refused: ProbeResult = { ok: false, reason: "refused", detail: "connect ECONNREFUSED 127.0.0.1:80" };
+const timedOut: ProbeResult = { ok: false, reason: "timeout", detail: "no answer in 100 ms" };
 
 function run(thresholds: HealthThresholds, results: readonly ProbeResult[], from: HealthState = initialHealth): boolean[] {
   const verdicts: boolean[] = [];
@@ -31,14 +32,19 @@ describe("stepHealth", () => {
 
   it("stays healthy through failureThreshold - 1 failures and turns unhealthy on the next", () => {
     const thresholds = { failureThreshold: 3, successThreshold: 1 };
-    expect(run(thresholds, [ok, refused, refused, refused])).toEqual([true, true, true, false]);
+    expect(run(thresholds, [ok, timedOut, timedOut, timedOut])).toEqual([true, true, true, false]);
   });
 
   it("a success between failures resets the failure count", () => {
     const thresholds = { failureThreshold: 2, successThreshold: 1 };
-    expect(run(thresholds, [ok, refused, ok, refused, ok, refused, refused])).toEqual([
+    expect(run(thresholds, [ok, timedOut, ok, timedOut, ok, timedOut, timedOut])).toEqual([
       true, true, true, true, true, true, false,
     ]);
+  });
+
+  it("a refused connection (nothing listens: nginx is gone) is unhealthy at once, whatever failureThreshold says", () => {
+    const thresholds = { failureThreshold: 3, successThreshold: 1 };
+    expect(run(thresholds, [ok, refused, ok])).toEqual([true, false, true]);
   });
 
   it("recovers after successThreshold successes once unhealthy", () => {
@@ -49,8 +55,8 @@ describe("stepHealth", () => {
   it("keeps the counters and the latest result for status and logs", () => {
     const thresholds = { failureThreshold: 5, successThreshold: 1 };
     const afterOk = stepHealth(initialHealth, ok, thresholds);
-    const afterFailure = stepHealth(stepHealth(afterOk, refused, thresholds), refused, thresholds);
-    expect(afterFailure).toEqual({ isHealthy: true, consecutiveFailures: 2, consecutiveSuccesses: 0, lastResult: refused });
+    const afterFailure = stepHealth(stepHealth(afterOk, timedOut, thresholds), timedOut, thresholds);
+    expect(afterFailure).toEqual({ isHealthy: true, consecutiveFailures: 2, consecutiveSuccesses: 0, lastResult: timedOut });
   });
 
   it("does not mutate the state it is given", () => {
