@@ -64,6 +64,11 @@ export interface BackupState extends Shared {
   readonly preemptAllowedAt: Milliseconds | undefined;
   /** Why this router would take over if the Master_Down_Timer fired now. */
   readonly takeoverReason: TakeoverReason;
+  /**
+   * Extension, not in RFC 5798: a Master displaced by a higher priority keeps the VIPs for releaseLinger, so the new
+   * Master's gratuitous ARP reaches clients before this router stops answering for them.
+   */
+  readonly release: Release | undefined;
 }
 
 /** RFC 5798 §6.4.3 */
@@ -207,7 +212,7 @@ function andThen(first: StepResult, second: (state: RouterState) => StepResult):
 
 export type Entry =
   | { readonly to: "Master" }
-  | { readonly to: "Backup"; readonly masterAdverInterval: Centiseconds }
+  | { readonly to: "Backup"; readonly masterAdverInterval: Centiseconds; readonly release?: Release }
   | { readonly to: "Initialize"; readonly release: Release | undefined }
   | { readonly to: "Fault"; readonly release?: Release };
 
@@ -222,8 +227,12 @@ export function enterState(state: RouterState, entry: Entry, now: Milliseconds, 
     // RFC 5798 §6.4.3 Shutdown: "Send an ADVERTISEMENT with Priority = 0". Fault does the same, so that a
     // Backup takes over after Skew_Time instead of Master_Down_Interval.
     if (entry.to === "Initialize" || entry.to === "Fault") actions.push(sendAdvert(state, 0));
-    const isHolding = (entry.to === "Initialize" || entry.to === "Fault") && entry.release !== undefined;
+    const isHolding = entry.to !== "Master" && entry.release !== undefined;
     if (!isHolding) actions.push({ kind: "remove-vip", addresses: config.addresses });
+  }
+  // A displaced Master still lingering: the VIPs go now, unless it becomes Master again and keeps them.
+  if (state.kind === "Backup" && state.release !== undefined && entry.to !== "Master") {
+    actions.push({ kind: "remove-vip", addresses: state.release.addresses });
   }
   switch (entry.to) {
     case "Master": {
@@ -246,6 +255,7 @@ export function enterState(state: RouterState, entry: Entry, now: Milliseconds, 
         masterDownTimer: masterDownDeadline(state, entry.masterAdverInterval, now),
         preemptAllowedAt: config.preemption.mode === "delayed" ? addMilliseconds(now, config.preemption.delay) : undefined,
         takeoverReason: "master-down-timer-expired",
+        release: entry.release,
       };
       return { state: next, actions };
     }
@@ -296,7 +306,7 @@ export function nextDeadline(state: RouterState): Milliseconds | undefined {
     case "Initialize":
       return state.release?.deadline;
     case "Backup":
-      return state.masterDownTimer;
+      return state.release !== undefined && state.release.deadline < state.masterDownTimer ? state.release.deadline : state.masterDownTimer;
     case "Master":
       return state.garpRefreshTimer !== undefined && state.garpRefreshTimer < state.adverTimer ? state.garpRefreshTimer : state.adverTimer;
     case "Fault":
@@ -419,10 +429,13 @@ function stepBackup(state: BackupState, event: RouterEvent): StepResult {
       );
     case "advert-received":
       return backupReceive(state, event.advert, event.source, event.now);
-    case "timer-expired":
-      if (event.now < state.masterDownTimer) return discard(state, "timer-not-due");
-      // RFC 5798 §6.4.2 Master_Down_Timer fires: advertise, announce, set Adver_Timer, become Master.
-      return enterState(state, { to: "Master" }, event.now, state.takeoverReason);
+    case "timer-expired": {
+      // RFC 5798 §6.4.2 Master_Down_Timer fires: advertise, announce, set Adver_Timer, become Master (keeping any
+      // VIPs still lingering from a displacement).
+      if (event.now >= state.masterDownTimer) return enterState(state, { to: "Master" }, event.now, state.takeoverReason);
+      if (state.release === undefined || event.now < state.release.deadline) return discard(state, "timer-not-due");
+      return unchanged({ ...state, release: undefined }, [{ kind: "remove-vip", addresses: state.release.addresses }]);
+    }
     case "config-changed": {
       if (isIdentityChange(state.config, event.config)) return reinitialize(state, event.config, event.now);
       const next: BackupState = { ...state, config: event.config };
@@ -453,7 +466,10 @@ function masterReceive(state: MasterState, advert: Advertisement, source: string
   const local = { priority, address: state.config.primaryAddress };
   if (outranks({ priority: advert.priority, address: source }, local, state.config.family)) {
     // RFC 5798 §6.4.3: cancel Adver_Timer, learn Master_Adver_Interval, set Master_Down_Timer, become Backup.
-    return enterState(state, { to: "Backup", masterAdverInterval: advertisedInterval(advert) }, now, "higher-priority-advert");
+    const linger = state.config.releaseLinger;
+    const release = linger > 0 ? { deadline: addMilliseconds(now, linger), addresses: state.config.addresses } : undefined;
+    const masterAdverInterval = advertisedInterval(advert);
+    return enterState(state, release === undefined ? { to: "Backup", masterAdverInterval } : { to: "Backup", masterAdverInterval, release }, now, "higher-priority-advert");
   }
   // RFC 9568 §6.4.3: discard it and "Send an ADVERTISEMENT immediately to assert the Master state to the sending
   // VRRP Router", which ends a split brain within one round trip instead of one Master_Down_Interval. The other

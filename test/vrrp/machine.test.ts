@@ -24,6 +24,7 @@ function aBackup(overrides: Partial<BackupState> = {}): BackupState {
     isLinkUp: true,
     masterAdverInterval: centiseconds(100),
     masterDownTimer: ms(13609),
+    release: undefined,
     preemptAllowedAt: undefined,
     takeoverReason: "master-down-timer-expired",
     ...overrides,
@@ -205,6 +206,26 @@ describe("RFC 5798 §6.4.3 Master", () => {
     const result = step(aMaster(), received(100, higherPeer, 10500));
     expect(result.state.kind).toBe("Backup");
     expect(result.actions[0]).toMatchObject({ kind: "report-transition", reason: "higher-priority-advert" });
+  });
+
+  it("Extension (not in RFC 5798), displacement linger: a Master displaced by a higher priority keeps its VIPs for releaseLinger, then drops them", () => {
+    const lingering = aConfig({ releaseLinger: ms(200) });
+    const displaced = step(aMaster({ config: lingering }), received(150, lowerPeer, 10500));
+    expect(displaced.actions).toEqual([{ kind: "report-transition", from: "Master", to: "Backup", reason: "higher-priority-advert", priority: 100 }]);
+    expect(displaced.state).toMatchObject({ kind: "Backup", release: { deadline: ms(10700), addresses: [vip] } });
+    expect(nextDeadline(displaced.state)).toBe(10700);
+    expect(step(displaced.state, { kind: "timer-expired", now: ms(10700) })).toEqual({
+      state: { ...displaced.state, release: undefined },
+      actions: [{ kind: "remove-vip", addresses: [vip] }],
+    });
+  });
+
+  it("Extension (not in RFC 5798), displacement linger: leaving Backup for Fault while lingering drops the VIPs", () => {
+    const lingering = aBackup({ release: { deadline: ms(10700), addresses: [vip] } });
+    expect(step(lingering, { kind: "interface-down", now: ms(10600) }).actions).toEqual([
+      { kind: "report-transition", from: "Backup", to: "Fault", reason: "link-down", priority: 100 },
+      { kind: "remove-vip", addresses: [vip] },
+    ]);
   });
 
   it("RFC 9568 §6.4.3 MUST: a lower-priority advert is discarded and answered with an advert at once, and the VIPs are announced again", () => {
