@@ -3,8 +3,8 @@ import { join } from "node:path";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { haVipManifest, vipHolders, type AgentProcess } from "../../../src/lab/agent.js";
 import type { LabHost } from "../../../src/lab/index.js";
-import { encodeAdvertisement, parseAddress } from "../../../src/vrrp/codec.js";
-import { centiseconds } from "../../../src/vrrp/units.js";
+import { encodeAdvertisement, parseAddress, passwordToAuthData } from "../../../src/vrrp/codec.js";
+import { centiseconds, seconds } from "../../../src/vrrp/units.js";
 import { createAgentBed, sleep, waitForSingleHolder, type AgentBed } from "../agent/support.js";
 
 // Issue 7, wire input: a third host on the segment (the lab's client namespace) sends hand-built datagrams at a
@@ -15,6 +15,7 @@ const intervalMs = 200;
 const vrid = 51;
 const floodRate = 10_000;
 const floodSeconds = 3;
+const password = "s3cret";
 
 // IP_HDRINCL lets the attacker pick TTL and source; the kernel fills in the IP checksum and total length.
 const SENDER = String.raw`
@@ -132,19 +133,25 @@ describe("hostile wire input against running agents", () => {
     return { samples, bad };
   }
 
-  async function startPair(transport: "Multicast" | "Unicast"): Promise<{ a1: AgentProcess; a2: AgentProcess }> {
+  async function startPair(transport: "Multicast" | "Unicast" | "V2Pass"): Promise<{ a1: AgentProcess; a2: AgentProcess }> {
     const [n1, n2] = [bed.node(0), bed.node(1)];
+    const isV2 = transport === "V2Pass";
     const manifest = haVipManifest({
       addresses: [`${bed.vip}/24`],
       virtualRouterID: vrid,
-      vrrpVersion: 3,
-      advertisementIntervalMs: intervalMs,
+      vrrpVersion: isV2 ? 2 : 3,
+      // VRRPv2 counts the interval in whole seconds.
+      advertisementIntervalMs: isV2 ? 1_000 : intervalMs,
       priorities: { [n1.name]: 150, [n2.name]: 100 },
       transport: transport === "Unicast" ? { mode: "Unicast", peers: [n1.address, n2.address] } : { mode: "Multicast" },
+      hasAuthentication: isV2,
     });
-    const a1 = await bed.start(n1, manifest);
+    const passwordFile = join(bed.lab.tmpDir, "password");
+    writeFileSync(passwordFile, `${password}\n`, { mode: 0o600 });
+    const opts = isV2 ? { passwordFile } : {};
+    const a1 = await bed.start(n1, manifest, opts);
     await waitForSingleHolder(bed.lab, bed.vip, 10_000, n1);
-    const a2 = await bed.start(n2, manifest);
+    const a2 = await bed.start(n2, manifest, opts);
     await a2.waitForState("Backup", 5_000);
     await a1.waitForState("Master", 5_000);
     return { a1, a2 };
@@ -226,5 +233,26 @@ describe("hostile wire input against running agents", () => {
     expect([s1.state, s2.state]).toEqual(["Master", "Backup"]);
     expect(s1.counters["dropped:unknown-peer"] ?? 0).toBeGreaterThanOrEqual(100);
     expect(s2.counters["dropped:unknown-peer"] ?? 0).toBeGreaterThanOrEqual(100);
+  });
+  it("VRRPv2 PASS: a priority-254 advert with a wrong password is dropped as auth-mismatch, no takeover", async () => {
+    const n1 = bed.node(0);
+    const { a1, a2 } = await startPair("V2Pass");
+    const attacker = bed.lab.client.address;
+    const group = "224.0.0.18";
+    const wrong = encodeAdvertisement(
+      { version: 2, vrid, priority: 254, adverInterval: seconds(1), authentication: { type: "simple-password", data: passwordToAuthData("guessed!") }, addresses: [bed.vip] },
+      { family: "ipv4", source: attacker, destination: group },
+    );
+    const forged = [{ name: "auth-mismatch", hex: hex(ipv4Datagram(wrong, attacker, group, 255)), dst: group }];
+    const before = { a1: a1.transitions().length, a2: a2.transitions().length };
+    const watched = await watchHolders(n1, send(forged, { rate: 100, seconds: 2 }).then(() => sleep(3_000)));
+    const [s1, s2] = [await a1.state(), await a2.state()];
+    console.log(`[measure] v2 wrong password: ${watched.samples} holder samples, auth-mismatch master ${s1.counters["dropped:auth-mismatch"]}, backup ${s2.counters["dropped:auth-mismatch"]}`);
+    expect(watched.bad).toEqual([]);
+    expect(a1.transitions().slice(before.a1)).toEqual([]);
+    expect(a2.transitions().slice(before.a2)).toEqual([]);
+    expect([s1.state, s2.state]).toEqual(["Master", "Backup"]);
+    expect(s1.counters["dropped:auth-mismatch"] ?? 0).toBeGreaterThanOrEqual(100);
+    expect(s2.counters["dropped:auth-mismatch"] ?? 0).toBeGreaterThanOrEqual(100);
   });
 });
