@@ -211,7 +211,10 @@ describe("e2e controller", () => {
     expect(await canAgent("list", "pods", "-n", ns)).toBe("yes");
     expect(await canAgent("patch", "highavailabilityvips.ha-nginx.io", "-n", ns)).toBe("no");
     expect(await canAgent("get", "highavailabilityvips.ha-nginx.io", "-n", system)).toBe("no");
-    expect(await canAgent("get", "secrets", "-n", ns)).toBe("no");
+    // The VRRPv2 password comes from a Secret the user names, so the agent may read Secrets, in this namespace only.
+    expect(await canAgent("get", "secrets", "-n", ns)).toBe("yes");
+    expect(await canAgent("list", "secrets", "-n", ns)).toBe("no");
+    expect(await canAgent("get", "secrets", "-n", system)).toBe("no");
     const canController = async (...args: string[]) => (await bed?.kubectl(["auth", "can-i", ...args], { kubeconfig: saKubeconfig }))?.stdout.trim();
     expect(await canController("get", "secrets", "-n", ns)).toBe("no");
     expect(await canController("bind", "clusterrole/cluster-admin")).toBe("no");
