@@ -1,0 +1,238 @@
+// A HighAvailabilityVIP running on the e2e test bed, as test/e2e/agent.test.ts sets it up: the CRD, the chart's RBAC,
+// the real controller process with its ServiceAccount kubeconfig, an nginx DaemonSet (readinessProbe, preStop sleep)
+// and one HAVIP on lab.vip(0). Shared by the e2e tests and bench/k8s.ts so both measure the same deployment.
+import { CoreV1Api, CustomObjectsApi, KubeConfig, type V1Pod } from "@kubernetes/client-node";
+import { spawn, type ChildProcess } from "node:child_process";
+import { createWriteStream, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { HAVIP_GROUP, HAVIP_PLURAL, HAVIP_VERSION, validateHaVipSpec, type NodeStatusEntry } from "../../../src/api/v1alpha1/index.js";
+import { agentHttpPort } from "../../../src/controller/agent-objects.js";
+import { vipHolders } from "../../../src/lab/agent.js";
+import { waitFor } from "../../../src/lab/wait.js";
+import { kubeconfigForServiceAccount } from "./control-plane.js";
+import { startTestbed, type Testbed, type TestbedOptions } from "./testbed.js";
+
+const repo = resolve(import.meta.dirname, "../../..");
+export const havipSystemNamespace = "ha-nginx-system";
+export const havipNamespace = "edge";
+export const havipName = "web-vip";
+
+export function renderChart(file: string): string {
+  return readFileSync(join(repo, "charts/ha-nginx/templates", file), "utf8")
+    .replaceAll("{{ .Release.Namespace }}", havipSystemNamespace)
+    .replaceAll("{{ .Values.controller.serviceAccount.name }}", "ha-nginx-controller");
+}
+
+export const nginxManifest = `
+apiVersion: v1
+kind: ConfigMap
+metadata: { name: web-conf, namespace: ${havipNamespace} }
+data:
+  default.conf: |
+    server {
+      listen 80;
+      location = /healthz { return 200 "ok\\n"; }
+      location / { default_type text/plain; return 200 "web\\n"; }
+    }
+---
+apiVersion: apps/v1
+kind: DaemonSet
+metadata: { name: web, namespace: ${havipNamespace} }
+spec:
+  selector: { matchLabels: { app: web } }
+  template:
+    metadata: { labels: { app: web } }
+    spec:
+      terminationGracePeriodSeconds: 20
+      containers:
+        - name: nginx
+          image: nginx:1.27
+          ports: [{ containerPort: 80, name: http }]
+          readinessProbe:
+            httpGet: { path: /healthz, port: http }
+            periodSeconds: 1
+          lifecycle:
+            preStop: { exec: { command: ["sleep", "5"] } }
+          volumeMounts: [{ name: conf, mountPath: /etc/nginx/conf.d }]
+      volumes: [{ name: conf, configMap: { name: web-conf } }]
+`;
+
+export function haVipManifest(vip: string): string {
+  return `
+apiVersion: ha-nginx.io/v1alpha1
+kind: HighAvailabilityVIP
+metadata: { name: ${havipName}, namespace: ${havipNamespace} }
+spec:
+  addresses: [${vip}/24]
+  interface: eth0
+  advertisementInterval: 1s
+  preemption: { mode: Never }
+  nodes:
+    priorities:
+      - { node: node-1, priority: 150 }
+      - { node: node-2, priority: 100 }
+      - { node: node-3, priority: 50 }
+  healthCheck:
+    nginxPodSelector: { matchLabels: { app: web } }
+    probe:
+      httpGet: { path: /healthz, port: 80, host: 127.0.0.1 }
+      period: 200ms
+      timeout: 100ms
+      failureThreshold: 2
+`;
+}
+
+export function isPodReady(pod: V1Pod): boolean {
+  return pod.status?.conditions?.some((condition) => condition.type === "Ready" && condition.status === "True") === true;
+}
+
+export interface HaVipStatus {
+  readonly virtualRouterID?: number;
+  readonly master?: string;
+  readonly nodes?: readonly NodeStatusEntry[];
+}
+
+export interface HaVipBedOptions {
+  readonly testbed?: TestbedOptions;
+  // Waits for every nginx pod to be Ready before the HAVIP is applied, so that apply-to-answer times the HAVIP alone.
+  readonly shouldWaitForNginx?: boolean;
+  readonly log?: (line: string) => void;
+}
+
+export interface HaVipBed {
+  readonly testbed: Testbed;
+  readonly core: CoreV1Api;
+  readonly custom: CustomObjectsApi;
+  readonly vip: string;
+  readonly vrid: number;
+  /** Epoch milliseconds just after `kubectl apply` of the HAVIP returned. */
+  readonly appliedAt: number;
+  readonly controllerLog: string;
+  havipStatus(): Promise<HaVipStatus>;
+  statusNodes(): Promise<readonly NodeStatusEntry[]>;
+  /** Waits for one MASTER holding the VIP alone and two BACKUP in status.nodes. */
+  settled(timeoutMs?: number): Promise<{ master: string; backups: string[] }>;
+  /** The epoch milliseconds of `node`'s agent's last transition, from its /state endpoint. */
+  transitionAt(node: string): Promise<number>;
+  stop(): Promise<void>;
+}
+
+async function stopChild(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise((resolveExit) => child.once("exit", resolveExit));
+  child.kill("SIGTERM");
+  const timer = setTimeout(() => child.kill("SIGKILL"), 10_000);
+  await exited;
+  clearTimeout(timer);
+}
+
+export async function startHaVipBed(options: HaVipBedOptions = {}): Promise<HaVipBed> {
+  const log = options.log ?? ((): void => undefined);
+  const scratch = mkdtempSync(join(tmpdir(), "ha-nginx-havip-bed-"));
+  const controllerLog = join(scratch, "controller.log");
+  let testbed: Testbed | undefined;
+  let controller: ChildProcess | undefined;
+  const stop = async (): Promise<void> => {
+    if (controller !== undefined) await stopChild(controller);
+    await testbed?.stop();
+    rmSync(scratch, { recursive: true, force: true });
+  };
+  try {
+    const bed = await startTestbed({ nodes: 3, ...options.testbed });
+    testbed = bed;
+    log(`test bed up in ${bed.timings.totalMs} ms`);
+    const kc = new KubeConfig();
+    kc.loadFromFile(bed.kubeconfig);
+    const core = kc.makeApiClient(CoreV1Api);
+    const custom = kc.makeApiClient(CustomObjectsApi);
+    const must = async (what: string, args: readonly string[], input?: string): Promise<void> => {
+      const result = await bed.kubectl(args, input === undefined ? undefined : { input });
+      if (result.code !== 0) throw new Error(`${what}: ${result.stderr}`);
+    };
+    await bed.createNamespace(havipSystemNamespace);
+    await bed.createNamespace(havipNamespace);
+    await must("CRD", ["apply", "--server-side", "-f", join(repo, "crds/ha-nginx.io_highavailabilityvips.yaml")]);
+    await must("CRD established", ["wait", "--for=condition=Established", "crd/highavailabilityvips.ha-nginx.io", "--timeout=60s"]);
+    for (const file of ["rbac-controller.yaml", "rbac-agent.yaml"]) await must(file, ["apply", "-f", "-"], renderChart(file));
+    const controllerKubeconfig = await kubeconfigForServiceAccount(bed.cp, havipSystemNamespace, "ha-nginx-controller");
+    const out = createWriteStream(controllerLog);
+    const child = spawn(process.execPath, [join(repo, "dist/cli.js"), "controller", "--namespace", havipSystemNamespace, "--metrics-port", "0", "--agent-image", bed.imageForOurs], {
+      env: { PATH: process.env.PATH ?? "", HOME: scratch, KUBECONFIG: controllerKubeconfig },
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    controller = child;
+    child.stdout?.pipe(out);
+    child.stderr?.pipe(out);
+    await must("nginx", ["apply", "-f", "-"], nginxManifest);
+    if (options.shouldWaitForNginx === true) {
+      await waitFor(
+        async () => {
+          const pods = await core.listNamespacedPod({ namespace: havipNamespace, labelSelector: "app=web" });
+          return pods.items.length === bed.nodeNames.length && pods.items.every(isPodReady);
+        },
+        { timeoutMs: 90_000, intervalMs: 250, what: "every nginx pod Ready" },
+      );
+      log("nginx Ready on every node");
+    }
+    const vip = bed.lab.vip(0).address;
+    await must("HighAvailabilityVIP", ["apply", "-f", "-"], haVipManifest(vip));
+    const appliedAt = Date.now();
+    const havipStatus = async (): Promise<HaVipStatus> => {
+      const object = (await custom.getNamespacedCustomObject({ group: HAVIP_GROUP, version: HAVIP_VERSION, namespace: havipNamespace, plural: HAVIP_PLURAL, name: havipName })) as {
+        status?: HaVipStatus;
+      };
+      return object.status ?? {};
+    };
+    let vrid = 0;
+    await waitFor(
+      async () => {
+        vrid = (await havipStatus()).virtualRouterID ?? 0;
+        return vrid > 0;
+      },
+      { timeoutMs: 60_000, intervalMs: 200, what: "the controller to allocate status.virtualRouterID" },
+    );
+    const spec = validateHaVipSpec({ addresses: [`${vip}/24`] });
+    if (!spec.ok) throw new Error("the bed's HAVIP spec does not validate");
+    const statePort = agentHttpPort(spec.value, vrid);
+    const statusNodes = async (): Promise<readonly NodeStatusEntry[]> => (await havipStatus()).nodes ?? [];
+    return {
+      testbed: bed,
+      core,
+      custom,
+      vip,
+      vrid,
+      appliedAt,
+      controllerLog,
+      havipStatus,
+      statusNodes,
+      async settled(timeoutMs = 90_000) {
+        let result: { master: string; backups: string[] } | undefined;
+        await waitFor(
+          async () => {
+            const nodes = await statusNodes();
+            const master = nodes.filter((entry) => entry.state === "MASTER");
+            const backups = nodes.filter((entry) => entry.state === "BACKUP");
+            if (master.length !== 1 || backups.length !== 2 || master[0] === undefined) return false;
+            const holders = await vipHolders(bed.lab, vip);
+            if (holders.length !== 1 || holders[0] !== bed.hostOf(master[0].node).name) return false;
+            result = { master: master[0].node, backups: backups.map((entry) => entry.node).sort() };
+            return true;
+          },
+          { timeoutMs, intervalMs: 250, what: "one MASTER holding the VIP and two BACKUP in status.nodes" },
+        );
+        if (result === undefined) throw new Error("unreachable");
+        return result;
+      },
+      async transitionAt(node) {
+        const answer = await bed.lab.httpGet(bed.lab.client, `http://${bed.hostOf(node).address}:${statePort}/state`);
+        const state = JSON.parse(answer.body) as { lastTransition?: { at?: string } };
+        return Date.parse(state.lastTransition?.at ?? "");
+      },
+      stop,
+    };
+  } catch (error) {
+    await stop();
+    throw error;
+  }
+}
