@@ -2,7 +2,7 @@
 // real controller (node dist/cli.js controller, with its ServiceAccount token and the chart's RBAC) that allocates the
 // VRID, publishes the peers and creates the agent DaemonSet, and the agents that DaemonSet runs with their own
 // ServiceAccount token bound to the chart's ha-nginx-agent ClusterRole. A missing permission fails this test.
-import { CoreV1Api, CustomObjectsApi, KubeConfig, type V1Pod } from "@kubernetes/client-node";
+import { CoreV1Api, CustomObjectsApi, KubeConfig } from "@kubernetes/client-node";
 import { spawn, type ChildProcess } from "node:child_process";
 import { createWriteStream, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -13,81 +13,13 @@ import { agentHttpPort } from "../../src/controller/agent-objects.js";
 import { vipHolders } from "../../src/lab/agent.js";
 import { waitFor } from "../../src/lab/wait.js";
 import { kubeconfigForServiceAccount } from "./support/control-plane.js";
+import { haVipManifest, havipName, havipNamespace, havipSystemNamespace, isPodReady, nginxManifest, renderChart } from "./support/havip-bed.js";
 import { startTestbed, type Testbed } from "./support/testbed.js";
 
 const repo = resolve(import.meta.dirname, "../..");
-const system = "ha-nginx-system";
-const namespace = "edge";
-const name = "web-vip";
-
-function renderChart(file: string): string {
-  return readFileSync(join(repo, "charts/ha-nginx/templates", file), "utf8")
-    .replaceAll("{{ .Release.Namespace }}", system)
-    .replaceAll("{{ .Values.controller.serviceAccount.name }}", "ha-nginx-controller");
-}
-
-const nginxManifest = `
-apiVersion: v1
-kind: ConfigMap
-metadata: { name: web-conf, namespace: ${namespace} }
-data:
-  default.conf: |
-    server {
-      listen 80;
-      location = /healthz { return 200 "ok\\n"; }
-      location / { default_type text/plain; return 200 "web\\n"; }
-    }
----
-apiVersion: apps/v1
-kind: DaemonSet
-metadata: { name: web, namespace: ${namespace} }
-spec:
-  selector: { matchLabels: { app: web } }
-  template:
-    metadata: { labels: { app: web } }
-    spec:
-      terminationGracePeriodSeconds: 20
-      containers:
-        - name: nginx
-          image: nginx:1.27
-          ports: [{ containerPort: 80, name: http }]
-          readinessProbe:
-            httpGet: { path: /healthz, port: http }
-            periodSeconds: 1
-          lifecycle:
-            preStop: { exec: { command: ["sleep", "5"] } }
-          volumeMounts: [{ name: conf, mountPath: /etc/nginx/conf.d }]
-      volumes: [{ name: conf, configMap: { name: web-conf } }]
-`;
-
-function haVipManifest(vip: string): string {
-  return `
-apiVersion: ha-nginx.io/v1alpha1
-kind: HighAvailabilityVIP
-metadata: { name: ${name}, namespace: ${namespace} }
-spec:
-  addresses: [${vip}/24]
-  interface: eth0
-  advertisementInterval: 1s
-  preemption: { mode: Never }
-  nodes:
-    priorities:
-      - { node: node-1, priority: 150 }
-      - { node: node-2, priority: 100 }
-      - { node: node-3, priority: 50 }
-  healthCheck:
-    nginxPodSelector: { matchLabels: { app: web } }
-    probe:
-      httpGet: { path: /healthz, port: 80, host: 127.0.0.1 }
-      period: 200ms
-      timeout: 100ms
-      failureThreshold: 2
-`;
-}
-
-function isPodReady(pod: V1Pod): boolean {
-  return pod.status?.conditions?.some((condition) => condition.type === "Ready" && condition.status === "True") === true;
-}
+const system = havipSystemNamespace;
+const namespace = havipNamespace;
+const name = havipName;
 
 describe("e2e: the agent in Kubernetes", () => {
   let testbed: Testbed | undefined;
