@@ -13,7 +13,7 @@ export const FINALIZER = "ha-nginx.io/release";
 export const FINALIZE_TIMEOUT_MS = 60_000;
 
 export interface FinalizeContext {
-  readonly cluster: Pick<Cluster, "deleteDaemonSet" | "emit" | "setFinalizers">;
+  readonly cluster: Pick<Cluster, "deleteDaemonSet" | "deleteAgentAccess" | "emit" | "setFinalizers">;
   readonly logger: Logger;
   readonly pods: () => readonly AgentPodInfo[];
   readonly now: number;
@@ -44,6 +44,9 @@ export async function finalize(object: RawHavip, context: FinalizeContext): Prom
       .emit(ref, { type: "Warning", reason: "ReleaseTimedOut", message: `agent pods still present after ${FINALIZE_TIMEOUT_MS / 1000} s, removing the finalizer anyway: ${names}` }, new Date(context.now))
       .catch((error: unknown) => context.logger.warn({ havip: key, err: error }, "could not write an Event"));
   }
+  // Deleted explicitly rather than left to the garbage collector, so nothing of ours outlives the resource, and only
+  // now, because a terminating agent still uses its token for its last status write.
+  await context.cluster.deleteAgentAccess(ref.namespace, agentObjectName(ref.name));
   try {
     await context.cluster.setFinalizers(ref, finalizers.filter((finalizer) => finalizer !== FINALIZER));
   } catch (error) {
