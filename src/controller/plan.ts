@@ -18,7 +18,7 @@ import {
 import { desiredDaemonSet, desiredRoleBinding, desiredServiceAccount, type AgentSettings, type Owner } from "./agent-objects.js";
 import { degradedCondition, isAbnormal, mastersOf, readyCondition, splitBrainCondition, stampConditions, type ConditionDraft } from "./conditions.js";
 import { keyOf, type AgentPodInfo, type NodeInfo, type PeerResource } from "./inputs.js";
-import { matchesSelector } from "./selector.js";
+import { matchesSelector } from "../api/v1alpha1/selector.js";
 import { claimOf, decideVrid, type Claim } from "./vrid.js";
 
 /** How long an agent may be gone (pod or node) before its entry turns UNKNOWN: a restart of the pod fits inside. */

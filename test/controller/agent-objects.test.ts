@@ -2,7 +2,7 @@ import { describe, expect, it } from "vitest";
 import { terminationGraceSeconds } from "../../src/controller/agent-objects.js";
 import { agentObjectName, boundedName } from "../../src/controller/names.js";
 import { computeDesired } from "../../src/controller/plan.js";
-import { formatSelector, matchesSelector } from "../../src/controller/selector.js";
+import { formatSelector, matchesSelector } from "../../src/api/v1alpha1/selector.js";
 import { validateHaVipSpec } from "../../src/api/v1alpha1/index.js";
 import { aHavip, aSpec, inputs } from "./builders.js";
 

@@ -20,7 +20,7 @@ import { AgentApi } from "./client.js";
 import { combineHealth, nodeReadiness, type Readiness } from "./readiness.js";
 import { Reflector, type ListedObjects } from "./reflector.js";
 import { resolveHaVip, type HaVipResolution } from "./resolve.js";
-import { formatLabelSelector } from "./selector.js";
+import { formatSelector } from "../../api/v1alpha1/selector.js";
 import { buildStatusEntry, describeReason } from "./status-entry.js";
 import { StatusPublisher } from "./status-publisher.js";
 
@@ -291,7 +291,7 @@ class KubernetesAgent {
 
   #syncPodWatch(spec: HaVipSpec): void {
     const selector: LabelSelector | undefined = spec.healthCheck?.nginxPodSelector;
-    const text = selector === undefined ? undefined : formatLabelSelector(selector);
+    const text = selector === undefined ? undefined : formatSelector(selector);
     if (this.#pods?.selector === text) return;
     this.#pods?.reflector.stop();
     this.#pods = undefined;

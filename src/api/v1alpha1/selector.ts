@@ -1,4 +1,6 @@
-import type { LabelSelector } from "../api/v1alpha1/index.js";
+// metav1.LabelSelector, as spec.nodes.selector and spec.healthCheck.nginxPodSelector use it: the controller matches
+// nodes with it, the agent turns it into a labelSelector query.
+import type { LabelSelector } from "./schema.js";
 
 /** metav1.LabelSelector semantics: every matchLabels pair and every expression must hold; an empty selector matches all. */
 export function matchesSelector(selector: LabelSelector | undefined, labels: Readonly<Record<string, string>>): boolean {
