@@ -1,4 +1,5 @@
 import { aRouterConfig } from "../fixtures/router-config.js";
+import { prng } from "../support/prng.js";
 import { describe, expect, it } from "vitest";
 import type { DecodeContext } from "../../src/vrrp/codec.js";
 import { decodeAdvertisement, decodeIpv4Datagram, encodeAdvertisement } from "../../src/vrrp/codec.js";
@@ -8,17 +9,6 @@ import type { RouterState } from "../../src/vrrp/machine.js";
 import { initialState, nextDeadline, step } from "../../src/vrrp/machine.js";
 import { milliseconds as ms } from "../../src/vrrp/units.js";
 
-// mulberry32: a tiny seeded PRNG, so a failure is reproducible from the seed printed in the test name.
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const config = aRouterConfig();
 

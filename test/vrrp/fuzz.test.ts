@@ -1,6 +1,7 @@
 import { aRouterConfig } from "../fixtures/router-config.js";
 import { readFileSync, readdirSync } from "node:fs";
 import { join } from "node:path";
+import { prng } from "../support/prng.js";
 import { describe, expect, it } from "vitest";
 import type { AddressFamily, VrrpVersion } from "../../src/vrrp/advertisement.js";
 import { internetChecksum, ipv4PseudoHeader, ipv6PseudoHeader } from "../../src/vrrp/checksum.js";
@@ -18,17 +19,6 @@ import { centiseconds, milliseconds as ms } from "../../src/vrrp/units.js";
 // starts from real keepalived captures and mutates them structurally, re-sealing the checksum on most of them so the
 // checks behind the checksum (fields, VRID, peer, password, interval) are reached too.
 
-// mulberry32: a failure is reproducible from the seed in the test name.
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 interface CaptureMeta {
   readonly case: string;
