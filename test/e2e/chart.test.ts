@@ -237,7 +237,10 @@ describe("chart e2e on the test bed", () => {
       const report = await probe.stop();
       measured.podDeleteProbe = `${report.ok}/${report.sent} ok, ${report.failed} failed, max outage ${report.maxOutageMs} ms`;
       expect(report.sent).toBeGreaterThan(100);
-      expect(report.failed).toBe(0);
+      // No hole (that shows as 100 ms timeouts); at most the one request whose connection opened on the old master
+      // just before the client's ARP entry flipped, reset by the new master (see test/ns/agent/failover.test.ts).
+      expect(report.failed).toBeLessThanOrEqual(1);
+      expect(report.maxOutageMs).toBeLessThan(100);
     }
     expect(after).not.toBe("");
     expect(after).not.toBe(before);
