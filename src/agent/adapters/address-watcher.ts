@@ -1,9 +1,8 @@
-import { createRtNetlink, rt as rtStructs, type RtNetlinkSocket } from "netlink";
+import { rt as rtStructs, type RtNetlinkSocket } from "netlink";
 import { formatAddress } from "../../vrrp/codec.js";
 import type { AddressWatcher, InterfaceAddress, Outcome, SetupFailure } from "../ports.js";
 import { familyOf } from "./ip-address.js";
-import { linkInfo } from "./interfaces.js";
-import { describe, errnoName, setupFailureOf } from "./netlink-errors.js";
+import { subscribeToLink } from "./interfaces.js";
 
 const RTM_DELADDR = 21;
 
@@ -15,25 +14,15 @@ export class NetlinkAddressWatcher implements AddressWatcher {
 
   async start(onRemoved: (address: InterfaceAddress) => void): Promise<Outcome<SetupFailure>> {
     if (this.rt !== undefined) return { ok: true };
-    const rt = createRtNetlink();
-    try {
-      rt.addMembership(rtStructs.MulticastGroups.IPV4_IFADDR);
-      rt.addMembership(rtStructs.MulticastGroups.IPV6_IFADDR);
-    } catch (error) {
-      rt.socket.close();
-      return { ok: false, code: setupFailureOf(errnoName(error)), detail: describe(error) };
-    }
-    const link = await linkInfo(this.ifname, rt);
-    if (!link.ok) {
-      rt.socket.close();
-      return link;
-    }
+    const subscribed = await subscribeToLink(this.ifname, [rtStructs.MulticastGroups.IPV4_IFADDR, rtStructs.MulticastGroups.IPV6_IFADDR]);
+    if (!subscribed.ok) return subscribed;
+    const { rt, link } = subscribed.value;
     rt.socket.on("message", (messages) => {
       for (const message of messages) {
         if (message.type !== RTM_DELADDR) continue;
         const { data, attrs } = rtStructs.parseAddressMessage(message.data);
         const bytes = attrs.local ?? attrs.address;
-        if (data.index !== link.value.index || bytes === undefined || data.prefixlen === undefined) continue;
+        if (data.index !== link.index || bytes === undefined || data.prefixlen === undefined) continue;
         const address = formatAddress(bytes);
         const family = familyOf(address);
         if (family !== undefined) onRemoved({ family, address, prefixLength: data.prefixlen });

@@ -38,6 +38,29 @@ export async function linkInfo(ifname: string, rt?: RtNetlinkSocket): Promise<Va
   }
 }
 
+/**
+ * An rtnetlink socket subscribed to `groups`, then the link's current state, in that order so that no change falls
+ * between the two. The caller owns the socket on success.
+ */
+export async function subscribeToLink(
+  ifname: string,
+  groups: readonly number[],
+): Promise<Valued<{ readonly rt: RtNetlinkSocket; readonly link: LinkInfo }, SetupFailure>> {
+  const rt = createRtNetlink();
+  try {
+    for (const group of groups) rt.addMembership(group);
+  } catch (error) {
+    rt.socket.close();
+    return { ok: false, code: setupFailureOf(errnoName(error)), detail: describe(error) };
+  }
+  const link = await linkInfo(ifname, rt);
+  if (!link.ok) {
+    rt.socket.close();
+    return link;
+  }
+  return { ok: true, value: { rt, link: link.value } };
+}
+
 /** Administratively up and operationally running (carrier present, RFC 2863 "up"). */
 export function isLinkUp(flags: { readonly up?: true; readonly running?: true } | undefined): boolean {
   return flags?.up === true && flags.running === true;

@@ -1,7 +1,6 @@
-import { createRtNetlink, rt as rtStructs, type RtNetlinkSocket } from "netlink";
+import { rt as rtStructs, type RtNetlinkSocket } from "netlink";
 import type { LinkMonitor, Outcome, SetupFailure } from "../ports.js";
-import { isLinkUp, linkInfo } from "./interfaces.js";
-import { describe, errnoName, setupFailureOf } from "./netlink-errors.js";
+import { isLinkUp, subscribeToLink } from "./interfaces.js";
 
 const RTM_NEWLINK = 16;
 const RTM_DELLINK = 17;
@@ -15,21 +14,11 @@ export class NetlinkLinkMonitor implements LinkMonitor {
 
   async start(onChange: (isUp: boolean) => void): Promise<Outcome<SetupFailure>> {
     if (this.rt !== undefined) return { ok: true };
-    const rt = createRtNetlink();
-    try {
-    // Subscribe before reading the current state, so that no change falls between the two.
-      rt.addMembership(rtStructs.MulticastGroups.LINK);
-    } catch (error) {
-      rt.socket.close();
-      return { ok: false, code: setupFailureOf(errnoName(error)), detail: describe(error) };
-    }
-    const link = await linkInfo(this.ifname, rt);
-    if (!link.ok) {
-      rt.socket.close();
-      return link;
-    }
-    const { index } = link.value;
-    this.isLinkUp = link.value.isUp;
+    const subscribed = await subscribeToLink(this.ifname, [rtStructs.MulticastGroups.LINK]);
+    if (!subscribed.ok) return subscribed;
+    const { rt, link } = subscribed.value;
+    const { index } = link;
+    this.isLinkUp = link.isUp;
     rt.socket.on("message", (messages) => {
       for (const message of messages) {
         if (message.type !== RTM_NEWLINK && message.type !== RTM_DELLINK) continue;
