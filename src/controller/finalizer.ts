@@ -13,10 +13,15 @@ export const FINALIZER = "ha-nginx.io/release";
 export const FINALIZE_TIMEOUT_MS = 60_000;
 
 export interface FinalizeContext {
-  readonly cluster: Pick<Cluster, "deleteDaemonSet" | "deleteAgentAccess" | "emit" | "setFinalizers">;
+  readonly cluster: Pick<Cluster, "deleteDaemonSet" | "deleteRoleBinding" | "deleteServiceAccount" | "emit" | "setFinalizers">;
   readonly logger: Logger;
   readonly pods: () => readonly AgentPodInfo[];
   readonly now: number;
+}
+
+/** A delete of something already gone has done its job. */
+function unlessGone(error: unknown): void {
+  if (apiStatusCode(error) !== 404) throw error;
 }
 
 export async function finalize(object: RawHavip, context: FinalizeContext): Promise<ReconcileOutcome> {
@@ -25,12 +30,11 @@ export async function finalize(object: RawHavip, context: FinalizeContext): Prom
   if (!finalizers.includes(FINALIZER)) return { kind: "done" };
   const ref: HavipRef = { namespace: metadata.namespace ?? "", name: metadata.name ?? "", uid: metadata.uid ?? "", resourceVersion: metadata.resourceVersion ?? "" };
   const key = `${ref.namespace}/${ref.name}`;
-  try {
-    await context.cluster.deleteDaemonSet(ref.namespace, agentObjectName(ref.name));
-    context.logger.info({ havip: key }, "deleted the agent DaemonSet; waiting for its pods to release the VIP");
-  } catch (error) {
-    if (apiStatusCode(error) !== 404) throw error;
-  }
+  const agents = agentObjectName(ref.name);
+  await context.cluster.deleteDaemonSet(ref.namespace, agents).then(
+    () => context.logger.info({ havip: key }, "deleted the agent DaemonSet; waiting for its pods to release the VIP"),
+    unlessGone,
+  );
   const left = context.pods();
   const deletedAt = metadata.deletionTimestamp === undefined ? context.now : new Date(metadata.deletionTimestamp).getTime();
   const deadline = deletedAt + FINALIZE_TIMEOUT_MS;
@@ -46,13 +50,10 @@ export async function finalize(object: RawHavip, context: FinalizeContext): Prom
   }
   // Deleted explicitly rather than left to the garbage collector, so nothing of ours outlives the resource, and only
   // now, because a terminating agent still uses its token for its last status write.
-  await context.cluster.deleteAgentAccess(ref.namespace, agentObjectName(ref.name));
-  try {
-    await context.cluster.setFinalizers(ref, finalizers.filter((finalizer) => finalizer !== FINALIZER));
-  } catch (error) {
-    // Gone already: someone else removed the last finalizer.
-    if (apiStatusCode(error) !== 404) throw error;
-  }
+  await context.cluster.deleteRoleBinding(ref.namespace, agents).catch(unlessGone);
+  await context.cluster.deleteServiceAccount(ref.namespace, agents).catch(unlessGone);
+  // Gone already: someone else removed the last finalizer.
+  await context.cluster.setFinalizers(ref, finalizers.filter((finalizer) => finalizer !== FINALIZER)).catch(unlessGone);
   context.logger.info({ havip: key, podsLeft: left.length }, "released");
   return { kind: "done" };
 }

@@ -22,8 +22,11 @@ function fakeCluster(options: { daemonSetMissing?: boolean } = {}) {
       calls.deleted.push(`${namespace}/${name}`);
       if (options.daemonSetMissing === true) throw Object.assign(new Error("not found"), { code: 404 });
     },
-    async deleteAgentAccess(namespace, name) {
-      calls.deleted.push(`access ${namespace}/${name}`);
+    async deleteRoleBinding(namespace, name) {
+      calls.deleted.push(`rolebinding ${namespace}/${name}`);
+    },
+    async deleteServiceAccount(namespace, name) {
+      calls.deleted.push(`serviceaccount ${namespace}/${name}`);
     },
     async emit(_ref: HavipRef, event: PlannedEvent) {
       calls.events.push(event);
@@ -51,7 +54,7 @@ describe("the release finalizer", () => {
   it("every agent pod gone: only our finalizer is removed, others stay", async () => {
     const { cluster, calls } = fakeCluster({ daemonSetMissing: true });
     const outcome = await finalize(aDeletedHavip(), { cluster, logger, pods: () => [], now: deletedAt + 5_000 });
-    expect(calls.deleted).toEqual(["default/ha-nginx-agent-edge", "access default/ha-nginx-agent-edge"]);
+    expect(calls.deleted).toEqual(["default/ha-nginx-agent-edge", "rolebinding default/ha-nginx-agent-edge", "serviceaccount default/ha-nginx-agent-edge"]);
     expect(calls.finalizers).toEqual([["other.io/keep"]]);
     expect(calls.events).toEqual([]);
     expect(outcome).toEqual({ kind: "done" });

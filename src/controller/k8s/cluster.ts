@@ -1,6 +1,5 @@
 // The controller's writes and reads that are not watches, on @kubernetes/client-node 1.4.0. Each method makes one
 // call and lets ApiException through; deciding what a 404 or a 409 means is the reconciler's job.
-import { apiStatusCode } from "./errors.js";
 import {
   AppsV1Api,
   CoreV1Api,
@@ -88,13 +87,12 @@ export class Cluster {
     await this.apps.deleteNamespacedDaemonSet({ namespace, name, propagationPolicy: "Background" });
   }
 
-  /** The agents' ServiceAccount and RoleBinding; one that is already gone counts as deleted. */
-  async deleteAgentAccess(namespace: string, name: string): Promise<void> {
-    const ignoreMissing = (error: unknown): void => {
-      if (apiStatusCode(error) !== 404) throw error;
-    };
-    await this.rbac.deleteNamespacedRoleBinding({ namespace, name }).then(() => undefined, ignoreMissing);
-    await this.core.deleteNamespacedServiceAccount({ namespace, name }).then(() => undefined, ignoreMissing);
+  async deleteRoleBinding(namespace: string, name: string): Promise<void> {
+    await this.rbac.deleteNamespacedRoleBinding({ namespace, name });
+  }
+
+  async deleteServiceAccount(namespace: string, name: string): Promise<void> {
+    await this.core.deleteNamespacedServiceAccount({ namespace, name });
   }
 
   /** An events.k8s.io/v1 Event on the resource, as `kubectl describe havip` shows it. */
