@@ -3,6 +3,7 @@ import tseslint from "typescript-eslint";
 
 // The import direction is the architecture: vrrp <- agent, api <- controller, api <- agent.
 const nodeBuiltins = { group: ["node:*"], message: "src/vrrp is pure: pass data in, return actions out." };
+const testbed = { group: ["**/testbed/**", "**/lab/**"], message: "The test bed and the lab drive the product from outside; the product never imports them." };
 const kubernetes = { group: ["@kubernetes/*", "@dot-i/*"], message: "Kubernetes belongs in src/controller or the agent's k8s adapter." };
 
 export default tseslint.config(
@@ -44,7 +45,7 @@ export default tseslint.config(
     files: ["src/controller/**/*.ts"],
     rules: {
       "no-restricted-imports": ["error", {
-        patterns: [{ group: ["**/vrrp/**", "**/agent/**"], message: "The controller knows nothing of packets or the agent's internals." }],
+        patterns: [{ group: ["**/vrrp/**", "**/agent/**"], message: "The controller knows nothing of packets or the agent's internals." }, testbed],
       }],
     },
   },
@@ -52,7 +53,7 @@ export default tseslint.config(
     files: ["src/agent/**/*.ts"],
     rules: {
       "no-restricted-imports": ["error", {
-        patterns: [{ group: ["**/controller/**"], message: "The agent does not depend on the controller." }],
+        patterns: [{ group: ["**/controller/**"], message: "The agent does not depend on the controller." }, testbed],
       }],
     },
   },

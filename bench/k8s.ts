@@ -12,7 +12,7 @@ import { parseArgs } from "node:util";
 import { vipHolders } from "../src/lab/agent.js";
 import type { ProbeReport } from "../src/lab/types.js";
 import { waitFor } from "../src/lab/wait.js";
-import { havipNamespace, isPodReady, startHaVipBed, type HaVipBed } from "../test/e2e/support/havip-bed.js";
+import { havipNamespace, isPodReady, startHaVipBed, type HaVipBed } from "../src/testbed/havip-bed.js";
 import { errorText, sleep } from "./support/bed.js";
 import { fileStamp, markdownTable, median, parseList } from "./support/report.js";
 

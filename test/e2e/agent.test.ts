@@ -12,9 +12,9 @@ import { HAVIP_GROUP, HAVIP_PLURAL, HAVIP_VERSION, validateHaVipSpec, type NodeS
 import { agentHttpPort } from "../../src/controller/agent-objects.js";
 import { vipHolders } from "../../src/lab/agent.js";
 import { waitFor } from "../../src/lab/wait.js";
-import { kubeconfigForServiceAccount } from "./support/control-plane.js";
-import { haVipManifest, havipName, havipNamespace, havipSystemNamespace, isPodReady, nginxManifest, renderChart } from "./support/havip-bed.js";
-import { startTestbed, type Testbed } from "./support/testbed.js";
+import { kubeconfigForServiceAccount } from "../../src/testbed/control-plane.js";
+import { haVipManifest, havipName, havipNamespace, havipSystemNamespace, isPodReady, nginxManifest, renderChart } from "../../src/testbed/havip-bed.js";
+import { startTestbed, type Testbed } from "../../src/testbed/testbed.js";
 
 const repo = resolve(import.meta.dirname, "../..");
 const system = havipSystemNamespace;

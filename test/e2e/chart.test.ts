@@ -10,8 +10,8 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { HAVIP_GROUP, HAVIP_PLURAL, HAVIP_VERSION, type NodeStatusEntry } from "../../src/api/v1alpha1/index.js";
 import { vipHolders } from "../../src/lab/agent.js";
 import { waitFor } from "../../src/lab/wait.js";
-import { locateBinaries } from "./support/binaries.js";
-import { startTestbed, type Testbed } from "./support/testbed.js";
+import { locateBinaries } from "../../src/testbed/binaries.js";
+import { startTestbed, type Testbed } from "../../src/testbed/testbed.js";
 
 const repo = resolve(import.meta.dirname, "../..");
 const chart = join(repo, "charts/ha-nginx");

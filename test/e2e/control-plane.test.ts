@@ -6,7 +6,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { locateBinaries, MissingBinaryError } from "./support/binaries.js";
+import { locateBinaries, MissingBinaryError } from "../../src/testbed/binaries.js";
 import {
   destroyControlPlaneDir,
   kubeconfigForServiceAccount,
@@ -15,7 +15,7 @@ import {
   processesReferencing,
   startControlPlane,
   type ControlPlane,
-} from "./support/control-plane.js";
+} from "../../src/testbed/control-plane.js";
 
 const namespace = `cp-test-${process.pid}`;
 
@@ -292,7 +292,7 @@ describe("control plane", () => {
 // Another process starts a control plane, prints its dir and then dies or walks away, as a crashed test worker or
 // `testbed up` would.
 async function controlPlaneInChild(isTiedToProcess: boolean): Promise<{ dir: string; kill: () => void; exited: Promise<void> }> {
-  const moduleUrl = new URL("./support/control-plane.ts", import.meta.url).href;
+  const moduleUrl = new URL("../../src/testbed/control-plane.ts", import.meta.url).href;
   const script = `
     const { startControlPlane } = await import(process.argv[1]);
     const cp = await startControlPlane({ isTiedToProcess: process.argv[2] === "true" });

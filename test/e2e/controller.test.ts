@@ -8,15 +8,15 @@ import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { kubeconfigForServiceAccount } from "./support/control-plane.js";
-import { startTestbed, type Testbed } from "./support/testbed.js";
+import { kubeconfigForServiceAccount } from "../../src/testbed/control-plane.js";
+import { startTestbed, type Testbed } from "../../src/testbed/testbed.js";
 
 const repo = resolve(import.meta.dirname, "../..");
 const cli = join(repo, "dist/cli.js");
 const system = "ha-nginx-system";
 const ns = "default";
 const edgeLabel = "ha-nginx.io/edge";
-// An image the test bed refuses to run (test/e2e/support/node-runner.ts imageKind): the DaemonSet's pods exist but
+// An image the test bed refuses to run (src/testbed/node-runner.ts imageKind): the DaemonSet's pods exist but
 // no agent runs, so the status.nodes entries this file writes are the only ones. The agent's own e2e tests run the
 // real agent with this controller.
 const agentImage = "example.invalid/ha-nginx-agent-stub:0";

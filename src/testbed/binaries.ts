@@ -16,7 +16,7 @@ export interface TestBedBinaries {
   readonly versions: { readonly kubernetes: string; readonly etcd: string; readonly helm: string };
 }
 
-const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), "../../..");
+const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), "../..");
 
 export class MissingBinaryError extends Error {
   override readonly name = "MissingBinaryError";

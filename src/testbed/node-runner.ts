@@ -117,7 +117,7 @@ const basePath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 export const imageNotSupportedReason = "ImageNotSupportedByTestbed";
 const mergePatch = setHeaderOptions("Content-Type", PatchStrategy.MergePatch);
 
-const defaultRepoDir = resolve(dirname(fileURLToPath(import.meta.url)), "../../..");
+const defaultRepoDir = resolve(dirname(fileURLToPath(import.meta.url)), "../..");
 
 // ---------------------------------------------------------------------------------------------------------------
 // Small helpers

@@ -5,7 +5,7 @@ import { spawn } from "node:child_process";
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { isProcessAlive, sweepLeftoverLabs } from "../../../src/lab/registry.js";
+import { isProcessAlive, sweepLeftoverLabs } from "../lab/registry.js";
 import { startTestbed, type Testbed } from "./testbed.js";
 
 const stateDir = "/run/ha-nginx-testbed";

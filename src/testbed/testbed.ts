@@ -1,8 +1,8 @@
 // The e2e test bed: a real control plane (control-plane.ts), network-namespace nodes (src/lab) and the node runner
 // acting as their kubelets. One call starts all three; stop() removes all three, whatever state they are in.
 import { CoreV1Api, KubeConfig } from "@kubernetes/client-node";
-import { createLab } from "../../../src/lab/lab.js";
-import type { Lab, LabHost } from "../../../src/lab/types.js";
+import { createLab } from "../lab/lab.js";
+import type { Lab, LabHost } from "../lab/types.js";
 import { startControlPlane, type ControlPlane, type ControlPlaneOptions } from "./control-plane.js";
 import { startNodeRunner, type NodeRunner } from "./node-runner.js";
 
