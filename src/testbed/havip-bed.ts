@@ -98,6 +98,10 @@ export interface HaVipBedOptions {
   // Waits for every nginx pod to be Ready before the HAVIP is applied, so that apply-to-answer times the HAVIP alone.
   readonly shouldWaitForNginx?: boolean;
   readonly log?: (line: string) => void;
+  // Replaces the default HAVIP (haVipManifest); it must keep the name, namespace and lab.vip(0) address.
+  readonly havipManifest?: (vip: string) => string;
+  // Objects applied before the HAVIP, e.g. the Secret an `authentication` block refers to.
+  readonly extraManifest?: string;
 }
 
 export interface HaVipBed {
@@ -176,7 +180,8 @@ export async function startHaVipBed(options: HaVipBedOptions = {}): Promise<HaVi
       log("nginx Ready on every node");
     }
     const vip = bed.lab.vip(0).address;
-    await must("HighAvailabilityVIP", ["apply", "-f", "-"], haVipManifest(vip));
+    if (options.extraManifest !== undefined) await must("extra manifest", ["apply", "-f", "-"], options.extraManifest);
+    await must("HighAvailabilityVIP", ["apply", "-f", "-"], (options.havipManifest ?? haVipManifest)(vip));
     const appliedAt = Date.now();
     const havipStatus = async (): Promise<HaVipStatus> => {
       const object = (await custom.getNamespacedCustomObject({ group: HAVIP_GROUP, version: HAVIP_VERSION, namespace: havipNamespace, plural: HAVIP_PLURAL, name: havipName })) as {
