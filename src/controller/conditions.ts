@@ -1,6 +1,14 @@
 // Conditions from the agents' status.nodes entries. The controller never drives VRRP; it only reads what each agent
 // reports about itself and summarises it, so `kubectl get havip` tells the truth about the VIP.
-import { ConditionReason, ConditionType, type HaVipCondition, type NodeStatusEntry } from "../api/v1alpha1/index.js";
+import {
+  ConditionReason,
+  ConditionType,
+  weightFix,
+  type HaVipCondition,
+  type HaVipSpec,
+  type HaVipWarning,
+  type NodeStatusEntry,
+} from "../api/v1alpha1/index.js";
 
 /** A condition before the controller stamps lastTransitionTime and observedGeneration on it. */
 export interface ConditionDraft {
@@ -81,6 +89,33 @@ export function splitBrainCondition(entries: readonly NodeStatusEntry[]): Condit
   return masters.length > 1
     ? { type: ConditionType.SplitBrain, status: "True", reason: ConditionReason.MultipleMasters, message: `MASTER on ${masters.join(", ")}: they do not hear each other's advertisements` }
     : { type: ConditionType.SplitBrain, status: "False", reason: ConditionReason.SingleMaster, message: "at most one node is MASTER" };
+}
+
+/**
+ * WeightIneffective from the weight warnings of the selected nodes (keepalived issue #942). A warning, not an error:
+ * the spec is valid and the VIP works while every node is healthy, so Ready and Invalid do not change.
+ */
+export function weightCondition(spec: HaVipSpec, warnings: readonly HaVipWarning[]): ConditionDraft {
+  const type = ConditionType.WeightIneffective;
+  const weight = spec.healthCheck?.weight ?? 0;
+  if (warnings.length === 0) {
+    return {
+      type,
+      status: "False",
+      reason: ConditionReason.WeightEffective,
+      message:
+        weight === 0
+          ? "weight 0: an unhealthy node goes FAULT and releases the VIP"
+          : `weight ${weight} lowers an unhealthy MASTER below the best BACKUP, which then takes over`,
+    };
+  }
+  const reason = warnings.some((warning) => warning.cause === "preemption-never") ? ConditionReason.PreemptionDisabled : ConditionReason.WeightTooSmall;
+  return {
+    type,
+    status: "True",
+    reason,
+    message: `${warnings.map((warning) => warning.message).join("; ")}; ${weightFix(spec, warnings)}`,
+  };
 }
 
 /**

@@ -16,7 +16,16 @@ import {
   type NodeStatusEntry,
 } from "../api/v1alpha1/index.js";
 import { desiredDaemonSet, desiredRoleBinding, desiredServiceAccount, type AgentSettings, type Owner } from "./agent-objects.js";
-import { degradedCondition, isAbnormal, mastersOf, readyCondition, splitBrainCondition, stampConditions, type ConditionDraft } from "./conditions.js";
+import {
+  degradedCondition,
+  isAbnormal,
+  mastersOf,
+  readyCondition,
+  splitBrainCondition,
+  stampConditions,
+  weightCondition,
+  type ConditionDraft,
+} from "./conditions.js";
 import { keyOf, type AgentPodInfo, type NodeInfo, type PeerResource } from "./inputs.js";
 import { matchesSelector } from "../api/v1alpha1/selector.js";
 import { claimOf, decideVrid, type Claim } from "./vrid.js";
@@ -209,7 +218,6 @@ export function computeDesired(inputs: PlanInputs): Plan {
     gone = marked.gone;
     requeueAt = marked.requeueAt;
     const summary = { entries: marked.entries, selectedNodes: [...selectedNames].sort(), addresses: spec.addresses };
-    const warnings = weightWarnings(spec, summary.selectedNodes);
     const [firstConflict] = vrid.conflicts;
     drafts = [
       readyCondition(summary),
@@ -218,18 +226,10 @@ export function computeDesired(inputs: PlanInputs): Plan {
       firstConflict === undefined
         ? { type: ConditionType.Conflict, status: "False", reason: ConditionReason.NoConflict, message: "the VRID and addresses are this resource's alone" }
         : { type: ConditionType.Conflict, status: "True", reason: firstConflict.reason, message: vrid.conflicts.map((conflict) => conflict.message).join("; ") },
-      {
-        type: ConditionType.Invalid,
-        status: "False",
-        reason: ConditionReason.SpecValid,
-        // A weak weight is legal, so it does not make the spec Invalid; it rides on this message, where it stays
-        // visible for as long as the spec has it, and is also raised once as a Warning Event.
-        message: warnings.length === 0 ? "the spec is valid" : `the spec is valid; warning: ${warnings.map((warning) => warning.message).join("; ")}`,
-      },
+      { type: ConditionType.Invalid, status: "False", reason: ConditionReason.SpecValid, message: "the spec is valid" },
+      // A weak weight is legal, so it gets its own condition rather than Invalid; turning True raises a Warning Event.
+      weightCondition(spec, weightWarnings(spec, summary.selectedNodes)),
     ];
-    if (warnings.length > 0 && previous.observedGeneration !== metadata.generation) {
-      events.push({ type: "Warning", reason: "WeakHealthCheckWeight", message: warnings.map((warning) => warning.message).join("; ") });
-    }
     agentObjects =
       vrid.virtualRouterID === undefined || firstConflict !== undefined
         ? undefined

@@ -48,7 +48,7 @@ export const validSpecCases: readonly ValidSpecCase[] = [
   { name: "multicast without peers", spec: { addresses: v4, transport: { mode: "Multicast" } } },
   { name: "unicast peers of the same family", spec: { addresses: ["2001:db8::10"], transport: { peers: ["2001:db8::1", "fe80::2"] } } },
   {
-    name: "priorities at both ends and a weight that moves the VIP",
+    name: "priorities at both ends and the strongest weight (valid, though WeightIneffective warns)",
     spec: {
       addresses: v4,
       nodes: { priorities: [{ node: "edge-1", priority: 254 }, { node: "edge-2", priority: 1 }] },
@@ -231,6 +231,19 @@ export const invalidSpecCases: readonly InvalidSpecCase[] = [
     fix: "add at least one",
   },
   { name: "interface name with a slash", spec: { addresses: v4, interface: "eth0/1" }, path: "spec.interface", fix: "e.g. eth0" },
+  { name: "interface name ..", spec: { addresses: v4, interface: ".." }, path: "spec.interface", fix: "e.g. eth0" },
+  {
+    name: "empty nginxPodSelector, which would match the agent's own pod",
+    spec: { addresses: v4, healthCheck: { nginxPodSelector: {} } },
+    path: "spec.healthCheck.nginxPodSelector",
+    fix: "add matchLabels",
+  },
+  {
+    name: "nginxPodSelector with empty matchLabels",
+    spec: { addresses: v4, healthCheck: { nginxPodSelector: { matchLabels: {} } } },
+    path: "spec.healthCheck.nginxPodSelector",
+    fix: "add matchLabels",
+  },
   { name: "interface name too long", spec: { addresses: v4, interface: "a-very-long-interface" }, path: "spec.interface", fix: "e.g. eth0" },
   { name: "GARP refresh under a second", spec: { addresses: v4, garp: { refresh: "500ms" } }, path: "spec.garp.refresh", fix: "0s (off)" },
   { name: "GARP repeat 0", spec: { addresses: v4, garp: { repeat: 0 } }, path: "spec.garp.repeat", fix: "≥ 1" },

@@ -186,16 +186,3 @@ describe("an invalid spec", () => {
     expect(plan.agentObjects).toBeUndefined();
   });
 });
-
-describe("weight warnings", () => {
-  it("a weight too small to move the VIP stays Invalid=False, carries the warning, and raises one Warning event per generation", () => {
-    const spec = aSpec({ nodes: { selector: { matchLabels: { "ha-nginx.io/edge": "true" } }, priorities: [{ node: "node-1", priority: 150 }] }, healthCheck: { weight: -10 } });
-    const plan = computeDesired(inputs({ object: aHavip({ spec, generation: 2 }) }));
-    const invalid = conditionOf(plan.status.conditions, ConditionType.Invalid);
-    expect(invalid).toMatchObject({ status: "False", reason: "SpecValid" });
-    expect(invalid?.message).toContain("weight -10 cannot move the VIP off node-1");
-    expect(plan.events.filter((event) => event.reason === "WeakHealthCheckWeight")).toHaveLength(1);
-    const again = computeDesired(inputs({ object: aHavip({ spec, generation: 2, status: plan.status }) }));
-    expect(again.events.filter((event) => event.reason === "WeakHealthCheckWeight")).toHaveLength(0);
-  });
-});

@@ -13,6 +13,11 @@ export const ConditionType = {
   Conflict: "Conflict",
   /** True while the spec breaks a rule the CRD schema cannot express; the message names the field and the fix. */
   Invalid: "Invalid",
+  /**
+   * True while the health check's negative weight cannot move the VIP off an unhealthy MASTER (keepalived issue
+   * #942): the spec is valid and the VIP works, so this is a warning that leaves Ready alone.
+   */
+  WeightIneffective: "WeightIneffective",
 } as const;
 export type ConditionType = (typeof ConditionType)[keyof typeof ConditionType];
 
@@ -63,5 +68,13 @@ export const ConditionReason = {
   ValidationFailed: "ValidationFailed",
   /** Invalid=True: `spec.authentication.passwordSecretRef` names a Secret or key that does not exist. */
   SecretNotFound: "SecretNotFound",
+
+  // WeightIneffective
+  /** WeightIneffective=False: weight 0 (FAULT releases the VIP), or a weight that drops an unhealthy node below the next. */
+  WeightEffective: "WeightEffective",
+  /** WeightIneffective=True: an unhealthy node's lowered priority still ties or beats the best BACKUP (RFC 5798 §6.4.2). */
+  WeightTooSmall: "WeightTooSmall",
+  /** WeightIneffective=True: preemption mode Never, so no BACKUP takes over from a live MASTER whatever its priority. */
+  PreemptionDisabled: "PreemptionDisabled",
 } as const;
 export type ConditionReason = (typeof ConditionReason)[keyof typeof ConditionReason];

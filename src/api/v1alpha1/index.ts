@@ -57,6 +57,7 @@ export {
   loadHaVipManifest,
   validateHaVip,
   validateHaVipSpec,
+  weightFix,
   weightWarnings,
 } from "./validate.js";
 export type { HaVipWarning, ValidationIssue, ValidationResult } from "./validate.js";

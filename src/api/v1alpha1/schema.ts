@@ -156,10 +156,18 @@ const labelSelector = z.strictObject({
   matchExpressions: z.array(labelSelectorRequirement).max(32).optional(),
 });
 
+// Range rules also carry a CEL rule: the API server's own minimum/maximum message states the bound but not why or
+// what to write, and a rejected `kubectl apply` is where most people first meet these limits.
 const priority = z
   .int({ error: () => "expected a whole number; use 1..254" })
   .min(1, { error: (issue) => `${quote(issue.input)} is out of range; use 1..254 (0 is reserved for a master giving up, RFC 5798 §5.2.4)` })
-  .max(254, { error: (issue) => `${quote(issue.input)} is out of range; use 1..254 (255 is reserved for the address owner, RFC 5798 §5.2.4)` });
+  .max(254, { error: (issue) => `${quote(issue.input)} is out of range; use 1..254 (255 is reserved for the address owner, RFC 5798 §5.2.4)` })
+  .meta(
+    cel({
+      rule: "self >= 1 && self <= 254",
+      message: "must be 1..254: 0 is reserved for a master giving up and 255 for the address owner (RFC 5798 §5.2.4); use e.g. 100",
+    }),
+  );
 
 // --- spec -------------------------------------------------------------------------------------------------------
 
@@ -204,7 +212,12 @@ const nodesSchema = z
     priorities: z
       .array(z.strictObject({ node: z.string().min(1).max(253), priority }))
       .max(MAX_NODES)
-      .meta({ "x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["node"] })
+      .meta({
+        "x-kubernetes-list-type": "map",
+        "x-kubernetes-list-map-keys": ["node"],
+        // The list-map check alone reports a bare "Duplicate value" without saying what to do.
+        ...cel({ rule: "self.all(x, self.exists_one(y, y.node == x.node))", message: "must list each node once; remove the second entry of a node" }),
+      })
       .default([])
       .describe(`VRRP priority per node name (RFC 5798 §5.2.4); unlisted nodes get ${DEFAULT_PRIORITY}.`),
   })
@@ -290,8 +303,22 @@ const probeSchema = z
     }),
   );
 
+const EMPTY_POD_SELECTOR_MESSAGE =
+  "is empty, so it matches every pod in the namespace, the agent's own included, and a node would always look healthy; " +
+  "add matchLabels naming the nginx pods, e.g. app: nginx, or remove nginxPodSelector";
+
 const healthCheckSchema = z.strictObject({
   nginxPodSelector: labelSelector
+    .refine(
+      (selector) => Object.keys(selector.matchLabels ?? {}).length > 0 || (selector.matchExpressions?.length ?? 0) > 0,
+      { error: () => EMPTY_POD_SELECTOR_MESSAGE },
+    )
+    .meta(
+      cel({
+        rule: "(has(self.matchLabels) && size(self.matchLabels) > 0) || (has(self.matchExpressions) && size(self.matchExpressions) > 0)",
+        message: `must not be empty: an empty selector ${EMPTY_POD_SELECTOR_MESSAGE.replace(/^is empty, so it /, "")}`,
+      }),
+    )
     .optional()
     .describe("nginx pods in this namespace; a node is healthy only while one of its matching pods is Ready and not terminating."),
   probe: probeSchema.optional().describe("The agent's own local probe, independent of the API server."),
@@ -299,6 +326,12 @@ const healthCheckSchema = z.strictObject({
     .int({ error: () => "expected a whole number; use -253..0" })
     .min(-253, { error: (issue) => `${quote(issue.input)} is out of range; use -253..0` })
     .max(0, { error: (issue) => `${quote(issue.input)} is out of range; use 0 (unhealthy node goes FAULT) or a negative number down to -253` })
+    .meta(
+      cel({
+        rule: "self >= -253 && self <= 0",
+        message: "must be -253..0: use 0 (an unhealthy node goes FAULT) or a negative number subtracted from its priority, e.g. -60",
+      }),
+    )
     .default(0)
     .describe("0: an unhealthy node goes FAULT and releases the VIP. Negative: subtracted from its priority (keepalived's weight)."),
 }).describe("When a node counts as healthy enough to hold the VIP. Absent: every node counts as healthy.");
@@ -309,6 +342,9 @@ const garpSchema = z.strictObject({
     .default("0s")
     .describe("Re-announce period while MASTER; 0s is off."),
 }).describe("Gratuitous ARP (IPv4) and unsolicited Neighbor Advertisement (IPv6) announcements of the VIP.");
+
+/** A Linux interface name: IFNAMSIZ - 1 characters, none of them a slash, colon, percent sign or white space. */
+const INTERFACE_NAME = /^[^\s/:%]{1,15}$/;
 
 const V2_MIN_INTERVAL_MS = 1_000; // RFC 3768 §5.3.7: Adver Int is whole seconds, 8 bits
 const V2_MAX_INTERVAL_MS = 255_000;
@@ -355,15 +391,24 @@ export const haVipSpecSchema = z
     interface: z
       .string()
       .max(15, { error: (issue) => `${quote(issue.input)} is longer than 15 characters, the Linux limit; write e.g. eth0, or omit it` })
-      .regex(/^[^\s/:%]{1,15}$/, {
+      // A refinement rather than a regex: the API server would report a regex as a bare pattern, the CEL rule says
+      // what a name may hold. "." and ".." are refused by the kernel's dev_valid_name().
+      .refine((name) => INTERFACE_NAME.test(name) && name !== "." && name !== "..", {
         error: (issue) => `${quote(issue.input)} is not a Linux interface name (1..15 characters, no "/", ":" or spaces); write e.g. eth0, or omit it`,
       })
+      .meta(
+        cel({
+          rule: `self.matches('${INTERFACE_NAME.source.replaceAll("\\", "\\\\")}') && self != '.' && self != '..'`,
+          message: 'must be a Linux interface name: 1..15 characters, not "." or "..", no "/", ":", "%" or spaces; write e.g. eth0, or omit it',
+        }),
+      )
       .optional()
       .describe("Interface for the addresses and adverts; default: the interface holding the node's own address."),
     virtualRouterID: z
       .int({ error: () => "expected a whole number; use 1..255, or omit it to let the controller allocate one" })
       .min(1, { error: (issue) => `${quote(issue.input)} is out of range; use 1..255, or omit it to let the controller allocate one` })
       .max(255, { error: (issue) => `${quote(issue.input)} is out of range; use 1..255, or omit it to let the controller allocate one` })
+      .meta(cel({ rule: "self >= 1 && self <= 255", message: "must be 1..255 (RFC 5798 §5.2.3); use e.g. 51, or omit it to let the controller allocate one" }))
       .optional()
       .describe("VRID (RFC 5798 §5.2.3), 1..255; the controller allocates one when omitted."),
     vrrpVersion: z

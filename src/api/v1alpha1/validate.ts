@@ -132,16 +132,25 @@ export function loadHaVipManifest(yamlText: string): ValidationResult<HighAvaila
 /** A configuration that validates but will not do what its author most likely wants. */
 export interface HaVipWarning {
   readonly path: string;
-  /** The node the warning is about. */
+  /** The node that would keep the VIP while unhealthy. */
   readonly node: string;
   readonly message: string;
+  /** Why the VIP stays: the weight is too small, or preemption is off and no weight can help. */
+  readonly cause: "weight-too-small" | "preemption-never";
+  /**
+   * The weakest weight that would move the VIP off `node`; undefined when no weight in -253..-1 can, and only
+   * weight 0 (FAULT) releases it.
+   */
+  readonly neededWeight: number | undefined;
 }
 
 /**
- * Finds nodes whose negative health-check weight is too small to move the VIP (keepalived issue #942): an unhealthy
- * node advertises priority − |weight|, and while that is still at least the best other node's priority, that node
- * never preempts it, so the failing node keeps the VIP. A tie is flagged too: RFC 5798 §6.4.3 then lets the higher
- * primary address win, which may be the failing node.
+ * Finds nodes whose negative health-check weight cannot move the VIP (keepalived issue #942). An unhealthy MASTER
+ * keeps advertising, at priority − |weight| (never below 1), and a BACKUP takes over only when that is *lower* than
+ * its own priority (RFC 5798 §6.4.2): an equal advert resets its Master_Down_Timer, whatever the addresses, because
+ * the primary-address tie-break of §6.4.3 applies only between two MASTERs. So a node is flagged while its unhealthy
+ * priority is still ≥ that of the best node not above it (the one that would take over). With preemption mode Never no BACKUP ever takes over from a live MASTER
+ * (§6.4.2 with Preempt_Mode False), so every node is flagged and only weight 0 helps.
  *
  * `nodeNames` are the nodes that run the router (e.g. those the selector matches); unlisted ones have priority
  * DEFAULT_PRIORITY. Without it, the nodes in `spec.nodes.priorities` are used.
@@ -149,25 +158,52 @@ export interface HaVipWarning {
 export function weightWarnings(spec: HaVipSpec, nodeNames?: readonly string[]): HaVipWarning[] {
   const weight = spec.healthCheck?.weight ?? 0;
   if (weight >= 0) return [];
-  const names = [...new Set(nodeNames ?? spec.nodes.priorities.map((entry) => entry.node))];
+  const names = [...new Set(nodeNames ?? spec.nodes.priorities.map((entry) => entry.node))].sort();
   if (names.length < 2) return [];
   const nodes = names.map((node) => ({ node, priority: priorityOf(spec, node) }));
+  const path = "spec.healthCheck.weight";
+  if (spec.preemption.mode === "Never") {
+    return nodes.map(({ node, priority }) => ({
+      path,
+      node,
+      cause: "preemption-never" as const,
+      neededWeight: undefined,
+      message: `${node} (priority ${priority}) keeps the VIP while unhealthy: with preemption mode Never no BACKUP takes over from a live MASTER`,
+    }));
+  }
   return nodes.flatMap(({ node, priority }) => {
-    const others = nodes.filter((other) => other.node !== node);
-    const best = others.reduce((a, b) => (b.priority > a.priority ? b : a));
-    // keepalived never lowers a priority below 1.
+    // The node that takes over from this one: the best of those not above it, since this one is MASTER only while
+    // every node above it is gone. For the top node that is the runner-up, the case keepalived #942 is about.
+    const below = nodes.filter((other) => other.node !== node && other.priority <= priority);
+    const best = below.reduce<(typeof below)[number] | undefined>((a, b) => (a === undefined || b.priority > a.priority ? b : a), undefined);
+    if (best === undefined) return [];
+    // The agent never lowers a priority below 1 (src/vrrp/config.ts computeEffectivePriority), as keepalived.
     const unhealthy = Math.max(1, priority + weight);
     if (unhealthy < best.priority) return [];
     const needed = -(priority - best.priority + 1);
-    const fix = needed >= -253 ? `set weight ≤ ${needed}, or weight: 0` : "set weight: 0";
     return [
       {
-        path: "spec.healthCheck.weight",
+        path,
         node,
+        cause: "weight-too-small" as const,
+        neededWeight: needed >= -253 ? needed : undefined,
         message:
-          `weight ${weight} cannot move the VIP off ${node}: unhealthy, its priority ${priority} drops only to ${unhealthy}, ` +
-          `not below ${best.node} at ${best.priority}; ${fix} so an unhealthy node goes FAULT`,
+          `${node} (priority ${priority}) keeps the VIP while unhealthy: weight ${weight} lowers it only to ${unhealthy}, ` +
+          `not below ${best.node} (priority ${best.priority})`,
       },
     ];
   });
+}
+
+/** One sentence on how to make the weight work for every flagged node, for a condition message. */
+export function weightFix(spec: HaVipSpec, warnings: readonly HaVipWarning[]): string {
+  if (warnings.some((warning) => warning.cause === "preemption-never")) {
+    return "set spec.healthCheck.weight: 0 so an unhealthy node goes FAULT and releases the VIP, or spec.preemption.mode: Always";
+  }
+  const needed = warnings.map((warning) => warning.neededWeight);
+  if (needed.some((value) => value === undefined)) {
+    return "no weight in -253..-1 bridges that gap; set spec.healthCheck.weight: 0 so an unhealthy node goes FAULT, or bring the priorities closer";
+  }
+  const strongest = Math.min(...needed.flatMap((value) => (value === undefined ? [] : [value])));
+  return `set spec.healthCheck.weight ≤ ${strongest} (now ${spec.healthCheck?.weight ?? 0}), or 0 so an unhealthy node goes FAULT`;
 }
