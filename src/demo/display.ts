@@ -1,4 +1,4 @@
-import { renderFrame, renderStatusLine, type Frame, type Palette } from "./view.js";
+import { renderFrame, renderPanel, renderStatusLine, type Frame, type Palette } from "./view.js";
 
 export interface Display {
   /** Starts redrawing; `frame` is asked for the current picture on every tick. */
@@ -19,7 +19,7 @@ const showCursor = "\x1b[?25h";
  * file, redrawing would only repeat it, so a status line is appended once a second instead.
  */
 export function createDisplay(out: NodeJS.WriteStream, palette: Palette): Display {
-  return out.isTTY ? new LiveTable(out, palette) : new StatusLines(out);
+  return out.isTTY ? new LiveTable(out, palette) : new StatusLines(out, palette);
 }
 
 class LiveTable implements Display {
@@ -73,8 +73,9 @@ class LiveTable implements Display {
 class StatusLines implements Display {
   #timer: NodeJS.Timeout | undefined;
   #frame: (() => Frame) | undefined;
+  #panelRevision: number | undefined;
 
-  constructor(private readonly out: NodeJS.WriteStream) {}
+  constructor(private readonly out: NodeJS.WriteStream, private readonly palette: Palette) {}
 
   start(frame: () => Frame): void {
     this.#frame = frame;
@@ -93,7 +94,13 @@ class StatusLines implements Display {
     this.#frame = undefined;
   }
 
+  // The panel only when it says something new: a log that repeats the same command output every second says nothing.
   #print(): void {
-    if (this.#frame !== undefined) this.out.write(`${renderStatusLine(this.#frame())}\n`);
+    if (this.#frame === undefined) return;
+    const frame = this.#frame();
+    this.out.write(`${renderStatusLine(frame)}\n`);
+    if (frame.panel === undefined || frame.panel.revision === this.#panelRevision) return;
+    this.#panelRevision = frame.panel.revision;
+    this.out.write(`${renderPanel(frame.panel, this.palette).join("\n")}\n`);
   }
 }

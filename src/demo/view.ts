@@ -34,12 +34,20 @@ export interface ClientView {
   readonly lastServedBy: string | undefined;
 }
 
+/** Lines shown under the table as they are, e.g. a command's output; `revision` changes when they say something new. */
+export interface Panel {
+  readonly title: string;
+  readonly lines: readonly string[];
+  readonly revision: number;
+}
+
 export interface Frame {
   readonly rows: readonly NodeRow[];
   readonly vip: string;
   readonly client: ClientView | undefined;
   readonly step: string;
   readonly elapsedMs: number;
+  readonly panel?: Panel | undefined;
 }
 
 export interface StepSummary {
@@ -49,6 +57,8 @@ export interface StepSummary {
   readonly outageMs: number;
   readonly failedRequests: number;
   readonly newMaster: string | undefined;
+  /** The Master the API reported at the end of the step (kubectl's MASTER column), when there is an API. */
+  readonly apiMaster?: string | undefined;
   readonly durationMs: number;
   /** Requests the client sent during the step, and which node's nginx answered how many of them. */
   readonly requests: number;
@@ -110,7 +120,12 @@ export function renderFrame(frame: Frame, palette: Palette): string[] {
     `VIP ${frame.vip} held by ${holderText}`,
     `client ${clientText(frame.client, palette)}`,
     palette.dim(`${frame.step} · ${(frame.elapsedMs / 1000).toFixed(1)} s`),
+    ...(frame.panel === undefined ? [] : ["", ...renderPanel(frame.panel, palette)]),
   ];
+}
+
+export function renderPanel(panel: Panel, palette: Palette): string[] {
+  return [palette.dim(panel.title), ...panel.lines];
 }
 
 function clientText(client: ClientView | undefined, palette: Palette): string {
@@ -134,12 +149,15 @@ export function renderStatusLine(frame: Frame): string {
 }
 
 export function renderSummary(steps: readonly StepSummary[], palette: Palette): string[] {
-  const header = palette.bold(`${pad("step", 16)}${pad("outage (ms)", 13)}${pad("failed", 8)}${pad("new master", 12)}${pad("time (s)", 10)}result`);
+  const hasApi = steps.some((s) => s.apiMaster !== undefined);
+  const apiHeader = hasApi ? pad("API master", 12) : "";
+  const header = palette.bold(`${pad("step", 16)}${pad("outage (ms)", 13)}${pad("failed", 8)}${pad("new master", 12)}${apiHeader}${pad("time (s)", 10)}result`);
   const rows = steps.map((s) => [
     pad(s.step, 16),
     pad(String(s.outageMs), 13),
     pad(String(s.failedRequests), 8),
     pad(s.newMaster ?? "-", 12),
+    hasApi ? pad(s.apiMaster ?? "-", 12) : "",
     pad((s.durationMs / 1000).toFixed(1), 10),
     s.isMet ? palette.good("ok") : palette.bad(`FAILED: ${s.error ?? s.expectation}`),
   ].join(""));
