@@ -78,6 +78,13 @@ export function desiredRoleBinding(owner: Owner): V1RoleBinding {
   };
 }
 
+// The agent runs as root (the image's default user), with every capability dropped except NET_ADMIN and NET_RAW.
+// Non-root cannot use those two: Kubernetes adds capabilities to the bounding and permitted sets but has no field for
+// ambient ones, so a non-root process's effective set is empty after exec unless the binary carries file capabilities.
+// No-new-privileges (allowPrivilegeEscalation: false) makes the kernel ignore file capabilities, and setcap on `node`
+// would hand them to every script it runs, the controller included. A user namespace (hostUsers: false) is refused
+// with hostNetwork. Root on a read-only root file system, with two capabilities and no way to gain more, is the
+// narrowest of the options that work.
 export function desiredDaemonSet(owner: Owner, spec: HaVipSpec, virtualRouterID: number, settings: AgentSettings): V1DaemonSet {
   const name = agentObjectName(owner.name);
   const labels = { [AGENT_LABEL]: name, "app.kubernetes.io/name": "ha-nginx-agent", "app.kubernetes.io/managed-by": FIELD_MANAGER };
