@@ -1,15 +1,16 @@
-// A HighAvailabilityVIP running on the e2e test bed, as test/e2e/agent.test.ts sets it up: the CRD, the chart's RBAC,
-// the real controller process with its ServiceAccount kubeconfig, an nginx DaemonSet (readinessProbe, preStop sleep)
-// and one HAVIP on lab.vip(0). Shared by the e2e tests and bench/k8s.ts so both measure the same deployment.
+// A HighAvailabilityVIP running on the e2e test bed: the CRD, the chart's RBAC, the real controller process with its
+// ServiceAccount kubeconfig, an nginx DaemonSet (readinessProbe, preStop sleep) and one HAVIP on lab.vip(0). The one way
+// the e2e tests and bench/k8s.ts bring it up, so all of them measure the same deployment.
 import { CoreV1Api, CustomObjectsApi, KubeConfig, type V1Pod } from "@kubernetes/client-node";
 import { spawn, type ChildProcess } from "node:child_process";
 import { createWriteStream, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
-import { HAVIP_GROUP, HAVIP_PLURAL, HAVIP_VERSION, validateHaVipSpec, type NodeStatusEntry } from "../api/v1alpha1/index.js";
+import { HAVIP_GROUP, HAVIP_PLURAL, HAVIP_VERSION, validateHaVipSpec, type HaVipCondition, type NodeStatusEntry } from "../api/v1alpha1/index.js";
 import { agentHttpPort } from "../controller/agent-objects.js";
 import { vipHolders } from "../lab/agent.js";
 import { waitFor } from "../lab/wait.js";
+import type { StateKind } from "../vrrp/machine.js";
 import { kubeconfigForServiceAccount } from "./control-plane.js";
 import { startTestbed, type Testbed, type TestbedOptions } from "./testbed.js";
 
@@ -91,6 +92,15 @@ export interface HaVipStatus {
   readonly virtualRouterID?: number;
   readonly master?: string;
   readonly nodes?: readonly NodeStatusEntry[];
+  readonly conditions?: readonly HaVipCondition[];
+}
+
+/** The fields of an agent's /state that tests read. */
+export interface AgentStateView {
+  readonly state?: StateKind;
+  readonly holdsVip?: boolean;
+  readonly isLinkUp?: boolean;
+  readonly lastTransition?: { readonly at?: string; readonly reason?: string };
 }
 
 export interface HaVipBedOptions {
@@ -117,6 +127,11 @@ export interface HaVipBed {
   statusNodes(): Promise<readonly NodeStatusEntry[]>;
   /** Waits for one MASTER holding the VIP alone and two BACKUP in status.nodes. */
   settled(timeoutMs?: number): Promise<{ master: string; backups: string[] }>;
+  /**
+   * `node`'s agent's /state, asked from inside the node's own namespace so that it answers while the node is cut off
+   * the segment. Empty when the agent does not answer (restarting).
+   */
+  agentState(node: string): Promise<AgentStateView>;
   /** The epoch milliseconds of `node`'s agent's last transition, from its /state endpoint. */
   transitionAt(node: string): Promise<number>;
   stop(): Promise<void>;
@@ -138,6 +153,10 @@ export async function startHaVipBed(options: HaVipBedOptions = {}): Promise<HaVi
   let testbed: Testbed | undefined;
   let controller: ChildProcess | undefined;
   const stop = async (): Promise<void> => {
+    // Its log is removed below; a controller that died mid-run is the first thing to know about a failed test.
+    if (controller !== undefined && (controller.exitCode !== null || controller.signalCode !== null)) {
+      log(`the controller exited early (${controller.exitCode ?? controller.signalCode}):\n${readFileSync(controllerLog, "utf8").slice(-3000)}`);
+    }
     if (controller !== undefined) await stopChild(controller);
     await testbed?.stop();
     rmSync(scratch, { recursive: true, force: true });
@@ -201,6 +220,10 @@ export async function startHaVipBed(options: HaVipBedOptions = {}): Promise<HaVi
     if (!spec.ok) throw new Error("the bed's HAVIP spec does not validate");
     const statePort = agentHttpPort(spec.value, vrid);
     const statusNodes = async (): Promise<readonly NodeStatusEntry[]> => (await havipStatus()).nodes ?? [];
+    const agentState = async (node: string): Promise<AgentStateView> => {
+      const answer = await bed.lab.httpGet(bed.hostOf(node), `http://127.0.0.1:${statePort}/state`);
+      return answer.status === 200 ? (JSON.parse(answer.body) as AgentStateView) : {};
+    };
     return {
       testbed: bed,
       core,
@@ -229,10 +252,9 @@ export async function startHaVipBed(options: HaVipBedOptions = {}): Promise<HaVi
         if (result === undefined) throw new Error("unreachable");
         return result;
       },
+      agentState,
       async transitionAt(node) {
-        const answer = await bed.lab.httpGet(bed.lab.client, `http://${bed.hostOf(node).address}:${statePort}/state`);
-        const state = JSON.parse(answer.body) as { lastTransition?: { at?: string } };
-        return Date.parse(state.lastTransition?.at ?? "");
+        return Date.parse((await agentState(node)).lastTransition?.at ?? "");
       },
       stop,
     };

@@ -2,163 +2,118 @@
 // real controller (node dist/cli.js controller, with its ServiceAccount token and the chart's RBAC) that allocates the
 // VRID, publishes the peers and creates the agent DaemonSet, and the agents that DaemonSet runs with their own
 // ServiceAccount token bound to the chart's ha-nginx-agent ClusterRole. A missing permission fails this test.
-import { CoreV1Api, CustomObjectsApi, KubeConfig } from "@kubernetes/client-node";
-import { spawn, type ChildProcess } from "node:child_process";
-import { createWriteStream, mkdtempSync, readFileSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join, resolve } from "node:path";
+// The bed is src/testbed/havip-bed.ts, the one bench:k8s measures. Losing the API server is control-plane-loss.test.ts.
+import { readFileSync } from "node:fs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { HAVIP_GROUP, HAVIP_PLURAL, HAVIP_VERSION, validateHaVipSpec, type NodeStatusEntry } from "../../src/api/v1alpha1/index.js";
-import { agentHttpPort } from "../../src/controller/agent-objects.js";
+import { ConditionType, type NodeStatusEntry } from "../../src/api/v1alpha1/index.js";
 import { vipHolders } from "../../src/lab/agent.js";
 import { waitFor } from "../../src/lab/wait.js";
-import { kubeconfigForServiceAccount } from "../../src/testbed/control-plane.js";
-import { haVipManifest, havipName, havipNamespace, havipSystemNamespace, isPodReady, nginxManifest, renderChart } from "../../src/testbed/havip-bed.js";
-import { startTestbed, type Testbed } from "../../src/testbed/testbed.js";
+import { havipName, havipNamespace, isPodReady, startHaVipBed, type HaVipBed } from "../../src/testbed/havip-bed.js";
+import { computeMasterDownInterval } from "../../src/vrrp/timers.js";
+import { centiseconds } from "../../src/vrrp/units.js";
 
-const repo = resolve(import.meta.dirname, "../..");
-const system = havipSystemNamespace;
 const namespace = havipNamespace;
 const name = havipName;
+// The bed's HAVIP advertises every second; node-3's priority 50 waits longest, so this bounds every backup's wait.
+const masterDownIntervalMs = computeMasterDownInterval(3, 50, centiseconds(100));
+// A node whose kubelet goes quiet is NotReady after this grace, not the default 40 s, so the node link cut test
+// sees its entry turn UNKNOWN (NotReady + the controller's AGENT_GONE_GRACE_MS of 30 s) in well under a minute.
+// The node runner's Lease says 40 s (leaseDurationSeconds) but the node lifecycle controller goes by the grace.
+const nodeMonitorGraceMs = 8_000;
+const heartbeatIntervalMs = 2_000;
+
+interface HolderSample {
+  readonly at: number;
+  readonly holders: readonly string[];
+}
+
+/** The span covered by samples matching `isIn`: from each first match to the next sample that does not match. */
+function windowMs(samples: readonly HolderSample[], isIn: (sample: HolderSample) => boolean): number {
+  let total = 0;
+  let openedAt: number | undefined;
+  for (const sample of samples) {
+    if (isIn(sample)) openedAt ??= sample.at;
+    else if (openedAt !== undefined) {
+      total += sample.at - openedAt;
+      openedAt = undefined;
+    }
+  }
+  return openedAt === undefined ? total : total + (samples.at(-1)?.at ?? openedAt) - openedAt;
+}
 
 describe("e2e: the agent in Kubernetes", () => {
-  let testbed: Testbed | undefined;
-  let core: CoreV1Api;
-  let custom: CustomObjectsApi;
-  let controller: ChildProcess | undefined;
-  let vrid = 0;
-  let appliedAt = 0;
-  const scratch = mkdtempSync(join(tmpdir(), "ha-nginx-agent-e2e-"));
-  const controllerLog = join(scratch, "controller.log");
+  let havip: HaVipBed | undefined;
   const measured: Record<string, number | string> = {};
-
-  const bed = (): Testbed => {
-    if (testbed === undefined) throw new Error("no test bed");
-    return testbed;
+  const log = (line: string): void => {
+    process.stdout.write(`[agent e2e] ${line}\n`);
   };
 
-  async function statusNodes(): Promise<readonly NodeStatusEntry[]> {
-    const object = (await custom.getNamespacedCustomObject({ group: HAVIP_GROUP, version: HAVIP_VERSION, namespace, plural: HAVIP_PLURAL, name })) as {
-      status?: { nodes?: NodeStatusEntry[] };
-    };
-    return object.status?.nodes ?? [];
-  }
+  const bed = (): HaVipBed => {
+    if (havip === undefined) throw new Error("no test bed");
+    return havip;
+  };
 
   async function masters(): Promise<string[]> {
-    return (await statusNodes()).filter((entry) => entry.state === "MASTER").map((entry) => entry.node);
+    return (await bed().statusNodes()).filter((entry) => entry.state === "MASTER").map((entry) => entry.node);
   }
 
-  async function settled(): Promise<{ master: string; backups: string[] }> {
-    let result: { master: string; backups: string[] } | undefined;
-    await waitFor(
-      async () => {
-        const nodes = await statusNodes();
-        const master = nodes.filter((entry) => entry.state === "MASTER");
-        const backups = nodes.filter((entry) => entry.state === "BACKUP");
-        if (master.length !== 1 || backups.length !== 2 || master[0] === undefined) return false;
-        const holders = await vipHolders(bed().lab, bed().lab.vip(0).address);
-        if (holders.length !== 1 || holders[0] !== bed().hostOf(master[0].node).name) return false;
-        result = { master: master[0].node, backups: backups.map((entry) => entry.node).sort() };
-        return true;
+  async function entryOf(node: string): Promise<NodeStatusEntry | undefined> {
+    return (await bed().statusNodes()).find((entry) => entry.node === node);
+  }
+
+  /** Reads who holds the VIP about every 20 ms until stopped (each read is one `ip` per node, run in parallel). */
+  function sampleHolders(): { stop(): Promise<HolderSample[]> } {
+    const samples: HolderSample[] = [];
+    let isStopped = false;
+    const loop = (async (): Promise<void> => {
+      while (!isStopped) {
+        const startedAt = Date.now();
+        samples.push({ at: startedAt, holders: await vipHolders(bed().testbed.lab, bed().vip) });
+        await new Promise((resolve) => setTimeout(resolve, Math.max(0, startedAt + 20 - Date.now())));
+      }
+    })();
+    return {
+      async stop() {
+        isStopped = true;
+        await loop;
+        return samples;
       },
-      { timeoutMs: 90_000, intervalMs: 250, what: "one MASTER holding the VIP and two BACKUP in status.nodes" },
-    );
-    if (result === undefined) throw new Error("unreachable");
-    return result;
-  }
-
-  /** The transition time of `node`'s agent, read from its /state endpoint (millisecond precision). */
-  async function transitionAt(node: string): Promise<number> {
-    const host = bed().hostOf(node);
-    const spec = validateHaVipSpec({ addresses: [`${bed().lab.vip(0).address}/24`] });
-    if (!spec.ok) throw new Error("spec");
-    const answer = await bed().lab.httpGet(bed().lab.client, `http://${host.address}:${agentHttpPort(spec.value, vrid)}/state`);
-    const state = JSON.parse(answer.body) as { lastTransition?: { at?: string } };
-    return Date.parse(state.lastTransition?.at ?? "");
-  }
-
-  async function havipStatus(): Promise<{ virtualRouterID?: number; master?: string; nodes?: NodeStatusEntry[] }> {
-    const object = (await custom.getNamespacedCustomObject({ group: HAVIP_GROUP, version: HAVIP_VERSION, namespace, plural: HAVIP_PLURAL, name })) as {
-      status?: { virtualRouterID?: number; master?: string; nodes?: NodeStatusEntry[] };
     };
-    return object.status ?? {};
   }
 
   beforeAll(async () => {
-    testbed = await startTestbed({ nodes: 3 });
-    const kc = new KubeConfig();
-    kc.loadFromFile(testbed.kubeconfig);
-    core = kc.makeApiClient(CoreV1Api);
-    custom = kc.makeApiClient(CustomObjectsApi);
-    await testbed.createNamespace(system);
-    await testbed.createNamespace(namespace);
-    const crd = await testbed.kubectl(["apply", "--server-side", "-f", join(repo, "crds/ha-nginx.io_highavailabilityvips.yaml")]);
-    expect(crd.code, crd.stderr).toBe(0);
-    const established = await testbed.kubectl(["wait", "--for=condition=Established", "crd/highavailabilityvips.ha-nginx.io", "--timeout=60s"]);
-    expect(established.code, established.stderr).toBe(0);
-    for (const file of ["rbac-controller.yaml", "rbac-agent.yaml"]) {
-      const result = await testbed.kubectl(["apply", "-f", "-"], { input: renderChart(file) });
-      expect(result.code, `${file}: ${result.stderr}`).toBe(0);
-    }
-    const controllerKubeconfig = await kubeconfigForServiceAccount(testbed.cp, system, "ha-nginx-controller");
-    const log = createWriteStream(controllerLog);
-    controller = spawn(process.execPath, [join(repo, "dist/cli.js"), "controller", "--namespace", system, "--metrics-port", "0", "--agent-image", testbed.imageForOurs], {
-      env: { PATH: process.env.PATH ?? "", HOME: scratch, KUBECONFIG: controllerKubeconfig },
-      stdio: ["ignore", "pipe", "pipe"],
-    });
-    controller.stdout?.pipe(log);
-    controller.stderr?.pipe(log);
-    for (const [what, manifest] of [
-      ["nginx", nginxManifest],
-      ["HighAvailabilityVIP", haVipManifest(testbed.lab.vip(0).address)],
-    ] as const) {
-      const result = await testbed.kubectl(["apply", "-f", "-"], { input: manifest });
-      expect(result.code, `${what}: ${result.stderr}`).toBe(0);
-    }
-    appliedAt = Date.now();
-    await waitFor(
-      async () => {
-        vrid = (await havipStatus()).virtualRouterID ?? 0;
-        return vrid > 0;
+    havip = await startHaVipBed({
+      log,
+      testbed: {
+        heartbeatIntervalMs,
+        controlPlane: { controllerManagerArgs: [`--node-monitor-grace-period=${nodeMonitorGraceMs / 1000}s`, "--node-monitor-period=1s"] },
       },
-      { timeoutMs: 60_000, intervalMs: 200, what: "the controller to allocate status.virtualRouterID" },
-    );
-    const daemonSet = await bed().kubectl(["get", "daemonset", "-n", namespace, "-l", "app.kubernetes.io/name=ha-nginx-agent", "-o", "jsonpath={.items[0].spec.template.spec.containers[0].args}"]);
+    });
+    const daemonSet = await bed().testbed.kubectl(["get", "daemonset", "-n", namespace, "-l", "app.kubernetes.io/name=ha-nginx-agent", "-o", "jsonpath={.items[0].spec.template.spec.containers[0].args}"]);
     measured.agentArgs = daemonSet.stdout;
   }, 240_000);
 
   afterAll(async () => {
-    const child = controller;
-    if (child !== undefined && (child.exitCode !== null || child.signalCode !== null)) {
-      process.stdout.write(`[agent e2e] the controller exited early (${child.exitCode ?? child.signalCode}):\n${readFileSync(controllerLog, "utf8").slice(-3000)}\n`);
-    }
-    if (child !== undefined && child.exitCode === null && child.signalCode === null) {
-      const exited = new Promise((resolveExit) => child.once("exit", resolveExit));
-      child.kill("SIGTERM");
-      const timer = setTimeout(() => child.kill("SIGKILL"), 10_000);
-      await exited;
-      clearTimeout(timer);
-    }
-    await testbed?.stop();
-    rmSync(scratch, { recursive: true, force: true });
-    process.stdout.write(`[agent e2e] measurements: ${JSON.stringify(measured)}\n`);
+    await havip?.stop();
+    log(`measurements: ${JSON.stringify(measured)}`);
   }, 120_000);
 
   it("elects one MASTER and two BACKUP, shown in status.nodes and kubectl; the master holds the VIP and it answers", async () => {
-    const { master, backups } = await settled();
-    measured.applyToSettledMs = Date.now() - appliedAt;
+    const { testbed } = bed();
+    const { master, backups } = await bed().settled();
+    measured.applyToSettledMs = Date.now() - bed().appliedAt;
     expect(backups).toHaveLength(2);
     expect(backups).not.toContain(master);
-    const entries = await statusNodes();
+    const entries = await bed().statusNodes();
     for (const entry of entries) {
-      expect(entry.address).toBe(bed().hostOf(entry.node).address);
+      expect(entry.address).toBe(testbed.hostOf(entry.node).address);
       expect(entry.healthy).toBe(true);
       expect(entry.lastTransitionTime).toMatch(/Z$/);
     }
-    const answer = await bed().lab.httpGet(bed().lab.client, `http://${bed().lab.vip(0).address}/`);
+    const answer = await testbed.lab.httpGet(testbed.lab.client, `http://${bed().vip}/`);
     expect(answer.status).toBe(200);
     expect(answer.body.trim()).toBe("web");
-    const table = await bed().kubectl(["get", "havip", name, "-n", namespace, "-o", "custom-columns=NAME:.metadata.name,VIP:.spec.addresses[0],NODES:.status.nodes[*].node,STATES:.status.nodes[*].state", "--no-headers"]);
+    const table = await testbed.kubectl(["get", "havip", name, "-n", namespace, "-o", "custom-columns=NAME:.metadata.name,VIP:.spec.addresses[0],NODES:.status.nodes[*].node,STATES:.status.nodes[*].state", "--no-headers"]);
     expect(table.code, table.stderr).toBe(0);
     expect(table.stdout.match(/MASTER/g)).toHaveLength(1);
     expect(table.stdout.match(/BACKUP/g)).toHaveLength(2);
@@ -166,25 +121,26 @@ describe("e2e: the agent in Kubernetes", () => {
     let row: string[] = [];
     await waitFor(
       async () => {
-        const printed = await bed().kubectl(["get", "havip", name, "-n", namespace, "--no-headers"]);
+        const printed = await testbed.kubectl(["get", "havip", name, "-n", namespace, "--no-headers"]);
         row = printed.stdout.trim().split(/\s+/);
         return row[2] === master;
       },
       { timeoutMs: 15_000, intervalMs: 200, what: `kubectl get havip to print MASTER ${master}` },
     );
-    expect(row[1]).toBe(`${bed().lab.vip(0).address}/24`);
-    const events = await core.listNamespacedEvent({ namespace, fieldSelector: `involvedObject.name=${name}` });
+    expect(row[1]).toBe(`${bed().vip}/24`);
+    const events = await bed().core.listNamespacedEvent({ namespace, fieldSelector: `involvedObject.name=${name}` });
     expect(events.items.some((event) => event.reason === "BecameMaster" && event.message?.startsWith(`${master}:`) === true)).toBe(true);
   }, 120_000);
 
   it("nginx pod on the master deleted: the backup takes over before nginx stops, no hole (at most the in-flight request), status follows", async () => {
-    const { master: before } = await settled();
+    const { testbed, core } = bed();
+    const { master: before } = await bed().settled();
     const pods = await core.listNamespacedPod({ namespace, labelSelector: "app=web", fieldSelector: `spec.nodeName=${before}` });
     const pod = pods.items.find(isPodReady);
     if (pod?.metadata?.name === undefined) throw new Error(`no Ready nginx pod on ${before}`);
-    const probe = await bed().lab.startProbe(`http://${bed().lab.vip(0).address}/`, { intervalMs: 10, timeoutMs: 500 });
+    const probe = await testbed.lab.startProbe(`http://${bed().vip}/`, { intervalMs: 10, timeoutMs: 500 });
     try {
-      const deleted = await bed().kubectl(["delete", "pod", pod.metadata.name, "-n", namespace, "--wait=false"]);
+      const deleted = await testbed.kubectl(["delete", "pod", pod.metadata.name, "-n", namespace, "--wait=false"]);
       expect(deleted.code, deleted.stderr).toBe(0);
       const deleteAt = Date.now();
       let after = "";
@@ -199,8 +155,8 @@ describe("e2e: the agent in Kubernetes", () => {
         },
         { timeoutMs: 15_000, intervalMs: 20, what: "a new MASTER in status.nodes" },
       );
-      const switchedAt = await transitionAt(after);
-      await waitFor(async () => (await havipStatus()).master === after, { timeoutMs: 15_000, intervalMs: 20, what: "status.master (kubectl's MASTER column) to follow" });
+      const switchedAt = await bed().transitionAt(after);
+      await waitFor(async () => (await bed().havipStatus()).master === after, { timeoutMs: 15_000, intervalMs: 20, what: "status.master (kubectl's MASTER column) to follow" });
       measured.podDeleteSwitchToMasterColumnMs = Date.now() - switchedAt;
       measured.podDeleteMasters = `${before} -> ${after}`;
       measured.podDeleteToStatusMs = seenAt - deleteAt;
@@ -224,98 +180,63 @@ describe("e2e: the agent in Kubernetes", () => {
       expect(report.maxOutageMs).toBeLessThan(100);
       expect(report.sent).toBeGreaterThan(100);
     }
-    const { master: now } = await settled();
+    const { master: now } = await bed().settled();
     expect(now).not.toBe(before);
   }, 120_000);
 
-  it("API server stopped while nginx dies on the master: the VIP still moves; status catches up when the API returns", async () => {
-    const { master: before } = await settled();
-    const nginx = bed().runner.processes().find((item) => item.node === before && item.container === "nginx" && item.namespace === namespace);
-    if (nginx === undefined) throw new Error(`no nginx process on ${before}`);
-    const probe = await bed().lab.startProbe(`http://${bed().lab.vip(0).address}/`, { intervalMs: 10, timeoutMs: 500 });
-    const apiDownAt = Date.now();
-    await bed().cp.stopApiServer();
-    let isApiUp = false;
-    try {
-      // Unplanned: the whole nginx process group dies; only the local probe can notice, the API is gone.
-      const killedAt = Date.now();
-      process.kill(-nginx.pid, "SIGKILL");
-      let movedTo = "";
-      await waitFor(
-        async () => {
-          const holders = await vipHolders(bed().lab, bed().lab.vip(0).address);
-          if (holders.length !== 1 || holders[0] === bed().hostOf(before).name) return false;
-          movedTo = holders[0] ?? "";
-          return true;
-        },
-        { timeoutMs: 15_000, intervalMs: 50, what: "the VIP to move while the API server is down" },
-      );
-      measured.nginxKillVipMovedMs = Date.now() - killedAt;
-      const stillDownMs = apiDownAt + 30_000 - Date.now();
-      if (stillDownMs > 0) await new Promise((resolve) => setTimeout(resolve, stillDownMs));
-      await bed().cp.startApiServer();
-      isApiUp = true;
-      const upAt = Date.now();
-      await waitFor(
-        async () => {
-          const current = await masters();
-          return current.length === 1 && current[0] !== undefined && bed().hostOf(current[0]).name === movedTo;
-        },
-        { timeoutMs: 60_000, intervalMs: 100, what: "status.nodes to show the new master after the API server returns" },
-      );
-      measured.apiBackToStatusMs = Date.now() - upAt;
-    } finally {
-      if (!isApiUp) await bed().cp.startApiServer();
-      const report = await probe.stop();
-      measured.nginxKillProbe = `${report.ok}/${report.sent} ok, ${report.failed} failed, max outage ${report.maxOutageMs} ms`;
-      // probe period 200 ms × failureThreshold 2, then the hand-over; generous for two shared cores.
-      expect(report.maxOutageMs).toBeLessThan(4000);
-    }
-    expect(measured.apiBackToStatusMs).toBeLessThan(20_000);
-    await settled();
-  }, 180_000);
-
-  it("agent process SIGKILLed on the master: the backup takes over, the restarted agent removes the stale VIP", async () => {
-    const { master: before } = await settled();
-    const agent = bed().runner.processes().find((item) => item.node === before && item.container === "agent" && item.namespace === namespace);
+  it("agent process SIGKILLed on the master: the backup takes over, the restarted agent removes the stale VIP; the duplicate window is reported", async () => {
+    const { testbed } = bed();
+    const { master: before } = await bed().settled();
+    const beforeHost = testbed.hostOf(before).name;
+    const agent = testbed.runner.processes().find((item) => item.node === before && item.container === "agent" && item.namespace === namespace);
     if (agent === undefined) throw new Error(`no agent process on ${before}`);
-    const probe = await bed().lab.startProbe(`http://${bed().lab.vip(0).address}/`, { intervalMs: 10, timeoutMs: 500 });
-    const samples: { at: number; holders: string[] }[] = [];
+    const probe = await testbed.lab.startProbe(`http://${bed().vip}/`, { intervalMs: 10, timeoutMs: 500 });
+    const sampler = sampleHolders();
+    let samples: HolderSample[] = [];
     try {
       process.kill(-agent.pid, "SIGKILL");
       const killedAt = Date.now();
       await waitFor(
         async () => {
-          const holders = await vipHolders(bed().lab, bed().lab.vip(0).address);
-          samples.push({ at: Date.now(), holders });
-          const entry = (await statusNodes()).find((item) => item.node === before);
-          return holders.length === 1 && holders[0] !== bed().hostOf(before).name && entry?.state === "BACKUP";
+          const holders = await vipHolders(testbed.lab, bed().vip);
+          return holders.length === 1 && holders[0] !== beforeHost && (await entryOf(before))?.state === "BACKUP";
         },
         { timeoutMs: 40_000, intervalMs: 100, what: "another node holding the VIP alone and the restarted agent BACKUP" },
       );
-      const takeover = samples.find((sample) => sample.holders.some((holder) => holder !== bed().hostOf(before).name));
-      const duplicates = samples.filter((sample) => sample.holders.length > 1);
-      const gone = samples.filter((sample) => sample.holders.length === 0);
+      samples = await sampler.stop();
+      const takeover = samples.find((sample) => sample.at >= killedAt && sample.holders.some((holder) => holder !== beforeHost));
       measured.agentKillTakeoverMs = takeover === undefined ? -1 : takeover.at - killedAt;
-      measured.agentKillDuplicateWindowMs = duplicates.length === 0 ? 0 : (duplicates.at(-1)?.at ?? 0) - (duplicates[0]?.at ?? 0) + 100;
-      measured.agentKillNoHolderWindowMs = gone.length === 0 ? 0 : (gone.at(-1)?.at ?? 0) - (gone[0]?.at ?? 0) + 100;
+      // The killed agent leaves the VIP on its interface; the backup adds it after Master_Down_Interval, and the
+      // restarted agent removes it once it has read its HAVIP. Between the two, both nodes hold the address.
+      const duplicateMs = windowMs(samples, (sample) => sample.holders.length > 1);
+      measured.agentKillDuplicateWindowMs = duplicateMs;
+      measured.agentKillNoHolderWindowMs = windowMs(samples, (sample) => sample.holders.length === 0);
+      const gaps = samples.slice(1).map((sample, index) => sample.at - (samples[index]?.at ?? sample.at));
+      measured.agentKillSampleGapMs = `median ${[...gaps].sort((a, b) => a - b)[Math.floor(gaps.length / 2)] ?? 0}, max ${Math.max(0, ...gaps)} over ${samples.length} samples`;
+      log(`agent SIGKILL: duplicate window ${duplicateMs} ms (Master_Down_Interval ${masterDownIntervalMs} ms), takeover after ${measured.agentKillTakeoverMs} ms`);
+      expect(takeover).toBeDefined();
+      // One Master_Down_Interval is what the restarted agent's start may take (the runner's 1 s restart delay, node
+      // start-up, reading its HAVIP); 5 s more for two shared cores.
+      expect(duplicateMs).toBeLessThanOrEqual(masterDownIntervalMs + 5_000);
     } finally {
+      if (samples.length === 0) await sampler.stop();
       const report = await probe.stop();
       measured.agentKillProbe = `${report.ok}/${report.sent} ok, ${report.failed} failed, max outage ${report.maxOutageMs} ms`;
     }
-    const { master } = await settled();
+    const { master } = await bed().settled();
     expect(master).not.toBe(before);
   }, 120_000);
 
   it("agent pod deleted on the master: it hands over on SIGTERM, no hole (at most the in-flight request), its replacement joins as BACKUP", async () => {
-    const { master: before } = await settled();
+    const { testbed, core } = bed();
+    const { master: before } = await bed().settled();
     const agents = await core.listNamespacedPod({ namespace, labelSelector: "app.kubernetes.io/name=ha-nginx-agent", fieldSelector: `spec.nodeName=${before}` });
     const agent = agents.items[0];
     if (agent?.metadata?.name === undefined) throw new Error(`no agent pod on ${before}`);
-    const probe = await bed().lab.startProbe(`http://${bed().lab.vip(0).address}/`, { intervalMs: 10, timeoutMs: 500 });
+    const probe = await testbed.lab.startProbe(`http://${bed().vip}/`, { intervalMs: 10, timeoutMs: 500 });
     try {
       const deleteAt = Date.now();
-      const deleted = await bed().kubectl(["delete", "pod", agent.metadata.name, "-n", namespace, "--wait=false"]);
+      const deleted = await testbed.kubectl(["delete", "pod", agent.metadata.name, "-n", namespace, "--wait=false"]);
       expect(deleted.code, deleted.stderr).toBe(0);
       let after = "";
       await waitFor(
@@ -329,19 +250,114 @@ describe("e2e: the agent in Kubernetes", () => {
       );
       measured.agentDeleteToStatusMs = Date.now() - deleteAt;
       measured.agentDeleteMasters = `${before} -> ${after}`;
-      const { master } = await settled();
+      const { master } = await bed().settled();
       expect(master).toBe(after);
-      const entry = (await statusNodes()).find((item) => item.node === before);
-      expect(entry?.state).toBe("BACKUP");
+      expect((await entryOf(before))?.state).toBe("BACKUP");
     } finally {
       const report = await probe.stop();
       measured.agentDeleteProbe = `${report.ok}/${report.sent} ok, ${report.failed} failed, max outage ${report.maxOutageMs} ms`;
-      const logDir = bed().runner.podDir(namespace, agent.metadata.name);
-      if (report.failed > 0 && logDir !== undefined) process.stdout.write(`[agent e2e] old agent log:\n${readFileSync(`${logDir}/agent.log`, "utf8").slice(-4000)}\n`);
+      const logDir = testbed.runner.podDir(namespace, agent.metadata.name);
+      if (report.failed > 0 && logDir !== undefined) log(`old agent log:\n${readFileSync(`${logDir}/agent.log`, "utf8").slice(-4000)}`);
       // No hole (that shows as 100 ms timeouts); at most the one request whose connection opened on the old master
       // just before the client's ARP entry flipped, reset by the new master (see test/ns/agent/failover.test.ts).
       expect(report.failed).toBeLessThanOrEqual(1);
       expect(report.maxOutageMs).toBeLessThan(100);
     }
   }, 120_000);
+
+  it("node link cut on the master (switch port, kubelet and API all gone): a backup takes over, the entry turns UNKNOWN; restored, the node rejoins as BACKUP and the VIP stays (preemption Never)", async () => {
+    const { testbed, core } = bed();
+    const { master: before } = await bed().settled();
+    const host = testbed.hostOf(before);
+    const nodeReady = async (): Promise<string | undefined> =>
+      (await core.readNode({ name: before })).status?.conditions?.find((condition) => condition.type === "Ready")?.status;
+    const probe = await testbed.lab.startProbe(`http://${bed().vip}/`, { intervalMs: 10, timeoutMs: 500 });
+    let isCut = false;
+    let after = "";
+    try {
+      const cutAt = Date.now();
+      // One failed switch port takes the pods' API connections, the kubelet's heartbeats and the data link together;
+      // the API goes first so that no status write of the cut agent slips out between the steps.
+      isCut = true;
+      await testbed.runner.cutApi(before);
+      await testbed.runner.stopNode(before, { keepPods: true });
+      await testbed.lab.cutLink(host);
+      await waitFor(
+        async () => {
+          const holders = await vipHolders(testbed.lab, bed().vip);
+          const [holder] = holders;
+          if (holders.length !== 1 || holder === undefined || holder === host.name) return false;
+          after = testbed.nodeNames.find((node) => testbed.hostOf(node).name === holder) ?? "";
+          return true;
+        },
+        { timeoutMs: 30_000, intervalMs: 20, what: "a backup holding the VIP alone" },
+      );
+      measured.linkCutTakeoverMs = Date.now() - cutAt;
+      await waitFor(
+        async () => (await testbed.lab.httpGet(testbed.lab.client, `http://${bed().vip}/`, { timeoutMs: 500 })).status === 200,
+        { timeoutMs: 15_000, intervalMs: 50, what: "the client answered through the VIP again" },
+      );
+      measured.linkCutServedAgainMs = Date.now() - cutAt;
+      // The cut agent is alive, but its carrier is gone: the link monitor feeds interface-down and it goes to FAULT,
+      // dropping the VIP, rather than staying MASTER alone on a dead segment where nobody can hear it; so no stale
+      // address is left to clash with the new master when the link returns.
+      const cutState = await bed().agentState(before);
+      expect(cutState).toMatchObject({ state: "Fault", holdsVip: false, isLinkUp: false });
+      await waitFor(async () => (await entryOf(after))?.state === "MASTER", { timeoutMs: 15_000, intervalMs: 100, what: `${after} MASTER in status.nodes` });
+      // Nobody can speak for the cut node: its entry keeps the agent's last word until the controller marks it.
+      expect((await entryOf(before))?.state).toBe("MASTER");
+      let isSplitBrainReported = false;
+      const splitBrainSeen = async (): Promise<void> => {
+        const { conditions } = await bed().havipStatus();
+        isSplitBrainReported ||= conditions?.some((condition) => condition.type === ConditionType.SplitBrain && condition.status === "True") === true;
+      };
+      await waitFor(
+        async () => {
+          await splitBrainSeen();
+          return (await nodeReady()) === "Unknown";
+        },
+        { timeoutMs: 60_000, intervalMs: 250, what: `${before} NotReady (Unknown) after its heartbeats stopped` },
+      );
+      measured.linkCutNodeNotReadyMs = Date.now() - cutAt;
+      await waitFor(
+        async () => {
+          await splitBrainSeen();
+          return (await entryOf(before))?.state === "UNKNOWN";
+        },
+        { timeoutMs: 90_000, intervalMs: 250, what: `${before}'s status entry UNKNOWN` },
+      );
+      measured.linkCutToUnknownMs = Date.now() - cutAt;
+      measured.linkCutSplitBrainReportedWhileStale = String(isSplitBrainReported);
+      expect((await entryOf(before))?.reason).toBe("node not Ready");
+    } finally {
+      if (isCut) {
+        await testbed.lab.restoreLink(host);
+        await testbed.runner.restoreApi(before);
+        await testbed.runner.startNode(before);
+      }
+    }
+    const restoredAt = Date.now();
+    const sampler = sampleHolders();
+    let samples: HolderSample[] = [];
+    try {
+      await waitFor(async () => (await entryOf(before))?.state === "BACKUP", { timeoutMs: 60_000, intervalMs: 250, what: `${before}'s entry back from UNKNOWN to BACKUP` });
+      measured.linkRestoreToBackupMs = Date.now() - restoredAt;
+      // Preemption Never: the higher-priority node must not take the VIP back, neither once it hears the master nor
+      // after a Master_Down_Interval of hearing it; watch for two of them.
+      await new Promise((resolve) => setTimeout(resolve, 2 * masterDownIntervalMs));
+      const { master } = await bed().settled();
+      expect(master).toBe(after);
+    } finally {
+      samples = await sampler.stop();
+      const report = await probe.stop();
+      measured.linkCutProbe = `${report.ok}/${report.sent} ok, ${report.failed} failed, max outage ${report.maxOutageMs} ms`;
+      const afterRestore = report.windows.filter((window) => window.startMs >= restoredAt);
+      measured.linkRestoreFailed = afterRestore.reduce((sum, window) => sum + window.failed, 0);
+      // The takeover waits out a Master_Down_Interval; 5 s more for two shared cores.
+      expect(report.maxOutageMs).toBeLessThan(masterDownIntervalMs + 5_000);
+    }
+    expect(samples.filter((sample) => sample.holders.includes(host.name))).toEqual([]);
+    expect(measured.linkRestoreFailed).toBe(0);
+    expect(await bed().agentState(before)).toMatchObject({ state: "Backup", holdsVip: false, isLinkUp: true });
+  }, 240_000);
 });
