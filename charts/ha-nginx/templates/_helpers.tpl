@@ -25,3 +25,15 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{- define "ha-nginx.image" -}}
 {{- printf "%s:%s" .Values.image.repository (.Values.image.tag | default .Chart.AppVersion) -}}
 {{- end -}}
+
+{{- define "ha-nginx.uninstallSelector" -}}
+app.kubernetes.io/name: ha-nginx-uninstall
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end -}}
+
+{{- /* The pre-delete hook's annotations; the argument is its weight (RBAC before the Job). */ -}}
+{{- define "ha-nginx.uninstallHook" -}}
+helm.sh/hook: pre-delete
+helm.sh/hook-weight: {{ . | quote }}
+helm.sh/hook-delete-policy: before-hook-creation,hook-succeeded
+{{- end -}}
