@@ -108,7 +108,9 @@ async function runStep(step: Step, master: DemoNode | undefined, opts: StoryOpti
   }
   const stepEnd = Date.now();
   const after = probe.current?.snapshot();
-  const windows = (after?.windows ?? []).filter((w) => w.startMs >= stepStart && w.startMs < stepEnd);
+  // By overlap, not by start: the request in flight when the step acts was sent before it and fails with it. Steps
+  // only end with no window open, so no window reaches back into an earlier step further than that one request.
+  const windows = (after?.windows ?? []).filter((w) => w.endMs > stepStart && w.startMs < stepEnd);
   const answeredBy = Object.fromEntries(Object.entries(after?.answeredBy ?? {})
     .map(([name, count]) => [name, count - (before?.answeredBy[name] ?? 0)])
     .filter(([, count]) => count !== 0));
