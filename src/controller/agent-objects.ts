@@ -1,9 +1,10 @@
-// The desired agent objects of one HighAvailabilityVIP: its DaemonSet, ServiceAccount and RoleBinding. Everything
-// the agent needs to know about the VIP (priorities, interval, peers) it reads from the resource itself, so the pod
-// template holds only what placement and the kubelet need; changing a priority or a peer never restarts an agent.
-import type { V1DaemonSet, V1NodeAffinity, V1RoleBinding, V1ServiceAccount, V1Toleration } from "@kubernetes/client-node";
+// The desired agent objects of one HighAvailabilityVIP: its DaemonSet, ServiceAccount and RoleBinding, and with a
+// VRRPv2 password a Role and RoleBinding for that one Secret. Everything the agent needs to know about the VIP
+// (priorities, interval, peers) it reads from the resource itself, so the pod template holds only what placement and
+// the kubelet need; changing a priority or a peer never restarts an agent.
+import type { V1DaemonSet, V1NodeAffinity, V1Role, V1RoleBinding, V1ServiceAccount, V1Toleration } from "@kubernetes/client-node";
 import { addressFamilyOf, HAVIP_API_VERSION, HAVIP_KIND, parseDuration, type HaVipSpec } from "../api/v1alpha1/index.js";
-import { agentObjectName } from "./names.js";
+import { agentObjectName, passwordAccessName } from "./names.js";
 
 /** Label on every agent object; its value is the object name, which (unlike a HAVIP name) fits a label value. */
 export const AGENT_LABEL = "ha-nginx.io/agent";
@@ -75,6 +76,38 @@ export function desiredRoleBinding(owner: Owner): V1RoleBinding {
     metadata: { name, namespace: owner.namespace, labels: { [AGENT_LABEL]: name }, ownerReferences: ownerReference(owner) },
     roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "ClusterRole", name: AGENT_CLUSTER_ROLE },
     subjects: [{ kind: "ServiceAccount", name, namespace: owner.namespace }],
+  };
+}
+
+export interface PasswordAccess {
+  readonly role: V1Role;
+  readonly roleBinding: V1RoleBinding;
+}
+
+/**
+ * `get` on exactly the Secret that spec.authentication names, for the agents' VRRPv2 password; undefined without
+ * authentication, so an agent that needs no password can read no Secret at all. A Role per resource, because only
+ * the resource knows the Secret's name, and resourceNames narrows the get to that one object.
+ */
+export function desiredPasswordAccess(owner: Owner, spec: HaVipSpec): PasswordAccess | undefined {
+  const secret = spec.authentication?.passwordSecretRef.name;
+  if (secret === undefined) return undefined;
+  const name = passwordAccessName(owner.name);
+  const metadata = { name, namespace: owner.namespace, labels: { [AGENT_LABEL]: agentObjectName(owner.name) }, ownerReferences: ownerReference(owner) };
+  return {
+    role: {
+      apiVersion: "rbac.authorization.k8s.io/v1",
+      kind: "Role",
+      metadata,
+      rules: [{ apiGroups: [""], resources: ["secrets"], resourceNames: [secret], verbs: ["get"] }],
+    },
+    roleBinding: {
+      apiVersion: "rbac.authorization.k8s.io/v1",
+      kind: "RoleBinding",
+      metadata,
+      roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "Role", name },
+      subjects: [{ kind: "ServiceAccount", name: agentObjectName(owner.name), namespace: owner.namespace }],
+    },
   };
 }
 

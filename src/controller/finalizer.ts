@@ -5,7 +5,7 @@ import type { Logger } from "pino";
 import type { AgentPodInfo } from "./inputs.js";
 import type { Cluster, HavipRef } from "./k8s/cluster.js";
 import { apiStatusCode } from "./k8s/errors.js";
-import { agentObjectName } from "./names.js";
+import { agentObjectName, passwordAccessName } from "./names.js";
 import type { ReconcileOutcome } from "./queue.js";
 import type { RawHavip } from "./reconcile.js";
 
@@ -13,7 +13,7 @@ export const FINALIZER = "ha-nginx.io/release";
 export const FINALIZE_TIMEOUT_MS = 60_000;
 
 export interface FinalizeContext {
-  readonly cluster: Pick<Cluster, "deleteDaemonSet" | "deleteRoleBinding" | "deleteServiceAccount" | "emit" | "setFinalizers">;
+  readonly cluster: Pick<Cluster, "deleteDaemonSet" | "deleteRole" | "deleteRoleBinding" | "deleteServiceAccount" | "emit" | "setFinalizers">;
   readonly logger: Logger;
   readonly pods: () => readonly AgentPodInfo[];
   readonly now: number;
@@ -49,7 +49,11 @@ export async function finalize(object: RawHavip, context: FinalizeContext): Prom
       .catch((error: unknown) => context.logger.warn({ havip: key, err: error }, "could not write an Event"));
   }
   // Deleted explicitly rather than left to the garbage collector, so nothing of ours outlives the resource, and only
-  // now, because a terminating agent still uses its token for its last status write.
+  // now, because a terminating agent still uses its token for its last status write. The password Role may never
+  // have existed (no authentication): its 404 is as good as a delete.
+  const passwordAccess = passwordAccessName(ref.name);
+  await context.cluster.deleteRoleBinding(ref.namespace, passwordAccess).catch(unlessGone);
+  await context.cluster.deleteRole(ref.namespace, passwordAccess).catch(unlessGone);
   await context.cluster.deleteRoleBinding(ref.namespace, agents).catch(unlessGone);
   await context.cluster.deleteServiceAccount(ref.namespace, agents).catch(unlessGone);
   // Gone already: someone else removed the last finalizer.

@@ -20,3 +20,11 @@ export function boundedName(prefix: string, name: string): string {
 export function agentObjectName(havipName: string): string {
   return boundedName("ha-nginx-agent-", havipName);
 }
+
+/**
+ * The Role and RoleBinding that let a HighAvailabilityVIP's agents get its password Secret. Their own prefix, not
+ * agentObjectName's, so that no resource name can make them collide with another resource's agent RoleBinding.
+ */
+export function passwordAccessName(havipName: string): string {
+  return boundedName("ha-nginx-password-", havipName);
+}

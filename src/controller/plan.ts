@@ -15,7 +15,7 @@ import {
   type HaVipStatus,
   type NodeStatusEntry,
 } from "../api/v1alpha1/index.js";
-import { desiredDaemonSet, desiredRoleBinding, desiredServiceAccount, type AgentSettings, type Owner } from "./agent-objects.js";
+import { desiredDaemonSet, desiredPasswordAccess, desiredRoleBinding, desiredServiceAccount, type AgentSettings, type Owner, type PasswordAccess } from "./agent-objects.js";
 import {
   degradedCondition,
   isAbnormal,
@@ -69,7 +69,9 @@ export interface PlannedEvent {
 
 export interface Plan {
   /** The objects to apply; undefined: leave what exists alone (invalid spec, or a conflict this resource must not act on). */
-  readonly agentObjects: { readonly daemonSet: V1DaemonSet; readonly serviceAccount: V1ServiceAccount; readonly roleBinding: V1RoleBinding } | undefined;
+  readonly agentObjects:
+    | { readonly daemonSet: V1DaemonSet; readonly serviceAccount: V1ServiceAccount; readonly roleBinding: V1RoleBinding; readonly passwordAccess: PasswordAccess | undefined }
+    | undefined;
   readonly status: HaVipStatus;
   readonly isStatusChanged: boolean;
   readonly events: readonly PlannedEvent[];
@@ -237,6 +239,7 @@ export function computeDesired(inputs: PlanInputs): Plan {
             daemonSet: desiredDaemonSet(owner, spec, vrid.virtualRouterID, inputs.agent),
             serviceAccount: desiredServiceAccount(owner),
             roleBinding: desiredRoleBinding(owner),
+            passwordAccess: desiredPasswordAccess(owner, spec),
           };
     const masters = mastersOf(marked.entries);
     status = {

@@ -9,7 +9,7 @@ import { FINALIZER, finalize } from "./finalizer.js";
 import type { AgentPodInfo, NodeInfo, PeerResource } from "./inputs.js";
 import { Cluster, type HavipRef } from "./k8s/cluster.js";
 import { apiStatusCode } from "./k8s/errors.js";
-import { agentObjectName } from "./names.js";
+import { agentObjectName, passwordAccessName } from "./names.js";
 import { computeDesired, type HavipObject } from "./plan.js";
 import type { ReconcileOutcome } from "./queue.js";
 
@@ -61,6 +61,11 @@ function refOf(object: RawHavip): HavipRef {
     uid: object.metadata?.uid ?? "",
     resourceVersion: object.metadata?.resourceVersion ?? "",
   };
+}
+
+/** A delete of something already gone has done its job. */
+function unlessGone(error: unknown): void {
+  if (apiStatusCode(error) !== 404) throw error;
 }
 
 function hashOf(value: unknown): string {
@@ -118,12 +123,22 @@ export class Reconciler {
     this.goneSince.set(key, nextGone);
 
     if (plan.agentObjects !== undefined) {
-      const { daemonSet, serviceAccount, roleBinding } = plan.agentObjects;
+      const { daemonSet, serviceAccount, roleBinding, passwordAccess } = plan.agentObjects;
       const hash = hashOf(plan.agentObjects);
       const existing = this.options.view.daemonSet(namespace, daemonSet.metadata?.name ?? "");
       if (existing?.metadata?.annotations?.[APPLIED_HASH_ANNOTATION] !== hash) {
         await cluster.applyServiceAccount(serviceAccount);
         await cluster.applyRoleBinding(roleBinding);
+        if (passwordAccess === undefined) {
+          // Level-triggered: authentication removed, or never set, leaves the agents no Secret to read.
+          const accessName = passwordAccessName(name);
+          await cluster.deleteRoleBinding(namespace, accessName).catch(unlessGone);
+          await cluster.deleteRole(namespace, accessName).catch(unlessGone);
+        } else {
+          // The Role first: binding a Role that does not exist yet fails the API server's escalation check.
+          await cluster.applyRole(passwordAccess.role);
+          await cluster.applyRoleBinding(passwordAccess.roleBinding);
+        }
         await cluster.applyDaemonSet({ ...daemonSet, metadata: { ...daemonSet.metadata, annotations: { [APPLIED_HASH_ANNOTATION]: hash } } });
         logger.info({ havip: key, daemonSet: daemonSet.metadata?.name, hash }, "applied agent DaemonSet");
       }

@@ -49,7 +49,10 @@ const REQUIRED: readonly Permission[] = [
   ...["create", "patch"].flatMap((verb) => [
     { group: "", resource: "serviceaccounts", verb, namespaced: "cluster" as const },
     { group: "rbac.authorization.k8s.io", resource: "rolebindings", verb, namespaced: "cluster" as const },
+    { group: "rbac.authorization.k8s.io", resource: "roles", verb, namespaced: "cluster" as const },
   ]),
+  // Not read by the controller: the API server lets it grant an agent get on a Secret only if it holds that itself.
+  { group: "", resource: "secrets", verb: "get", namespaced: "cluster" },
   { group: "events.k8s.io", resource: "events", verb: "create", namespaced: "cluster" },
 ];
 

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { terminationGraceSeconds } from "../../src/controller/agent-objects.js";
-import { agentObjectName, boundedName } from "../../src/controller/names.js";
+import { agentObjectName, boundedName, passwordAccessName } from "../../src/controller/names.js";
 import { computeDesired } from "../../src/controller/plan.js";
 import { formatSelector, matchesSelector } from "../../src/api/v1alpha1/selector.js";
 import { validateHaVipSpec } from "../../src/api/v1alpha1/index.js";
@@ -77,6 +77,38 @@ describe("the agent DaemonSet", () => {
     const spec = validateHaVipSpec(aSpec({ advertisementInterval: interval }));
     if (!spec.ok) throw new Error("fixture invalid");
     expect(terminationGraceSeconds(spec.value)).toBe(seconds);
+  });
+});
+
+describe("the password Secret's Role", () => {
+  const withPassword = aSpec({ vrrpVersion: 2, authentication: { passwordSecretRef: { name: "vrrp-pass", key: "password" } } });
+
+  it("without authentication there is none, so the agents can read no Secret", () => {
+    expect(daemonSetFor(aSpec()).plan.agentObjects?.passwordAccess).toBeUndefined();
+  });
+
+  it("with authentication: get on that one Secret, bound to the resource's agent ServiceAccount, owned by the resource", () => {
+    const access = daemonSetFor(withPassword).plan.agentObjects?.passwordAccess;
+    const ownerReferences = [{ apiVersion: "ha-nginx.io/v1alpha1", kind: "HighAvailabilityVIP", name: "edge", uid: "uid-edge", controller: true }];
+    expect(access?.role).toMatchObject({
+      kind: "Role",
+      metadata: { name: "ha-nginx-password-edge", namespace: "default", ownerReferences },
+      rules: [{ apiGroups: [""], resources: ["secrets"], resourceNames: ["vrrp-pass"], verbs: ["get"] }],
+    });
+    expect(access?.role.rules).toHaveLength(1);
+    expect(access?.roleBinding).toMatchObject({
+      kind: "RoleBinding",
+      metadata: { name: "ha-nginx-password-edge", namespace: "default", ownerReferences },
+      roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "Role", name: "ha-nginx-password-edge" },
+      subjects: [{ kind: "ServiceAccount", name: "ha-nginx-agent-edge", namespace: "default" }],
+    });
+  });
+
+  it("no resource name makes it collide with another resource's agent RoleBinding", () => {
+    // The agent objects of a resource named "password-edge" and the password objects of "edge" share a namespace.
+    expect(passwordAccessName("edge")).not.toBe(agentObjectName("password-edge"));
+    expect(passwordAccessName("agent-edge")).not.toBe(agentObjectName("edge"));
+    expect(passwordAccessName(`${"x".repeat(80)}`)).toHaveLength(63);
   });
 });
 

@@ -15,15 +15,21 @@ function aDeletedHavip(finalizers: string[] = [FINALIZER, "other.io/keep"]): Raw
   };
 }
 
-function fakeCluster(options: { daemonSetMissing?: boolean } = {}) {
+function fakeCluster(options: { daemonSetMissing?: boolean; passwordRoleMissing?: boolean } = {}) {
   const calls = { deleted: [] as string[], events: [] as PlannedEvent[], finalizers: [] as (readonly string[])[] };
   const cluster: FinalizeContext["cluster"] = {
     async deleteDaemonSet(namespace, name) {
       calls.deleted.push(`${namespace}/${name}`);
       if (options.daemonSetMissing === true) throw Object.assign(new Error("not found"), { code: 404 });
     },
+    async deleteRole(namespace, name) {
+      calls.deleted.push(`role ${namespace}/${name}`);
+      // No authentication, so never a password Role: the finalizer must take the 404 as done.
+      if (options.passwordRoleMissing === true) throw Object.assign(new Error("not found"), { code: 404 });
+    },
     async deleteRoleBinding(namespace, name) {
       calls.deleted.push(`rolebinding ${namespace}/${name}`);
+      if (options.passwordRoleMissing === true && name.startsWith("ha-nginx-password-")) throw Object.assign(new Error("not found"), { code: 404 });
     },
     async deleteServiceAccount(namespace, name) {
       calls.deleted.push(`serviceaccount ${namespace}/${name}`);
@@ -54,9 +60,23 @@ describe("the release finalizer", () => {
   it("every agent pod gone: only our finalizer is removed, others stay", async () => {
     const { cluster, calls } = fakeCluster({ daemonSetMissing: true });
     const outcome = await finalize(aDeletedHavip(), { cluster, logger, pods: () => [], now: deletedAt + 5_000 });
-    expect(calls.deleted).toEqual(["default/ha-nginx-agent-edge", "rolebinding default/ha-nginx-agent-edge", "serviceaccount default/ha-nginx-agent-edge"]);
+    expect(calls.deleted).toEqual([
+      "default/ha-nginx-agent-edge",
+      "rolebinding default/ha-nginx-password-edge",
+      "role default/ha-nginx-password-edge",
+      "rolebinding default/ha-nginx-agent-edge",
+      "serviceaccount default/ha-nginx-agent-edge",
+    ]);
     expect(calls.finalizers).toEqual([["other.io/keep"]]);
     expect(calls.events).toEqual([]);
+    expect(outcome).toEqual({ kind: "done" });
+  });
+
+  it("a resource without authentication has no password Role: its 404s do not stop the release", async () => {
+    const { cluster, calls } = fakeCluster({ passwordRoleMissing: true });
+    const outcome = await finalize(aDeletedHavip(), { cluster, logger, pods: () => [], now: deletedAt + 5_000 });
+    expect(calls.deleted).toContain("serviceaccount default/ha-nginx-agent-edge");
+    expect(calls.finalizers).toEqual([["other.io/keep"]]);
     expect(outcome).toEqual({ kind: "done" });
   });
 

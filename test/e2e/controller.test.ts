@@ -211,12 +211,13 @@ describe("e2e controller", () => {
     expect(await canAgent("list", "pods", "-n", ns)).toBe("yes");
     expect(await canAgent("patch", "highavailabilityvips.ha-nginx.io", "-n", ns)).toBe("no");
     expect(await canAgent("get", "highavailabilityvips.ha-nginx.io", "-n", system)).toBe("no");
-    // The VRRPv2 password comes from a Secret the user names, so the agent may read Secrets, in this namespace only.
-    expect(await canAgent("get", "secrets", "-n", ns)).toBe("yes");
+    // Without authentication an agent may read no Secret at all; least-privilege.test.ts covers the password Role.
+    expect(await canAgent("get", "secrets", "-n", ns)).toBe("no");
     expect(await canAgent("list", "secrets", "-n", ns)).toBe("no");
-    expect(await canAgent("get", "secrets", "-n", system)).toBe("no");
     const canController = async (...args: string[]) => (await bed?.kubectl(["auth", "can-i", ...args], { kubeconfig: saKubeconfig }))?.stdout.trim();
-    expect(await canController("get", "secrets", "-n", ns)).toBe("no");
+    // get, never list: held so that the API server lets it grant an agent get on that agent's password Secret.
+    expect(await canController("get", "secrets", "-n", ns)).toBe("yes");
+    expect(await canController("list", "secrets", "-n", ns)).toBe("no");
     expect(await canController("bind", "clusterrole/cluster-admin")).toBe("no");
     expect(await canController("patch", "leases/ha-nginx-controller", "-n", system)).toBe("yes");
     expect(await canController("patch", "leases/other", "-n", system)).toBe("no");

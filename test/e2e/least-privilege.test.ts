@@ -9,7 +9,7 @@ import { join, resolve } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { HAVIP_GROUP, HAVIP_PLURAL, HAVIP_VERSION } from "../../src/api/v1alpha1/index.js";
 import { AGENT_LABEL } from "../../src/controller/agent-objects.js";
-import { agentObjectName } from "../../src/controller/names.js";
+import { agentObjectName, passwordAccessName } from "../../src/controller/names.js";
 import { waitFor } from "../../src/lab/wait.js";
 import { locateBinaries } from "../../src/testbed/binaries.js";
 import { kubeconfigForServiceAccount } from "../../src/testbed/control-plane.js";
@@ -29,6 +29,11 @@ apiVersion: v1
 kind: Secret
 metadata: { name: ${passwordSecret}, namespace: ${edge} }
 stringData: { password: ${password} }
+---
+apiVersion: v1
+kind: Secret
+metadata: { name: unrelated, namespace: ${edge} }
+stringData: { token: not-for-agents }
 ---
 apiVersion: v1
 kind: Secret
@@ -123,10 +128,15 @@ describe("e2e: least privilege", () => {
     console.log(`least-privilege measurements: ${JSON.stringify(measured)}`);
   });
 
-  it("with a VRRPv2 password the agents elect one MASTER: each read the password with its own token", async () => {
+  it("with a VRRPv2 password the agents elect one MASTER, having read it through a Role for that one Secret", async () => {
     const { master } = await bed().settled();
     measured.applyToSettledMs = Date.now() - bed().appliedAt;
     expect(bed().testbed.nodeNames).toContain(master);
+    const role = await getJson(["get", "role", passwordAccessName(havipName), "-n", edge]);
+    expect(role.rules).toEqual([{ apiGroups: [""], resources: ["secrets"], resourceNames: [passwordSecret], verbs: ["get"] }]);
+    const binding = await getJson(["get", "rolebinding", passwordAccessName(havipName), "-n", edge]);
+    expect(binding.roleRef).toEqual({ apiGroup: "rbac.authorization.k8s.io", kind: "Role", name: passwordAccessName(havipName) });
+    expect(binding.subjects).toEqual([{ kind: "ServiceAccount", name: agentAccount, namespace: edge }]);
   });
 
   it("an agent's token may do exactly its set in its namespace, nothing elsewhere, and is denied the rest", async () => {
@@ -137,11 +147,11 @@ describe("e2e: least privilege", () => {
       "highavailabilityvips.ha-nginx.io||watch",
       "pods||list",
       "pods||watch",
-      // Any Secret of its namespace by name, because the controller cannot yet grant the one Secret alone.
-      "secrets||get",
+      `secrets|${passwordSecret}|get`,
     ]);
     expect(await grantedIn(agentKubeconfig, system)).toEqual([]);
     const denied: readonly (readonly string[])[] = [
+      ["get", "secrets/unrelated", "-n", edge],
       ["list", "secrets", "-n", edge],
       ["watch", `secrets/${passwordSecret}`, "-n", edge],
       ["get", `secrets/${passwordSecret}`, "-n", system],
@@ -161,8 +171,8 @@ describe("e2e: least privilege", () => {
     // The same through real requests, not only SelfSubjectAccessReviews.
     const own = await kubectl(["get", "secret", passwordSecret, "-n", edge, "-o", "name"], { kubeconfig: agentKubeconfig });
     expect(own.code).toBe(0);
-    const listed = await kubectl(["get", "secrets", "-n", edge, "-o", "name"], { kubeconfig: agentKubeconfig });
-    expect(listed.stderr).toContain("Forbidden");
+    const other = await kubectl(["get", "secret", "unrelated", "-n", edge, "-o", "name"], { kubeconfig: agentKubeconfig });
+    expect(other.stderr).toContain("Forbidden");
   });
 
   it("the controller's token may do exactly the chart's set, and cannot widen it through the RBAC it writes", async () => {
@@ -186,6 +196,10 @@ describe("e2e: least privilege", () => {
       "rolebindings.rbac.authorization.k8s.io||create",
       "rolebindings.rbac.authorization.k8s.io||delete",
       "rolebindings.rbac.authorization.k8s.io||patch",
+      "roles.rbac.authorization.k8s.io||create",
+      "roles.rbac.authorization.k8s.io||delete",
+      "roles.rbac.authorization.k8s.io||patch",
+      "secrets||get",
       "serviceaccounts||create",
       "serviceaccounts||delete",
       "serviceaccounts||patch",
@@ -195,8 +209,8 @@ describe("e2e: least privilege", () => {
     const leases = ["leases.coordination.k8s.io|ha-nginx-controller|get", "leases.coordination.k8s.io|ha-nginx-controller|patch", "leases.coordination.k8s.io||create"];
     expect(await grantedIn(controllerKubeconfig, system)).toEqual([...clusterWide, ...leases].sort());
     const denied: readonly (readonly string[])[] = [
-      ["get", "secrets", "-n", edge],
       ["list", "secrets", "-A"],
+      ["watch", "secrets", "-n", edge],
       ["create", "pods", "-n", edge],
       ["create", "pods", "--subresource=exec", "-n", edge],
       ["patch", "nodes"],
@@ -213,13 +227,13 @@ describe("e2e: least privilege", () => {
       ["create", "leases", "-n", edge],
     ];
     for (const args of denied) expect({ args, answer: await canI(controllerKubeconfig, ...args) }).toEqual({ args, answer: "no" });
-    // create rolebindings is granted, but the API server's escalation check holds it to what the controller has: a
-    // binding of a role it may not bind is refused, and so is a Role, which it may not even create.
+    // create roles and rolebindings are granted, but the API server's escalation check holds them to what the
+    // controller has: a Role with list on Secrets, or a binding of a role it may not bind, is refused.
     const widerRole = await kubectl(["create", "-f", "-"], {
       kubeconfig: controllerKubeconfig,
       input: JSON.stringify({ apiVersion: "rbac.authorization.k8s.io/v1", kind: "Role", metadata: { name: "wider", namespace: edge }, rules: [{ apiGroups: [""], resources: ["secrets"], verbs: ["list"] }] }),
     });
-    expect(widerRole.stderr).toMatch(/forbidden/i);
+    expect(widerRole.stderr).toMatch(/forbidden.*attempting to grant RBAC permissions not currently held/is);
     const adminBinding = await kubectl(["create", "-f", "-"], {
       kubeconfig: controllerKubeconfig,
       input: JSON.stringify({
@@ -311,13 +325,33 @@ describe("e2e: least privilege", () => {
     }
   });
 
-  it("deleting the resource removes the agents' ServiceAccount and RoleBinding before the resource is gone", async () => {
+  it("removing authentication removes the Role; deleting the resource removes it before the resource is gone", async () => {
+    const accessName = passwordAccessName(havipName);
+    const patch = JSON.stringify({ spec: { authentication: null } });
+    expect((await kubectl(["patch", "highavailabilityvip", havipName, "-n", edge, "--type=merge", "-p", patch])).code).toBe(0);
+    await waitFor(async () => (await isGone(["role", accessName, "-n", edge])) && (await isGone(["rolebinding", accessName, "-n", edge])), {
+      timeoutMs: 30_000,
+      intervalMs: 250,
+      what: "the password Role and RoleBinding deleted after authentication was removed",
+    });
+    expect(await canI(agentKubeconfig, "get", `secrets/${passwordSecret}`, "-n", edge)).toBe("no");
+    await bed().settled();
+
+    expect((await kubectl(["apply", "-f", "-"], { input: withPassword(bed().vip) })).code).toBe(0);
+    await waitFor(async () => (await canI(agentKubeconfig, "get", `secrets/${passwordSecret}`, "-n", edge)) === "yes", {
+      timeoutMs: 30_000,
+      intervalMs: 250,
+      what: "the password Role back after authentication was restored",
+    });
+    await bed().settled();
+
     const deletedAt = Date.now();
     expect((await kubectl(["delete", "highavailabilityvip", havipName, "-n", edge, "--wait=false"])).code).toBe(0);
     await waitFor(() => isGone(["highavailabilityvip", havipName, "-n", edge]), { timeoutMs: 90_000, intervalMs: 100, what: "the HAVIP released and gone" });
     measured.releaseMs = Date.now() - deletedAt;
     // The garbage collector would remove them only after the resource is gone; the finalizer does it before.
-    expect(await isGone(["rolebinding", agentAccount, "-n", edge])).toBe(true);
+    expect(await isGone(["role", accessName, "-n", edge])).toBe(true);
+    expect(await isGone(["rolebinding", accessName, "-n", edge])).toBe(true);
     expect(await isGone(["serviceaccount", agentAccount, "-n", edge])).toBe(true);
   });
 });

@@ -11,6 +11,7 @@ import {
   V1MicroTime,
   type KubeConfig,
   type V1DaemonSet,
+  type V1Role,
   type V1RoleBinding,
   type V1ServiceAccount,
 } from "@kubernetes/client-node";
@@ -81,6 +82,15 @@ export class Cluster {
   applyRoleBinding(binding: V1RoleBinding): Promise<V1RoleBinding> {
     const { name = "", namespace = "" } = binding.metadata ?? {};
     return this.rbac.patchNamespacedRoleBinding({ name, namespace, body: binding, fieldManager: FIELD_MANAGER, force: true }, serverSideApply);
+  }
+
+  applyRole(role: V1Role): Promise<V1Role> {
+    const { name = "", namespace = "" } = role.metadata ?? {};
+    return this.rbac.patchNamespacedRole({ name, namespace, body: role, fieldManager: FIELD_MANAGER, force: true }, serverSideApply);
+  }
+
+  async deleteRole(namespace: string, name: string): Promise<void> {
+    await this.rbac.deleteNamespacedRole({ namespace, name });
   }
 
   async deleteDaemonSet(namespace: string, name: string): Promise<void> {
