@@ -91,6 +91,7 @@ export function isPodReady(pod: V1Pod): boolean {
 export interface HaVipStatus {
   readonly virtualRouterID?: number;
   readonly master?: string;
+  readonly peers?: readonly string[];
   readonly nodes?: readonly NodeStatusEntry[];
   readonly conditions?: readonly HaVipCondition[];
 }

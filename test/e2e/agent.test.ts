@@ -16,6 +16,8 @@ const namespace = havipNamespace;
 const name = havipName;
 // The bed's HAVIP advertises every second; node-3's priority 50 waits longest, so this bounds every backup's wait.
 const masterDownIntervalMs = computeMasterDownInterval(3, 50, centiseconds(100));
+// The bed's highest priority (150); node-2 has 100, node-3 50.
+const topNode = "node-1";
 // A node whose kubelet goes quiet is NotReady after this grace, not the default 40 s, so the node link cut test
 // sees its entry turn UNKNOWN (NotReady + the controller's AGENT_GONE_GRACE_MS of 30 s) in well under a minute.
 // The node runner's Lease says 40 s (leaseDurationSeconds) but the node lifecycle controller goes by the grace.
@@ -59,6 +61,21 @@ describe("e2e: the agent in Kubernetes", () => {
 
   async function entryOf(node: string): Promise<NodeStatusEntry | undefined> {
     return (await bed().statusNodes()).find((entry) => entry.node === node);
+  }
+
+  /** Hands the VIP over, by planned moves (deleting the master's agent pod), until `node` is the master. */
+  async function makeMaster(node: string): Promise<void> {
+    for (let moves = 0; moves < 3; moves += 1) {
+      const { master } = await bed().settled();
+      if (master === node) return;
+      const agents = await bed().core.listNamespacedPod({ namespace, labelSelector: "app.kubernetes.io/name=ha-nginx-agent", fieldSelector: `spec.nodeName=${master}` });
+      const pod = agents.items[0]?.metadata?.name;
+      if (pod === undefined) throw new Error(`no agent pod on ${master}`);
+      const deleted = await bed().testbed.kubectl(["delete", "pod", pod, "-n", namespace, "--wait=false"]);
+      expect(deleted.code, deleted.stderr).toBe(0);
+      await waitFor(async () => !(await masters()).includes(master), { timeoutMs: 20_000, intervalMs: 100, what: `${master} to hand over` });
+    }
+    throw new Error(`${node} did not become master`);
   }
 
   /** Reads who holds the VIP about every 20 ms until stopped (each read is one `ip` per node, run in parallel). */
@@ -267,7 +284,9 @@ describe("e2e: the agent in Kubernetes", () => {
 
   it("node link cut on the master (switch port, kubelet and API all gone): a backup takes over, the entry turns UNKNOWN; restored, the node rejoins as BACKUP and the VIP stays (preemption Never)", async () => {
     const { testbed, core } = bed();
-    const { master: before } = await bed().settled();
+    // Cutting the top-priority node makes its return a real test of preemption Never: it outranks its successor.
+    await makeMaster(topNode);
+    const before = topNode;
     const host = testbed.hostOf(before);
     const nodeReady = async (): Promise<string | undefined> =>
       (await core.readNode({ name: before })).status?.conditions?.find((condition) => condition.type === "Ready")?.status;
@@ -327,6 +346,7 @@ describe("e2e: the agent in Kubernetes", () => {
         { timeoutMs: 90_000, intervalMs: 250, what: `${before}'s status entry UNKNOWN` },
       );
       measured.linkCutToUnknownMs = Date.now() - cutAt;
+      measured.linkCutPeersWhileCut = (await bed().havipStatus()).peers?.join(" ") ?? "";
       measured.linkCutSplitBrainReportedWhileStale = String(isSplitBrainReported);
       expect((await entryOf(before))?.reason).toBe("node not Ready");
     } finally {
@@ -340,8 +360,19 @@ describe("e2e: the agent in Kubernetes", () => {
     const sampler = sampleHolders();
     let samples: HolderSample[] = [];
     try {
-      await waitFor(async () => (await entryOf(before))?.state === "BACKUP", { timeoutMs: 60_000, intervalMs: 250, what: `${before}'s entry back from UNKNOWN to BACKUP` });
+      // The master advertises (unicast) only to the peers the controller publishes, the Ready nodes; until the
+      // returning node is among them again it hears nobody, and after a Master_Down_Interval it would take over.
+      let peersBackAt = 0;
+      await waitFor(
+        async () => {
+          const status = await bed().havipStatus();
+          if (peersBackAt === 0 && status.peers?.includes(host.address) === true) peersBackAt = Date.now();
+          return status.nodes?.find((entry) => entry.node === before)?.state === "BACKUP";
+        },
+        { timeoutMs: 60_000, intervalMs: 100, what: `${before}'s entry back from UNKNOWN to BACKUP` },
+      );
       measured.linkRestoreToBackupMs = Date.now() - restoredAt;
+      measured.linkRestoreToPeersMs = peersBackAt === 0 ? "before BACKUP showed" : peersBackAt - restoredAt;
       // Preemption Never: the higher-priority node must not take the VIP back, neither once it hears the master nor
       // after a Master_Down_Interval of hearing it; watch for two of them.
       await new Promise((resolve) => setTimeout(resolve, 2 * masterDownIntervalMs));
