@@ -1,5 +1,7 @@
 import { Command, InvalidArgumentError, Option } from "commander";
-import { ControllerStartupError } from "./startup.js";
+// The base class, not ControllerStartupError: importing ./startup.js here would load the Kubernetes client into every
+// command, the agent's restart after a crash included.
+import { StartupError } from "../startup-error.js";
 
 function parsePort(text: string): number {
   const port = Number(text);
@@ -31,7 +33,7 @@ export function controllerCommand(): Command {
         process.once("SIGTERM", shutdown);
         process.once("SIGINT", shutdown);
       } catch (error) {
-        if (!(error instanceof ControllerStartupError)) throw error;
+        if (!(error instanceof StartupError)) throw error;
         console.error(`ha-nginx controller: ${error.message}`);
         process.exitCode = 2;
       }

@@ -6,8 +6,9 @@ import { join } from "node:path";
 import { HAVIP_GROUP, HAVIP_PLURAL, HAVIP_VERSION } from "../api/v1alpha1/index.js";
 import { apiStatusCode, describeApiError } from "./k8s/errors.js";
 import { LEASE_NAME } from "./leader.js";
+import { StartupError } from "../startup-error.js";
 
-export class ControllerStartupError extends Error {}
+export class ControllerStartupError extends StartupError {}
 
 const SERVICE_ACCOUNT_TOKEN = "/var/run/secrets/kubernetes.io/serviceaccount/token";
 

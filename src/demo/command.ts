@@ -1,9 +1,7 @@
 import { existsSync } from "node:fs";
 import { delimiter, join } from "node:path";
 import { Command } from "commander";
-import { nginxBinary } from "../lab/index.js";
-import { runDemo, type DemoResult } from "./story.js";
-import { ansiColor, noColor, renderSummary } from "./view.js";
+import type { DemoResult } from "./story.js";
 
 interface DemoCommandOptions {
   readonly fast?: boolean;
@@ -22,7 +20,14 @@ export function demoCommand(): Command {
     .option("--cluster", "the same story on a local Kubernetes test bed: API server, the controller, an nginx DaemonSet, kubectl get havip")
     .action(async (options: DemoCommandOptions) => {
       const isCluster = options.cluster === true;
-      const problem = preflight() ?? (isCluster ? await clusterPreflight() : undefined);
+      // Loaded here, not at the top: cli.ts builds every command, and the agent restarting after a crash should not
+      // wait for the demo's lab to load.
+      const [{ nginxBinary }, { runDemo }, { ansiColor, noColor, renderSummary }] = await Promise.all([
+        import("../lab/index.js"),
+        import("./story.js"),
+        import("./view.js"),
+      ]);
+      const problem = preflight(nginxBinary) ?? (isCluster ? await clusterPreflight() : undefined);
       if (problem !== undefined) {
         console.error(`ha-nginx demo: ${problem}`);
         process.exitCode = 1;
@@ -79,7 +84,7 @@ export function demoCommand(): Command {
     });
 }
 
-function preflight(): string | undefined {
+function preflight(nginxBinary: string): string | undefined {
   if (process.platform !== "linux") return "needs Linux (network namespaces)";
   if (process.getuid?.() !== 0) return "needs root: it creates network namespaces, addresses and nftables rules (sudo ha-nginx demo)";
   if (!existsSync(nginxBinary)) return `needs nginx at ${nginxBinary} (apt-get install nginx-light)`;
