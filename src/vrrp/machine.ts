@@ -469,7 +469,12 @@ function masterReceive(state: MasterState, advert: Advertisement, source: string
     const linger = state.config.releaseLinger;
     const release = linger > 0 ? { deadline: addMilliseconds(now, linger), addresses: state.config.addresses } : undefined;
     const masterAdverInterval = advertisedInterval(advert);
-    return enterState(state, release === undefined ? { to: "Backup", masterAdverInterval } : { to: "Backup", masterAdverInterval, release }, now, "higher-priority-advert");
+    const yielded = enterState(state, release === undefined ? { to: "Backup", masterAdverInterval } : { to: "Backup", masterAdverInterval, release }, now, "higher-priority-advert");
+    // Extension, not in RFC 5798: one last advert at our own priority. When the winner's advert reached us before
+    // ours reached it (a healing split brain), the winner never heard a second Master and would not announce the
+    // VIPs again, leaving clients on our MAC until their ARP entries go stale; this advert triggers its RFC 9568
+    // assertion below, which re-announces them.
+    return { state: yielded.state, actions: [sendAdvert(state, priority), ...yielded.actions] };
   }
   // RFC 9568 §6.4.3: discard it and "Send an ADVERTISEMENT immediately to assert the Master state to the sending
   // VRRP Router", which ends a split brain within one round trip instead of one Master_Down_Interval. The other

@@ -195,6 +195,7 @@ describe("RFC 5798 §6.4.3 Master", () => {
   it("RFC 5798 §6.4.3 MUST: a higher-priority advert makes the Master a Backup with the sender's interval", () => {
     const result = step(aMaster(), received(150, lowerPeer, 10500, centiseconds(200)));
     expect(result.actions).toEqual([
+      sent(config, 100),
       { kind: "report-transition", from: "Master", to: "Backup", reason: "higher-priority-advert", priority: 100 },
       { kind: "remove-vip", addresses: [vip] },
     ]);
@@ -205,13 +206,13 @@ describe("RFC 5798 §6.4.3 Master", () => {
   it("RFC 5798 §6.4.3 MUST: on equal priority a sender with the higher primary address wins", () => {
     const result = step(aMaster(), received(100, higherPeer, 10500));
     expect(result.state.kind).toBe("Backup");
-    expect(result.actions[0]).toMatchObject({ kind: "report-transition", reason: "higher-priority-advert" });
+    expect(result.actions).toContainEqual(expect.objectContaining({ kind: "report-transition", reason: "higher-priority-advert" }));
   });
 
   it("Extension (not in RFC 5798), displacement linger: a Master displaced by a higher priority keeps its VIPs for releaseLinger, then drops them", () => {
     const lingering = aConfig({ releaseLinger: ms(200) });
     const displaced = step(aMaster({ config: lingering }), received(150, lowerPeer, 10500));
-    expect(displaced.actions).toEqual([{ kind: "report-transition", from: "Master", to: "Backup", reason: "higher-priority-advert", priority: 100 }]);
+    expect(displaced.actions).toEqual([sent(lingering, 100), { kind: "report-transition", from: "Master", to: "Backup", reason: "higher-priority-advert", priority: 100 }]);
     expect(displaced.state).toMatchObject({ kind: "Backup", release: { deadline: ms(10700), addresses: [vip] } });
     expect(nextDeadline(displaced.state)).toBe(10700);
     expect(step(displaced.state, { kind: "timer-expired", now: ms(10700) })).toEqual({
@@ -226,6 +227,13 @@ describe("RFC 5798 §6.4.3 Master", () => {
       { kind: "report-transition", from: "Backup", to: "Fault", reason: "link-down", priority: 100 },
       { kind: "remove-vip", addresses: [vip] },
     ]);
+  });
+
+  it("Extension (not in RFC 5798), split-brain heal: the yielding Master's last advert makes a winner that never heard a rival announce the VIPs again", () => {
+    const yielding = step(aMaster(), received(150, higherPeer, 10500));
+    expect(yielding.actions[0]).toEqual(sent(config, 100));
+    const winner = aMaster({ config: aConfig({ priority: 150 }) });
+    expect(step(winner, received(100, lowerPeer, 10501)).actions).toContainEqual(announced);
   });
 
   it("RFC 9568 §6.4.3 MUST: a lower-priority advert is discarded and answered with an advert at once, and the VIPs are announced again", () => {
