@@ -2,7 +2,7 @@ import { describe, expect, it } from "vitest";
 import type { NodeStatusEntry } from "../../src/api/v1alpha1/index.js";
 import { nodeStatusEntrySchema } from "../../src/api/v1alpha1/index.js";
 import { buildStatusEntry, statusApplyBody } from "../../src/agent/k8s/status-entry.js";
-import { StatusPublisher, type WriteOutcome } from "../../src/agent/k8s/status-publisher.js";
+import { defaultPublisherTiming, StatusPublisher, type WriteOutcome } from "../../src/agent/k8s/status-publisher.js";
 import type { AgentSnapshot } from "../../src/agent/runtime.js";
 import { milliseconds } from "../../src/vrrp/units.js";
 import { FakeTimerClock } from "../fakes/ports.js";
@@ -75,8 +75,8 @@ function anEntry(state: NodeStatusEntry["state"], priority = 100): NodeStatusEnt
 
 /** A write port the test answers by hand. */
 class ManualWriter {
-  readonly calls: { readonly entry: NodeStatusEntry; readonly answer: (outcome: WriteOutcome) => void }[] = [];
-  readonly write = (entry: NodeStatusEntry): Promise<WriteOutcome> => new Promise((resolve) => this.calls.push({ entry, answer: resolve }));
+  readonly calls: { readonly entry: NodeStatusEntry; readonly signal: AbortSignal; readonly answer: (outcome: WriteOutcome) => void }[] = [];
+  readonly write = (entry: NodeStatusEntry, signal: AbortSignal): Promise<WriteOutcome> => new Promise((resolve) => this.calls.push({ entry, signal, answer: resolve }));
   async answer(outcome: WriteOutcome): Promise<void> {
     const call = this.calls.find((_call, index) => index === this.answered);
     if (call === undefined) throw new Error("no write to answer");
@@ -87,7 +87,12 @@ class ManualWriter {
   answered = 0;
 }
 
-const timing = { minInterval: milliseconds(250), initialBackoff: milliseconds(500), maxBackoff: milliseconds(2000) };
+const timing = { minInterval: milliseconds(250), initialBackoff: milliseconds(500), maxBackoff: milliseconds(2000), writeTimeout: milliseconds(3000) };
+
+/** Lets the publisher's awaits run after the fake clock fired a deadline. */
+function settle(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
+}
 
 describe("status publisher: coalesced, spaced, retried", () => {
   it("writes the first entry at once", () => {
@@ -190,5 +195,79 @@ describe("status publisher: coalesced, spaced, retried", () => {
     publisher.update(anEntry("INIT"));
     clock.advance(10_000);
     expect(writer.calls).toHaveLength(2);
+  });
+
+  it("a write with no answer by its deadline is aborted, counts as failed and is retried; its late answer is ignored", async () => {
+    const clock = new FakeTimerClock(0);
+    const writer = new ManualWriter();
+    const failures: string[] = [];
+    const publisher = new StatusPublisher(clock, writer.write, timing, (detail) => failures.push(detail));
+    publisher.update(anEntry("MASTER"));
+    clock.advance(2999);
+    expect(writer.calls[0]?.signal.aborted).toBe(false);
+    clock.advance(1);
+    await settle();
+    expect(writer.calls[0]?.signal.aborted).toBe(true);
+    expect(failures).toEqual(["no answer within 3000 ms; aborted"]);
+    expect(publisher.failures).toBe(1);
+    clock.advance(500);
+    expect(writer.calls).toHaveLength(2);
+    await writer.answer({ ok: true });
+    expect(publisher.failures).toBe(1);
+    await writer.answer({ ok: true });
+    expect(publisher.failures).toBe(0);
+    expect(publisher.isCurrent).toBe(true);
+  });
+
+  it("flush during a write keeps that write's deadline", async () => {
+    const clock = new FakeTimerClock(0);
+    const writer = new ManualWriter();
+    const publisher = new StatusPublisher(clock, writer.write, timing);
+    publisher.update(anEntry("MASTER"));
+    publisher.update(anEntry("BACKUP"));
+    const flushed = publisher.flush();
+    expect(clock.scheduledAt).toBe(3000);
+    clock.advance(3000);
+    await settle();
+    expect(writer.calls[0]?.signal.aborted).toBe(true);
+    clock.advance(500);
+    expect(writer.calls.map((call) => call.entry.state)).toEqual(["MASTER", "BACKUP"]);
+    await writer.answer({ ok: true });
+    await writer.answer({ ok: true });
+    await flushed;
+    expect(publisher.isCurrent).toBe(true);
+  });
+
+  it("stop aborts the write in flight", () => {
+    const clock = new FakeTimerClock(0);
+    const writer = new ManualWriter();
+    const publisher = new StatusPublisher(clock, writer.write, timing);
+    publisher.update(anEntry("MASTER"));
+    publisher.stop();
+    expect(writer.calls[0]?.signal.aborted).toBe(true);
+  });
+
+  it("by default a write aborted at its deadline plus the longest backoff stay within the 5 s catch-up goal", async () => {
+    const clock = new FakeTimerClock(0);
+    const writer = new ManualWriter();
+    const publisher = new StatusPublisher(clock, writer.write);
+    publisher.update(anEntry("MASTER"));
+    // A long outage: every write fails until the backoff reaches its bound.
+    for (let attempt = 0; attempt < 10; attempt++) {
+      await writer.answer({ ok: false, detail: "connection refused" });
+      clock.advance(defaultPublisherTiming.maxBackoff);
+    }
+    // The control plane comes back just after this write went out, which then hangs until its deadline.
+    const recoveredAt = clock.now();
+    const hung = writer.calls.length;
+    clock.advance(defaultPublisherTiming.writeTimeout);
+    await settle();
+    clock.advance(defaultPublisherTiming.maxBackoff);
+    expect(writer.calls.length).toBe(hung + 1);
+    // The API server's late 504 for the aborted write, then the retry's success.
+    await writer.answer({ ok: false, detail: "HTTP 504" });
+    await writer.answer({ ok: true });
+    expect(publisher.isCurrent).toBe(true);
+    expect(clock.now() - recoveredAt).toBeLessThan(5000);
   });
 });

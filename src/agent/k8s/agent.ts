@@ -113,7 +113,7 @@ class KubernetesAgent {
       () => this.#reconcile(),
       this.#logger,
     );
-    this.#publisher = new StatusPublisher(new MonotonicClock(), (entry) => this.#api.applyStatus(entry), undefined, (detail, failures, retryIn) => {
+    this.#publisher = new StatusPublisher(new MonotonicClock(), (entry, signal) => this.#api.applyStatus(entry, signal), undefined, (detail, failures, retryIn) => {
       if (failures === 1 || failures % 10 === 0) this.#logger.warn({ error: detail, failures, retryInMs: retryIn }, "cannot write the status entry; retrying with backoff");
     });
   }

@@ -4,9 +4,13 @@
 import {
   CoreV1Api,
   CustomObjectsApi,
+  Observable,
   PatchStrategy,
   setHeaderOptions,
+  type ConfigurationOptions,
   type KubeConfig,
+  type RequestContext,
+  type ResponseContext,
 } from "@kubernetes/client-node";
 import { HAVIP_API_VERSION, HAVIP_GROUP, HAVIP_KIND, HAVIP_PLURAL, HAVIP_VERSION, type NodeStatusEntry } from "../../api/v1alpha1/index.js";
 import type { SecretKeyRef } from "./resolve.js";
@@ -29,6 +33,18 @@ export function describeApiError(error: unknown): string {
     return `HTTP ${error.code}${hint}: ${message}`;
   }
   return error instanceof Error ? error.message.split("\n")[0] ?? error.name : String(error);
+}
+
+/** Request options that end the request when `signal` aborts; client-node takes a signal only through middleware. */
+function abortable(signal: AbortSignal, options: ConfigurationOptions): ConfigurationOptions {
+  const middleware = {
+    pre: (context: RequestContext): Observable<RequestContext> => {
+      context.setSignal(signal);
+      return new Observable(Promise.resolve(context));
+    },
+    post: (context: ResponseContext): Observable<ResponseContext> => new Observable(Promise.resolve(context)),
+  };
+  return { ...options, middleware: [...(options.middleware ?? []), middleware], middlewareMergeStrategy: "append" };
 }
 
 export class AgentApi {
@@ -56,7 +72,7 @@ export class AgentApi {
     }
   }
 
-  async applyStatus(entry: NodeStatusEntry): Promise<WriteOutcome> {
+  async applyStatus(entry: NodeStatusEntry, signal: AbortSignal): Promise<WriteOutcome> {
     try {
       await this.#custom.patchNamespacedCustomObjectStatus(
         {
@@ -69,7 +85,7 @@ export class AgentApi {
           fieldManager: this.fieldManager,
           force: true,
         },
-        setHeaderOptions("Content-Type", PatchStrategy.ServerSideApply),
+        abortable(signal, setHeaderOptions("Content-Type", PatchStrategy.ServerSideApply)),
       );
       return { ok: true };
     } catch (error) {

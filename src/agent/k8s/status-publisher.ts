@@ -1,6 +1,9 @@
 // Writes this node's status entry without ever holding up the router: the latest entry wins, writes are spaced at
 // least `minInterval` apart (a flapping router cannot flood the API server), one is in flight at a time, and a failed
-// write is retried with doubling backoff. The Clock port is the one timer, so tests drive it with a fake clock.
+// write is retried with doubling backoff. A write with no answer within `writeTimeout` is aborted and counts as
+// failed: with etcd down, the API server holds a write for its own request timeout (34 s measured) and answers 504
+// even after etcd is back, so waiting for it would hold the truth back long after recovery. The Clock port is the one
+// timer (the spacing, the backoff or the deadline of the write in flight), so tests drive it with a fake clock.
 
 import type { NodeStatusEntry } from "../../api/v1alpha1/index.js";
 import { milliseconds, type Milliseconds } from "../../vrrp/units.js";
@@ -13,28 +16,34 @@ export interface PublisherTiming {
   readonly minInterval: Milliseconds;
   readonly initialBackoff: Milliseconds;
   readonly maxBackoff: Milliseconds;
+  readonly writeTimeout: Milliseconds;
 }
 
+// Status must catch up within 5 s of the control plane's recovery (issue #7): the worst case is a write aborted at
+// its deadline just after recovery, then one backoff, then the write, so writeTimeout + maxBackoff stays well under
+// 5 s. A single-object apply takes milliseconds; 2 s is already a broken API server, and retrying it costs nothing,
+// as the apply is idempotent.
 export const defaultPublisherTiming: PublisherTiming = {
   minInterval: milliseconds(250),
   initialBackoff: milliseconds(500),
-  maxBackoff: milliseconds(5_000),
+  maxBackoff: milliseconds(2_000),
+  writeTimeout: milliseconds(2_000),
 };
 
 export class StatusPublisher {
   #desired: NodeStatusEntry | undefined;
   #written: NodeStatusEntry | undefined;
-  #isWriting = false;
   #isStopped = false;
   #notBefore = 0;
   #backoff: number;
   #failures = 0;
   #isUrgent = false;
   #waiters: (() => void)[] = [];
+  #inFlight: AbortController | undefined;
 
   constructor(
     private readonly clock: Clock,
-    private readonly write: (entry: NodeStatusEntry) => Promise<WriteOutcome>,
+    private readonly write: (entry: NodeStatusEntry, signal: AbortSignal) => Promise<WriteOutcome>,
     private readonly timing: PublisherTiming = defaultPublisherTiming,
     private readonly onFailure: (detail: string, failures: number, retryIn: Milliseconds) => void = () => undefined,
   ) {
@@ -58,7 +67,8 @@ export class StatusPublisher {
   /** Writes the latest entry now, skipping the spacing and any backoff; resolves once it is written or stopped. */
   flush(): Promise<void> {
     this.#isUrgent = true;
-    this.clock.cancel();
+    // While a write is in flight the one timer is its deadline, which must stay.
+    if (this.#inFlight === undefined) this.clock.cancel();
     const done = this.isCurrent || this.#isStopped ? Promise.resolve() : new Promise<void>((resolve) => this.#waiters.push(resolve));
     this.#kick();
     return done;
@@ -68,6 +78,8 @@ export class StatusPublisher {
     this.#isStopped = true;
     this.#isUrgent = false;
     this.clock.cancel();
+    this.#inFlight?.abort();
+    this.#inFlight = undefined;
     this.#release();
   }
 
@@ -78,7 +90,7 @@ export class StatusPublisher {
   }
 
   #kick(): void {
-    if (this.#isStopped || this.#isWriting || this.isCurrent) return;
+    if (this.#isStopped || this.#inFlight !== undefined || this.isCurrent) return;
     const now = this.clock.now();
     if (!this.#isUrgent && now < this.#notBefore) {
       this.clock.schedule(milliseconds(this.#notBefore), () => this.#kick());
@@ -90,9 +102,20 @@ export class StatusPublisher {
   async #writeLatest(): Promise<void> {
     const entry = this.#desired;
     if (entry === undefined) return;
-    this.#isWriting = true;
-    const outcome = await this.write(entry).catch((error: unknown): WriteOutcome => ({ ok: false, detail: error instanceof Error ? error.message : String(error) }));
-    this.#isWriting = false;
+    const controller = new AbortController();
+    this.#inFlight = controller;
+    const timeout = this.timing.writeTimeout;
+    const timedOut = new Promise<WriteOutcome>((resolve) => {
+      this.clock.schedule(milliseconds(this.clock.now() + timeout), () => resolve({ ok: false, detail: `no answer within ${timeout} ms; aborted` }));
+    });
+    const written = this.write(entry, controller.signal).catch((error: unknown): WriteOutcome => ({ ok: false, detail: error instanceof Error ? error.message : String(error) }));
+    const outcome = await Promise.race([written, timedOut]);
+    // Stopped meanwhile: stop() has aborted the request, and nothing may be written after it.
+    if (this.#inFlight !== controller) return;
+    this.#inFlight = undefined;
+    this.clock.cancel();
+    // Closes the request if the deadline won, so the API server drops it too; a no-op once the write answered.
+    controller.abort();
     const now = this.clock.now();
     if (outcome.ok) {
       this.#written = entry;
