@@ -24,6 +24,8 @@ export interface NodeSummary {
   /** Selected nodes (matching the selector, existing). */
   readonly selectedNodes: readonly string[];
   readonly addresses: readonly string[];
+  /** Nodes whose agent is gone but still inside the grace before UNKNOWN: their entries are a last word, not news. */
+  readonly gone?: ReadonlySet<string>;
 }
 
 const isHealthy = (entry: NodeStatusEntry): boolean => entry.healthy !== false && entry.state !== "FAULT";
@@ -32,8 +34,20 @@ export function mastersOf(entries: readonly NodeStatusEntry[]): readonly string[
   return entries.filter((entry) => entry.state === "MASTER").map((entry) => entry.node).sort();
 }
 
-export function readyCondition(summary: NodeSummary): ConditionDraft {
+/**
+ * The MASTER claims to believe. A gone agent's last MASTER stands while nothing live contradicts it (an agent pod
+ * restarting leaves the VIP where it was); once a live agent claims MASTER, the gone one's claim is stale (a node cut
+ * off holds nothing: its agent went to FAULT or its link is dead), and counting it would report a split brain and no
+ * master for the whole grace.
+ */
+export function claimedMasters(summary: Pick<NodeSummary, "entries" | "gone">): readonly string[] {
   const masters = mastersOf(summary.entries);
+  const live = masters.filter((node) => summary.gone?.has(node) !== true);
+  return live.length > 0 ? live : masters;
+}
+
+export function readyCondition(summary: NodeSummary): ConditionDraft {
+  const masters = claimedMasters(summary);
   const type = ConditionType.Ready;
   if (summary.selectedNodes.length === 0) {
     return { type, status: "False", reason: ConditionReason.NoEligibleNodes, message: "no node matches spec.nodes.selector; label the nodes that may hold the VIP" };
@@ -84,8 +98,8 @@ export function degradedCondition(summary: NodeSummary): ConditionDraft {
   return { type, status: "True", reason, message: problems.join("; ") };
 }
 
-export function splitBrainCondition(entries: readonly NodeStatusEntry[]): ConditionDraft {
-  const masters = mastersOf(entries);
+export function splitBrainCondition(summary: Pick<NodeSummary, "entries" | "gone">): ConditionDraft {
+  const masters = claimedMasters(summary);
   return masters.length > 1
     ? { type: ConditionType.SplitBrain, status: "True", reason: ConditionReason.MultipleMasters, message: `MASTER on ${masters.join(", ")}: they do not hear each other's advertisements` }
     : { type: ConditionType.SplitBrain, status: "False", reason: ConditionReason.SingleMaster, message: "at most one node is MASTER" };

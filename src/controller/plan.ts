@@ -19,7 +19,7 @@ import { desiredDaemonSet, desiredPasswordAccess, desiredRoleBinding, desiredSer
 import {
   degradedCondition,
   isAbnormal,
-  mastersOf,
+  claimedMasters,
   readyCondition,
   splitBrainCondition,
   stampConditions,
@@ -98,9 +98,9 @@ export function selectNodes(spec: HaVipSpec, nodes: readonly NodeInfo[]): readon
 /** Unicast peers: each selected Ready node's InternalIP of the spec's family, sorted for a stable status. */
 export function publishedPeers(spec: HaVipSpec, selected: readonly NodeInfo[]): string[] {
   const family = addressFamilyOf(spec);
-  const peers = selected
-    .filter((node) => node.isReady)
-    .flatMap((node) => node.internalAddresses.filter((address) => parseIpAddress(address)?.family === family).slice(0, 1));
+  // NotReady nodes stay: a node cut off and coming back must hear the Master's adverts from its first moment, or
+  // it would take over (preemption Never notwithstanding) before the controller re-published it.
+  const peers = selected.flatMap((node) => node.internalAddresses.filter((address) => parseIpAddress(address)?.family === family).slice(0, 1));
   return [...new Set(peers)].sort();
 }
 
@@ -219,12 +219,12 @@ export function computeDesired(inputs: PlanInputs): Plan {
     const marked = markGoneAgents(inputs, previous.nodes ?? [], selectedNames);
     gone = marked.gone;
     requeueAt = marked.requeueAt;
-    const summary = { entries: marked.entries, selectedNodes: [...selectedNames].sort(), addresses: spec.addresses };
+    const summary = { entries: marked.entries, selectedNodes: [...selectedNames].sort(), addresses: spec.addresses, gone: new Set(marked.gone) };
     const [firstConflict] = vrid.conflicts;
     drafts = [
       readyCondition(summary),
       degradedCondition(summary),
-      splitBrainCondition(marked.entries),
+      splitBrainCondition(summary),
       firstConflict === undefined
         ? { type: ConditionType.Conflict, status: "False", reason: ConditionReason.NoConflict, message: "the VRID and addresses are this resource's alone" }
         : { type: ConditionType.Conflict, status: "True", reason: firstConflict.reason, message: vrid.conflicts.map((conflict) => conflict.message).join("; ") },
@@ -241,7 +241,7 @@ export function computeDesired(inputs: PlanInputs): Plan {
             roleBinding: desiredRoleBinding(owner),
             passwordAccess: desiredPasswordAccess(owner, spec),
           };
-    const masters = mastersOf(marked.entries);
+    const masters = claimedMasters(summary);
     status = {
       ...previous,
       ...(vrid.virtualRouterID === undefined ? {} : { virtualRouterID: vrid.virtualRouterID }),

@@ -96,6 +96,23 @@ describe("agents that are gone", () => {
     expect(plan.requeueAt).toBe(NOW + AGENT_GONE_GRACE_MS);
   });
 
+  it("node cut off, inside the grace: a live MASTER elsewhere wins over the gone node's last word; no SplitBrain", () => {
+    const cut = [anEntry("node-1", "MASTER"), anEntry("node-2", "MASTER"), anEntry("node-3", "BACKUP")];
+    const plan = planFor(cut, { nodes: [aNode("node-1", { isReady: false }), aNode("node-2"), aNode("node-3")] });
+    expect(plan.agentsGone).toEqual(["node-1"]);
+    expect(plan.status.master).toBe("node-2");
+    expect(conditionOf(plan.status.conditions, ConditionType.SplitBrain)).toMatchObject({ status: "False" });
+    expect(conditionOf(plan.status.conditions, ConditionType.Ready)).toMatchObject({ status: "True", reason: "MasterElected" });
+  });
+
+  it("two live agents claiming MASTER: SplitBrain True and no master, whatever a gone agent last said", () => {
+    const split = [anEntry("node-1", "MASTER"), anEntry("node-2", "MASTER"), anEntry("node-3", "MASTER")];
+    const plan = planFor(split, { agentPods: [aPod("node-1"), aPod("node-2")] });
+    expect(conditionOf(plan.status.conditions, ConditionType.SplitBrain)).toMatchObject({ status: "True" });
+    expect(conditionOf(plan.status.conditions, ConditionType.SplitBrain)?.message).toContain("node-1, node-2:");
+    expect(plan.status.master).toBe("");
+  });
+
   it("pod gone for 30 s: entry UNKNOWN, master cleared, MasterLost event, Degraded AgentsMissing", () => {
     const plan = planFor(entries, {
       object: aHavip({ status: { virtualRouterID: 1, master: "node-1", nodes: entries } }),
@@ -168,11 +185,11 @@ describe("status bookkeeping", () => {
     expect(plan.events).toContainEqual({ type: "Normal", reason: "MasterChanged", message: "node-2 is MASTER (was node-1)" });
   });
 
-  it("peers are the selected Ready nodes' InternalIPs of the spec's family, sorted", () => {
+  it("peers are the selected nodes' InternalIPs of the spec's family, sorted, NotReady ones included so a returning node hears the Master at once", () => {
     const plan = computeDesired(inputs({
       nodes: [aNode("node-3"), aNode("node-1"), aNode("node-2", { isReady: false }), aNode("node-4", { labels: {} }), aNode("node-5", { address: "fd00::5" })],
     }));
-    expect(plan.status.peers).toEqual(["10.77.0.1", "10.77.0.3"]);
+    expect(plan.status.peers).toEqual(["10.77.0.1", "10.77.0.2", "10.77.0.3"]);
   });
 });
 
