@@ -2,81 +2,22 @@
 // (API server, controller, nginx DaemonSet, agent DaemonSet), its JSON summary, the `kubectl get havip` output it
 // printed along the way, and nothing left behind afterwards. Needs root, `npm run build` and the Kubernetes binaries.
 
-import { spawn, type ChildProcess } from "node:child_process";
-import { existsSync, readdirSync, readFileSync } from "node:fs";
-import { resolve } from "node:path";
+import { existsSync } from "node:fs";
 import { afterAll, describe, expect, it } from "vitest";
 import { z } from "zod";
 import { runCommand } from "../../src/lab/command.js";
 import { sweepLeftoverLabs, waitFor } from "../../src/lab/index.js";
+import { demoStepSchema, demoSummarySchema, processesMentioning, runDemo } from "../support/demo-run.js";
 
-const cliPath = resolve(import.meta.dirname, "../../dist/cli.js");
 const runBoundMs = 180_000;
 // Past the bound the demo is interrupted (SIGINT: it tears the cluster down), so a hang fails instead of stalling.
 const killAfterMs = 240_000;
 
-const summarySchema = z.object({
+const summarySchema = demoSummarySchema.extend({
   labId: z.string().regex(/^tb[0-9a-f]{6}$/),
-  vip: z.string(),
-  isOk: z.boolean(),
-  durationMs: z.number(),
-  client: z.object({ sent: z.number(), ok: z.number(), failed: z.number() }),
-  steps: z.array(z.object({
-    step: z.string(),
-    expectation: z.string(),
-    isMet: z.boolean(),
-    outageMs: z.number(),
-    failedRequests: z.number(),
-    newMaster: z.string().optional(),
-    apiMaster: z.string().optional(),
-    durationMs: z.number(),
-    requests: z.number(),
-    answeredBy: z.record(z.string(), z.number()),
-    error: z.string().optional(),
-  })),
+  steps: z.array(demoStepSchema.extend({ apiMaster: z.string().optional() })),
   created: z.object({ namespaces: z.array(z.string()).min(1), paths: z.array(z.string()).min(1) }),
 });
-
-interface DemoRun {
-  readonly code: number | null;
-  readonly signal: NodeJS.Signals | null;
-  readonly stdout: string;
-  readonly stderr: string;
-  readonly elapsedMs: number;
-}
-
-function runDemo(args: readonly string[]): Promise<DemoRun> {
-  const startedAt = performance.now();
-  const child: ChildProcess = spawn(process.execPath, [cliPath, "demo", ...args], { stdio: ["ignore", "pipe", "pipe"] });
-  let stdout = "";
-  let stderr = "";
-  child.stdout?.setEncoding("utf8").on("data", (chunk: string) => { stdout += chunk; });
-  child.stderr?.setEncoding("utf8").on("data", (chunk: string) => { stderr += chunk; });
-  const interrupt = setTimeout(() => child.kill("SIGINT"), killAfterMs);
-  return new Promise((resolveRun) => {
-    child.once("close", (code, signal) => {
-      clearTimeout(interrupt);
-      resolveRun({ code, signal, stdout, stderr, elapsedMs: performance.now() - startedAt });
-    });
-  });
-}
-
-/**
- * Processes whose command line or environment mentions one of `needles`: the lab id is in every namespace process's
- * (`ip netns exec <lab>-…`), the run's folders in the control plane's, the pods' (their KUBECONFIG) and the
- * controller's (its KUBECONFIG lives in the bed's scratch folder).
- */
-function processesMentioning(needles: readonly string[]): string[] {
-  return readdirSync("/proc").filter((entry) => /^[0-9]+$/.test(entry)).flatMap((pid) => {
-    try {
-      const cmdline = readFileSync(`/proc/${pid}/cmdline`, "utf8").replaceAll("\0", " ");
-      const environ = readFileSync(`/proc/${pid}/environ`, "utf8");
-      return needles.some((needle) => cmdline.includes(needle) || environ.includes(needle)) ? [`${pid}: ${cmdline}`] : [];
-    } catch {
-      return [];
-    }
-  });
-}
 
 describe("ha-nginx demo --cluster", () => {
   afterAll(async () => {
@@ -85,7 +26,7 @@ describe("ha-nginx demo --cluster", () => {
   });
 
   it("runs the story on the test bed, the API and kubectl follow every step, the planned move loses nothing, and nothing is left", async () => {
-    const run = await runDemo(["--cluster", "--json", "--fast"]);
+    const run = await runDemo(["--cluster", "--json", "--fast"], killAfterMs);
     if (run.code !== 0) console.log(`[demo --cluster stderr]\n${run.stderr.slice(-20_000)}`);
     expect({ code: run.code, signal: run.signal }).toEqual({ code: 0, signal: null });
     const summary = summarySchema.parse(JSON.parse(run.stdout));
@@ -132,9 +73,11 @@ describe("ha-nginx demo --cluster", () => {
     const listed = namespaces.stdout.split("\n").map((line) => line.split(" ")[0] ?? "");
     expect(listed.filter((name) => name.startsWith(`${summary.labId}-`) || summary.created.namespaces.includes(name))).toEqual([]);
     expect(summary.created.paths.filter((path) => existsSync(path))).toEqual([]);
-    // The control plane's watchdog notices the demo's exit within its 2 s poll, then goes too.
+    // The control plane's watchdog notices the demo's exit within its 2 s poll, then goes too. The lab id is in every
+    // namespace process's command line (`ip netns exec <lab>-…`), the run's folders in the environment of the control
+    // plane, the pods and the controller (their KUBECONFIG lives in the bed's scratch folder).
     let left: string[] = [];
-    await waitFor(() => (left = processesMentioning([summary.labId, ...summary.created.paths])).length === 0, {
+    await waitFor(() => (left = processesMentioning([summary.labId, ...summary.created.paths], { shouldSearchEnvironment: true })).length === 0, {
       timeoutMs: 10_000, intervalMs: 250, what: "the demo's processes to be gone",
     }).catch(() => undefined);
     expect(left).toEqual([]);

@@ -1,74 +1,17 @@
 // `ha-nginx demo` end to end, as a user runs it: the built CLI in a child process, its JSON summary, and nothing left
 // behind afterwards. Needs root and `npm run build` (npm test builds first).
 
-import { spawn, type ChildProcess } from "node:child_process";
-import { readdirSync, readFileSync } from "node:fs";
-import { resolve } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { z } from "zod";
 import { runCommand } from "../../src/lab/command.js";
 import { sweepLeftoverLabs } from "../../src/lab/index.js";
+import { demoSummarySchema, processesMentioning, runDemo } from "../support/demo-run.js";
 
-const cliPath = resolve(import.meta.dirname, "../../dist/cli.js");
 const runBoundMs = 90_000;
 // Past the bound the demo is killed (SIGINT: it cleans up), so a hang fails the test instead of stalling the run.
 const killAfterMs = 150_000;
 
-const summarySchema = z.object({
-  labId: z.string().regex(/^demo[0-9a-f]{6}$/),
-  vip: z.string(),
-  isOk: z.boolean(),
-  durationMs: z.number(),
-  client: z.object({ sent: z.number(), ok: z.number(), failed: z.number() }),
-  steps: z.array(z.object({
-    step: z.string(),
-    expectation: z.string(),
-    isMet: z.boolean(),
-    outageMs: z.number(),
-    failedRequests: z.number(),
-    newMaster: z.string().optional(),
-    durationMs: z.number(),
-    requests: z.number(),
-    answeredBy: z.record(z.string(), z.number()),
-    error: z.string().optional(),
-  })),
-});
-
-interface DemoRun {
-  readonly code: number | null;
-  readonly signal: NodeJS.Signals | null;
-  readonly stdout: string;
-  readonly stderr: string;
-  readonly elapsedMs: number;
-}
-
-function runDemo(args: readonly string[]): Promise<DemoRun> {
-  const startedAt = performance.now();
-  const child: ChildProcess = spawn(process.execPath, [cliPath, "demo", ...args], { stdio: ["ignore", "pipe", "pipe"] });
-  let stdout = "";
-  let stderr = "";
-  child.stdout?.setEncoding("utf8").on("data", (chunk: string) => { stdout += chunk; });
-  child.stderr?.setEncoding("utf8").on("data", (chunk: string) => { stderr += chunk; });
-  const interrupt = setTimeout(() => child.kill("SIGINT"), killAfterMs);
-  return new Promise((resolveRun) => {
-    child.once("close", (code, signal) => {
-      clearTimeout(interrupt);
-      resolveRun({ code, signal, stdout, stderr, elapsedMs: performance.now() - startedAt });
-    });
-  });
-}
-
-/** Processes whose command line mentions `needle` (the lab id is in every agent's, nginx's and poller's). */
-function processesMentioning(needle: string): string[] {
-  return readdirSync("/proc").filter((entry) => /^[0-9]+$/.test(entry)).flatMap((pid) => {
-    try {
-      const cmdline = readFileSync(`/proc/${pid}/cmdline`, "utf8").replaceAll("\0", " ");
-      return cmdline.includes(needle) ? [`${pid}: ${cmdline}`] : [];
-    } catch {
-      return [];
-    }
-  });
-}
+const summarySchema = demoSummarySchema.extend({ labId: z.string().regex(/^demo[0-9a-f]{6}$/) });
 
 describe("ha-nginx demo", () => {
   afterAll(async () => {
@@ -77,7 +20,7 @@ describe("ha-nginx demo", () => {
   });
 
   it("runs the whole story within 90 s, meets every step's expectation, loses nothing on the planned hand-over, and leaves nothing behind", async () => {
-    const run = await runDemo(["--json", "--fast"]);
+    const run = await runDemo(["--json", "--fast"], killAfterMs);
     if (run.code !== 0) console.log(`[demo stderr]\n${run.stderr}`);
     expect({ code: run.code, signal: run.signal }).toEqual({ code: 0, signal: null });
     const summary = summarySchema.parse(JSON.parse(run.stdout));
@@ -100,6 +43,7 @@ describe("ha-nginx demo", () => {
 
     const namespaces = await runCommand("ip", ["netns", "list"], { check: true });
     expect(namespaces.stdout.split("\n").filter((line) => line.startsWith(`${summary.labId}-`))).toEqual([]);
-    expect(processesMentioning(summary.labId)).toEqual([]);
+    // The lab id is in every agent's, nginx's and poller's command line.
+    expect(processesMentioning([summary.labId])).toEqual([]);
   }, killAfterMs + 30_000);
 });
