@@ -5,7 +5,7 @@
 // typed results (`ok: false` with a kebab-case `code`), never as a throw for an expected condition.
 
 import type { AddressFamily } from "../vrrp/advertisement.js";
-import type { Milliseconds } from "../vrrp/units.js";
+import type { Milliseconds, Seconds } from "../vrrp/units.js";
 
 export type IpFamily = AddressFamily;
 
@@ -60,8 +60,12 @@ export interface AdvertTransport {
 // ---- Virtual addresses ----
 
 export interface VipManager {
-  /** Adding an address that is already there succeeds. */
-  add(vip: InterfaceAddress, ifname: string): Promise<Outcome<SetupFailure>>;
+  /**
+   * Adds the address, or renews it if it is already there, with a lease: the kernel deletes it by itself once
+   * `lease` has passed without another `add` (valid_lft = preferred_lft = lease), so the address of an agent that
+   * died goes without the agent.
+   */
+  add(vip: InterfaceAddress, ifname: string, lease: Seconds): Promise<Outcome<SetupFailure>>;
   /** Removing an address that is not there succeeds. */
   remove(vip: InterfaceAddress, ifname: string): Promise<Outcome<SetupFailure>>;
   list(ifname: string): Promise<Valued<readonly InterfaceAddress[], SetupFailure>>;

@@ -20,6 +20,7 @@ import {
 import { milliseconds, type Milliseconds } from "../vrrp/units.js";
 import { recordState, type AgentMetrics } from "./metrics.js";
 import type { AdvertTransport, Clock, InterfaceAddress, LinkMonitor, NeighborAnnouncer, ReceivedDatagram, VipManager } from "./ports.js";
+import { vipLease } from "./vip-lease.js";
 
 export interface AgentPorts {
   readonly transport: AdvertTransport;
@@ -78,7 +79,11 @@ const QUIET_DROPS: ReadonlySet<string> = new Set(["other-vrid", "own-advert", "t
 export class AgentRuntime {
   #state: RouterState;
   #isStarted = false;
-  #holdsVip = false;
+  /**
+   * The VIPs on the interface by this run's doing, by address: a Master whose config drops one VIP removes that one and
+   * must go on renewing the others' lease.
+   */
+  readonly #held = new Map<string, VirtualAddress>();
   #masterAddress: string | undefined;
   #lastTransition: Transition | undefined;
   #shutdownDone: (() => void) | undefined;
@@ -86,8 +91,14 @@ export class AgentRuntime {
   readonly #dropLoggedAt = new Map<string, number>();
   readonly #transitionListeners: ((transition: Transition, snapshot: AgentSnapshot) => void)[] = [];
   readonly #pendingIo = new Set<Promise<unknown>>();
-  /** The latest address change; an announcement waits for it, since arping needs the address on the interface. */
+  /**
+   * The tail of the address changes, which run one after another: a lease renewal is an add to the kernel, so one
+   * overtaking a later removal would bring the address back. An announcement waits for it too, since arping needs the
+   * address on the interface.
+   */
   #addressWork: Promise<unknown> = Promise.resolve();
+  /** A renewal that keeps failing is logged once, not at every advert. */
+  #isRenewalFailing = false;
 
   constructor(
     private readonly ports: AgentPorts,
@@ -157,7 +168,7 @@ export class AgentRuntime {
       effectivePriority: effectivePriority(this.#state),
       isHealthy: this.#state.isHealthy,
       isLinkUp: this.#state.isLinkUp,
-      holdsVip: this.#holdsVip,
+      holdsVip: this.#held.size > 0,
       masterAddress: this.#state.kind === "Master" ? this.#state.config.primaryAddress : this.#masterAddress,
       lastTransition: this.#lastTransition,
       counters: Object.fromEntries(this.#counters),
@@ -217,6 +228,9 @@ export class AgentRuntime {
       if (event.advert.priority > 0) this.#masterAddress = event.source;
     }
     for (const action of actions) this.#run(action, event.kind === "advert-received" ? event.source : undefined);
+    // After the step's own address changes: a Master that yields sends its last advert and then lets the VIPs go,
+    // and the add-vip of a takeover already carries a fresh lease.
+    if (this.#held.size > 0 && actions.some((action) => action.kind === "send-advert") && !actions.some((action) => action.kind === "add-vip")) this.#renewLease();
     this.options.metrics.effectivePriority.set(effectivePriority(state));
     this.#arm();
   }
@@ -268,29 +282,33 @@ export class AgentRuntime {
         }
         return;
       }
-      case "add-vip":
-        this.#holdsVip = true;
+      case "add-vip": {
+        for (const vip of action.addresses) this.#held.set(vip.address, vip);
         metrics.vipHeld.set(1);
-        this.#addressWork = Promise.all(
-          action.addresses.map((vip) =>
-            this.ports.vips.add(toInterfaceAddress(vip, config), ifname).then((added) => {
-              if (!added.ok) logger.error({ address: vip.address, ifname, code: added.code, detail: added.detail }, "could not add the virtual address");
-            }),
+        const lease = vipLease(config);
+        this.#changeAddresses(() =>
+          Promise.all(
+            action.addresses.map((vip) =>
+              this.ports.vips.add(toInterfaceAddress(vip, config), ifname, lease).then((added) => {
+                if (!added.ok) logger.error({ address: vip.address, ifname, code: added.code, detail: added.detail }, "could not add the virtual address");
+              }),
+            ),
           ),
         );
-        this.#track(this.#addressWork);
         return;
+      }
       case "remove-vip":
-        this.#holdsVip = false;
-        metrics.vipHeld.set(0);
-        this.#addressWork = Promise.all(
-          action.addresses.map((vip) =>
-            this.ports.vips.remove(toInterfaceAddress(vip, config), ifname).then((removed) => {
-              if (!removed.ok) logger.error({ address: vip.address, ifname, code: removed.code, detail: removed.detail }, "could not remove the virtual address");
-            }),
+        for (const vip of action.addresses) this.#held.delete(vip.address);
+        metrics.vipHeld.set(this.#held.size > 0 ? 1 : 0);
+        this.#changeAddresses(() =>
+          Promise.all(
+            action.addresses.map((vip) =>
+              this.ports.vips.remove(toInterfaceAddress(vip, config), ifname).then((removed) => {
+                if (!removed.ok) logger.error({ address: vip.address, ifname, code: removed.code, detail: removed.detail }, "could not remove the virtual address");
+              }),
+            ),
           ),
         );
-        this.#track(this.#addressWork);
         return;
       case "announce-vip":
         this.#track(this.#announce(action.addresses, action.repeat));
@@ -317,6 +335,29 @@ export class AgentRuntime {
     }
   }
 
+  #changeAddresses(change: () => Promise<unknown>): void {
+    this.#addressWork = this.#addressWork.then(change).catch((error: unknown) => {
+      this.options.logger.error({ err: error, ifname: this.options.ifname }, "an address change failed");
+    });
+    this.#track(this.#addressWork);
+  }
+
+  #renewLease(): void {
+    const { ifname, logger } = this.options;
+    const config = this.#state.config;
+    const lease = vipLease(config);
+    const held = [...this.#held.values()];
+    this.#changeAddresses(async () => {
+      const results = await Promise.all(held.map((vip) => this.ports.vips.add(toInterfaceAddress(vip, config), ifname, lease)));
+      const failed = results.find((result) => !result.ok);
+      if (failed !== undefined && !failed.ok) {
+        this.#count(`lease-renewal-failed:${failed.code}`);
+        if (!this.#isRenewalFailing) logger.error({ ifname, lease, code: failed.code, detail: failed.detail }, "could not renew the lease on the virtual addresses; the kernel deletes them when it runs out");
+      } else if (this.#isRenewalFailing) logger.info({ ifname, lease }, "renewed the lease on the virtual addresses again");
+      this.#isRenewalFailing = failed !== undefined;
+    });
+  }
+
   // Rounds leave `spacing` apart without waiting for the previous one: arping returns only after its one-second
   // interval although its ARP left at once.
   async #announce(addresses: readonly VirtualAddress[], repeat: number): Promise<void> {
@@ -325,7 +366,7 @@ export class AgentRuntime {
     const rounds: Promise<void>[] = [];
     for (let round = 0; round < repeat; round++) {
       if (round > 0) await new Promise((resolve) => setTimeout(resolve, spacing));
-      if (!this.#holdsVip) break;
+      if (this.#held.size === 0) break;
       rounds.push(
         Promise.all(addresses.map((vip) => this.ports.announcer.announce(vip.address, this.options.ifname))).then((results) => {
           for (const result of results) {

@@ -33,7 +33,7 @@ const config: RouterConfig = {
 // Master_Down_Interval for priority 100 at 1 s: 3 s + (256 - 100) * 1000 / 256 ms (RFC 5798 §6.1).
 const MASTER_DOWN_MS = 3000 + Math.floor((156 * 1000) / 256);
 
-function aRuntime(initialAddresses: { address: string; prefixLength: number }[] = []) {
+function aRuntime(initialAddresses: { address: string; prefixLength: number }[] = [], routerConfig: RouterConfig = config) {
   const clock = new FakeTimerClock(1_000);
   const transport = new FakeTransport();
   const vips = new FakeVipManager({ eth0: initialAddresses.map((entry) => ({ family: "ipv4" as const, ...entry })) });
@@ -41,7 +41,7 @@ function aRuntime(initialAddresses: { address: string; prefixLength: number }[] 
   const link = new FakeLinkMonitor();
   const runtime = new AgentRuntime(
     { transport, vips, announcer, link, clock },
-    { config, ifname: "eth0", logger: pino({ level: "silent" }), metrics: createAgentMetrics({ vrid: 51, node: "test" }), announceSpacing: milliseconds(1) },
+    { config: routerConfig, ifname: "eth0", logger: pino({ level: "silent" }), metrics: createAgentMetrics({ vrid: 51, node: "test" }), announceSpacing: milliseconds(1) },
   );
   return { clock, transport, vips, announcer, link, runtime };
 }
@@ -126,6 +126,43 @@ describe("AgentRuntime", () => {
     await stopped;
     expect(setup.vips.holds("10.77.0.200", "eth0")).toBe(false);
     expect(setup.transport.isStopped).toBe(true);
+  });
+
+  it("a Master renews the VIP's lease with every advert it sends, and not once the VIP is to go", async () => {
+    const setup = aRuntime();
+    await becomeMaster(setup);
+    // vipLease at a 1 s interval: the Master_Down_Interval at priority 1, 3996 ms, plus 100 ms, in whole seconds.
+    const add = "add 10.77.0.200/24 eth0 lease 5 s";
+    expect(setup.vips.log).toEqual([add]);
+    for (let advert = 0; advert < 3; advert++) {
+      setup.clock.advance(1_000);
+      await afterPollPhase();
+    }
+    await vi.waitFor(() => expect(setup.vips.log).toEqual([add, add, add, add]));
+    expect(sentPriorities(setup.transport)).toEqual([100, 100, 100, 100]);
+    // Yielding to a higher priority sends one last advert, then removes the VIP: a renewal run after the removal
+    // would put the address back, so the one due with that advert is dropped.
+    setup.transport.deliver({ family: "ipv4", bytes: keepalivedAdvert, source: "10.77.0.11", isChecksumVerified: false });
+    await vi.waitFor(() => expect(setup.vips.holds("10.77.0.200", "eth0")).toBe(false));
+    expect(sentPriorities(setup.transport)).toEqual([100, 100, 100, 100, 100]);
+    expect(setup.vips.log.slice(4)).toEqual(["remove 10.77.0.200 eth0"]);
+  });
+
+  it("a Master whose config drops one of two VIPs removes that one and goes on renewing the other's lease", async () => {
+    const both: RouterConfig = { ...config, addresses: [...config.addresses, { address: "10.77.0.201", prefixLength: 24 }] };
+    const setup = aRuntime([], both);
+    await setup.runtime.start({ isHealthy: true });
+    setup.clock.advance(MASTER_DOWN_MS);
+    await afterPollPhase();
+    await vi.waitFor(() => expect(setup.announcer.announced).toHaveLength(4));
+    setup.runtime.applyConfig(config);
+    await vi.waitFor(() => expect(setup.vips.holds("10.77.0.201", "eth0")).toBe(false));
+    setup.clock.advance(1_000);
+    await afterPollPhase();
+    const renewal = "add 10.77.0.200/24 eth0 lease 5 s";
+    // The changed advert goes out at once and renews what is left; the next one renews it again.
+    await vi.waitFor(() => expect(setup.vips.log.slice(2)).toEqual(["remove 10.77.0.201 eth0", renewal, renewal]));
+    expect(setup.runtime.snapshot()).toMatchObject({ state: "Master", holdsVip: true });
   });
 
   it("link down sends the Master to Fault and releases the VIP; link up returns it to Backup", async () => {

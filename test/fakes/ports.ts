@@ -11,7 +11,7 @@ import type {
   Valued,
   VipManager,
 } from "../../src/agent/ports.js";
-import type { Milliseconds } from "../../src/vrrp/units.js";
+import type { Milliseconds, Seconds } from "../../src/vrrp/units.js";
 import { FakeClock } from "./fake-clock.js";
 
 /** The Clock port on a FakeClock: `advance` fires the one scheduled callback once its deadline has passed. */
@@ -74,11 +74,11 @@ export class FakeVipManager implements VipManager {
     for (const [ifname, addresses] of Object.entries(initial)) this.#addresses.set(ifname, [...addresses]);
   }
 
-  async add(vip: InterfaceAddress, ifname: string): Promise<Outcome<SetupFailure>> {
+  async add(vip: InterfaceAddress, ifname: string, lease: Seconds): Promise<Outcome<SetupFailure>> {
     const list = this.#addresses.get(ifname) ?? [];
     if (!list.some((address) => address.address === vip.address)) list.push(vip);
     this.#addresses.set(ifname, list);
-    this.log.push(`add ${vip.address}/${vip.prefixLength} ${ifname}`);
+    this.log.push(`add ${vip.address}/${vip.prefixLength} ${ifname} lease ${lease} s`);
     return { ok: true };
   }
 

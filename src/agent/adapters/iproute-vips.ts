@@ -1,6 +1,7 @@
 import { execFile } from "node:child_process";
 import { z } from "zod";
 import type { InterfaceAddress, Outcome, SetupFailure, Valued, VipManager } from "../ports.js";
+import type { Seconds } from "../../vrrp/units.js";
 
 // VIPs through iproute2's `ip`, the fallback for when the netlink binding misbehaves. One process per call.
 
@@ -19,12 +20,13 @@ interface Run {
 export class IprouteVipManager implements VipManager {
   constructor(private readonly ipBinary: string = "ip") {}
 
-  async add(vip: InterfaceAddress, ifname: string): Promise<Outcome<SetupFailure>> {
+  async add(vip: InterfaceAddress, ifname: string, lease: Seconds): Promise<Outcome<SetupFailure>> {
     // nodad: a VIP answers at once instead of sitting "tentative" through duplicate address detection.
     const extra = vip.family === "ipv6" ? ["nodad"] : [];
-    const run = await this.ip(["addr", "add", `${vip.address}/${vip.prefixLength}`, "dev", ifname, ...extra]);
-    // Older iproute2 prints the errno text, newer the kernel's extended ack.
-    return outcomeOf(run, /File exists|already assigned/i);
+    const lifetimes = ["valid_lft", String(lease), "preferred_lft", String(lease)];
+    // replace: adds the address, or renews the lifetimes of the one that is there.
+    const run = await this.ip(["addr", "replace", `${vip.address}/${vip.prefixLength}`, "dev", ifname, ...lifetimes, ...extra]);
+    return outcomeOf(run, undefined);
   }
 
   async remove(vip: InterfaceAddress, ifname: string): Promise<Outcome<SetupFailure>> {

@@ -1,6 +1,7 @@
 import { createRtNetlink, type RtNetlinkSocket } from "netlink";
 import type { InterfaceAddress, Outcome, SetupFailure, Valued, VipManager } from "../ports.js";
 import { parseAddress } from "../../vrrp/codec.js";
+import type { Seconds } from "../../vrrp/units.js";
 import { allAddresses, linkInfo } from "./interfaces.js";
 import { describe, errnoName, setupFailureOf } from "./netlink-errors.js";
 
@@ -11,8 +12,8 @@ const AF_INET6 = 10;
 export class NetlinkVipManager implements VipManager {
   private rt: RtNetlinkSocket | undefined;
 
-  async add(vip: InterfaceAddress, ifname: string): Promise<Outcome<SetupFailure>> {
-    return this.change(vip, ifname, "add");
+  async add(vip: InterfaceAddress, ifname: string, lease: Seconds): Promise<Outcome<SetupFailure>> {
+    return this.change(vip, ifname, { lease });
   }
 
   async remove(vip: InterfaceAddress, ifname: string): Promise<Outcome<SetupFailure>> {
@@ -39,7 +40,7 @@ export class NetlinkVipManager implements VipManager {
     this.rt = undefined;
   }
 
-  private async change(vip: InterfaceAddress, ifname: string, to: "add" | "remove"): Promise<Outcome<SetupFailure>> {
+  private async change(vip: InterfaceAddress, ifname: string, to: { readonly lease: Seconds } | "remove"): Promise<Outcome<SetupFailure>> {
     const rt = this.socket();
     const link = await linkInfo(ifname, rt);
     if (!link.ok) return link;
@@ -55,14 +56,17 @@ export class NetlinkVipManager implements VipManager {
       flags: isIpv6 ? { nodad: true as const } : {},
     };
     try {
-      if (to === "add") await rt.newAddress(data, { local: bytes, address: bytes }, { flags: NLM_F_CREATE_EXCL });
-      else await rt.delAddress(data, { local: bytes, address: bytes });
+      if (to === "remove") await rt.delAddress(data, { local: bytes, address: bytes });
+      else {
+        // REPLACE renews the lifetimes of an address that is there (RTM_NEWADDR, never RTM_DELADDR, is announced).
+        const cacheInfo = { ifaPrefered: to.lease, ifaValid: to.lease };
+        await rt.newAddress(data, { local: bytes, address: bytes, cacheInfo }, { flags: NLM_F_CREATE_REPLACE });
+      }
       return { ok: true };
     } catch (error) {
       const errno = errnoName(error);
-      if (to === "add" && errno === "EEXIST") return { ok: true };
       if (to === "remove" && errno === "EADDRNOTAVAIL") return { ok: true };
-      return { ok: false, code: setupFailureOf(errno), detail: `${to} ${vip.address} on ${ifname}: ${describe(error)}` };
+      return { ok: false, code: setupFailureOf(errno), detail: `${to === "remove" ? "remove" : "add"} ${vip.address} on ${ifname}: ${describe(error)}` };
     }
   }
 
@@ -72,5 +76,5 @@ export class NetlinkVipManager implements VipManager {
   }
 }
 
-// NLM_F_REQUEST and NLM_F_ACK are added by the library; CREATE|EXCL makes an existing address an EEXIST, not a change.
-const NLM_F_CREATE_EXCL = 0x400 | 0x200;
+// NLM_F_REQUEST and NLM_F_ACK are added by the library; `ip addr replace` sends the same pair.
+const NLM_F_CREATE_REPLACE = 0x400 | 0x100;

@@ -9,13 +9,14 @@ import { SystemNeighborAnnouncer } from "../../../src/agent/adapters/neighbor-an
 import { RawAdvertTransport } from "../../../src/agent/adapters/raw-transport.js";
 import { createVipManager, type VipBackend } from "../../../src/agent/adapters/vips.js";
 import type { InterfaceAddress, IpFamily } from "../../../src/agent/ports.js";
-import { milliseconds } from "../../../src/vrrp/units.js";
+import { milliseconds, seconds } from "../../../src/vrrp/units.js";
 
 type Request =
   | { id: number; op: "transport-start"; name: string; family: IpFamily; ifname: string; isMulticast: boolean }
   | { id: number; op: "transport-send"; name: string; hex: string; destination: string }
   | { id: number; op: "transport-stop"; name: string }
-  | { id: number; op: "vip"; backend: VipBackend; action: "add" | "remove"; vip: InterfaceAddress; ifname: string }
+  | { id: number; op: "vip"; backend: VipBackend; action: "add" | "remove"; vip: InterfaceAddress; ifname: string; lease?: number }
+  | { id: number; op: "vip-lease"; backend: VipBackend; vip: InterfaceAddress; ifname: string; lease: number; everyMs: number; renewals: number }
   | { id: number; op: "vip-list"; backend: VipBackend; ifname: string }
   | { id: number; op: "vip-bench"; backend: VipBackend; vip: InterfaceAddress; ifname: string; rounds: number }
   | { id: number; op: "announce"; address: string; ifname: string }
@@ -29,6 +30,8 @@ type Request =
 
 const transports = new Map<string, RawAdvertTransport>();
 const vipManagers = { netlink: createVipManager("netlink"), iproute: createVipManager("iproute") };
+// Long enough that no test sees an address it added expire, unless it asks for a lease.
+const longLease = seconds(600);
 let linkMonitor: NetlinkLinkMonitor | undefined;
 let watcher: NetlinkAddressWatcher | undefined;
 
@@ -67,7 +70,19 @@ async function handle(request: Request): Promise<unknown> {
       return { ok: true };
     case "vip": {
       const manager = vipManagers[request.backend];
-      return request.action === "add" ? manager.add(request.vip, request.ifname) : manager.remove(request.vip, request.ifname);
+      return request.action === "add" ? manager.add(request.vip, request.ifname, seconds(request.lease ?? longLease)) : manager.remove(request.vip, request.ifname);
+    }
+    case "vip-lease": {
+      // As a Master does: add, then renew at every advert; the reply says when it began and when the last renewal was
+      // acknowledged.
+      const manager = vipManagers[request.backend];
+      const firstAddAt = Date.now();
+      for (let round = 0; round <= request.renewals; round++) {
+        if (round > 0) await new Promise((resolve) => setTimeout(resolve, request.everyMs));
+        const added = await manager.add(request.vip, request.ifname, seconds(request.lease));
+        if (!added.ok) return added;
+      }
+      return { ok: true, firstAddAt, lastRenewalAt: Date.now() };
     }
     case "vip-list":
       return vipManagers[request.backend].list(request.ifname);
@@ -77,7 +92,7 @@ async function handle(request: Request): Promise<unknown> {
       const remove: number[] = [];
       for (let round = 0; round < request.rounds; round++) {
         let started = performance.now();
-        const added = await manager.add(request.vip, request.ifname);
+        const added = await manager.add(request.vip, request.ifname, longLease);
         add.push(performance.now() - started);
         started = performance.now();
         const removed = await manager.remove(request.vip, request.ifname);
@@ -102,7 +117,7 @@ async function handle(request: Request): Promise<unknown> {
       return { ok: true, isUp: linkMonitor?.isUp() };
     case "watch-start":
       watcher = new NetlinkAddressWatcher(request.ifname);
-      return watcher.start((address) => emit({ event: "removed", address }));
+      return watcher.start((address) => emit({ event: "removed", address, at: Date.now() }));
     case "probe": {
       const { host, port, path, timeoutMs } = request;
       return new NodeHttpProbe({ host, port, path, timeout: milliseconds(timeoutMs) }).probe();

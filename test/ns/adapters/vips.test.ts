@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { addressesOn, createLab, type Lab, type LabHost } from "../../../src/lab/index.js";
 import type { InterfaceAddress } from "../../../src/agent/ports.js";
-import { startDriver, type Driver } from "./driver.js";
+import { startDriver, type Driver, type DriverEvent } from "./driver.js";
 
 describe.each(["netlink", "iproute"] as const)("VIP manager over %s", (backend) => {
   let lab: Lab | undefined;
@@ -16,6 +16,7 @@ describe.each(["netlink", "iproute"] as const)("VIP manager over %s", (backend) 
     if (first === undefined) throw new Error("lab without a node");
     host = first;
     n1 = await startDriver(lab, host);
+    expect(await n1.call({ op: "watch-start", ifname: "eth0" })).toEqual({ ok: true });
     const { address, address6 } = lab.vip(0);
     vip4 = { family: "ipv4", address, prefixLength: 32 };
     vip6 = { family: "ipv6", address: address6, prefixLength: 128 };
@@ -53,6 +54,33 @@ describe.each(["netlink", "iproute"] as const)("VIP manager over %s", (backend) 
     expect(shown?.stdout).toContain(vip6.address);
     expect(shown?.stdout).not.toContain("tentative");
     expect(await n1.call({ op: "vip", backend, action: "remove", vip: vip6, ifname: "eth0" })).toEqual({ ok: true });
+  });
+
+  // The lease a Master renews at every advert (src/agent/vip-lease.ts): once the renewals stop, as when the agent is
+  // SIGKILLed, the kernel deletes the address by itself. Renewals are RTM_NEWADDR, so the agent's address watcher,
+  // which reports RTM_DELADDR, sees the expiry once and the renewals never.
+  it.each([["IPv4 /32", () => vip4], ["IPv6 /128", () => vip6]])("an %s whose lease is not renewed disappears by itself within lease + lag", async (_, vipOf) => {
+    const vip = vipOf();
+    const lease = 1;
+    // The kernel's lifetime check runs on a timer rounded to whole seconds and at least 1 s apart; 1.5 s over the
+    // lease is that second plus a loaded machine's workqueue delay.
+    const lagBoundMs = 1_500;
+    const renewed = await n1.call<{ ok: true; firstAddAt: number; lastRenewalAt: number }>({ op: "vip-lease", backend, vip, ifname: "eth0", lease, everyMs: 200, renewals: 8 });
+    expect(renewed.ok).toBe(true);
+    const shown = await lab?.exec(host, "ip", ["addr", "show", "dev", "eth0", "to", `${vip.address}/${vip.prefixLength}`]);
+    expect(shown?.stdout).toMatch(/valid_lft [01]sec preferred_lft [01]sec/);
+    const removals = (): DriverEvent[] =>
+      n1.events.filter((event) => event.event === "removed" && (event.address as InterfaceAddress).address === vip.address && (event.at as number) >= renewed.firstAddAt);
+    // Eight renewals over 1.6 s, longer than the lease: only renewals kept it, and none was reported as a removal.
+    expect(removals()).toEqual([]);
+    const removed = await n1.nextEvent((event) => removals().includes(event), `${vip.address} to expire`, lease * 1000 + lagBoundMs + 2_000);
+    const lagMs = (removed.at as number) - renewed.lastRenewalAt - lease * 1000;
+    console.log(`[measure] ${backend} ${vip.family} VIP lease ${lease} s: the kernel deleted it ${lagMs.toFixed(0)} ms after the lease ran out`);
+    // The kernel rounds an address's age to whole seconds with 20 ms of slack (ADDRCONF_TIMER_FUZZ_MINUS), never more.
+    expect(lagMs).toBeGreaterThanOrEqual(-50);
+    expect(lagMs).toBeLessThanOrEqual(lagBoundMs);
+    expect(await held()).not.toContain(`${vip.address}/${vip.prefixLength}`);
+    expect(removals()).toEqual([removed]);
   });
 
   it("reports a missing interface as no-such-interface", async () => {

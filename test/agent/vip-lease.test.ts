@@ -1,0 +1,48 @@
+import { describe, expect, it } from "vitest";
+import { vipLease } from "../../src/agent/vip-lease.js";
+import type { RouterConfig } from "../../src/vrrp/config.js";
+import { computeMasterDownInterval } from "../../src/vrrp/timers.js";
+import { centiseconds, milliseconds } from "../../src/vrrp/units.js";
+
+const base: RouterConfig = {
+  vrid: 51,
+  version: 3,
+  family: "ipv4",
+  priority: 150,
+  addresses: [{ address: "10.77.0.200", prefixLength: 24 }],
+  primaryAddress: "10.77.0.12",
+  advertisementInterval: centiseconds(100),
+  preemption: { mode: "always", delay: milliseconds(0) },
+  peers: [],
+  password: undefined,
+  acceptMode: true,
+  garp: { repeat: 2, refresh: milliseconds(0) },
+  v3Ipv4Checksum: "pseudo-header",
+  shutdownHold: milliseconds(3996),
+  releaseLinger: milliseconds(200),
+  healthWeight: 0,
+};
+
+describe("vipLease", () => {
+  it.each([
+    // 3 × 200 + 199 = 799 ms at priority 1, + 100 ms: 1 s, the kernel's least.
+    [3, 20, 1],
+    [3, 1, 1],
+    // 3 × 1000 + 996 + 100 ms.
+    [3, 100, 5],
+    // v2 skew is 255/256 s whatever the interval: 3 × 3 s + 996 ms + 100 ms.
+    [2, 300, 11],
+  ] as const)("VRRPv%i at %i cs: %i s", (version, interval, expected) => {
+    expect(vipLease({ ...base, version, advertisementInterval: centiseconds(interval) })).toBe(expected);
+  });
+
+  it.each([1, 5, 20, 37, 100, 250, 1000])("outlasts the longest silence any Backup waits out, plus a 100 ms late renewal, at %i cs", (interval) => {
+    for (const version of [2, 3] as const) {
+      const config = { ...base, version, advertisementInterval: centiseconds(interval) };
+      const longestMasterDown = Math.max(...[1, 100, 254].map((priority) => computeMasterDownInterval(version, priority, config.advertisementInterval)));
+      expect(vipLease(config) * 1000).toBeGreaterThanOrEqual(longestMasterDown + 100);
+      expect(vipLease(config) * 1000).toBeLessThan(Math.max(1000, longestMasterDown + 1100));
+      expect(Number.isInteger(vipLease(config))).toBe(true);
+    }
+  });
+});
