@@ -148,6 +148,21 @@ describe("AgentRuntime", () => {
     expect(setup.vips.log.slice(4)).toEqual(["remove 10.77.0.200 eth0"]);
   });
 
+  it("a renewal still in flight when the VIP is removed cannot bring the address back", async () => {
+    const setup = aRuntime();
+    await becomeMaster(setup);
+    const release = setup.vips.holdAdds();
+    setup.clock.advance(1_000);
+    await afterPollPhase();
+    expect(sentPriorities(setup.transport)).toEqual([100, 100]);
+    setup.link.set(false);
+    expect(setup.runtime.snapshot()).toMatchObject({ state: "Fault", holdsVip: false });
+    release();
+    await vi.waitFor(() => expect(setup.vips.log.at(-1)).toBe("remove 10.77.0.200 eth0"));
+    expect(setup.vips.log).toEqual(["add 10.77.0.200/24 eth0 lease 5 s", "add 10.77.0.200/24 eth0 lease 5 s", "remove 10.77.0.200 eth0"]);
+    expect(setup.vips.holds("10.77.0.200", "eth0")).toBe(false);
+  });
+
   it("a Master whose config drops one of two VIPs removes that one and goes on renewing the other's lease", async () => {
     const both: RouterConfig = { ...config, addresses: [...config.addresses, { address: "10.77.0.201", prefixLength: 24 }] };
     const setup = aRuntime([], both);

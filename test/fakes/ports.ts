@@ -74,7 +74,19 @@ export class FakeVipManager implements VipManager {
     for (const [ifname, addresses] of Object.entries(initial)) this.#addresses.set(ifname, [...addresses]);
   }
 
+  #addsHeldUntil: Promise<void> | undefined;
+
+  /** Adds wait until the returned function is called: a slow netlink round trip, to test the order of changes. */
+  holdAdds(): () => void {
+    let release = (): void => undefined;
+    this.#addsHeldUntil = new Promise((resolve) => {
+      release = resolve;
+    });
+    return release;
+  }
+
   async add(vip: InterfaceAddress, ifname: string, lease: Seconds): Promise<Outcome<SetupFailure>> {
+    await this.#addsHeldUntil;
     const list = this.#addresses.get(ifname) ?? [];
     if (!list.some((address) => address.address === vip.address)) list.push(vip);
     this.#addresses.set(ifname, list);
