@@ -59,16 +59,44 @@ spec:
       volumes: [{ name: conf, configMap: { name: web-conf } }]
 `;
 
-export function haVipManifest(vip: string): string {
-  return `
+/** The bed's agent settings that its tests vary; the rest (eth0, 1 s adverts, node-1..3 at 150/100/50) is fixed. */
+export interface BedAgentSettings {
+  /** RFC 5798 §6.1 Preempt_Mode. Default Never: a node that comes back does not take the VIP back. */
+  readonly preemption?: "Never" | "Always";
+  /** healthCheck.weight; unset, the schema's 0 (an unhealthy node goes FAULT). */
+  readonly weight?: number;
+  /** Default true: the agent's own 200 ms nginx probe next to the pods' readiness, so failures show within 0.5 s. */
+  readonly hasLocalProbe?: boolean;
+}
+
+export interface BedHaVipManifestOptions {
+  readonly name?: string;
+  readonly namespace?: string;
+  /** null: addresses only, every other field at the schema's default, for tests of the controller alone. */
+  readonly agents?: BedAgentSettings | null;
+}
+
+/** A HighAvailabilityVIP on `vip`/24; by default the bed's own (web-vip in edge, tuned for fast failover). */
+export function haVipManifest(vip: string, options: BedHaVipManifestOptions = {}): string {
+  const { name = havipName, namespace = havipNamespace, agents = {} } = options;
+  const head = `
 apiVersion: ha-nginx.io/v1alpha1
 kind: HighAvailabilityVIP
-metadata: { name: ${havipName}, namespace: ${havipNamespace} }
+metadata: { name: ${name}, namespace: ${namespace} }
 spec:
   addresses: [${vip}/24]
-  interface: eth0
+`;
+  if (agents === null) return head;
+  const { preemption = "Never", weight, hasLocalProbe = true } = agents;
+  const probe = `    probe:
+      httpGet: { path: /healthz, port: 80, host: 127.0.0.1 }
+      period: 200ms
+      timeout: 100ms
+      failureThreshold: 2
+`;
+  return `${head}  interface: eth0
   advertisementInterval: 1s
-  preemption: { mode: Never }
+  preemption: { mode: ${preemption} }
   nodes:
     priorities:
       - { node: node-1, priority: 150 }
@@ -76,12 +104,7 @@ spec:
       - { node: node-3, priority: 50 }
   healthCheck:
     nginxPodSelector: { matchLabels: { app: web } }
-    probe:
-      httpGet: { path: /healthz, port: 80, host: 127.0.0.1 }
-      period: 200ms
-      timeout: 100ms
-      failureThreshold: 2
-`;
+${hasLocalProbe ? probe : ""}${weight === undefined ? "" : `    weight: ${weight}\n`}`;
 }
 
 export function isPodReady(pod: V1Pod): boolean {

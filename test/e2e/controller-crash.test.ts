@@ -27,6 +27,7 @@ import { FINALIZER } from "../../src/controller/finalizer.js";
 import { agentObjectName } from "../../src/controller/names.js";
 import { APPLIED_HASH_ANNOTATION } from "../../src/controller/reconcile.js";
 import { kubeconfigForServiceAccount } from "../../src/testbed/control-plane.js";
+import { haVipManifest } from "../../src/testbed/havip-bed.js";
 import { startTestbed, type Testbed } from "../../src/testbed/testbed.js";
 
 const repo = resolve(import.meta.dirname, "../..");
@@ -106,13 +107,7 @@ function renderChart(file: string): string {
 }
 
 function havipManifest(name: string, address: string): string {
-  return `
-apiVersion: ha-nginx.io/v1alpha1
-kind: HighAvailabilityVIP
-metadata: { name: ${name}, namespace: ${ns} }
-spec:
-  addresses: [${address}/24]
-`;
+  return haVipManifest(address, { name, namespace: ns, agents: null });
 }
 
 describe("e2e: the controller SIGKILLed mid-reconcile", () => {

@@ -9,7 +9,7 @@ import { join, resolve } from "node:path";
 import { buildCrd, type JsonObject, type JsonValue } from "../../src/api/v1alpha1/index.js";
 import { vipHolders } from "../../src/lab/agent.js";
 import { waitFor } from "../../src/lab/wait.js";
-import { havipName, havipNamespace as namespace, isPodReady, startHaVipBed, type HaVipBed } from "../../src/testbed/havip-bed.js";
+import { haVipManifest, havipName, havipNamespace as namespace, isPodReady, startHaVipBed, type HaVipBed } from "../../src/testbed/havip-bed.js";
 
 const repo = resolve(import.meta.dirname, "../..");
 const crdFile = join(repo, "crds/ha-nginx.io_highavailabilityvips.yaml");
@@ -157,26 +157,7 @@ interface Condition {
 
 // node-1 at 150 over node-2 at 100: unhealthy, node-1 advertises 150 - 10 = 140, still above 100, so node-2 never
 // preempts (RFC 5798 §6.4.2). The smallest weight that works is -51.
-function weakWeightManifest(vip: string): string {
-  return `
-apiVersion: ha-nginx.io/v1alpha1
-kind: HighAvailabilityVIP
-metadata: { name: ${havipName}, namespace: ${namespace} }
-spec:
-  addresses: [${vip}/24]
-  interface: eth0
-  advertisementInterval: 1s
-  preemption: { mode: Always }
-  nodes:
-    priorities:
-      - { node: node-1, priority: 150 }
-      - { node: node-2, priority: 100 }
-      - { node: node-3, priority: 50 }
-  healthCheck:
-    nginxPodSelector: { matchLabels: { app: web } }
-    weight: -10
-`;
-}
+const weakWeightManifest = (vip: string): string => haVipManifest(vip, { agents: { preemption: "Always", weight: -10, hasLocalProbe: false } });
 
 describe("e2e resource input", () => {
   let havip: HaVipBed | undefined;
