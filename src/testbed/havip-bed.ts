@@ -2,28 +2,21 @@
 // ServiceAccount kubeconfig, an nginx DaemonSet (readinessProbe, preStop sleep) and one HAVIP on lab.vip(0). The one way
 // the e2e tests and bench/k8s.ts bring it up, so all of them measure the same deployment.
 import { CoreV1Api, CustomObjectsApi, KubeConfig, type V1Pod } from "@kubernetes/client-node";
-import { spawn, type ChildProcess } from "node:child_process";
-import { createWriteStream, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import type { ChildProcess } from "node:child_process";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join, resolve } from "node:path";
+import { join } from "node:path";
 import { HAVIP_GROUP, HAVIP_PLURAL, HAVIP_VERSION, validateHaVipSpec, type HaVipCondition, type NodeStatusEntry } from "../api/v1alpha1/index.js";
 import { agentHttpPort } from "../controller/agent-objects.js";
 import { vipHolders } from "../lab/agent.js";
 import { waitFor } from "../lab/wait.js";
 import type { StateKind } from "../vrrp/machine.js";
-import { kubeconfigForServiceAccount } from "./control-plane.js";
+import { installControllerAccess, spawnController } from "./controller-process.js";
 import { startTestbed, type Testbed, type TestbedOptions } from "./testbed.js";
 
-const repo = resolve(import.meta.dirname, "../..");
-export const havipSystemNamespace = "ha-nginx-system";
+export { havipSystemNamespace, renderChart } from "./controller-process.js";
 export const havipNamespace = "edge";
 export const havipName = "web-vip";
-
-export function renderChart(file: string): string {
-  return readFileSync(join(repo, "charts/ha-nginx/templates", file), "utf8")
-    .replaceAll("{{ .Release.Namespace }}", havipSystemNamespace)
-    .replaceAll("{{ .Values.controller.serviceAccount.name }}", "ha-nginx-controller");
-}
 
 export const nginxManifest = `
 apiVersion: v1
@@ -197,20 +190,15 @@ export async function startHaVipBed(options: HaVipBedOptions = {}): Promise<HaVi
       const result = await bed.kubectl(args, input === undefined ? undefined : { input });
       if (result.code !== 0) throw new Error(`${what}: ${result.stderr}`);
     };
-    await bed.createNamespace(havipSystemNamespace);
+    const controllerKubeconfig = await installControllerAccess(bed);
     await bed.createNamespace(havipNamespace);
-    await must("CRD", ["apply", "--server-side", "-f", join(repo, "crds/ha-nginx.io_highavailabilityvips.yaml")]);
-    await must("CRD established", ["wait", "--for=condition=Established", "crd/highavailabilityvips.ha-nginx.io", "--timeout=60s"]);
-    for (const file of ["rbac-controller.yaml", "rbac-agent.yaml"]) await must(file, ["apply", "-f", "-"], renderChart(file));
-    const controllerKubeconfig = await kubeconfigForServiceAccount(bed.cp, havipSystemNamespace, "ha-nginx-controller");
-    const out = createWriteStream(controllerLog);
-    const child = spawn(process.execPath, [join(repo, "dist/cli.js"), "controller", "--namespace", havipSystemNamespace, "--metrics-port", "0", "--agent-image", bed.imageForOurs], {
-      env: { PATH: process.env.PATH ?? "", HOME: scratch, KUBECONFIG: controllerKubeconfig },
-      stdio: ["ignore", "pipe", "pipe"],
-    });
-    controller = child;
-    child.stdout?.pipe(out);
-    child.stderr?.pipe(out);
+    controller = spawnController({
+      scratch,
+      logName: "controller.log",
+      env: { KUBECONFIG: controllerKubeconfig },
+      agentImage: bed.imageForOurs,
+      metricsPort: 0,
+    }).child;
     await must("nginx", ["apply", "-f", "-"], nginxManifest);
     if (options.shouldWaitForNginx === true) {
       await waitFor(

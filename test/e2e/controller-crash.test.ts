@@ -15,9 +15,7 @@ import {
   type KubernetesObject,
   type V1DaemonSet,
 } from "@kubernetes/client-node";
-import { spawn, type ChildProcess } from "node:child_process";
-import { createWriteStream, existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
-import { createServer } from "node:net";
+import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -26,25 +24,18 @@ import { AGENT_LABEL } from "../../src/controller/agent-objects.js";
 import { FINALIZER } from "../../src/controller/finalizer.js";
 import { agentObjectName } from "../../src/controller/names.js";
 import { APPLIED_HASH_ANNOTATION } from "../../src/controller/reconcile.js";
-import { kubeconfigForServiceAccount } from "../../src/testbed/control-plane.js";
+import { freePort, installControllerAccess, killControllers, spawnController, waitUntilReady, type ControllerProcess as Controller } from "../../src/testbed/controller-process.js";
 import { haVipManifest } from "../../src/testbed/havip-bed.js";
 import { startTestbed, type Testbed } from "../../src/testbed/testbed.js";
+import { waitForValue } from "../support/wait-value.js";
 
 const repo = resolve(import.meta.dirname, "../..");
-const cli = join(repo, "dist/cli.js");
-const system = "ha-nginx-system";
 const ns = "default";
 const agentImage = "example.invalid/ha-nginx-agent-stub:0";
 // The agent's HTTP port is 9800 + VRID for IPv4 (src/controller/agent-objects.ts): a DaemonSet built for another VRID
 // than the status shows would have agents listening where nobody looks.
 const agentPortBase = 9800;
 const convergeTimeoutMs = 30_000;
-
-interface Controller {
-  readonly child: ChildProcess;
-  readonly logFile: string;
-  readonly exited: Promise<void>;
-}
 
 interface Havip extends KubernetesObject {
   spec?: { nodes?: { tolerations?: unknown[] } };
@@ -59,33 +50,6 @@ interface Trigger {
   readonly matches: (phase: string, object: KubernetesObject) => boolean;
 }
 
-async function freePort(): Promise<number> {
-  return new Promise((resolvePort, reject) => {
-    const server = createServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const address = server.address();
-      const port = typeof address === "object" && address !== null ? address.port : 0;
-      server.close(() => resolvePort(port));
-    });
-  });
-}
-
-async function waitFor<T>(what: string, timeoutMs: number, probe: () => Promise<T | undefined>): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let lastError: unknown;
-  while (Date.now() < deadline) {
-    try {
-      const value = await probe();
-      if (value !== undefined) return value;
-    } catch (error) {
-      lastError = error;
-    }
-    await new Promise((resolveWait) => setTimeout(resolveWait, 100));
-  }
-  throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${lastError instanceof Error ? `: ${lastError.message}` : ""}`);
-}
-
 function isNotFound(error: unknown): boolean {
   return typeof error === "object" && error !== null && (error as { code?: unknown }).code === 404;
 }
@@ -98,12 +62,6 @@ async function getOrUndefined<T>(get: () => Promise<T>): Promise<T | undefined> 
     if (isNotFound(error)) return undefined;
     throw error;
   }
-}
-
-function renderChart(file: string): string {
-  return readFileSync(join(repo, "charts/ha-nginx/templates", file), "utf8")
-    .replaceAll("{{ .Release.Namespace }}", system)
-    .replaceAll("{{ .Values.controller.serviceAccount.name }}", "ha-nginx-controller");
 }
 
 function havipManifest(name: string, address: string): string {
@@ -137,23 +95,10 @@ describe("e2e: the controller SIGKILLed mid-reconcile", () => {
 
   async function startController(): Promise<Controller> {
     const metricsPort = await freePort();
-    const logFile = join(scratch, `controller-${controllers.length}.log`);
-    const out = createWriteStream(logFile);
-    const child = spawn(process.execPath, [cli, "controller", "--namespace", system, "--metrics-port", String(metricsPort), "--agent-image", agentImage], {
-      env: { PATH: process.env.PATH ?? "", HOME: scratch, KUBECONFIG: saKubeconfig },
-      stdio: ["ignore", "pipe", "pipe"],
-    });
-    child.stdout?.pipe(out);
-    child.stderr?.pipe(out);
-    const exited = new Promise<void>((resolveExit) => child.once("exit", () => resolveExit()));
-    const started: Controller = { child, logFile, exited };
+    const started = spawnController({ scratch, logName: `controller-${controllers.length}.log`, env: { KUBECONFIG: saKubeconfig }, agentImage, metricsPort });
     controllers.push(started);
     controller = started;
-    // Ready means caches synced; without --leader-elect the queue starts in the same breath.
-    await waitFor("the controller's /readyz", 60_000, async () => {
-      if (child.exitCode !== null) throw new Error(`the controller exited: ${readFileSync(logFile, "utf8").slice(-2000)}`);
-      return (await fetch(`http://127.0.0.1:${metricsPort}/readyz`).catch(() => undefined))?.status === 200 ? true : undefined;
-    });
+    await waitUntilReady(started, 60_000);
     return started;
   }
 
@@ -185,7 +130,7 @@ describe("e2e: the controller SIGKILLed mid-reconcile", () => {
         .then((abort) => { disarm = abort; }, reject);
     });
     // The watch must be open before the action, or the event it waits for could pass unseen.
-    await waitFor(`the watch on ${trigger.path}`, 10_000, async () => disarm);
+    await waitForValue(`the watch on ${trigger.path}`, 10_000, async () => disarm, 100);
     actionAt = Date.now();
     await action();
     await Promise.race([fired, new Promise<never>((_, reject) => setTimeout(() => reject(new Error(`no ${trigger.what} within 30 s`)), 30_000))]);
@@ -242,10 +187,10 @@ describe("e2e: the controller SIGKILLed mid-reconcile", () => {
     await startController();
     let last: string | undefined;
     try {
-      await waitFor(isDeleted ? `${name} to be released` : `${name} to converge`, convergeTimeoutMs, async () => {
+      await waitForValue(isDeleted ? `${name} to be released` : `${name} to converge`, convergeTimeoutMs, async () => {
         last = isDeleted ? ((await getHavip(name)) === undefined ? undefined : "HAVIP still there") : await unconverged(name);
         return last === undefined ? true : undefined;
-      });
+      }, 100);
     } catch (error) {
       throw new Error(`${String(error)}; last: ${last}; now: ${await stageOf(name)}; controller log: ${readFileSync(controller?.logFile ?? "", "utf8").slice(-3000)}`);
     }
@@ -321,11 +266,7 @@ describe("e2e: the controller SIGKILLed mid-reconcile", () => {
   beforeAll(async () => {
     if (!existsSync(join(repo, "dist/controller/main.js"))) throw new Error("dist/ lacks the controller; run `npm run build` first");
     bed = await startTestbed({ nodes: 2 });
-    await bed.createNamespace(system);
-    await kubectl(["apply", "--server-side", "-f", join(repo, "crds/ha-nginx.io_highavailabilityvips.yaml")]);
-    await kubectl(["wait", "--for=condition=Established", "crd/highavailabilityvips.ha-nginx.io", "--timeout=60s"]);
-    for (const file of ["rbac-controller.yaml", "rbac-agent.yaml"]) await kubectl(["apply", "-f", "-"], renderChart(file));
-    saKubeconfig = await kubeconfigForServiceAccount(bed.cp, system, "ha-nginx-controller");
+    saKubeconfig = await installControllerAccess(bed);
     const kc = new KubeConfig();
     kc.loadFromFile(bed.kubeconfig);
     custom = kc.makeApiClient(CustomObjectsApi);
@@ -337,10 +278,7 @@ describe("e2e: the controller SIGKILLed mid-reconcile", () => {
   }, 240_000);
 
   afterAll(async () => {
-    for (const started of controllers) {
-      if (started.child.exitCode === null && started.child.signalCode === null) started.child.kill("SIGKILL");
-      await started.exited;
-    }
+    await killControllers(controllers);
     await bed?.stop();
     rmSync(scratch, { recursive: true, force: true });
     process.stdout.write(`[controller crash] ${tried.length} SIGKILLs mid-reconcile:\n${tried.map((line) => `  ${line}`).join("\n")}\n`);
@@ -403,7 +341,7 @@ describe("e2e: the controller SIGKILLed mid-reconcile", () => {
     const stages = await Promise.all(names.map(async (name) => `${name}: ${await stageOf(name)}`));
     const portsAtDeath = await Promise.all(names.map(agentPort));
     const convergedMs = await restartAndConverge(names[0] ?? "", false);
-    await waitFor("pair-b to converge", convergeTimeoutMs, async () => ((await unconverged(names[1] ?? "")) === undefined ? true : undefined));
+    await waitForValue("pair-b to converge", convergeTimeoutMs, async () => ((await unconverged(names[1] ?? "")) === undefined ? true : undefined), 100);
     // A DaemonSet written before the crash whose VRID the restarted controller gave away is rewritten (its agents
     // roll): legal, since unconverged() checked port and VRID agree, but worth seeing.
     const ports = await Promise.all(names.map(agentPort));

@@ -2,64 +2,22 @@
 // real process (node dist/cli.js controller) holding a ServiceAccount token bound by charts/ha-nginx's RBAC files,
 // never system:masters. Agent pods are created by the real DaemonSet controller but not run (see agentImage), so the
 // status.nodes entries the conditions are computed from are written by the test itself.
-import { spawn, type ChildProcess } from "node:child_process";
-import { createWriteStream, existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
-import { createServer } from "node:net";
+import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { kubeconfigForServiceAccount } from "../../src/testbed/control-plane.js";
+import { freePort, havipSystemNamespace as system, installControllerAccess, killControllers, spawnController, type ControllerProcess as Controller } from "../../src/testbed/controller-process.js";
 import { startTestbed, type Testbed } from "../../src/testbed/testbed.js";
+import { waitForValue as waitFor } from "../support/wait-value.js";
 
 const repo = resolve(import.meta.dirname, "../..");
-const cli = join(repo, "dist/cli.js");
-const system = "ha-nginx-system";
 const ns = "default";
 const edgeLabel = "ha-nginx.io/edge";
 // An image the test bed refuses to run (src/testbed/node-runner.ts imageKind): the DaemonSet's pods exist but
 // no agent runs, so the status.nodes entries this file writes are the only ones. The agent's own e2e tests run the
 // real agent with this controller.
 const agentImage = "example.invalid/ha-nginx-agent-stub:0";
-
-interface Controller {
-  readonly child: ChildProcess;
-  readonly logFile: string;
-  readonly metricsPort: number;
-  exited: Promise<number | null>;
-}
-
-async function freePort(): Promise<number> {
-  return new Promise((resolvePort, reject) => {
-    const server = createServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const address = server.address();
-      const port = typeof address === "object" && address !== null ? address.port : 0;
-      server.close(() => resolvePort(port));
-    });
-  });
-}
-
-async function waitFor<T>(what: string, timeoutMs: number, probe: () => Promise<T | undefined>): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let lastError: unknown;
-  while (Date.now() < deadline) {
-    try {
-      const value = await probe();
-      if (value !== undefined) return value;
-    } catch (error) {
-      lastError = error;
-    }
-    await new Promise((resolveWait) => setTimeout(resolveWait, 250));
-  }
-  throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${lastError instanceof Error ? `: ${lastError.message}` : ""}`);
-}
-
-function renderChart(file: string): string {
-  return readFileSync(join(repo, "charts/ha-nginx/templates", file), "utf8")
-    .replaceAll("{{ .Release.Namespace }}", system)
-    .replaceAll("{{ .Values.controller.serviceAccount.name }}", "ha-nginx-controller");
-}
 
 interface Json {
   readonly [key: string]: unknown;
@@ -93,21 +51,10 @@ describe("e2e controller", () => {
     expect(result.code, result.stderr).toBe(0);
   };
 
-  function startController(env: Readonly<Record<string, string>>, extraArgs: readonly string[] = []): Promise<Controller> {
-    return freePort().then((metricsPort) => {
-      const logFile = join(scratch, `controller-${controllers.length}.log`);
-      const out = createWriteStream(logFile);
-      const child = spawn(process.execPath, [cli, "controller", "--namespace", system, "--metrics-port", String(metricsPort), "--agent-image", agentImage, ...extraArgs], {
-        env: { PATH: process.env.PATH ?? "", HOME: scratch, ...env },
-        stdio: ["ignore", "pipe", "pipe"],
-      });
-      child.stdout?.pipe(out);
-      child.stderr?.pipe(out);
-      const exited = new Promise<number | null>((resolveExit) => child.once("exit", (code) => resolveExit(code)));
-      const controller = { child, logFile, metricsPort, exited };
-      controllers.push(controller);
-      return controller;
-    });
+  async function startController(env: Readonly<Record<string, string>>, extraArgs: readonly string[] = []): Promise<Controller> {
+    const controller = spawnController({ scratch, logName: `controller-${controllers.length}.log`, env, agentImage, metricsPort: await freePort(), extraArgs });
+    controllers.push(controller);
+    return controller;
   }
 
   async function runToExit(env: Readonly<Record<string, string>>): Promise<{ code: number | null; output: string }> {
@@ -121,19 +68,12 @@ describe("e2e controller", () => {
   beforeAll(async () => {
     if (!existsSync(join(repo, "dist/controller/main.js"))) throw new Error("dist/ lacks the controller; run `npm run build` first");
     bed = await startTestbed({ nodes: 3 });
-    await bed.createNamespace(system);
-    for (const file of ["rbac-controller.yaml", "rbac-agent.yaml"]) {
-      const result = await bed.kubectl(["apply", "-f", "-"], { input: renderChart(file) });
-      if (result.code !== 0) throw new Error(`applying ${file}: ${result.stderr}`);
-    }
-    saKubeconfig = await kubeconfigForServiceAccount(bed.cp, system, "ha-nginx-controller");
+    // The CRD is left out: the first test starts the controller without it.
+    saKubeconfig = await installControllerAccess(bed, { shouldInstallCrd: false });
   }, 240_000);
 
   afterAll(async () => {
-    for (const controller of controllers) {
-      if (controller.child.exitCode === null && controller.child.signalCode === null) controller.child.kill("SIGKILL");
-      await controller.exited;
-    }
+    await killControllers(controllers);
     await bed?.stop();
     rmSync(scratch, { recursive: true, force: true });
     process.stdout.write(`[controller e2e] measurements: ${JSON.stringify(measured)}\n`);
