@@ -7,6 +7,7 @@
 import { CoordinationV1Api, PatchStrategy, setHeaderOptions, V1MicroTime, type KubeConfig, type V1Lease } from "@kubernetes/client-node";
 import type { Logger } from "pino";
 import { apiStatusCode, describeApiError } from "./k8s/errors.js";
+import { makeBoundedApiClient } from "./k8s/bounded-client.js";
 
 export const LEASE_NAME = "ha-nginx-controller";
 export const LEASE_DURATION_S = 8;
@@ -42,7 +43,7 @@ export class LeaderElector {
   private lastRenewOk = 0;
 
   constructor(private readonly options: LeaderElectorOptions) {
-    this.api = options.kubeConfig.makeApiClient(CoordinationV1Api);
+    this.api = makeBoundedApiClient(options.kubeConfig, CoordinationV1Api);
   }
 
   get leading(): boolean {

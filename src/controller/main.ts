@@ -15,6 +15,7 @@ import { agentObjectName } from "./names.js";
 import { WorkQueue } from "./queue.js";
 import { Reconciler, nodeInfo } from "./reconcile.js";
 import { checkCluster, loadKubeConfig } from "./startup.js";
+import { makeBoundedApiClient } from "./k8s/bounded-client.js";
 
 /** Every resource is looked at again this often, whatever the watches said: a missed event heals here. */
 export const RESYNC_MS = 60_000;
@@ -48,9 +49,9 @@ export async function runController(options: ControllerOptions): Promise<Running
 
   const metrics = createControllerMetrics();
   const cluster = new Cluster(kubeConfig, identity);
-  const custom = kubeConfig.makeApiClient(CustomObjectsApi);
-  const core = kubeConfig.makeApiClient(CoreV1Api);
-  const apps = kubeConfig.makeApiClient(AppsV1Api);
+  const custom = makeBoundedApiClient(kubeConfig, CustomObjectsApi);
+  const core = makeBoundedApiClient(kubeConfig, CoreV1Api);
+  const apps = makeBoundedApiClient(kubeConfig, AppsV1Api);
   const agent: AgentSettings = { image: options.agentImage, logLevel: options.logLevel };
 
   // The watches start before the queue exists (the queue's reconciler reads their caches); keys wait in it anyway.

@@ -3,7 +3,10 @@
 // be looked at again at a given time.
 
 const BACKOFF_MIN_MS = 500;
-const BACKOFF_MAX_MS = 60_000;
+// Most failures are the API server or etcd being away; a minute's cap (client-go's is larger still) would keep a
+// resource's status stale for up to that minute after they return. A lasting failure (RBAC) then costs one call and
+// one log line per resource every 5 s, which is cheap and keeps the cause in sight.
+const BACKOFF_MAX_MS = 5_000;
 
 export type ReconcileOutcome = { readonly kind: "done"; readonly requeueAt?: number };
 

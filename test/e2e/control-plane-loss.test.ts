@@ -19,13 +19,9 @@ const outageMs = 60_000;
 // helpers' tests.
 const catchUpGoalMs = 5_000;
 const catchUpSlackMs = 2_000;
-// status.master is the controller's (src/controller), not the agents', and the controller does not meet the goal yet:
-// its API calls have no client deadline, so a reconcile that starts while etcd is down waits out the API server's
-// 60 s request timeout and holds the work queue past recovery, and its watches restart with a backoff capped at 10 s
-// (src/controller/k8s/informer.ts). Measured 2.3-7.0 s after the HAVIP was writable, and once over 60 s after etcd
-// returned. This bound is that worst case; it comes down to the goal plus the slack once the controller bounds its
-// calls and restarts its watches sooner.
-const masterCatchUpBoundMs = 60_000 + 10_000 + catchUpSlackMs;
+// status.master is the controller's: it bounds every API call (src/controller/k8s/bounded-client.ts), so no reconcile
+// started during the outage holds its queue past the recovery, and it restarts a failed watch within 2 s.
+const masterCatchUpBoundMs = catchUpGoalMs + catchUpSlackMs;
 
 describe("e2e: control plane loss", () => {
   let bed: HaVipBed | undefined;

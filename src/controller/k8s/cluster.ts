@@ -19,6 +19,7 @@ import { randomBytes } from "node:crypto";
 import { HAVIP_API_VERSION, HAVIP_GROUP, HAVIP_KIND, HAVIP_PLURAL, HAVIP_VERSION, type HaVipStatus } from "../../api/v1alpha1/index.js";
 import { FIELD_MANAGER } from "../agent-objects.js";
 import type { PlannedEvent } from "../plan.js";
+import { makeBoundedApiClient } from "./bounded-client.js";
 
 const serverSideApply = setHeaderOptions("Content-Type", PatchStrategy.ServerSideApply);
 const mergePatch = setHeaderOptions("Content-Type", PatchStrategy.MergePatch);
@@ -38,11 +39,11 @@ export class Cluster {
   private readonly events: EventsV1Api;
 
   constructor(kubeConfig: KubeConfig, private readonly reportingInstance: string) {
-    this.custom = kubeConfig.makeApiClient(CustomObjectsApi);
-    this.apps = kubeConfig.makeApiClient(AppsV1Api);
-    this.core = kubeConfig.makeApiClient(CoreV1Api);
-    this.rbac = kubeConfig.makeApiClient(RbacAuthorizationV1Api);
-    this.events = kubeConfig.makeApiClient(EventsV1Api);
+    this.custom = makeBoundedApiClient(kubeConfig, CustomObjectsApi);
+    this.apps = makeBoundedApiClient(kubeConfig, AppsV1Api);
+    this.core = makeBoundedApiClient(kubeConfig, CoreV1Api);
+    this.rbac = makeBoundedApiClient(kubeConfig, RbacAuthorizationV1Api);
+    this.events = makeBoundedApiClient(kubeConfig, EventsV1Api);
   }
 
   getHavip(namespace: string, name: string): Promise<unknown> {

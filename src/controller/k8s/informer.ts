@@ -4,7 +4,8 @@
 import { makeInformer, type KubeConfig, type KubernetesListObject, type KubernetesObject } from "@kubernetes/client-node";
 
 const RESTART_MIN_MS = 500;
-const RESTART_MAX_MS = 10_000;
+// A failed restart costs one refused connection; a longer cap would only delay the catch-up after the API returns.
+const RESTART_MAX_MS = 2_000;
 
 export interface WatchOptions<T extends KubernetesObject> {
   readonly path: string;
@@ -36,6 +37,8 @@ export class ResilientWatch<T extends KubernetesObject> {
     this.informer.on("update", onChange(false));
     this.informer.on("delete", onChange(true));
     this.informer.on("connect", () => {
+      // A watch that reconnected has recovered, whether or not anything has changed since.
+      this.failures = 0;
       this.hasSynced = true;
     });
     this.informer.on("error", (error: unknown) => {
