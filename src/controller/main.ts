@@ -19,6 +19,7 @@ import { makeBoundedApiClient } from "./k8s/bounded-client.js";
 
 /** Every resource is looked at again this often, whatever the watches said: a missed event heals here. */
 export const RESYNC_MS = 60_000;
+const NODE_LIST_TIMEOUT_MS = 30_000;
 
 export interface ControllerOptions {
   readonly namespace: string;
@@ -51,6 +52,8 @@ export async function runController(options: ControllerOptions): Promise<Running
   const cluster = new Cluster(kubeConfig, identity);
   const custom = makeBoundedApiClient(kubeConfig, CustomObjectsApi);
   const core = makeBoundedApiClient(kubeConfig, CoreV1Api);
+  // Every Node, in full: on a large cluster that list alone may take longer than the bound for small calls.
+  const nodeLister = makeBoundedApiClient(kubeConfig, CoreV1Api, NODE_LIST_TIMEOUT_MS);
   const apps = makeBoundedApiClient(kubeConfig, AppsV1Api);
   const agent: AgentSettings = { image: options.agentImage, logLevel: options.logLevel };
 
@@ -81,7 +84,7 @@ export async function runController(options: ControllerOptions): Promise<Running
   });
   const nodes = new ResilientWatch<V1Node>(kubeConfig, {
     path: "/api/v1/nodes",
-    list: () => core.listNode(),
+    list: () => nodeLister.listNode(),
     onChange: (node, isDeleted) => {
       const name = node.metadata?.name ?? "";
       const fingerprint = isDeleted ? "" : nodeFingerprint(node);

@@ -95,7 +95,7 @@ export function selectNodes(spec: HaVipSpec, nodes: readonly NodeInfo[]): readon
   return nodes.filter((node) => matchesSelector(spec.nodes.selector, node.labels));
 }
 
-/** Unicast peers: each selected Ready node's InternalIP of the spec's family, sorted for a stable status. */
+/** Unicast peers: each selected node's InternalIP of the spec's family (NotReady ones too), sorted for a stable status. */
 export function publishedPeers(spec: HaVipSpec, selected: readonly NodeInfo[]): string[] {
   const family = addressFamilyOf(spec);
   // NotReady nodes stay: a node cut off and coming back must hear the Master's adverts from its first moment, or

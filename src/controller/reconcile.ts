@@ -126,18 +126,23 @@ export class Reconciler {
       const { daemonSet, serviceAccount, roleBinding, passwordAccess } = plan.agentObjects;
       const hash = hashOf(plan.agentObjects);
       const existing = this.options.view.daemonSet(namespace, daemonSet.metadata?.name ?? "");
+      // Applied every time, not only when the DaemonSet's hash moves: nothing watches these objects, so one deleted
+      // by hand would otherwise stay gone, and the next agent pod would start without its rights. An unchanged
+      // server-side apply writes nothing.
+      await cluster.applyServiceAccount(serviceAccount);
+      await cluster.applyRoleBinding(roleBinding);
+      if (passwordAccess !== undefined) {
+        // The Role first: binding a Role that does not exist yet fails the API server's escalation check.
+        await cluster.applyRole(passwordAccess.role);
+        await cluster.applyRoleBinding(passwordAccess.roleBinding);
+      }
       if (existing?.metadata?.annotations?.[APPLIED_HASH_ANNOTATION] !== hash) {
-        await cluster.applyServiceAccount(serviceAccount);
-        await cluster.applyRoleBinding(roleBinding);
         if (passwordAccess === undefined) {
-          // Level-triggered: authentication removed, or never set, leaves the agents no Secret to read.
+          // Authentication removed, or never set, leaves the agents no Secret to read. Only when the applied objects
+          // change (the hash covers the access), so a resource without a password costs no 404 per reconcile.
           const accessName = passwordAccessName(name);
           await cluster.deleteRoleBinding(namespace, accessName).catch(unlessGone);
           await cluster.deleteRole(namespace, accessName).catch(unlessGone);
-        } else {
-          // The Role first: binding a Role that does not exist yet fails the API server's escalation check.
-          await cluster.applyRole(passwordAccess.role);
-          await cluster.applyRoleBinding(passwordAccess.roleBinding);
         }
         await cluster.applyDaemonSet({ ...daemonSet, metadata: { ...daemonSet.metadata, annotations: { [APPLIED_HASH_ANNOTATION]: hash } } });
         logger.info({ havip: key, daemonSet: daemonSet.metadata?.name, hash }, "applied agent DaemonSet");

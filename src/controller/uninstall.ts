@@ -16,6 +16,7 @@ import { Cluster } from "./k8s/cluster.js";
 import { apiStatusCode } from "./k8s/errors.js";
 import { LEASE_NAME } from "./leader.js";
 import { agentObjectName } from "./names.js";
+import { makeBoundedApiClient } from "./k8s/bounded-client.js";
 
 const POLL_MS = 1_000;
 
@@ -124,10 +125,10 @@ const mergePatch = setHeaderOptions("Content-Type", PatchStrategy.MergePatch);
 /** The ports on the cluster; each method is one call, and uninstall() decides what a 404 means. */
 export function clusterPorts(kubeConfig: KubeConfig, namespace: string, deployment: string, podSelector: string): { vips: VipPort; controller: ControllerPort } {
   const cluster = new Cluster(kubeConfig, "ha-nginx-uninstall");
-  const custom = kubeConfig.makeApiClient(CustomObjectsApi);
-  const apps = kubeConfig.makeApiClient(AppsV1Api);
-  const core = kubeConfig.makeApiClient(CoreV1Api);
-  const coordination = kubeConfig.makeApiClient(CoordinationV1Api);
+  const custom = makeBoundedApiClient(kubeConfig, CustomObjectsApi);
+  const apps = makeBoundedApiClient(kubeConfig, AppsV1Api);
+  const core = makeBoundedApiClient(kubeConfig, CoreV1Api);
+  const coordination = makeBoundedApiClient(kubeConfig, CoordinationV1Api);
   return {
     vips: {
       async list() {

@@ -6,6 +6,7 @@ import { makeInformer, type KubeConfig, type KubernetesListObject, type Kubernet
 const RESTART_MIN_MS = 500;
 // A failed restart costs one refused connection; a longer cap would only delay the catch-up after the API returns.
 const RESTART_MAX_MS = 2_000;
+const STABLE_MS = 10_000;
 
 export interface WatchOptions<T extends KubernetesObject> {
   readonly path: string;
@@ -22,6 +23,7 @@ export class ResilientWatch<T extends KubernetesObject> {
   private failures = 0;
   private restartTimer: NodeJS.Timeout | undefined;
   private hasSynced = false;
+  private connectedAt: number | undefined;
 
   constructor(kubeConfig: KubeConfig, private readonly options: WatchOptions<T>) {
     this.informer = makeInformer<T>(kubeConfig, options.path, options.list, options.labelSelector);
@@ -37,11 +39,13 @@ export class ResilientWatch<T extends KubernetesObject> {
     this.informer.on("update", onChange(false));
     this.informer.on("delete", onChange(true));
     this.informer.on("connect", () => {
-      // A watch that reconnected has recovered, whether or not anything has changed since.
-      this.failures = 0;
+      this.connectedAt = Date.now();
       this.hasSynced = true;
     });
     this.informer.on("error", (error: unknown) => {
+      // A watch that stayed up a while had recovered, whether or not anything changed meanwhile; one that fails right
+      // after connecting (the watch verb denied, say) keeps backing off.
+      if (this.connectedAt !== undefined && Date.now() - this.connectedAt >= STABLE_MS) this.failures = 0;
       this.options.onError(error);
       this.scheduleRestart();
     });
