@@ -9,6 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { validateHaVipSpec } from "../../src/api/v1alpha1/index.js";
 import { agentHttpPort } from "../../src/controller/agent-objects.js";
 import { vipHolders } from "../../src/lab/agent.js";
+import type { Lab } from "../../src/lab/types.js";
 import { waitFor } from "../../src/lab/wait.js";
 import { havipName, havipNamespace, isPodReady, startHaVipBed, type HaVipBed } from "../../src/testbed/havip-bed.js";
 
@@ -138,13 +139,14 @@ describe("e2e: control plane loss", () => {
    * down for the whole outage, restarts it with `restart` and times how long status takes to show the truth.
    */
   async function failoverDuringOutage(label: string, downAt: number, restart: () => Promise<void>): Promise<void> {
-    const before = figures[`${label}Master`] as string;
-    const nginx = theBed().testbed.runner.processes().filter((item) => item.node === before && item.container === "nginx" && item.namespace === havipNamespace);
-    figures[`${label}NginxOnMaster`] = nginx.map((item) => `${item.pod}:${item.pid}`).join(" ");
-    if (nginx.length === 0) throw new Error(`no nginx process on ${before}`);
-    const probe = await theBed().testbed.lab.startProbe(`http://${theBed().vip}/`, { intervalMs: 10, timeoutMs: 500 });
     let isBack = false;
+    let probe: Awaited<ReturnType<Lab["startProbe"]>> | undefined;
     try {
+      const before = figures[`${label}Master`] as string;
+      const nginx = theBed().testbed.runner.processes().filter((item) => item.node === before && item.container === "nginx" && item.namespace === havipNamespace);
+      figures[`${label}NginxOnMaster`] = nginx.map((item) => `${item.pod}:${item.pid}`).join(" ");
+      if (nginx.length === 0) throw new Error(`no nginx process on ${before}`);
+      probe = await theBed().testbed.lab.startProbe(`http://${theBed().vip}/`, { intervalMs: 10, timeoutMs: 500 });
       // Unplanned: the whole nginx process group dies; only the local probe can notice, the API cannot tell anyone.
       const killedAt = Date.now();
       for (const item of nginx) process.kill(-item.pid, "SIGKILL");
@@ -204,9 +206,11 @@ describe("e2e: control plane loss", () => {
     } finally {
       if (figures[`${label}ReadyToTruthMs`] === undefined) dumpLogs(downAt);
       if (!isBack) await restart();
-      const report = await probe.stop();
-      figures[`${label}Probe`] = `${report.ok}/${report.sent} ok, max outage ${report.maxOutageMs} ms`;
-      figures[`${label}MaxOutageMs`] = report.maxOutageMs;
+      if (probe !== undefined) {
+        const report = await probe.stop();
+        figures[`${label}Probe`] = `${report.ok}/${report.sent} ok, max outage ${report.maxOutageMs} ms`;
+        figures[`${label}MaxOutageMs`] = report.maxOutageMs;
+      }
     }
     // Probe period 200 ms × failureThreshold 2, then Master_Down_Interval after nginx's death is noticed (the
     // backups still hear the old master, which drops its priority): about 1 s; generous for two shared cores.

@@ -199,7 +199,7 @@ describe("e2e resource input", () => {
     // runs out and it preempts (mode Always), so the first settled state may still show that one.
     const started = Date.now();
     let master = "";
-    await waitFor(async () => (master = (await bed().settled()).master) === "node-1", { timeoutMs: 30_000, intervalMs: 250, what: "node-1 (150) to hold the VIP" });
+    await waitFor(async () => (master = (await bed().settled(5_000)).master) === "node-1", { timeoutMs: 30_000, intervalMs: 250, what: "node-1 (150) to hold the VIP" });
     measured.nodeOneMasterAfterMs = Date.now() - started;
     expect(master).toBe("node-1");
     let weight: Condition | undefined;

@@ -194,11 +194,8 @@ describe("RFC 5798 §6.4.3 Master", () => {
 
   it("RFC 5798 §6.4.3 MUST: a higher-priority advert makes the Master a Backup with the sender's interval", () => {
     const result = step(aMaster(), received(150, lowerPeer, 10500, centiseconds(200)));
-    expect(result.actions).toEqual([
-      sent(config, 100),
-      { kind: "report-transition", from: "Master", to: "Backup", reason: "higher-priority-advert", priority: 100 },
-      { kind: "remove-vip", addresses: [vip] },
-    ]);
+    expect(result.actions).toContainEqual({ kind: "report-transition", from: "Master", to: "Backup", reason: "higher-priority-advert", priority: 100 });
+    expect(result.actions).toContainEqual({ kind: "remove-vip", addresses: [vip] });
     // 3 * 2000 ms + (156 * 2000 / 256 = 1218.75)
     expect(result.state).toEqual(aBackup({ masterAdverInterval: centiseconds(200), masterDownTimer: ms(10500 + 7218) }));
   });
@@ -231,7 +228,12 @@ describe("RFC 5798 §6.4.3 Master", () => {
 
   it("Extension (not in RFC 5798), split-brain heal: the yielding Master's last advert makes a winner that never heard a rival announce the VIPs again", () => {
     const yielding = step(aMaster(), received(150, higherPeer, 10500));
-    expect(yielding.actions[0]).toEqual(sent(config, 100));
+    // The last advert goes out before the transition, at the priority the yielding Master held.
+    expect(yielding.actions).toEqual([
+      sent(config, 100),
+      { kind: "report-transition", from: "Master", to: "Backup", reason: "higher-priority-advert", priority: 100 },
+      { kind: "remove-vip", addresses: [vip] },
+    ]);
     const winner = aMaster({ config: aConfig({ priority: 150 }) });
     expect(step(winner, received(100, lowerPeer, 10501)).actions).toContainEqual(announced);
   });
