@@ -1,27 +1,10 @@
 import { describe, expect, it } from "vitest";
 import { vipLease } from "../../src/agent/vip-lease.js";
-import type { RouterConfig } from "../../src/vrrp/config.js";
 import { computeMasterDownInterval } from "../../src/vrrp/timers.js";
-import { centiseconds, milliseconds } from "../../src/vrrp/units.js";
+import { centiseconds } from "../../src/vrrp/units.js";
+import { aRouterConfig } from "../fixtures/router-config.js";
 
-const base: RouterConfig = {
-  vrid: 51,
-  version: 3,
-  family: "ipv4",
-  priority: 150,
-  addresses: [{ address: "10.77.0.200", prefixLength: 24 }],
-  primaryAddress: "10.77.0.12",
-  advertisementInterval: centiseconds(100),
-  preemption: { mode: "always", delay: milliseconds(0) },
-  peers: [],
-  password: undefined,
-  acceptMode: true,
-  garp: { repeat: 2, refresh: milliseconds(0) },
-  v3Ipv4Checksum: "pseudo-header",
-  shutdownHold: milliseconds(3996),
-  releaseLinger: milliseconds(200),
-  healthWeight: 0,
-};
+const base = aRouterConfig();
 
 describe("vipLease", () => {
   it.each([
