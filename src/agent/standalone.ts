@@ -13,6 +13,8 @@ import { AgentHttpServer } from "./http-server.js";
 import { createAgentMetrics } from "./metrics.js";
 import { routerConfigFromSpec } from "./router-config.js";
 
+const CONFIG_SETTLE_MS = 100;
+
 
 export interface StandaloneOptions {
   readonly config: string;
@@ -85,9 +87,16 @@ export async function runStandalone(options: StandaloneOptions): Promise<void> {
     }
   };
   process.on("SIGHUP", () => void reload());
+  let settle: NodeJS.Timeout | undefined;
   void (async () => {
     try {
-      for await (const _change of watch(options.config, { signal: reloads.signal })) await reload();
+      for await (const _change of watch(options.config, { signal: reloads.signal })) {
+        // A writer truncates, then writes (writeFile, most editors): a read at the first event can find the file
+        // empty, and inotify may fold the write's event into that one, so no second event comes. Reading once the
+        // file has been quiet for a moment gets what was written.
+        clearTimeout(settle);
+        settle = setTimeout(() => void reload(), CONFIG_SETTLE_MS);
+      }
     } catch (error) {
       if (!reloads.signal.aborted) logger.warn({ error: String(error) }, "stopped watching the configuration file; SIGHUP still reloads");
     }
@@ -95,6 +104,7 @@ export async function runStandalone(options: StandaloneOptions): Promise<void> {
 
   await untilSignalled(logger, async () => {
     reloads.abort();
+    clearTimeout(settle);
     health?.stop();
     await runtime.shutdown();
     await http.stop();

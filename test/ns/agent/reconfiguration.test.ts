@@ -36,7 +36,7 @@ describe("standalone agent: live reconfiguration", () => {
     const [before1, before2] = [a1.transitions().length, a2.transitions().length];
     const probe = await bed.lab.startProbe(`http://${bed.vip}/`, { intervalMs: 10 });
 
-    // The file watch picks both up; a half-written file is refused and the next change event reloads it.
+    // The file watch picks both up, reading each file once it has been quiet for a moment, never half-written.
     writeFileSync(a2.configPath, manifest(120, 300));
     writeFileSync(a1.configPath, manifest(120, 300));
     await waitFor(async () => (await a2.state()).priority === 120, { timeoutMs: 5_000, what: "n2 at priority 120" });
