@@ -122,6 +122,7 @@ export type TransitionReason =
   | "link-down"
   | "link-up"
   | "config-changed"
+  | "resumed-after-freeze"
   | "shutdown";
 
 export type DiscardReason =
@@ -519,7 +520,22 @@ function masterReconfigure(state: MasterState, config: RouterConfig, now: Millis
   return unchanged(reconfigured, actions);
 }
 
+/**
+ * Extension, not in RFC 5798: an Adver_Timer this late means the whole router was frozen (a paused container, a
+ * stopped VM) for longer than any Backup's Master_Down_Interval (< 4 × Advertisement_Interval), so a Backup has
+ * taken over. Unless preemption is "always", the frozen Master steps down instead of advertising its higher
+ * priority and taking the VIP back: the user asked for no preemption, and the node did leave.
+ */
+const FROZEN_ADVERT_INTERVALS = 4;
+
+function isResumedFromFreeze(state: MasterState, now: Milliseconds): boolean {
+  return state.config.preemption.mode !== "always" && now - state.adverTimer > FROZEN_ADVERT_INTERVALS * intervalMs(state.config);
+}
+
 function masterTimer(state: MasterState, now: Milliseconds): StepResult {
+  if (isResumedFromFreeze(state, now)) {
+    return enterState(state, { to: "Backup", masterAdverInterval: state.config.advertisementInterval }, now, "resumed-after-freeze");
+  }
   const isAdverDue = now >= state.adverTimer;
   const isRefreshDue = state.garpRefreshTimer !== undefined && now >= state.garpRefreshTimer;
   if (!isAdverDue && !isRefreshDue) return discard(state, "timer-not-due");

@@ -23,6 +23,7 @@ const reasonTexts: Readonly<Record<TransitionReason, string>> = {
   "link-down": "interface down",
   "link-up": "interface up",
   "config-changed": "configuration changed",
+  "resumed-after-freeze": "resumed after a freeze longer than the backups wait; a backup has taken over",
   shutdown: "agent stopping",
 };
 
