@@ -5,6 +5,8 @@ export interface NodeInfo {
   readonly name: string;
   readonly labels: Readonly<Record<string, string>>;
   readonly isReady: boolean;
+  /** spec.unschedulable: kubectl cordon or drain. */
+  readonly isCordoned: boolean;
   /** InternalIP addresses, as the kubelet reports them. */
   readonly internalAddresses: readonly string[];
 }

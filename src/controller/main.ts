@@ -5,7 +5,7 @@ import { createServer, type Server } from "node:http";
 import { hostname } from "node:os";
 import { pino, type Logger } from "pino";
 import { HAVIP_GROUP, HAVIP_KIND, HAVIP_PLURAL, HAVIP_VERSION } from "../api/v1alpha1/index.js";
-import { AGENT_LABEL, FIELD_MANAGER, type AgentSettings } from "./agent-objects.js";
+import { AGENT_LABEL, FIELD_MANAGER, type AgentResources, type AgentSettings } from "./agent-objects.js";
 import { Cluster } from "./k8s/cluster.js";
 import { describeApiError } from "./k8s/errors.js";
 import { ResilientWatch } from "./k8s/informer.js";
@@ -26,6 +26,7 @@ export interface ControllerOptions {
   readonly metricsPort: number;
   readonly isLeaderElect: boolean;
   readonly agentImage: string;
+  readonly agentResources: AgentResources;
   readonly logLevel: string;
   readonly identity?: string;
 }
@@ -39,7 +40,7 @@ const keyOf = (object: KubernetesObject): string => `${object.metadata?.namespac
 
 function nodeFingerprint(node: V1Node): string {
   const info = nodeInfo(node);
-  return JSON.stringify([info.labels, info.isReady, info.internalAddresses]);
+  return JSON.stringify([info.labels, info.isReady, info.isCordoned, info.internalAddresses]);
 }
 
 export async function runController(options: ControllerOptions): Promise<RunningController> {
@@ -55,7 +56,7 @@ export async function runController(options: ControllerOptions): Promise<Running
   // Every Node, in full: on a large cluster that list alone may take longer than the bound for small calls.
   const nodeLister = makeBoundedApiClient(kubeConfig, CoreV1Api, NODE_LIST_TIMEOUT_MS);
   const apps = makeBoundedApiClient(kubeConfig, AppsV1Api);
-  const agent: AgentSettings = { image: options.agentImage, logLevel: options.logLevel };
+  const agent: AgentSettings = { image: options.agentImage, logLevel: options.logLevel, resources: options.agentResources };
 
   // The watches start before the queue exists (the queue's reconciler reads their caches); keys wait in it anyway.
   const queueRef: { current?: WorkQueue } = {};

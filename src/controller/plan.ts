@@ -247,6 +247,7 @@ export function computeDesired(inputs: PlanInputs): Plan {
       ...(vrid.virtualRouterID === undefined ? {} : { virtualRouterID: vrid.virtualRouterID }),
       master: masters.length === 1 ? (masters[0] ?? "") : "",
       peers: publishedPeers(spec, selected),
+      cordonedNodes: selected.filter((node) => node.isCordoned).map((node) => node.name).sort(),
       nodes: marked.entries,
     };
     const previousMaster = previous.master ?? "";

@@ -45,6 +45,7 @@ export function nodeInfo(node: V1Node): NodeInfo {
     name: node.metadata?.name ?? "",
     labels: node.metadata?.labels ?? {},
     isReady: isReady(node),
+    isCordoned: node.spec?.unschedulable === true,
     internalAddresses: (node.status?.addresses ?? []).filter((address) => address.type === "InternalIP").map((address) => address.address),
   };
 }

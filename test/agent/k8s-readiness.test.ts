@@ -1,6 +1,6 @@
 import type { V1Pod } from "@kubernetes/client-node";
 import { describe, expect, it } from "vitest";
-import { combineHealth, nodeReadiness } from "../../src/agent/k8s/readiness.js";
+import { combineHealth, cordonReadiness, nodeReadiness } from "../../src/agent/k8s/readiness.js";
 
 function aPod(name: string, options: { isReady?: boolean; isTerminating?: boolean } = {}): V1Pod {
   return {
@@ -56,5 +56,18 @@ describe("combining pod readiness with the local probe", () => {
 
   it("reports the failing check's detail", () => {
     expect(combineHealth(up, { isHealthy: false, detail: "local probe fails" }).detail).toBe("local probe fails");
+  });
+});
+
+describe("a cordoned node (kubectl cordon or drain)", () => {
+  it("is unhealthy, whatever nginx says, and says how to rejoin", () => {
+    const cordon = cordonReadiness(["node-2"], "node-2");
+    const verdict = combineHealth(cordon, { isHealthy: true, detail: "nginx Ready" }, { isHealthy: true, detail: "probe passes" });
+    expect(verdict.isHealthy).toBe(false);
+    expect(verdict.detail).toMatch(/cordoned.*uncordon/);
+  });
+
+  it("another node's cordon leaves this one alone", () => {
+    expect(cordonReadiness(["node-1"], "node-2")).toBeUndefined();
   });
 });

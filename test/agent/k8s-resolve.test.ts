@@ -33,6 +33,11 @@ describe("resolving the agent's configuration from its HighAvailabilityVIP", () 
     expect(resolution.kind === "ready" && resolution.publishedPeers).toEqual(["10.0.0.11", "10.0.0.12"]);
   });
 
+  it("reads the cordoned nodes from status.cordonedNodes, in any transport mode", () => {
+    const resolution = resolveHaVip(aHaVip({ transport: { mode: "Multicast" } }, { virtualRouterID: 42, cordonedNodes: ["node-2", 7] }));
+    expect(resolution.kind === "ready" && resolution.cordonedNodes).toEqual(["node-2"]);
+  });
+
   it("ignores published peers in Multicast mode", () => {
     const resolution = resolveHaVip(aHaVip({ transport: { mode: "Multicast" } }, { virtualRouterID: 42, peers: ["10.0.0.11"] }));
     expect(resolution.kind === "ready" && resolution.publishedPeers).toEqual([]);

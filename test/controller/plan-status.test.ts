@@ -185,6 +185,15 @@ describe("status bookkeeping", () => {
     expect(plan.events).toContainEqual({ type: "Normal", reason: "MasterChanged", message: "node-2 is MASTER (was node-1)" });
   });
 
+  it("cordonedNodes lists the selected nodes marked unschedulable, sorted, and is empty once they are uncordoned", () => {
+    const cordoned = computeDesired(inputs({
+      nodes: [aNode("node-3", { isCordoned: true }), aNode("node-1", { isCordoned: true }), aNode("node-2"), aNode("node-4", { labels: {}, isCordoned: true })],
+    }));
+    expect(cordoned.status.cordonedNodes).toEqual(["node-1", "node-3"]);
+    const uncordoned = computeDesired(inputs({ nodes: [aNode("node-1"), aNode("node-2"), aNode("node-3")] }));
+    expect(uncordoned.status.cordonedNodes).toEqual([]);
+  });
+
   it("peers are the selected nodes' InternalIPs of the spec's family, sorted, NotReady ones included so a returning node hears the Master at once", () => {
     const plan = computeDesired(inputs({
       nodes: [aNode("node-3"), aNode("node-1"), aNode("node-2", { isReady: false }), aNode("node-4", { labels: {} }), aNode("node-5", { address: "fd00::5" })],

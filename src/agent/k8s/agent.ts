@@ -17,7 +17,7 @@ import { createAgentMetrics, type AgentMetrics } from "../metrics.js";
 import { routerConfigFromSpec } from "../router-config.js";
 import type { AgentRuntime, Transition } from "../runtime.js";
 import { AgentApi } from "./client.js";
-import { combineHealth, nodeReadiness, type Readiness } from "./readiness.js";
+import { combineHealth, cordonReadiness, nodeReadiness, type Readiness } from "./readiness.js";
 import { Reflector, type ListedObjects } from "./reflector.js";
 import { resolveHaVip, type HaVipResolution } from "./resolve.js";
 import { formatSelector } from "../../api/v1alpha1/selector.js";
@@ -76,6 +76,7 @@ class KubernetesAgent {
   #pods: { readonly selector: string; readonly reflector: Reflector<V1Pod> } | undefined;
   #podReadiness: Readiness | undefined;
   #probeReadiness: Readiness | undefined;
+  #cordonReadiness: Readiness | undefined;
   #probe: HealthMonitor | undefined;
   #runtime: AgentRuntime | undefined;
   #metrics: AgentMetrics | undefined;
@@ -132,7 +133,8 @@ class KubernetesAgent {
       havip: `${this.options.namespace}/${this.options.name}`,
       vrid: this.#vrid,
       interface: this.#site?.ifname,
-      health: combineHealth(this.#podReadiness, this.#probeReadiness),
+      health: this.#health(),
+      cordonReadiness: this.#cordonReadiness,
       podReadiness: this.#podReadiness,
       probeReadiness: this.#probeReadiness,
       statusWriteFailures: this.#publisher.failures,
@@ -227,6 +229,11 @@ class KubernetesAgent {
       return;
     }
     this.#once.clear("config");
+    const cordon = cordonReadiness(resolution.cordonedNodes, this.options.node);
+    if (cordon?.detail !== this.#cordonReadiness?.detail) {
+      this.#cordonReadiness = cordon;
+      this.#applyHealth();
+    }
     this.#syncPodWatch(resolution.spec);
     if (this.#runtime === undefined) await this.#startRouter(resolution, site, result.config);
     else if (!sameConfig(this.#runtime.config, result.config)) {
@@ -272,7 +279,7 @@ class KubernetesAgent {
     const probeConfigured = resolution.spec.healthCheck?.probe !== undefined;
     // A configured probe starts failing, as a readiness probe starts "not ready".
     this.#probeReadiness = probeConfigured ? { isHealthy: false, detail: "local probe has not answered yet" } : undefined;
-    const health = combineHealth(this.#podReadiness, this.#probeReadiness);
+    const health = this.#health();
     metrics.healthy.set(health.isHealthy ? 1 : 0);
     this.#logger.info({ vrid: config.vrid, interface: site.ifname, primaryAddress: site.primary, peers: config.peers, priority: config.priority, isHealthy: health.isHealthy }, "router starting");
     this.#runtime = runtime;
@@ -321,10 +328,14 @@ class KubernetesAgent {
     reflector.start();
   }
 
+  #health(): Readiness {
+    return combineHealth(this.#cordonReadiness, this.#podReadiness, this.#probeReadiness);
+  }
+
   #applyHealth(): void {
     const runtime = this.#runtime;
     if (runtime === undefined) return;
-    const health = combineHealth(this.#podReadiness, this.#probeReadiness);
+    const health = this.#health();
     this.#metrics?.healthy.set(health.isHealthy ? 1 : 0);
     if (health.isHealthy !== runtime.snapshot().isHealthy) {
       this.#logger.info({ isHealthy: health.isHealthy, detail: health.detail }, health.isHealthy ? "node healthy" : "node unhealthy");
@@ -337,7 +348,7 @@ class KubernetesAgent {
     const runtime = this.#runtime;
     const site = this.#site;
     if (runtime === undefined || site === undefined) return;
-    const health = combineHealth(this.#podReadiness, this.#probeReadiness);
+    const health = this.#health();
     this.#publisher.update(buildStatusEntry(runtime.snapshot(), { node: this.options.node, address: site.primary, healthDetail: health.detail, startedAt: this.#startedAt }));
   }
 

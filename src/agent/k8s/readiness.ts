@@ -26,9 +26,14 @@ export function nodeReadiness(pods: readonly V1Pod[]): Readiness {
   return { isHealthy: false, detail: `no nginx pod on this node is Ready (${pods.length} not Ready)` };
 }
 
+/** A cordoned node (kubectl cordon or drain) gives the VIP away as a failed check does, and says why. */
+export function cordonReadiness(cordonedNodes: readonly string[], node: string): Readiness | undefined {
+  return cordonedNodes.includes(node) ? { isHealthy: false, detail: "this node is cordoned (kubectl cordon or drain); uncordon it to rejoin" } : undefined;
+}
+
 /** The node's verdict: every configured check must pass. `undefined` means that check is not configured. */
-export function combineHealth(pods: Readiness | undefined, probe: Readiness | undefined): Readiness {
-  const checks = [pods, probe].filter((check): check is Readiness => check !== undefined);
+export function combineHealth(...verdicts: readonly (Readiness | undefined)[]): Readiness {
+  const checks = verdicts.filter((check): check is Readiness => check !== undefined);
   const failing = checks.find((check) => !check.isHealthy);
   if (failing !== undefined) return failing;
   return { isHealthy: true, detail: checks.map((check) => check.detail).join("; ") || "no health check configured" };

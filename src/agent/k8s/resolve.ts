@@ -16,6 +16,8 @@ export type HaVipResolution =
       readonly spec: HaVipSpec;
       readonly vrid: number;
       readonly publishedPeers: readonly string[];
+      /** Nodes the controller reports cordoned: an agent there counts as unhealthy. */
+      readonly cordonedNodes: readonly string[];
       /** The VRRPv2 password's Secret; only for version 2, where RFC 3768 carries it. */
       readonly passwordRef: SecretKeyRef | undefined;
     };
@@ -25,16 +27,18 @@ function isRecord(value: unknown): value is Readonly<Record<string, unknown>> {
 }
 
 // The status is written by the controller and by every agent; one odd field there must not stop this agent, so
-// only the two fields it reads are checked, one by one.
+// only the fields it reads are checked, one by one.
 function statusVrid(status: unknown): number | undefined {
   if (!isRecord(status)) return undefined;
   const vrid = status.virtualRouterID;
   return typeof vrid === "number" && Number.isInteger(vrid) && vrid >= 1 && vrid <= 255 ? vrid : undefined;
 }
 
-function statusPeers(status: unknown): readonly string[] {
-  if (!isRecord(status) || !Array.isArray(status.peers)) return [];
-  return status.peers.filter((peer): peer is string => typeof peer === "string" && peer !== "");
+function statusStrings(status: unknown, field: "peers" | "cordonedNodes"): readonly string[] {
+  if (!isRecord(status)) return [];
+  const list = status[field];
+  if (!Array.isArray(list)) return [];
+  return list.filter((item): item is string => typeof item === "string" && item !== "");
 }
 
 export function resolveHaVip(object: unknown): HaVipResolution {
@@ -51,7 +55,8 @@ export function resolveHaVip(object: unknown): HaVipResolution {
     kind: "ready",
     spec,
     vrid,
-    publishedPeers: spec.transport.mode === "Unicast" ? statusPeers(object.status) : [],
+    publishedPeers: spec.transport.mode === "Unicast" ? statusStrings(object.status, "peers") : [],
+    cordonedNodes: statusStrings(object.status, "cordonedNodes"),
     passwordRef: spec.vrrpVersion === 2 && ref !== undefined ? { name: ref.name, key: ref.key } : undefined,
   };
 }

@@ -559,7 +559,15 @@ export const haVipStatusSchema = z
       .max(MAX_NODES)
       .meta({ "x-kubernetes-list-type": "set" })
       .optional()
-      .describe("Unicast peers the controller publishes: the InternalIP, of the spec's family, of every selected Ready node."),
+      .describe("Unicast peers the controller publishes: the InternalIP, of the spec's family, of every selected node, Ready or not."),
+    cordonedNodes: z
+      .array(z.string().max(253))
+      .max(MAX_NODES)
+      .meta({ "x-kubernetes-list-type": "set" })
+      .optional()
+      .describe(
+        "Selected nodes marked unschedulable (kubectl cordon or drain), published by the controller: their agents count as unhealthy, so the VIP leaves them as on a planned move, until they are uncordoned.",
+      ),
     nodes: z
       .array(nodeStatusEntrySchema)
       .max(MAX_NODES)
