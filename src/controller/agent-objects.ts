@@ -40,9 +40,15 @@ export interface Owner {
   readonly uid: string;
 }
 
+export interface AgentResources {
+  readonly requests: { readonly cpu: string; readonly memory: string };
+  readonly limits: { readonly cpu: string; readonly memory: string };
+}
+
 export interface AgentSettings {
   readonly image: string;
   readonly logLevel: string;
+  readonly resources: AgentResources;
 }
 
 function ownerReference(owner: Owner) {
@@ -152,7 +158,7 @@ export function desiredDaemonSet(owner: Owner, spec: HaVipSpec, virtualRouterID:
               ports: [{ name: "http", containerPort: port, protocol: "TCP" }],
               readinessProbe: probe,
               livenessProbe: { ...probe, initialDelaySeconds: 10 },
-              resources: { requests: { cpu: "20m", memory: "48Mi" }, limits: { cpu: "200m", memory: "128Mi" } },
+              resources: { requests: { ...settings.resources.requests }, limits: { ...settings.resources.limits } },
               securityContext: {
                 capabilities: { add: ["NET_ADMIN", "NET_RAW"], drop: ["ALL"] },
                 allowPrivilegeEscalation: false,

@@ -2,6 +2,30 @@ import { Command, InvalidArgumentError, Option } from "commander";
 // The base class, not ControllerStartupError: importing ./startup.js here would load the Kubernetes client into every
 // command, the agent's restart after a crash included.
 import { StartupError } from "../startup-error.js";
+import type { AgentResources } from "./agent-objects.js";
+
+// Measured on kind under a real kubelet (docs/kind.md); the chart passes agent.resources from its values.
+export const DEFAULT_AGENT_RESOURCES = JSON.stringify({ requests: { cpu: "20m", memory: "128Mi" }, limits: { cpu: "500m", memory: "256Mi" } });
+
+const quantity = /^[0-9]+(\.[0-9]+)?(m|Ki|Mi|Gi|k|M|G)?$/;
+
+function parseAgentResources(text: string): AgentResources {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch {
+    throw new InvalidArgumentError('expected JSON such as {"requests":{"cpu":"20m","memory":"128Mi"},"limits":{"cpu":"500m","memory":"256Mi"}}');
+  }
+  const fields = ["requests.cpu", "requests.memory", "limits.cpu", "limits.memory"] as const;
+  for (const field of fields) {
+    const [group = "", name = ""] = field.split(".");
+    const value = (parsed as Record<string, Record<string, unknown> | undefined> | null)?.[group]?.[name];
+    if (typeof value !== "string" || !quantity.test(value)) {
+      throw new InvalidArgumentError(`${field} must be a Kubernetes quantity such as "128Mi" or "500m", got ${JSON.stringify(value)}`);
+    }
+  }
+  return parsed as AgentResources;
+}
 
 function parsePort(text: string): number {
   const port = Number(text);
@@ -16,8 +40,9 @@ export function controllerCommand(): Command {
     .option("--metrics-port <port>", "port for /metrics, /healthz and /readyz", parsePort, 9751)
     .option("--leader-elect", "elect one active replica through a Lease", false)
     .option("--agent-image <image>", "image of the agent DaemonSets", "ghcr.io/ha-nginx/ha-nginx:0.1.0")
+    .option("--agent-resources <json>", "the agent containers' requests and limits, as JSON", parseAgentResources, parseAgentResources(DEFAULT_AGENT_RESOURCES))
     .addOption(new Option("--log-level <level>", "pino log level").choices(["debug", "info", "warn", "error"]).default("info"))
-    .action(async (options: { namespace: string; metricsPort: number; leaderElect: boolean; agentImage: string; logLevel: string }) => {
+    .action(async (options: { namespace: string; metricsPort: number; leaderElect: boolean; agentImage: string; agentResources: AgentResources; logLevel: string }) => {
       try {
         const { runController } = await import("./main.js");
         const controller = await runController({
@@ -25,6 +50,7 @@ export function controllerCommand(): Command {
           metricsPort: options.metricsPort,
           isLeaderElect: options.leaderElect,
           agentImage: options.agentImage,
+          agentResources: options.agentResources,
           logLevel: options.logLevel,
         });
         const shutdown = (): void => {

@@ -14,11 +14,12 @@ export function aSpec(overrides: Partial<HaVipSpecInput> = {}): HaVipSpecInput {
   };
 }
 
-export function aNode(name: string, options: { labels?: Record<string, string>; isReady?: boolean; address?: string } = {}): NodeInfo {
+export function aNode(name: string, options: { labels?: Record<string, string>; isReady?: boolean; isCordoned?: boolean; address?: string } = {}): NodeInfo {
   return {
     name,
     labels: options.labels ?? { "ha-nginx.io/edge": "true" },
     isReady: options.isReady ?? true,
+    isCordoned: options.isCordoned ?? false,
     internalAddresses: [options.address ?? `10.77.0.${name.replace(/\D/g, "") || "9"}`],
   };
 }
@@ -59,7 +60,7 @@ export function inputs(overrides: Partial<PlanInputs> = {}): PlanInputs {
     nodes,
     agentPods: nodes.map((node) => aPod(node.name)),
     agentGoneSince: new Map(),
-    agent: { image: "ha-nginx:dev", logLevel: "info" },
+    agent: { image: "ha-nginx:dev", logLevel: "info", resources: { requests: { cpu: "20m", memory: "128Mi" }, limits: { cpu: "500m", memory: "256Mi" } } },
     now: NOW,
     ...overrides,
   };
