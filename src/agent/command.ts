@@ -13,6 +13,7 @@ interface AgentOptions {
   readonly namespace?: string;
   readonly name?: string;
   readonly node?: string;
+  readonly nodeAddress?: string;
   readonly httpPort: number;
   readonly passwordFile?: string;
   readonly logLevel: string;
@@ -27,6 +28,7 @@ export function agentCommand(): Command {
     .option("--namespace <namespace>", "the HighAvailabilityVIP's namespace (Kubernetes mode)")
     .option("--name <name>", "the HighAvailabilityVIP's name (Kubernetes mode)")
     .option("--node <name>", "this node's name, as in spec.nodes.priorities", process.env.NODE_NAME)
+    .option("--node-address <ip>", "this node's own address; the interface holding it is the default VRRP interface (Kubernetes mode)", process.env.HOST_IP)
     .option("--http-port <port>", "port for /metrics, /healthz and /state", parsePort, 9750)
     .option("--password-file <file>", "VRRPv2 password file, for spec.authentication in standalone mode")
     .addOption(new Option("--log-level <level>", "pino log level").choices(["debug", "info", "warn", "error"]).default("info"))
@@ -55,6 +57,7 @@ export function agentCommand(): Command {
         namespace: options.namespace,
         name: options.name,
         node: options.node,
+        nodeAddress: options.nodeAddress === "" ? undefined : options.nodeAddress,
         httpPort: options.httpPort,
         logLevel: options.logLevel,
         vipBackend: options.vipBackend,

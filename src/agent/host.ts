@@ -10,7 +10,7 @@ import type { RouterConfig } from "../vrrp/config.js";
 import { milliseconds } from "../vrrp/units.js";
 import { MonotonicClock } from "./adapters/clock.js";
 import { NodeHttpProbe } from "./adapters/http-probe.js";
-import { allAddresses, primaryAddress, withRtNetlink } from "./adapters/interfaces.js";
+import { allAddresses, interfaceFor, primaryAddress, withRtNetlink } from "./adapters/interfaces.js";
 import { NetlinkLinkMonitor } from "./adapters/link-monitor.js";
 import { SystemNeighborAnnouncer } from "./adapters/neighbor-announcer.js";
 import { RawAdvertTransport } from "./adapters/raw-transport.js";
@@ -41,9 +41,19 @@ async function defaultInterface(family: IpFamily): Promise<string> {
   return ifname;
 }
 
-export async function locate(spec: HaVipSpec): Promise<Site> {
+/**
+ * spec.interface, else the interface holding the node's own address when it is known (in Kubernetes: the pod's
+ * status.hostIP), else the first with a global address. "First" is a guess that a CNI bridge (cni0) can win.
+ */
+async function interfaceHolding(nodeAddress: string): Promise<string> {
+  const found = await interfaceFor(nodeAddress);
+  if (!found.ok) throw new StartupError(`the node's address ${nodeAddress} (HOST_IP): ${found.detail}; set spec.interface`);
+  return found.value;
+}
+
+export async function locate(spec: HaVipSpec, nodeAddress?: string): Promise<Site> {
   const family: IpFamily = addressFamilyOf(spec) === 4 ? "ipv4" : "ipv6";
-  const ifname = spec.interface ?? (await defaultInterface(family));
+  const ifname = spec.interface ?? (nodeAddress === undefined ? await defaultInterface(family) : await interfaceHolding(nodeAddress));
   // RFC 5798 §5.1.2.1: IPv6 adverts come from the link-local address.
   const primary = await primaryAddress(ifname, family, family === "ipv6" ? "link" : "global");
   if (!primary.ok) throw new StartupError(`interface ${ifname}: ${primary.code}: ${primary.detail}; set spec.interface to the node's VRRP interface`);

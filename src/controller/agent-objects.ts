@@ -154,7 +154,11 @@ export function desiredDaemonSet(owner: Owner, spec: HaVipSpec, virtualRouterID:
               name: "agent",
               image: settings.image,
               args: ["agent", "--namespace", owner.namespace, "--name", owner.name, "--http-port", String(port), "--log-level", settings.logLevel],
-              env: [{ name: "NODE_NAME", valueFrom: { fieldRef: { fieldPath: "spec.nodeName" } } }],
+              env: [
+                { name: "NODE_NAME", valueFrom: { fieldRef: { fieldPath: "spec.nodeName" } } },
+                // The node's InternalIP: the agent's default VRRP interface is the one holding it, not a CNI bridge.
+                { name: "HOST_IP", valueFrom: { fieldRef: { fieldPath: "status.hostIP" } } },
+              ],
               ports: [{ name: "http", containerPort: port, protocol: "TCP" }],
               readinessProbe: probe,
               livenessProbe: { ...probe, initialDelaySeconds: 10 },

@@ -39,7 +39,10 @@ describe("the agent DaemonSet", () => {
     });
     const container = pod?.containers[0];
     expect(container?.args).toEqual(["agent", "--namespace", "default", "--name", "edge", "--http-port", "9851", "--log-level", "info"]);
-    expect(container?.env).toEqual([{ name: "NODE_NAME", valueFrom: { fieldRef: { fieldPath: "spec.nodeName" } } }]);
+    expect(container?.env).toEqual([
+      { name: "NODE_NAME", valueFrom: { fieldRef: { fieldPath: "spec.nodeName" } } },
+      { name: "HOST_IP", valueFrom: { fieldRef: { fieldPath: "status.hostIP" } } },
+    ]);
     expect(container?.securityContext).toEqual({
       capabilities: { add: ["NET_ADMIN", "NET_RAW"], drop: ["ALL"] },
       allowPrivilegeEscalation: false,

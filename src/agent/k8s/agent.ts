@@ -28,6 +28,8 @@ export interface KubernetesAgentOptions {
   readonly namespace: string;
   readonly name: string;
   readonly node: string;
+  /** The node's own address (the pod's status.hostIP): its interface is the default VRRP interface. */
+  readonly nodeAddress: string | undefined;
   readonly httpPort: number;
   readonly logLevel: string;
   readonly vipBackend: VipBackend;
@@ -263,7 +265,7 @@ class KubernetesAgent {
 
   async #locate(spec: HaVipSpec): Promise<Site | undefined> {
     try {
-      this.#site = await locate(spec);
+      this.#site = await locate(spec, this.options.nodeAddress);
       return this.#site;
     } catch (error) {
       this.#once.log("site", "error", { error: error instanceof Error ? error.message : String(error) }, "cannot find the VRRP interface; retrying");
