@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { resolveHaVip } from "../../src/agent/k8s/resolve.js";
+import { observedStatusEntry, resolveHaVip } from "../../src/agent/k8s/resolve.js";
 import { routerConfigFromSpec } from "../../src/agent/router-config.js";
 
 function aHaVip(spec: Record<string, unknown> = {}, status?: Record<string, unknown>) {
@@ -75,5 +75,19 @@ describe("resolving the agent's configuration from its HighAvailabilityVIP", () 
     expect([...config.config.peers].sort()).toEqual(["10.0.0.12", "10.0.0.13", "10.0.0.99"]);
     expect(config.config.priority).toBe(150);
     expect(config.config.vrid).toBe(42);
+  });
+});
+
+describe("this node's entry as the API server holds it", () => {
+  const entry = { node: "node-2", state: "UNKNOWN", reason: "agent gone" };
+
+  it("finds the entry by node name", () => {
+    expect(observedStatusEntry(aHaVip({}, { nodes: [{ node: "node-1", state: "MASTER" }, entry] }), "node-2")).toEqual(entry);
+  });
+
+  it("is undefined when the entry is absent or malformed", () => {
+    expect(observedStatusEntry(aHaVip({}, { nodes: [{ node: "node-1", state: "MASTER" }] }), "node-2")).toBeUndefined();
+    expect(observedStatusEntry(aHaVip({}, { nodes: [{ node: "node-2", state: "BOGUS" }] }), "node-2")).toBeUndefined();
+    expect(observedStatusEntry(aHaVip(), "node-2")).toBeUndefined();
   });
 });

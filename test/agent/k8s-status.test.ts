@@ -87,7 +87,7 @@ class ManualWriter {
   answered = 0;
 }
 
-const timing = { minInterval: milliseconds(250), initialBackoff: milliseconds(500), maxBackoff: milliseconds(2000), writeTimeout: milliseconds(3000) };
+const timing = { minInterval: milliseconds(250), initialBackoff: milliseconds(500), maxBackoff: milliseconds(2000), writeTimeout: milliseconds(3000), resyncInterval: milliseconds(5000) };
 
 /** Lets the publisher's awaits run after the fake clock fired a deadline. */
 function settle(): Promise<void> {
@@ -129,6 +129,30 @@ describe("status publisher: coalesced, spaced, retried", () => {
     publisher.update(anEntry("MASTER"));
     expect(writer.calls).toHaveLength(1);
     expect(publisher.isCurrent).toBe(true);
+  });
+
+  it("an entry another writer replaced (the controller's UNKNOWN) is written again, once the resync interval has passed", async () => {
+    const clock = new FakeTimerClock(0);
+    const writer = new ManualWriter();
+    const publisher = new StatusPublisher(clock, writer.write, timing);
+    publisher.update(anEntry("BACKUP"));
+    await writer.answer({ ok: true });
+    const reordered = Object.fromEntries(Object.entries(anEntry("BACKUP")).reverse()) as NodeStatusEntry;
+    publisher.observed(reordered);
+    expect(publisher.isCurrent).toBe(true);
+    clock.advance(1000);
+    publisher.observed({ ...anEntry("BACKUP"), state: "UNKNOWN" });
+    expect(publisher.isCurrent).toBe(false);
+    clock.advance(3999);
+    expect(writer.calls).toHaveLength(1);
+    clock.advance(1);
+    expect(writer.calls.map((call) => call.entry.state)).toEqual(["BACKUP", "BACKUP"]);
+    await writer.answer({ ok: true });
+    publisher.observed(undefined);
+    clock.advance(4999);
+    expect(writer.calls).toHaveLength(2);
+    clock.advance(1);
+    expect(writer.calls).toHaveLength(3);
   });
 
   it("never more than 4 writes per second while the state flaps", async () => {

@@ -19,7 +19,7 @@ import type { AgentRuntime, Transition } from "../runtime.js";
 import { AgentApi } from "./client.js";
 import { combineHealth, cordonReadiness, nodeReadiness, type Readiness } from "./readiness.js";
 import { Reflector, type ListedObjects } from "./reflector.js";
-import { resolveHaVip, type HaVipResolution } from "./resolve.js";
+import { observedStatusEntry, resolveHaVip, type HaVipResolution } from "./resolve.js";
 import { formatSelector } from "../../api/v1alpha1/selector.js";
 import { buildStatusEntry, describeReason } from "./status-entry.js";
 import { StatusPublisher } from "./status-publisher.js";
@@ -203,6 +203,7 @@ class KubernetesAgent {
       this.#once.log("config", this.#runtime === undefined ? "info" : "warn", {}, message);
       return;
     }
+    this.#publisher.observed(observedStatusEntry(object, this.options.node));
     const resolution = resolveHaVip(object);
     if (resolution.kind !== "ready") {
       const isRunning = this.#runtime !== undefined;

@@ -1,7 +1,7 @@
 // What the agent needs from its HighAvailabilityVIP before the router can run: a valid spec, a VRID (the spec's,
 // or the one the controller allocated into status) and the unicast peers the controller published. Pure.
 
-import { validateHaVipSpec, formatIssues, type HaVipSpec } from "../../api/v1alpha1/index.js";
+import { nodeStatusEntrySchema, validateHaVipSpec, formatIssues, type HaVipSpec, type NodeStatusEntry } from "../../api/v1alpha1/index.js";
 
 export interface SecretKeyRef {
   readonly name: string;
@@ -59,4 +59,12 @@ export function resolveHaVip(object: unknown): HaVipResolution {
     cordonedNodes: statusStrings(object.status, "cordonedNodes"),
     passwordRef: spec.vrrpVersion === 2 && ref !== undefined ? { name: ref.name, key: ref.key } : undefined,
   };
+}
+
+/** This node's entry in status.nodes as the API server holds it; undefined when absent or malformed. */
+export function observedStatusEntry(object: unknown, node: string): NodeStatusEntry | undefined {
+  if (!isRecord(object) || !isRecord(object.status) || !Array.isArray(object.status.nodes)) return undefined;
+  const entry: unknown = object.status.nodes.find((candidate: unknown) => isRecord(candidate) && candidate.node === node);
+  const parsed = nodeStatusEntrySchema.safeParse(entry);
+  return parsed.success ? parsed.data : undefined;
 }

@@ -67,6 +67,8 @@ export function statusApplyBody(namespace: string, name: string, entry: NodeStat
   return { apiVersion: HAVIP_API_VERSION, kind: HAVIP_KIND, metadata: { name, namespace }, status: { nodes: [entry] } };
 }
 
+/** Field by field: the API server returns an entry's keys in its own order. */
 export function isSameEntry(a: NodeStatusEntry | undefined, b: NodeStatusEntry): boolean {
-  return a !== undefined && JSON.stringify(a) === JSON.stringify(b);
+  const canonical = (entry: NodeStatusEntry): string => JSON.stringify(Object.entries(entry).sort(([x], [y]) => x.localeCompare(y)));
+  return a !== undefined && canonical(a) === canonical(b);
 }

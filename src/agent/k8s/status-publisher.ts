@@ -17,6 +17,8 @@ export interface PublisherTiming {
   readonly initialBackoff: Milliseconds;
   readonly maxBackoff: Milliseconds;
   readonly writeTimeout: Milliseconds;
+  /** Shortest time between writing an entry again because the API server holds another one (see observed()). */
+  readonly resyncInterval: Milliseconds;
 }
 
 // Status must catch up within 5 s of the control plane's recovery (issue #7): the worst case is a write aborted at
@@ -28,6 +30,7 @@ export const defaultPublisherTiming: PublisherTiming = {
   initialBackoff: milliseconds(500),
   maxBackoff: milliseconds(2_000),
   writeTimeout: milliseconds(2_000),
+  resyncInterval: milliseconds(5_000),
 };
 
 export class StatusPublisher {
@@ -35,6 +38,7 @@ export class StatusPublisher {
   #written: NodeStatusEntry | undefined;
   #isStopped = false;
   #notBefore = 0;
+  #writtenAt = Number.NEGATIVE_INFINITY;
   #backoff: number;
   #failures = 0;
   #isUrgent = false;
@@ -61,6 +65,20 @@ export class StatusPublisher {
 
   update(entry: NodeStatusEntry): void {
     this.#desired = entry;
+    this.#kick();
+  }
+
+  /**
+   * The entry the API server now holds for this node. Another writer may have replaced it: the controller marks a
+   * node UNKNOWN while it is NotReady, and a node that comes back (unpaused, reconnected) has nothing new to say. When
+   * it differs from what was last written, the entry is written again, at most once per resyncInterval, so a
+   * disagreement with another writer cannot turn into a write loop.
+   */
+  observed(entry: NodeStatusEntry | undefined): void {
+    const written = this.#written;
+    if (written === undefined || this.#inFlight !== undefined || isSameEntry(entry, written)) return;
+    this.#written = undefined;
+    this.#notBefore = Math.max(this.#notBefore, this.#writtenAt + this.timing.resyncInterval);
     this.#kick();
   }
 
@@ -119,6 +137,7 @@ export class StatusPublisher {
     const now = this.clock.now();
     if (outcome.ok) {
       this.#written = entry;
+      this.#writtenAt = now;
       this.#failures = 0;
       this.#backoff = this.timing.initialBackoff;
       this.#notBefore = now + this.timing.minInterval;
