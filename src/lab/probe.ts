@@ -27,10 +27,18 @@ function probeCommand(): string[] {
 }
 
 export async function startProbe(lab: Lab, url: string, opts: ProbeOptions = {}): Promise<Probe> {
+  const [cmd = process.execPath, ...args] = probeCommand();
+  return startProbeProcess((probeArgs) => lab.spawn(lab.client, cmd, [...args, ...probeArgs]), url, opts);
+}
+
+/**
+ * Runs probe-main wherever `spawnProbe` puts it (a lab namespace, a container) with its arguments appended, and reads
+ * its lines from the child's stdout.
+ */
+export async function startProbeProcess(spawnProbe: (probeArgs: readonly string[]) => ChildProcess, url: string, opts: ProbeOptions = {}): Promise<Probe> {
   const intervalMs = opts.intervalMs ?? 10;
   const timeoutMs = opts.timeoutMs ?? 100;
-  const [cmd = process.execPath, ...args] = probeCommand();
-  const child = lab.spawn(lab.client, cmd, [...args, url, String(intervalMs), String(timeoutMs)]);
+  const child = spawnProbe([url, String(intervalMs), String(timeoutMs)]);
   const lines: ProbeLine[] = [];
   let stderr = "";
   child.stderr?.setEncoding("utf8").on("data", (chunk: string) => { stderr += chunk; });
@@ -94,6 +102,7 @@ function safeJson(text: string): unknown {
 export function summarizeProbe(lines: readonly ProbeLine[], stoppedAtMs: number): ProbeReport {
   const windows: OutageWindow[] = [];
   const answeredBy: Record<string, number> = {};
+  const failedWith: Record<string, number> = {};
   let ok = 0;
   let open: { startMs: number; failed: number } | undefined;
   for (const line of lines) {
@@ -105,6 +114,7 @@ export function summarizeProbe(lines: readonly ProbeLine[], stoppedAtMs: number)
         open = undefined;
       }
     } else {
+      failedWith[line.err] = (failedWith[line.err] ?? 0) + 1;
       open ??= { startMs: line.t, failed: 0 };
       open.failed += 1;
     }
@@ -119,5 +129,6 @@ export function summarizeProbe(lines: readonly ProbeLine[], stoppedAtMs: number)
     windows,
     maxOutageMs: windows.reduce((max, w) => Math.max(max, w.endMs - w.startMs), 0),
     answeredBy,
+    failedWith,
   };
 }

@@ -62,6 +62,8 @@ export interface ProbeReport {
   readonly maxOutageMs: number;
   /** Response body (trimmed) → count; with the lab's nginx the body is the answering node's name. */
   readonly answeredBy: Readonly<Record<string, number>>;
+  /** Why requests failed (timeout, ECONNREFUSED, ECONNRESET, …) → count: tells a dropped packet from a refusal. */
+  readonly failedWith: Readonly<Record<string, number>>;
 }
 
 export interface Probe {

@@ -360,6 +360,7 @@ describe("probe summary", () => {
       ],
       maxOutageMs: 220,
       answeredBy: { n1: 1, n2: 1 },
+      failedWith: { timeout: 2, ECONNREFUSED: 1 },
     });
   });
 });
