@@ -22,11 +22,19 @@ export function demoCommand(): Command {
       const isCluster = options.cluster === true;
       // Loaded here, not at the top: cli.ts builds every command, and the agent restarting after a crash should not
       // wait for the demo's lab to load.
-      const [{ nginxBinary }, { runDemo }, { ansiColor, noColor, renderSummary }] = await Promise.all([
-        import("../lab/index.js"),
-        import("./story.js"),
-        import("./view.js"),
-      ]);
+      const modules = await Promise.all([import("../lab/index.js"), import("./story.js"), import("./view.js")]).catch(
+        (error: unknown) => {
+          // The container image ships only the agent and the controller.
+          if ((error as { code?: string }).code !== "ERR_MODULE_NOT_FOUND") throw error;
+          return undefined;
+        },
+      );
+      if (modules === undefined) {
+        console.error("ha-nginx demo: runs from a clone of the repository (bash scripts/demo.sh), not from the image");
+        process.exitCode = 1;
+        return;
+      }
+      const [{ nginxBinary }, { runDemo }, { ansiColor, noColor, renderSummary }] = modules;
       const problem = preflight(nginxBinary) ?? (isCluster ? await clusterPreflight() : undefined);
       if (problem !== undefined) {
         console.error(`ha-nginx demo: ${problem}`);
