@@ -17,8 +17,7 @@ export default defineConfig({
         test: {
           name: "host",
           sequence: { groupOrder: 1 },
-          include: ["test/ns/**/*.test.ts", "test/e2e/**/*.test.ts"],
-          exclude: ["test/e2e/kind/**"],
+          include: ["test/ns/**/*.test.ts", "test/e2e/**/*.test.ts", "test/kind/**/*.test.ts"],
           fileParallelism: false,
           testTimeout: 120_000,
           hookTimeout: 300_000,

@@ -4,7 +4,7 @@ import { Command, InvalidArgumentError, Option } from "commander";
 import { StartupError } from "../startup-error.js";
 import type { AgentResources } from "./agent-objects.js";
 
-// Measured on kind under a real kubelet (docs/kind.md); the chart passes agent.resources from its values.
+// The chart's agent.resources defaults, for a controller started without the chart; see its values.yaml.
 export const DEFAULT_AGENT_RESOURCES = JSON.stringify({ requests: { cpu: "20m", memory: "128Mi" }, limits: { cpu: "500m", memory: "256Mi" } });
 
 const quantity = /^[0-9]+(\.[0-9]+)?(m|Ki|Mi|Gi|k|M|G)?$/;
