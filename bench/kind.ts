@@ -7,19 +7,7 @@ import { randomBytes } from "node:crypto";
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { kindImagesFromEnv, repo } from "../test/kind/kind-cluster.js";
-import {
-  agentPodDelete,
-  cutMasterNode,
-  drainMaster,
-  helmUninstall,
-  helmUpgradeRollsAgents,
-  nginxKill,
-  nginxPodDelete,
-  pauseMasterNode,
-  podUsage,
-  startKindHa,
-  type ScenarioRow,
-} from "../test/kind/kind-ha.js";
+import { failoverScenarios, helmUninstall, podUsage, startKindHa, type ScenarioRow } from "../test/kind/kind-ha.js";
 import { renderKindTable } from "../test/kind/kind-report.js";
 import { fileStamp } from "./support/report.js";
 
@@ -32,7 +20,7 @@ const startedAt = new Date();
 const { ha, install } = await startKindHa({ runId: randomBytes(3).toString("hex"), images: kindImagesFromEnv(), log });
 const rows: ScenarioRow[] = [install];
 try {
-  for (const scenario of [nginxPodDelete, agentPodDelete, helmUpgradeRollsAgents, drainMaster, nginxKill, pauseMasterNode, cutMasterNode]) {
+  for (const scenario of failoverScenarios) {
     log(scenario.name);
     rows.push(await scenario(ha));
   }

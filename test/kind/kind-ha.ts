@@ -228,28 +228,25 @@ async function currentMaster(ha: KindHa): Promise<KindNode> {
   return holder;
 }
 
-/** Deleting the master's nginx pod: its readiness goes, the agent hands the VIP over, then nginx stops. */
-export async function nginxPodDelete(ha: KindHa): Promise<ScenarioRow> {
+async function deleteMastersPod(ha: KindHa, label: string, scenario: string, selector: string, daemonSet: string): Promise<ScenarioRow> {
   const master = await currentMaster(ha);
-  const probe = await ha.startClient("nginx-pod-delete");
-  const pod = await ha.podOn(nginxSelector, master.name);
+  const probe = await ha.startClient(label);
+  const pod = await ha.podOn(selector, master.name);
   await ha.cluster.kubectl(["delete", "pod", "-n", namespace, pod, "--wait=false"]);
   const next = await waitForMove(ha, master.name, 30_000);
-  await waitForRollout(ha, "daemonset", `${release}-ha-nginx-nginx`);
+  await waitForRollout(ha, "daemonset", daemonSet);
   await sleep(1000);
-  return rowFrom("nginx pod deleted (planned)", await probe.stop(), { from: master.name, to: next.name });
+  return rowFrom(scenario, await probe.stop(), { from: master.name, to: next.name });
+}
+
+/** Deleting the master's nginx pod: its readiness goes, the agent hands the VIP over, then nginx stops. */
+export function nginxPodDelete(ha: KindHa): Promise<ScenarioRow> {
+  return deleteMastersPod(ha, "nginx-pod-delete", "nginx pod deleted (planned)", nginxSelector, `${release}-ha-nginx-nginx`);
 }
 
 /** Deleting the master's agent pod: SIGTERM, the agent sends priority 0 and keeps the VIP until its successor speaks. */
-export async function agentPodDelete(ha: KindHa): Promise<ScenarioRow> {
-  const master = await currentMaster(ha);
-  const probe = await ha.startClient("agent-pod-delete");
-  const pod = await ha.podOn(agentSelector, master.name);
-  await ha.cluster.kubectl(["delete", "pod", "-n", namespace, pod, "--wait=false"]);
-  const next = await waitForMove(ha, master.name, 30_000);
-  await waitForRollout(ha, "daemonset", agentDaemonSet);
-  await sleep(1000);
-  return rowFrom("agent pod deleted (planned)", await probe.stop(), { from: master.name, to: next.name });
+export function agentPodDelete(ha: KindHa): Promise<ScenarioRow> {
+  return deleteMastersPod(ha, "agent-pod-delete", "agent pod deleted (planned)", agentSelector, agentDaemonSet);
 }
 
 /** A `helm upgrade` that changes the agents' pod template, so the DaemonSet rolls every agent, one at a time. */
@@ -471,3 +468,6 @@ export async function helmUninstall(ha: KindHa): Promise<{ seconds: number; vipH
     controllerPods: controllers.stdout.trim() === "" ? 0 : controllers.stdout.trim().split("\n").length,
   };
 }
+
+/** Every scenario after the install, in the order the e2e and the benchmark run them. */
+export const failoverScenarios = [nginxPodDelete, agentPodDelete, helmUpgradeRollsAgents, drainMaster, nginxKill, pauseMasterNode, cutMasterNode] as const;
