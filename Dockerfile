@@ -16,7 +16,7 @@ FROM ${BASE_IMAGE} AS build
 # the lockfile was written with, from the npm registry, checked against its published sha512: Debian's npm is an
 # older major and brings some 400 packages.
 RUN apt-get update \
- && apt-get install -y --no-install-recommends nodejs libnode-dev python3 make g++ \
+ && apt-get install -y --no-install-recommends nodejs libnode-dev python3 make g++ ca-certificates \
  && rm -rf /var/lib/apt/lists/*
 ADD https://registry.npmjs.org/npm/-/npm-11.19.1.tgz /tmp/npm.tgz
 RUN echo "cedb312b1b7f92421a02cfb68b4194e88f8346651dacd6acc5364a25ef5309d4a32b19616a1ff8aff865e7280c0fa5c0835a99f5cd93368991e2a80ec9da75d2  /tmp/npm.tgz" | sha512sum -c - \

@@ -95,6 +95,15 @@ export function selectNodes(spec: HaVipSpec, nodes: readonly NodeInfo[]): readon
   return nodes.filter((node) => matchesSelector(spec.nodes.selector, node.labels));
 }
 
+/**
+ * Selected nodes marked unschedulable, whose agents then hand the VIP over. None when every selected node is: tools
+ * and admins cordon edge nodes for other reasons too, and a VIP held on a cordoned node beats no VIP at all.
+ */
+function cordonedNodes(selected: readonly NodeInfo[]): string[] {
+  const cordoned = selected.filter((node) => node.isCordoned).map((node) => node.name).sort();
+  return cordoned.length === selected.length ? [] : cordoned;
+}
+
 /** Unicast peers: each selected node's InternalIP of the spec's family (NotReady ones too), sorted for a stable status. */
 export function publishedPeers(spec: HaVipSpec, selected: readonly NodeInfo[]): string[] {
   const family = addressFamilyOf(spec);
@@ -247,7 +256,7 @@ export function computeDesired(inputs: PlanInputs): Plan {
       ...(vrid.virtualRouterID === undefined ? {} : { virtualRouterID: vrid.virtualRouterID }),
       master: masters.length === 1 ? (masters[0] ?? "") : "",
       peers: publishedPeers(spec, selected),
-      cordonedNodes: selected.filter((node) => node.isCordoned).map((node) => node.name).sort(),
+      cordonedNodes: cordonedNodes(selected),
       nodes: marked.entries,
     };
     const previousMaster = previous.master ?? "";

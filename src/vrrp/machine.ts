@@ -459,6 +459,9 @@ function masterReceive(state: MasterState, advert: Advertisement, source: string
   const verdict = classifyAdvert(advert, source, state.config);
   if (verdict.kind !== "accepted") return discard(state, verdict.reason, verdict.ref);
   const priority = effectivePriority(state);
+  if (advert.priority > 0 && isResumedFromFreeze(state, now)) {
+    return enterState(state, { to: "Backup", masterAdverInterval: advertisedInterval(advert) }, now, "resumed-after-freeze");
+  }
   if (advert.priority === 0) {
     // RFC 5798 §6.4.3: "Send an ADVERTISEMENT; Reset the Adver_Timer to Advertisement_Interval".
     const next: MasterState = { ...state, adverTimer: addMilliseconds(now, intervalMs(state.config)) };
@@ -521,10 +524,11 @@ function masterReconfigure(state: MasterState, config: RouterConfig, now: Millis
 }
 
 /**
- * Extension, not in RFC 5798: an Adver_Timer this late means the whole router was frozen (a paused container, a
- * stopped VM) for longer than any Backup's Master_Down_Interval (< 4 × Advertisement_Interval), so a Backup has
- * taken over. Unless preemption is "always", the frozen Master steps down instead of advertising its higher
- * priority and taking the VIP back: the user asked for no preemption, and the node did leave.
+ * Extension, not in RFC 5798: an Adver_Timer overdue by more than any Backup's Master_Down_Interval
+ * (< 4 × Advertisement_Interval) means this router was frozen (a paused container, a stopped VM). If, so overdue, it
+ * hears another Master, that one took over meanwhile, and unless preemption is "always" this Master steps down
+ * instead of taking the VIP back with its higher priority: the user asked for no preemption, and the node did leave.
+ * A lateness with nobody else advertising (one node, or every node starved) keeps the RFC behaviour.
  */
 const FROZEN_ADVERT_INTERVALS = 4;
 
@@ -533,9 +537,6 @@ function isResumedFromFreeze(state: MasterState, now: Milliseconds): boolean {
 }
 
 function masterTimer(state: MasterState, now: Milliseconds): StepResult {
-  if (isResumedFromFreeze(state, now)) {
-    return enterState(state, { to: "Backup", masterAdverInterval: state.config.advertisementInterval }, now, "resumed-after-freeze");
-  }
   const isAdverDue = now >= state.adverTimer;
   const isRefreshDue = state.garpRefreshTimer !== undefined && now >= state.garpRefreshTimer;
   if (!isAdverDue && !isRefreshDue) return discard(state, "timer-not-due");

@@ -87,7 +87,7 @@ class ManualWriter {
   answered = 0;
 }
 
-const timing = { minInterval: milliseconds(250), initialBackoff: milliseconds(500), maxBackoff: milliseconds(2000), writeTimeout: milliseconds(3000), resyncInterval: milliseconds(5000) };
+const timing = { minInterval: milliseconds(250), initialBackoff: milliseconds(500), maxBackoff: milliseconds(2000), writeTimeout: milliseconds(3000), resyncInterval: milliseconds(5000), maxResyncInterval: milliseconds(20_000) };
 
 /** Lets the publisher's awaits run after the fake clock fired a deadline. */
 function settle(): Promise<void> {
@@ -131,7 +131,7 @@ describe("status publisher: coalesced, spaced, retried", () => {
     expect(publisher.isCurrent).toBe(true);
   });
 
-  it("an entry another writer replaced (the controller's UNKNOWN) is written again, once the resync interval has passed", async () => {
+  it("an entry another writer replaced (the controller's UNKNOWN) is written again after the resync interval, which doubles while it keeps being undone", async () => {
     const clock = new FakeTimerClock(0);
     const writer = new ManualWriter();
     const publisher = new StatusPublisher(clock, writer.write, timing);
@@ -147,12 +147,28 @@ describe("status publisher: coalesced, spaced, retried", () => {
     expect(writer.calls).toHaveLength(1);
     clock.advance(1);
     expect(writer.calls.map((call) => call.entry.state)).toEqual(["BACKUP", "BACKUP"]);
+    // Undone again: the next rewrite waits twice as long, and so on up to the bound.
     await writer.answer({ ok: true });
     publisher.observed(undefined);
-    clock.advance(4999);
+    clock.advance(9999);
     expect(writer.calls).toHaveLength(2);
     clock.advance(1);
     expect(writer.calls).toHaveLength(3);
+    await writer.answer({ ok: true });
+    publisher.observed(undefined);
+    clock.advance(20_000);
+    await writer.answer({ ok: true });
+    publisher.observed(undefined);
+    clock.advance(19_999);
+    expect(writer.calls).toHaveLength(4);
+    clock.advance(1);
+    expect(writer.calls).toHaveLength(5);
+    // Once the entry stays as written, the interval starts again from resyncInterval.
+    await writer.answer({ ok: true });
+    publisher.observed(anEntry("BACKUP"));
+    publisher.observed({ ...anEntry("BACKUP"), state: "UNKNOWN" });
+    clock.advance(5000);
+    expect(writer.calls).toHaveLength(6);
   });
 
   it("never more than 4 writes per second while the state flaps", async () => {

@@ -194,6 +194,11 @@ describe("status bookkeeping", () => {
     expect(uncordoned.status.cordonedNodes).toEqual([]);
   });
 
+  it("cordonedNodes is empty when every selected node is cordoned: a VIP on a cordoned node beats none", () => {
+    const allCordoned = computeDesired(inputs({ nodes: ["node-1", "node-2", "node-3"].map((name) => aNode(name, { isCordoned: true })) }));
+    expect(allCordoned.status.cordonedNodes).toEqual([]);
+  });
+
   it("peers are the selected nodes' InternalIPs of the spec's family, sorted, NotReady ones included so a returning node hears the Master at once", () => {
     const plan = computeDesired(inputs({
       nodes: [aNode("node-3"), aNode("node-1"), aNode("node-2", { isReady: false }), aNode("node-4", { labels: {} }), aNode("node-5", { address: "fd00::5" })],

@@ -187,9 +187,9 @@ describe("RFC 5798 §6.4.3 Master", () => {
     expect(result).toEqual({ state: aMaster({ adverTimer: ms(12003) }), actions: [sent(config, 100)] });
   });
 
-  it("Extension (not in RFC 5798), frozen Master: an Adver_Timer over 4 intervals late steps down without preemption, dropping the VIPs", () => {
+  it("Extension (not in RFC 5798), frozen Master: another Master heard with the Adver_Timer over 4 intervals overdue makes it step down, dropping the VIPs", () => {
     const never = aConfig({ preemption: { mode: "never", delay: ms(0) } });
-    const result = step(aMaster({ config: never }), { kind: "timer-expired", now: ms(11000 + 4001) });
+    const result = step(aMaster({ config: never }), received(50, lowerPeer, 11000 + 4001));
     expect(result.actions).toEqual([
       { kind: "report-transition", from: "Master", to: "Backup", reason: "resumed-after-freeze", priority: 100 },
       { kind: "remove-vip", addresses: [vip] },
@@ -197,10 +197,11 @@ describe("RFC 5798 §6.4.3 Master", () => {
     expect(result.state.kind).toBe("Backup");
   });
 
-  it("Extension (not in RFC 5798), frozen Master: 4 intervals late, or any lateness with preemption Always, is an ordinary Adver_Timer", () => {
+  it("Extension (not in RFC 5798), frozen Master: alone, or with preemption Always, or 4 intervals late, it keeps the RFC behaviour", () => {
     const never = aConfig({ preemption: { mode: "never", delay: ms(0) } });
-    expect(step(aMaster({ config: never }), { kind: "timer-expired", now: ms(15000) }).actions).toEqual([sent(never, 100)]);
-    expect(step(aMaster(), { kind: "timer-expired", now: ms(60000) }).actions).toEqual([sent(config, 100)]);
+    expect(step(aMaster({ config: never }), { kind: "timer-expired", now: ms(60000) }).actions).toEqual([sent(never, 100)]);
+    expect(step(aMaster({ config: never }), received(50, lowerPeer, 15000)).state.kind).toBe("Master");
+    expect(step(aMaster(), received(50, lowerPeer, 60000)).state.kind).toBe("Master");
   });
 
   it("RFC 5798 §6.4.3 MUST: receiving priority 0 sends an advert and resets Adver_Timer", () => {

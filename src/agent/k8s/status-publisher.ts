@@ -19,6 +19,8 @@ export interface PublisherTiming {
   readonly writeTimeout: Milliseconds;
   /** Shortest time between writing an entry again because the API server holds another one (see observed()). */
   readonly resyncInterval: Milliseconds;
+  /** That time doubles with each rewrite the other writer undoes, up to this bound. */
+  readonly maxResyncInterval: Milliseconds;
 }
 
 // Status must catch up within 5 s of the control plane's recovery (issue #7): the worst case is a write aborted at
@@ -31,6 +33,7 @@ export const defaultPublisherTiming: PublisherTiming = {
   maxBackoff: milliseconds(2_000),
   writeTimeout: milliseconds(2_000),
   resyncInterval: milliseconds(5_000),
+  maxResyncInterval: milliseconds(60_000),
 };
 
 export class StatusPublisher {
@@ -39,6 +42,7 @@ export class StatusPublisher {
   #isStopped = false;
   #notBefore = 0;
   #writtenAt = Number.NEGATIVE_INFINITY;
+  #resyncInterval: number;
   #backoff: number;
   #failures = 0;
   #isUrgent = false;
@@ -52,6 +56,7 @@ export class StatusPublisher {
     private readonly onFailure: (detail: string, failures: number, retryIn: Milliseconds) => void = () => undefined,
   ) {
     this.#backoff = timing.initialBackoff;
+    this.#resyncInterval = timing.resyncInterval;
   }
 
   /** Consecutive failed writes; 0 once a write succeeds. */
@@ -71,14 +76,20 @@ export class StatusPublisher {
   /**
    * The entry the API server now holds for this node. Another writer may have replaced it: the controller marks a
    * node UNKNOWN while it is NotReady, and a node that comes back (unpaused, reconnected) has nothing new to say. When
-   * it differs from what was last written, the entry is written again, at most once per resyncInterval, so a
-   * disagreement with another writer cannot turn into a write loop.
+   * it differs from what was last written, the entry is written again after resyncInterval, doubling up to
+   * maxResyncInterval while the other writer keeps undoing it (a NotReady node whose agent is alive), so a
+   * disagreement cannot turn into steady write traffic.
    */
   observed(entry: NodeStatusEntry | undefined): void {
     const written = this.#written;
-    if (written === undefined || this.#inFlight !== undefined || isSameEntry(entry, written)) return;
+    if (written === undefined || this.#inFlight !== undefined) return;
+    if (isSameEntry(entry, written)) {
+      this.#resyncInterval = this.timing.resyncInterval;
+      return;
+    }
     this.#written = undefined;
-    this.#notBefore = Math.max(this.#notBefore, this.#writtenAt + this.timing.resyncInterval);
+    this.#notBefore = Math.max(this.#notBefore, this.#writtenAt + this.#resyncInterval);
+    this.#resyncInterval = Math.min(this.timing.maxResyncInterval, this.#resyncInterval * 2);
     this.#kick();
   }
 

@@ -566,7 +566,7 @@ export const haVipStatusSchema = z
       .meta({ "x-kubernetes-list-type": "set" })
       .optional()
       .describe(
-        "Selected nodes marked unschedulable (kubectl cordon or drain), published by the controller: their agents count as unhealthy, so the VIP leaves them as on a planned move, until they are uncordoned.",
+        "Selected nodes marked unschedulable (kubectl cordon or drain), published by the controller: their agents count as unhealthy, so the VIP leaves them as on a planned move, until they are uncordoned. Empty when every selected node is cordoned.",
       ),
     nodes: z
       .array(nodeStatusEntrySchema)
