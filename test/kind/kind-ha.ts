@@ -314,7 +314,9 @@ export async function loseMasterNode(ha: KindHa, opts: NodeLossOptions): Promise
     await opts.lose(master);
     const next = await waitForMove(ha, master.name, 30_000);
     const takeoverMs = performance.now() - lostAt;
-    await waitForStatusMaster(ha, next.name, 60_000);
+    // The controller shows the new master once the lost node is NotReady (about 50 s), and may itself have to fail
+    // over to its standby first.
+    await waitForStatusMaster(ha, next.name, 150_000);
     const statusMasterMs = performance.now() - lostAt;
     await waitFor(async () => (await ha.statusNodes()).some((entry) => entry.node === master.name && entry.state === "UNKNOWN"), {
       timeoutMs: 180_000,
