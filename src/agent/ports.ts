@@ -24,7 +24,7 @@ export interface InterfaceAddress {
   readonly prefixLength: number;
 }
 
-export type SetupFailure = "permission-denied" | "no-such-interface" | "failed";
+export type SetupFailure = "permission-denied" | "no-such-interface" | "vrid-in-use" | "failed";
 
 // ---- VRRP advertisements (RFC 5798 §5.1) ----
 

@@ -314,6 +314,15 @@ export function decodeAdvertisement(bytes: Uint8Array, ctx: DecodeContext): Deco
 }
 
 /**
+ * The VRID a received datagram claims (RFC 5798 §5.2.3), before any check, so one socket can hand it to the router
+ * that serves that VRID, which then decodes and checks it. Undefined when the datagram is too short to say.
+ */
+export function peekVirtualRouterId(bytes: Uint8Array, family: AddressFamily): number | undefined {
+  const headerLength = family === "ipv4" ? ((bytes[0] ?? 0) & 0x0f) * 4 : 0;
+  return bytes[headerLength + 1];
+}
+
+/**
  * An IPv4 raw socket delivers the IP header with the payload (IPv6 raw sockets do not). This splits them, so the
  * agent never reads a byte offset itself. The kernel has already verified the header checksum.
  */

@@ -6,6 +6,7 @@ import {
   decodeAdvertisement,
   decodeIpv4Datagram,
   encodeAdvertisement,
+  peekVirtualRouterId,
   formatAddress,
   parseAddress,
   passwordToAuthData,
@@ -266,6 +267,23 @@ describe("decodeIpv4Datagram", () => {
     expect(errorCode(decodeIpv4Datagram(Uint8Array.from([0x44, ...datagram.subarray(1)])))).toBe("bad-ip-header");
     expect(errorCode(decodeIpv4Datagram(datagram.subarray(0, 19)))).toBe("truncated");
     expect(errorCode(decodeIpv4Datagram(datagram.subarray(0, 30)))).toBe("truncated");
+  });
+});
+
+describe("peekVirtualRouterId", () => {
+  const header = hex("45 c0 00 20 00 00 40 00 ff 70 00 00 0a 00 00 0b e0 00 00 12");
+
+  it("RFC 5798 §5.2.3: reads the VRID after an IPv4 header of any length, and at byte 1 of an IPv6 payload", () => {
+    expect(peekVirtualRouterId(Uint8Array.from([...header, ...v3Ipv4Bytes]), "ipv4")).toBe(v3Ipv4Bytes[1]);
+    const withOptions = Uint8Array.from([0x46, ...header.subarray(1), 1, 1, 1, 0, ...v3Ipv4Bytes]);
+    expect(peekVirtualRouterId(withOptions, "ipv4")).toBe(v3Ipv4Bytes[1]);
+    expect(peekVirtualRouterId(Uint8Array.from([0x31, 7]), "ipv6")).toBe(7);
+  });
+
+  it("says nothing of a datagram too short to hold a VRID", () => {
+    expect(peekVirtualRouterId(header, "ipv4")).toBeUndefined();
+    expect(peekVirtualRouterId(Uint8Array.from([0x31]), "ipv6")).toBeUndefined();
+    expect(peekVirtualRouterId(new Uint8Array(0), "ipv4")).toBeUndefined();
   });
 });
 

@@ -1,6 +1,6 @@
 import { AddressFamily, createSocket, type Socket } from "raw-socket";
-import type { AdvertTransport, IpFamily, Outcome, ReceivedDatagram, SendFailure, SetupFailure } from "../ports.js";
-import { parseAddress } from "../../vrrp/codec.js";
+import type { AdvertTransport, IpFamily, Outcome, ReceivedDatagram, SendFailure, SetupFailure, Valued } from "../ports.js";
+import { parseAddress, peekVirtualRouterId } from "../../vrrp/codec.js";
 import { withZone } from "./ip-address.js";
 import { linkInfo } from "./interfaces.js";
 
@@ -29,21 +29,78 @@ const VRRP_CHECKSUM_OFFSET = 6; // RFC 5798 §5.2.8
 export interface RawTransportOptions {
   readonly family: IpFamily;
   readonly ifname: string;
+  /** The virtual router this transport serves: it hears only datagrams for this VRID. */
+  readonly vrid: number;
   /** Multicast joins the VRRP group; unicast only sends to and hears from peers. */
   readonly isMulticast: boolean;
 }
 
-export class RawAdvertTransport implements AdvertTransport {
-  private socket: Socket | undefined;
-  private failure: string | undefined;
-  /** Sends still queued in raw-socket; closing the socket drops them without a callback, so stop() settles them. */
-  private readonly pending = new Set<(outcome: Outcome<SendFailure>) => void>();
+/** Why the pool dropped a datagram before any router saw it; counted, as a router counts its own drops. */
+export type UnclaimedReason = "other-vrid" | "truncated";
 
-  constructor(private readonly options: RawTransportOptions) {}
+/** One raw socket per interface and family, shared by every router on it, demultiplexed by VRID. */
+interface SharedSocket {
+  readonly socket: Socket;
+  readonly ifindex: number;
+  readonly routers: Map<number, (datagram: ReceivedDatagram) => void>;
+  isMulticastJoined: boolean;
+  failure: string | undefined;
+}
 
-  async start(onDatagram: (datagram: ReceivedDatagram) => void): Promise<Outcome<SetupFailure>> {
-    if (this.socket !== undefined) return { ok: true };
-    const { family, ifname, isMulticast } = this.options;
+/**
+ * The agent's VRRP sockets. Each interface and family gets one socket however many virtual routers run on it, so a
+ * datagram is read once and handed to the router of its VRID; the socket closes with its last router.
+ */
+export class RawSocketPool {
+  readonly #sockets = new Map<string, Promise<Valued<SharedSocket, SetupFailure>>>();
+
+  constructor(private readonly onUnclaimed: (reason: UnclaimedReason, source: string) => void = () => undefined) {}
+
+  transport(options: RawTransportOptions): AdvertTransport {
+    return new RawAdvertTransport(this, options);
+  }
+
+  /** Sockets open now; one per interface and family in use. */
+  get size(): number {
+    return this.#sockets.size;
+  }
+
+  async attach(options: RawTransportOptions, onDatagram: (datagram: ReceivedDatagram) => void): Promise<Valued<SharedSocket, SetupFailure>> {
+    const { family, ifname, vrid, isMulticast } = options;
+    const key = `${ifname}/${family}`;
+    let opening = this.#sockets.get(key);
+    if (opening === undefined) {
+      opening = this.#open(family, ifname);
+      this.#sockets.set(key, opening);
+    }
+    const opened = await opening;
+    if (!opened.ok) {
+      if (this.#sockets.get(key) === opening) this.#sockets.delete(key);
+      return opened;
+    }
+    const shared = opened.value;
+    if (shared.routers.has(vrid)) return { ok: false, code: "vrid-in-use", detail: `VRID ${vrid} is already served on ${ifname} (${family})` };
+    if (isMulticast && !shared.isMulticastJoined) {
+      try {
+        joinGroup(shared.socket, family, shared.ifindex);
+        shared.isMulticastJoined = true;
+      } catch (error) {
+        return { ok: false, code: "failed", detail: error instanceof Error ? error.message : String(error) };
+      }
+    }
+    shared.routers.set(vrid, onDatagram);
+    return { ok: true, value: shared };
+  }
+
+  detach(options: RawTransportOptions, shared: SharedSocket): void {
+    if (shared.routers.get(options.vrid) === undefined) return;
+    shared.routers.delete(options.vrid);
+    if (shared.routers.size > 0) return;
+    shared.socket.close();
+    this.#sockets.delete(`${options.ifname}/${options.family}`);
+  }
+
+  async #open(family: IpFamily, ifname: string): Promise<Valued<SharedSocket, SetupFailure>> {
     const link = await linkInfo(ifname);
     if (!link.ok) return link;
     let socket: Socket | undefined;
@@ -53,35 +110,57 @@ export class RawAdvertTransport implements AdvertTransport {
         addressFamily: family === "ipv4" ? AddressFamily.IPv4 : AddressFamily.IPv6,
       });
       socket.setOption(SOL_SOCKET, SO_BINDTODEVICE, Buffer.from(ifname), ifname.length);
-      if (family === "ipv4") configureIpv4(socket, link.value.index, isMulticast);
-      else configureIpv6(socket, link.value.index, isMulticast);
+      if (family === "ipv4") configureIpv4(socket, link.value.index);
+      else configureIpv6(socket, link.value.index);
     } catch (error) {
       socket?.close();
       const detail = error instanceof Error ? error.message : String(error);
       return { ok: false, code: /not permitted/i.test(detail) ? "permission-denied" : "failed", detail };
     }
+    const shared: SharedSocket = { socket, ifindex: link.value.index, routers: new Map(), isMulticastJoined: false, failure: undefined };
     socket.on("message", (buffer, source) => {
+      const vrid = peekVirtualRouterId(buffer, family);
+      if (vrid === undefined) return this.onUnclaimed("truncated", source);
+      const onDatagram = shared.routers.get(vrid);
+      if (onDatagram === undefined) return this.onUnclaimed("other-vrid", source);
       // raw-socket reuses one receive buffer: copy before the next datagram overwrites it.
-      const bytes = Uint8Array.from(buffer);
-      onDatagram({ family, bytes, source, isChecksumVerified: family === "ipv6" });
+      onDatagram({ family, bytes: Uint8Array.from(buffer), source, isChecksumVerified: family === "ipv6" });
     });
     socket.on("error", (error) => {
-      this.failure = error.message;
+      shared.failure = error.message;
     });
-    this.socket = socket;
-    this.failure = undefined;
+    return { ok: true, value: shared };
+  }
+}
+
+/** One router's view of its interface's shared socket. */
+class RawAdvertTransport implements AdvertTransport {
+  #shared: SharedSocket | undefined;
+  /** Sends still queued in raw-socket; closing the socket drops them without a callback, so stop() settles them. */
+  readonly #pending = new Set<(outcome: Outcome<SendFailure>) => void>();
+
+  constructor(
+    private readonly pool: RawSocketPool,
+    private readonly options: RawTransportOptions,
+  ) {}
+
+  async start(onDatagram: (datagram: ReceivedDatagram) => void): Promise<Outcome<SetupFailure>> {
+    if (this.#shared !== undefined) return { ok: true };
+    const attached = await this.pool.attach(this.options, onDatagram);
+    if (!attached.ok) return attached;
+    this.#shared = attached.value;
     return { ok: true };
   }
 
   send(message: Uint8Array, destination: string): Promise<Outcome<SendFailure>> {
-    const socket = this.socket;
-    if (socket === undefined) return Promise.resolve({ ok: false, code: "not-started", detail: "transport not started" });
-    if (this.failure !== undefined) return Promise.resolve({ ok: false, code: "failed", detail: this.failure });
+    const shared = this.#shared;
+    if (shared === undefined) return Promise.resolve({ ok: false, code: "not-started", detail: "transport not started" });
+    if (shared.failure !== undefined) return Promise.resolve({ ok: false, code: "failed", detail: shared.failure });
     const buffer = Buffer.from(message);
     return new Promise((resolve) => {
-      this.pending.add(resolve);
-      socket.send(buffer, 0, buffer.length, withZone(destination, this.options.ifname), (error) => {
-        this.pending.delete(resolve);
+      this.#pending.add(resolve);
+      shared.socket.send(buffer, 0, buffer.length, withZone(destination, this.options.ifname), (error) => {
+        this.#pending.delete(resolve);
         if (error === null) resolve({ ok: true });
         else resolve({ ok: false, code: /unreachable/i.test(error.message) ? "unreachable" : "failed", detail: error.message });
       });
@@ -89,27 +168,38 @@ export class RawAdvertTransport implements AdvertTransport {
   }
 
   stop(): void {
-    this.socket?.close();
-    this.socket = undefined;
-    for (const resolve of this.pending) resolve({ ok: false, code: "not-started", detail: "transport stopped" });
-    this.pending.clear();
+    const shared = this.#shared;
+    this.#shared = undefined;
+    if (shared !== undefined) this.pool.detach(this.options, shared);
+    for (const resolve of this.#pending) resolve({ ok: false, code: "not-started", detail: "transport stopped" });
+    this.#pending.clear();
   }
 }
 
-function configureIpv4(socket: Socket, ifindex: number, isMulticast: boolean): void {
+function joinGroup(socket: Socket, family: IpFamily, ifindex: number): void {
+  if (family === "ipv4") {
+    const mreqn = ipMreqn(ifindex);
+    mreqn.set(groupBytes("ipv4"), 0);
+    socket.setOption(IPPROTO_IP, IP_ADD_MEMBERSHIP, mreqn, mreqn.length);
+  } else {
+    // struct ipv6_mreq { in6_addr group; int ifindex }
+    const mreq = Buffer.alloc(20);
+    mreq.set(groupBytes("ipv6"), 0);
+    mreq.set(nativeInt(ifindex), 16);
+    socket.setOption(IPPROTO_IPV6, IPV6_ADD_MEMBERSHIP, mreq, mreq.length);
+  }
+}
+
+function configureIpv4(socket: Socket, ifindex: number): void {
   socket.setOption(IPPROTO_IP, IP_TTL, REQUIRED_HOPS);
   socket.setOption(IPPROTO_IP, IP_MULTICAST_TTL, REQUIRED_HOPS);
   socket.setOption(IPPROTO_IP, IP_MULTICAST_LOOP, 0);
   // struct ip_mreqn { in_addr group; in_addr local (any); int ifindex } selects the interface by index.
   const mreqn = ipMreqn(ifindex);
   socket.setOption(IPPROTO_IP, IP_MULTICAST_IF, mreqn, mreqn.length);
-  if (isMulticast) {
-    mreqn.set(groupBytes("ipv4"), 0);
-    socket.setOption(IPPROTO_IP, IP_ADD_MEMBERSHIP, mreqn, mreqn.length);
-  }
 }
 
-function configureIpv6(socket: Socket, ifindex: number, isMulticast: boolean): void {
+function configureIpv6(socket: Socket, ifindex: number): void {
   socket.setOption(IPPROTO_IPV6, IPV6_UNICAST_HOPS, REQUIRED_HOPS);
   socket.setOption(IPPROTO_IPV6, IPV6_MULTICAST_HOPS, REQUIRED_HOPS);
   socket.setOption(IPPROTO_IPV6, IPV6_MULTICAST_LOOP, 0);
@@ -117,13 +207,6 @@ function configureIpv6(socket: Socket, ifindex: number, isMulticast: boolean): v
   // The kernel keeps the IPv6 header (and so the destination the pseudo-header needs): let it compute the checksum on
   // send and drop bad ones on receive, as keepalived does.
   socket.setOption(IPPROTO_IPV6, IPV6_CHECKSUM, VRRP_CHECKSUM_OFFSET);
-  if (isMulticast) {
-    // struct ipv6_mreq { in6_addr group; int ifindex }
-    const mreq = Buffer.alloc(20);
-    mreq.set(groupBytes("ipv6"), 0);
-    mreq.set(nativeInt(ifindex), 16);
-    socket.setOption(IPPROTO_IPV6, IPV6_ADD_MEMBERSHIP, mreq, mreq.length);
-  }
 }
 
 function groupBytes(family: IpFamily): Uint8Array {

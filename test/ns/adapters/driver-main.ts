@@ -6,13 +6,14 @@ import { NodeHttpProbe } from "../../../src/agent/adapters/http-probe.js";
 import { interfaceFor, primaryAddress } from "../../../src/agent/adapters/interfaces.js";
 import { NetlinkLinkMonitor } from "../../../src/agent/adapters/link-monitor.js";
 import { SystemNeighborAnnouncer } from "../../../src/agent/adapters/neighbor-announcer.js";
-import { RawAdvertTransport } from "../../../src/agent/adapters/raw-transport.js";
+import { RawSocketPool } from "../../../src/agent/adapters/raw-transport.js";
 import { createVipManager, type VipBackend } from "../../../src/agent/adapters/vips.js";
-import type { InterfaceAddress, IpFamily } from "../../../src/agent/ports.js";
+import type { AdvertTransport, InterfaceAddress, IpFamily } from "../../../src/agent/ports.js";
 import { milliseconds, seconds } from "../../../src/vrrp/units.js";
 
 type Request =
-  | { id: number; op: "transport-start"; name: string; family: IpFamily; ifname: string; isMulticast: boolean }
+  | { id: number; op: "transport-start"; name: string; family: IpFamily; ifname: string; vrid: number; isMulticast: boolean }
+  | { id: number; op: "socket-pool" }
   | { id: number; op: "transport-send"; name: string; hex: string; destination: string }
   | { id: number; op: "transport-stop"; name: string }
   | { id: number; op: "vip"; backend: VipBackend; action: "add" | "remove"; vip: InterfaceAddress; ifname: string; lease?: number }
@@ -28,7 +29,9 @@ type Request =
   | { id: number; op: "interface-for"; address: string }
   | { id: number; op: "primary-address"; ifname: string; family: IpFamily; scope: "global" | "link" };
 
-const transports = new Map<string, RawAdvertTransport>();
+const unclaimed: string[] = [];
+const sockets = new RawSocketPool((reason, source) => unclaimed.push(`${reason} from ${source}`));
+const transports = new Map<string, AdvertTransport>();
 const vipManagers = { netlink: createVipManager("netlink"), iproute: createVipManager("iproute") };
 // Long enough that no test sees an address it added expire, unless it asks for a lease.
 const longLease = seconds(600);
@@ -47,7 +50,7 @@ function median(values: number[]): number {
 async function handle(request: Request): Promise<unknown> {
   switch (request.op) {
     case "transport-start": {
-      const transport = new RawAdvertTransport(request);
+      const transport = sockets.transport(request);
       transports.set(request.name, transport);
       return transport.start((datagram) =>
         emit({
@@ -61,9 +64,11 @@ async function handle(request: Request): Promise<unknown> {
       );
     }
     case "transport-send": {
-      const transport = transports.get(request.name) ?? new RawAdvertTransport({ family: "ipv4", ifname: "eth0", isMulticast: false });
+      const transport = transports.get(request.name) ?? sockets.transport({ family: "ipv4", ifname: "eth0", vrid: 0, isMulticast: false });
       return transport.send(Buffer.from(request.hex, "hex"), request.destination);
     }
+    case "socket-pool":
+      return { open: sockets.size, unclaimed };
     case "transport-stop":
       transports.get(request.name)?.stop();
       transports.get(request.name)?.stop();

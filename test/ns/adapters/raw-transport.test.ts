@@ -1,11 +1,19 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createLab, type Lab } from "../../../src/lab/index.js";
+import { createLab, waitFor, type Lab } from "../../../src/lab/index.js";
 import { decodeIpv4Datagram } from "../../../src/vrrp/codec.js";
 import { startDriver, type Driver, type DriverEvent } from "./driver.js";
 
 // 40 bytes, like a VRRPv3 advert with 9 IPv4 addresses; bytes 6-7 are where the kernel writes the IPv6 checksum.
 const payload = Buffer.from(Array.from({ length: 40 }, (_, index) => (index * 7 + 1) & 0xff));
 const payloadHex = payload.toString("hex");
+/** Byte 1 of the payload, where an advert carries its VRID (RFC 5798 §5.2.3). */
+const vrid = payload[1] ?? 0;
+
+function withVrid(other: number): string {
+  const bytes = Buffer.from(payload);
+  bytes[1] = other;
+  return bytes.toString("hex");
+}
 
 function datagramsOf(driver: Driver, name: string): readonly DriverEvent[] {
   return driver.events.filter((event) => event.event === "datagram" && event.name === name);
@@ -29,12 +37,12 @@ describe("raw VRRP transport between two lab nodes", () => {
     [n1, n2] = await Promise.all([startDriver(lab, host1), startDriver(lab, host2)]);
     for (const driver of [n1, n2]) {
       for (const family of ["ipv4", "ipv6"] as const) {
-        const started = await driver.call({ op: "transport-start", name: `m-${family}`, family, ifname: "eth0", isMulticast: true });
+        const started = await driver.call({ op: "transport-start", name: `m-${family}`, family, ifname: "eth0", vrid, isMulticast: true });
         expect(started).toEqual({ ok: true });
       }
     }
     // Bound to lo: proves SO_BINDTODEVICE keeps a socket off every other interface.
-    expect(await n2.call({ op: "transport-start", name: "lo", family: "ipv4", ifname: "lo", isMulticast: false })).toEqual({ ok: true });
+    expect(await n2.call({ op: "transport-start", name: "lo", family: "ipv4", ifname: "lo", vrid, isMulticast: false })).toEqual({ ok: true });
   });
 
   afterAll(async () => {
@@ -124,8 +132,33 @@ describe("raw VRRP transport between two lab nodes", () => {
     }
   });
 
+  it("routers on one interface share one socket per family: each hears only its VRID, a VRID nobody serves is counted, a VRID serves once", async () => {
+    const [host1] = lab?.nodes ?? [];
+    const before = await n2.call<{ open: number; unclaimed: string[] }>({ op: "socket-pool" });
+    expect(await n2.call({ op: "transport-start", name: "vrid-9", family: "ipv4", ifname: "eth0", vrid: 9, isMulticast: true })).toEqual({ ok: true });
+    expect((await n2.call<{ open: number }>({ op: "socket-pool" })).open).toBe(before.open);
+    expect(await n2.call({ op: "transport-start", name: "again", family: "ipv4", ifname: "eth0", vrid: 9, isMulticast: false })).toMatchObject({ ok: false, code: "vrid-in-use" });
+
+    const ownBefore = datagramsOf(n2, "m-ipv4").length;
+    expect(await n1.call({ op: "transport-send", name: "m-ipv4", hex: withVrid(9), destination: "224.0.0.18" })).toEqual({ ok: true });
+    const event = await n2.nextEvent((e) => e.event === "datagram" && e.name === "vrid-9", "n2's VRID 9 router hears its advert");
+    expect(Buffer.from(ipv4(event).payload)[1]).toBe(9);
+    expect(await n1.call({ op: "transport-send", name: "m-ipv4", hex: withVrid(200), destination: "224.0.0.18" })).toEqual({ ok: true });
+    const unclaimedFrom = `other-vrid from ${host1?.address ?? ""}`;
+    let unclaimed: string[] = [];
+    await waitFor(async () => {
+      unclaimed = (await n2.call<{ unclaimed: string[] }>({ op: "socket-pool" })).unclaimed.slice(before.unclaimed.length);
+      return unclaimed.length > 0;
+    }, { timeoutMs: 5_000, what: "n2's socket to count the advert for VRID 200" });
+    expect(unclaimed).toEqual([unclaimedFrom]);
+    expect(datagramsOf(n2, "m-ipv4").length).toBe(ownBefore);
+
+    expect(await n2.call({ op: "transport-stop", name: "vrid-9" })).toEqual({ ok: true });
+    expect((await n2.call<{ open: number }>({ op: "socket-pool" })).open).toBe(before.open);
+  });
+
   it("fails to start on a missing interface, refuses to send when stopped, and stops twice without harm", async () => {
-    const missing = await n1.call({ op: "transport-start", name: "missing", family: "ipv4", ifname: "nope0", isMulticast: true });
+    const missing = await n1.call({ op: "transport-start", name: "missing", family: "ipv4", ifname: "nope0", vrid, isMulticast: true });
     expect(missing).toMatchObject({ ok: false, code: "no-such-interface" });
     expect(await n1.call({ op: "transport-stop", name: "m-ipv4" })).toEqual({ ok: true });
     const sent = await n1.call({ op: "transport-send", name: "m-ipv4", hex: payloadHex, destination: "224.0.0.18" });
