@@ -13,14 +13,12 @@ import { NodeHttpProbe } from "./adapters/http-probe.js";
 import { allAddresses, interfaceFor, primaryAddress, withRtNetlink } from "./adapters/interfaces.js";
 import { NetlinkLinkMonitor } from "./adapters/link-monitor.js";
 import { SystemNeighborAnnouncer } from "./adapters/neighbor-announcer.js";
-import { RawAdvertTransport } from "./adapters/raw-transport.js";
+import { RawSocketPool } from "./adapters/raw-transport.js";
 import { createVipManager, type VipBackend } from "./adapters/vips.js";
 import { HealthMonitor } from "./health-monitor.js";
-import type { AgentMetrics } from "./metrics.js";
-import type { IpFamily } from "./ports.js";
+import { AgentMetrics, type RouterMetrics } from "./metrics.js";
+import type { IpFamily, VipManager } from "./ports.js";
 import { AgentRuntime } from "./runtime.js";
-
-/** A startup problem the operator must fix; printed without a stack trace. */
 
 /** Where the router runs: the VRRP interface, its family, the advert source and every address the node holds. */
 export interface Site {
@@ -61,15 +59,34 @@ export async function locate(spec: HaVipSpec, nodeAddress?: string): Promise<Sit
   return { ifname, family, primary: primary.value, ownAddresses };
 }
 
+/** What the routers of one agent process share: a socket per interface and family, the address backend, metrics. */
+export interface SharedAdapters {
+  readonly sockets: RawSocketPool;
+  readonly vips: VipManager;
+  readonly metrics: AgentMetrics;
+  /** Packets no router on this node serves, as `dropped:<reason>` counters for /state. */
+  readonly unclaimed: ReadonlyMap<string, number>;
+}
+
+export function createSharedAdapters(vipBackend: VipBackend, node: string): SharedAdapters {
+  const metrics = new AgentMetrics(node);
+  const unclaimed = new Map<string, number>();
+  const sockets = new RawSocketPool((reason) => {
+    metrics.unclaimedPacket(reason);
+    unclaimed.set(`dropped:${reason}`, (unclaimed.get(`dropped:${reason}`) ?? 0) + 1);
+  });
+  return { sockets, vips: createVipManager(vipBackend), metrics, unclaimed };
+}
+
 /**
- * The runtime on the real adapters. `isMulticast` is fixed for the socket's life: in Kubernetes the unicast peers may
- * arrive after the start, so the caller decides from the transport mode rather than from today's peer list.
+ * One virtual router on the real adapters. `isMulticast` is fixed for the socket's life: in Kubernetes the unicast
+ * peers may arrive after the start, so the caller decides from the transport mode rather than from today's peer list.
  */
-export function createRuntime(site: Site, config: RouterConfig, vipBackend: VipBackend, logger: Logger, metrics: AgentMetrics, isMulticast = config.peers.length === 0): AgentRuntime {
+export function createRuntime(shared: SharedAdapters, site: Site, config: RouterConfig, logger: Logger, metrics: RouterMetrics, isMulticast = config.peers.length === 0): AgentRuntime {
   return new AgentRuntime(
     {
-      transport: new RawAdvertTransport({ family: site.family, ifname: site.ifname, isMulticast }),
-      vips: createVipManager(vipBackend),
+      transport: shared.sockets.transport({ family: site.family, ifname: site.ifname, vrid: config.vrid, isMulticast }),
+      vips: shared.vips,
       announcer: new SystemNeighborAnnouncer(),
       link: new NetlinkLinkMonitor(site.ifname),
       clock: new MonotonicClock(),

@@ -1,67 +1,98 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
+import type { StateKind } from "../vrrp/machine.js";
 
-// One registry per agent so tests can run several agents in one process without sharing counters.
-export interface AgentMetrics {
-  readonly registry: Registry;
-  readonly state: Gauge<"state">;
-  readonly transitions: Counter<"from" | "to" | "reason">;
-  readonly advertsSent: Counter;
-  readonly advertsReceived: Counter;
-  readonly packetsDropped: Counter<"reason">;
-  readonly effectivePriority: Gauge;
-  readonly vipHeld: Gauge;
-  readonly healthy: Gauge;
-  readonly timerLatenessSeconds: Histogram;
+/** What one virtual router reports; every series carries its `havip` and `vrid` labels. */
+export interface RouterMetrics {
+  state(current: StateKind): void;
+  transition(from: StateKind, to: StateKind, reason: string): void;
+  advertSent(): void;
+  advertReceived(): void;
+  packetDropped(reason: string): void;
+  effectivePriority(value: number): void;
+  vipHeld(isHeld: boolean): void;
+  healthy(isHealthy: boolean): void;
+  /** Event-loop lateness is the process's, so it carries no router labels. */
+  timerLateness(seconds: number): void;
+  /** Deletes this router's series once it no longer runs, so a deleted resource leaves no stale gauge behind. */
+  remove(): void;
 }
 
-export const vrrpStates = ["Initialize", "Backup", "Master", "Fault"] as const;
+export const vrrpStates = ["Initialize", "Backup", "Master", "Fault"] as const satisfies readonly StateKind[];
 
-export function createAgentMetrics(labels: { vrid: number; node: string }): AgentMetrics {
-  const registry = new Registry();
-  registry.setDefaultLabels({ vrid: String(labels.vrid), node: labels.node });
-  collectDefaultMetrics({ register: registry, prefix: "ha_nginx_agent_" });
-  return {
-    registry,
-    state: new Gauge({
-      name: "ha_nginx_vrrp_state",
-      help: "1 for the state the VRRP router is in, 0 for the others",
-      labelNames: ["state"],
-      registers: [registry],
-    }),
-    transitions: new Counter({
-      name: "ha_nginx_vrrp_transitions_total",
-      help: "VRRP state transitions, by reason",
-      labelNames: ["from", "to", "reason"],
-      registers: [registry],
-    }),
-    advertsSent: new Counter({ name: "ha_nginx_vrrp_adverts_sent_total", help: "Advertisements sent", registers: [registry] }),
-    advertsReceived: new Counter({
-      name: "ha_nginx_vrrp_adverts_received_total",
-      help: "Advertisements accepted for this virtual router",
-      registers: [registry],
-    }),
-    packetsDropped: new Counter({
+type RouterLabels = { readonly havip: string; readonly vrid: string };
+type Labelled = Gauge<string> | Counter<string>;
+
+/** The agent process's metrics: one registry for all its routers. A registry per agent keeps tests apart. */
+export class AgentMetrics {
+  readonly registry = new Registry();
+  readonly #state: Gauge<"havip" | "vrid" | "state">;
+  readonly #transitions: Counter<"havip" | "vrid" | "from" | "to" | "reason">;
+  readonly #advertsSent: Counter<"havip" | "vrid">;
+  readonly #advertsReceived: Counter<"havip" | "vrid">;
+  readonly #packetsDropped: Counter<"havip" | "vrid" | "reason">;
+  readonly #effectivePriority: Gauge<"havip" | "vrid">;
+  readonly #vipHeld: Gauge<"havip" | "vrid">;
+  readonly #healthy: Gauge<"havip" | "vrid">;
+  readonly #timerLateness: Histogram;
+
+  constructor(node: string) {
+    const registers = [this.registry];
+    this.registry.setDefaultLabels({ node });
+    collectDefaultMetrics({ register: this.registry, prefix: "ha_nginx_agent_" });
+    const routerLabels = ["havip", "vrid"] as const;
+    this.#state = new Gauge({ name: "ha_nginx_vrrp_state", help: "1 for the state the VRRP router is in, 0 for the others", labelNames: [...routerLabels, "state"], registers });
+    this.#transitions = new Counter({ name: "ha_nginx_vrrp_transitions_total", help: "VRRP state transitions, by reason", labelNames: [...routerLabels, "from", "to", "reason"], registers });
+    this.#advertsSent = new Counter({ name: "ha_nginx_vrrp_adverts_sent_total", help: "Advertisements sent", labelNames: routerLabels, registers });
+    this.#advertsReceived = new Counter({ name: "ha_nginx_vrrp_adverts_received_total", help: "Advertisements accepted for this virtual router", labelNames: routerLabels, registers });
+    this.#packetsDropped = new Counter({
       name: "ha_nginx_vrrp_packets_dropped_total",
-      help: "Received packets dropped, by reason (malformed codes and not-for-us reasons)",
-      labelNames: ["reason"],
-      registers: [registry],
-    }),
-    effectivePriority: new Gauge({
-      name: "ha_nginx_vrrp_effective_priority",
-      help: "Priority advertised now, after health weight",
-      registers: [registry],
-    }),
-    vipHeld: new Gauge({ name: "ha_nginx_vip_held", help: "1 while this node holds the virtual addresses", registers: [registry] }),
-    healthy: new Gauge({ name: "ha_nginx_health_ok", help: "1 while the node's nginx health check passes", registers: [registry] }),
-    timerLatenessSeconds: new Histogram({
+      help: "Received packets dropped, by reason; empty havip and vrid labels for a packet no router on this node serves",
+      labelNames: [...routerLabels, "reason"],
+      registers,
+    });
+    this.#effectivePriority = new Gauge({ name: "ha_nginx_vrrp_effective_priority", help: "Priority advertised now, after health weight", labelNames: routerLabels, registers });
+    this.#vipHeld = new Gauge({ name: "ha_nginx_vip_held", help: "1 while this node holds the virtual addresses", labelNames: routerLabels, registers });
+    this.#healthy = new Gauge({ name: "ha_nginx_health_ok", help: "1 while the node's nginx health check passes", labelNames: routerLabels, registers });
+    this.#timerLateness = new Histogram({
       name: "ha_nginx_timer_lateness_seconds",
-      help: "How late the agent's single timer fired after its deadline (event-loop starvation)",
+      help: "How late a router's timer fired after its deadline (event-loop starvation)",
       buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1],
-      registers: [registry],
-    }),
-  };
-}
+      registers,
+    });
+  }
 
-export function recordState(metrics: AgentMetrics, current: (typeof vrrpStates)[number]): void {
-  for (const state of vrrpStates) metrics.state.set({ state }, state === current ? 1 : 0);
+  /** A packet the agent's socket dropped before any router saw it: no router serves its VRID, or it has none. */
+  unclaimedPacket(reason: string): void {
+    this.#packetsDropped.inc({ havip: "", vrid: "", reason });
+  }
+
+  router(havip: string, vrid: number): RouterMetrics {
+    const labels: RouterLabels = { havip, vrid: String(vrid) };
+    // prom-client removes a series only by its full label set, so the router remembers each one it touched.
+    const touched = new Map<Labelled, Map<string, Record<string, string>>>();
+    const seen = (metric: Labelled, extra: Record<string, string> = {}): Record<string, string> => {
+      const full = { ...labels, ...extra };
+      const series = touched.get(metric) ?? new Map<string, Record<string, string>>();
+      series.set(JSON.stringify(full), full);
+      touched.set(metric, series);
+      return full;
+    };
+    return {
+      state: (current) => {
+        for (const state of vrrpStates) this.#state.set(seen(this.#state, { state }), state === current ? 1 : 0);
+      },
+      transition: (from, to, reason) => this.#transitions.inc(seen(this.#transitions, { from, to, reason })),
+      advertSent: () => this.#advertsSent.inc(seen(this.#advertsSent)),
+      advertReceived: () => this.#advertsReceived.inc(seen(this.#advertsReceived)),
+      packetDropped: (reason) => this.#packetsDropped.inc(seen(this.#packetsDropped, { reason })),
+      effectivePriority: (value) => this.#effectivePriority.set(seen(this.#effectivePriority), value),
+      vipHeld: (isHeld) => this.#vipHeld.set(seen(this.#vipHeld), isHeld ? 1 : 0),
+      healthy: (isHealthy) => this.#healthy.set(seen(this.#healthy), isHealthy ? 1 : 0),
+      timerLateness: (seconds) => this.#timerLateness.observe(seconds),
+      remove: () => {
+        for (const [metric, series] of touched) for (const full of series.values()) metric.remove(full);
+        touched.clear();
+      },
+    };
+  }
 }

@@ -18,7 +18,7 @@ import {
   type TransitionReason,
 } from "../vrrp/machine.js";
 import { milliseconds, type Milliseconds } from "../vrrp/units.js";
-import { recordState, type AgentMetrics } from "./metrics.js";
+import type { RouterMetrics } from "./metrics.js";
 import type { AdvertTransport, Clock, InterfaceAddress, LinkMonitor, NeighborAnnouncer, ReceivedDatagram, VipManager } from "./ports.js";
 import { vipLease } from "./vip-lease.js";
 
@@ -56,7 +56,7 @@ export interface RuntimeOptions {
   readonly config: RouterConfig;
   readonly ifname: string;
   readonly logger: Logger;
-  readonly metrics: AgentMetrics;
+  readonly metrics: RouterMetrics;
   /** Spacing of repeated gratuitous ARPs / NAs after becoming Master. */
   readonly announceSpacing?: Milliseconds;
 }
@@ -181,7 +181,7 @@ export class AgentRuntime {
 
   #drop(reason: string, source: string, detail: string): void {
     this.#count(`dropped:${reason}`);
-    this.options.metrics.packetsDropped.inc({ reason });
+    this.options.metrics.packetDropped(reason);
     if (QUIET_DROPS.has(reason)) return;
     const key = `${reason}/${source}`;
     const now = this.ports.clock.now();
@@ -224,14 +224,14 @@ export class AgentRuntime {
     this.#state = state;
     if (event.kind === "advert-received" && !actions.some((action) => action.kind === "discard")) {
       this.#count("adverts-received");
-      this.options.metrics.advertsReceived.inc();
+      this.options.metrics.advertReceived();
       if (event.advert.priority > 0) this.#masterAddress = event.source;
     }
     for (const action of actions) this.#run(action, event.kind === "advert-received" ? event.source : undefined);
     // After the step's own address changes: a Master that yields sends its last advert and then lets the VIPs go,
     // and the add-vip of a takeover already carries a fresh lease.
     if (this.#held.size > 0 && actions.some((action) => action.kind === "send-advert") && !actions.some((action) => action.kind === "add-vip")) this.#renewLease();
-    this.options.metrics.effectivePriority.set(effectivePriority(state));
+    this.options.metrics.effectivePriority(effectivePriority(state));
     this.#arm();
   }
 
@@ -246,7 +246,7 @@ export class AgentRuntime {
   // still due after that turns into `timer-expired` (see isLate in src/vrrp/timers.ts).
   #fire(deadline: Milliseconds): void {
     const firedAt = this.ports.clock.now();
-    this.options.metrics.timerLatenessSeconds.observe(Math.max(0, firedAt - deadline) / 1000);
+    this.options.metrics.timerLateness(Math.max(0, firedAt - deadline) / 1000);
     setImmediate(() => {
       if (!this.#isStarted) return;
       const due = nextDeadline(this.#state);
@@ -272,7 +272,7 @@ export class AgentRuntime {
             this.ports.transport.send(bytes, destination).then((sent) => {
               if (sent.ok) {
                 this.#count("adverts-sent");
-                metrics.advertsSent.inc();
+                metrics.advertSent();
               } else {
                 this.#count(`send-failed:${sent.code}`);
                 logger.warn({ destination, code: sent.code, detail: sent.detail }, "could not send a VRRP advertisement");
@@ -284,7 +284,7 @@ export class AgentRuntime {
       }
       case "add-vip": {
         for (const vip of action.addresses) this.#held.set(vip.address, vip);
-        metrics.vipHeld.set(1);
+        metrics.vipHeld(true);
         const lease = vipLease(config);
         this.#changeAddresses(() =>
           Promise.all(
@@ -299,7 +299,7 @@ export class AgentRuntime {
       }
       case "remove-vip":
         for (const vip of action.addresses) this.#held.delete(vip.address);
-        metrics.vipHeld.set(this.#held.size > 0 ? 1 : 0);
+        metrics.vipHeld(this.#held.size > 0);
         this.#changeAddresses(() =>
           Promise.all(
             action.addresses.map((vip) =>
@@ -317,8 +317,8 @@ export class AgentRuntime {
         const transition: Transition = { from: action.from, to: action.to, reason: action.reason, priority: action.priority, at: new Date() };
         this.#lastTransition = transition;
         this.#count("transitions");
-        metrics.transitions.inc({ from: action.from, to: action.to, reason: action.reason });
-        recordState(metrics, action.to);
+        metrics.transition(action.from, action.to, action.reason);
+        metrics.state(action.to);
         logger.info({ from: action.from, to: action.to, reason: action.reason, priority: action.priority, vrid: config.vrid }, `VRRP ${action.from} -> ${action.to}: ${action.reason}`);
         const snapshot = this.snapshot();
         for (const listener of this.#transitionListeners) listener(transition, snapshot);

@@ -1,20 +1,22 @@
-// `ha-nginx agent --standalone`: the data plane with no Kubernetes. It reads the HighAvailabilityVIP manifest from a
-// file, runs in the current network namespace, probes nginx locally, and serves /metrics, /healthz and /state.
+// `ha-nginx agent --standalone`: the data plane with no Kubernetes. It reads HighAvailabilityVIP documents from a file
+// (one virtual router each, like the `vrrp_instance` blocks of a keepalived.conf), runs in the current network
+// namespace, probes nginx locally, and serves /metrics, /healthz and /state for all of them from one process.
 
 import { readFile, watch } from "node:fs/promises";
-import { pino } from "pino";
-import { formatIssues, loadHaVipManifest } from "../api/v1alpha1/validate.js";
-import type { HaVipSpec } from "../api/v1alpha1/schema.js";
+import { pino, type Logger } from "pino";
+import { formatIssues, loadHaVipManifests } from "../api/v1alpha1/validate.js";
+import { addressFamilyOf, type HaVipSpec } from "../api/v1alpha1/schema.js";
 import type { RouterConfig } from "../vrrp/config.js";
 import type { VipBackend } from "./adapters/vips.js";
 import { StartupError } from "../startup-error.js";
-import { createRuntime, locate, startProbe, untilSignalled, type Site } from "./host.js";
+import type { HealthMonitor } from "./health-monitor.js";
+import { createRuntime, createSharedAdapters, locate, startProbe, untilSignalled, type SharedAdapters, type Site } from "./host.js";
 import { AgentHttpServer } from "./http-server.js";
-import { createAgentMetrics } from "./metrics.js";
+import type { RouterMetrics } from "./metrics.js";
 import { routerConfigFromSpec } from "./router-config.js";
+import type { AgentRuntime } from "./runtime.js";
 
 const CONFIG_SETTLE_MS = 100;
-
 
 export interface StandaloneOptions {
   readonly config: string;
@@ -25,68 +27,248 @@ export interface StandaloneOptions {
   readonly vipBackend: VipBackend;
 }
 
-async function loadSpec(path: string): Promise<HaVipSpec> {
-  const text = await readFile(path, "utf8").catch((error: unknown) => {
-    throw new StartupError(`--config ${path}: cannot read it (${error instanceof Error ? error.message : String(error)})`);
-  });
-  const loaded = loadHaVipManifest(text);
-  if (!loaded.ok) throw new StartupError(`--config ${path} is not a valid HighAvailabilityVIP:\n${formatIssues(loaded.issues)}`);
-  return loaded.value.spec;
+/** A document of the file, by the resource it names; `spec` is absent when the document cannot run. */
+type Wanted = { readonly name: string; readonly spec: HaVipSpec } | Refused;
+type Refused = { readonly name: string; readonly problem: string };
+/** A runnable document, with the interface it runs on. */
+type Located = { readonly name: string; readonly spec: HaVipSpec; readonly site: Site } | Refused;
+
+interface Router {
+  readonly name: string;
+  readonly spec: HaVipSpec;
+  readonly site: Site;
+  readonly runtime: AgentRuntime;
+  readonly metrics: RouterMetrics;
+  readonly probe: HealthMonitor | undefined;
 }
 
-function buildConfig(spec: HaVipSpec, options: StandaloneOptions, site: Site, password: string | undefined): RouterConfig {
-  if (spec.virtualRouterID === undefined) {
-    throw new StartupError("spec.virtualRouterID is required in standalone mode (no controller allocates one); set 1..255");
-  }
+async function readDocuments(path: string): Promise<Wanted[]> {
+  const text = await readFile(path, "utf8").catch((error: unknown) => {
+    throw new StartupError(`--config ${path}: cannot read it (${errorText(error)})`);
+  });
+  const names = new Set<string>();
+  return loadHaVipManifests(text).map(({ position, name, result }): Wanted => {
+    const label = name ?? `document ${position}`;
+    if (!result.ok) return { name: label, problem: `document ${position} of ${path} is not a valid HighAvailabilityVIP:\n${formatIssues(result.issues)}` };
+    if (names.has(label)) return { name: `document ${position}`, problem: `document ${position} of ${path}: metadata.name ${label} is used by an earlier document; give each document its own name` };
+    names.add(label);
+    if (result.value.spec.virtualRouterID === undefined) {
+      return { name: label, problem: `${label}: spec.virtualRouterID is required in standalone mode (no controller allocates one); set 1..255` };
+    }
+    return { name: label, spec: result.value.spec };
+  });
+}
+
+function buildConfig(name: string, spec: HaVipSpec, options: StandaloneOptions, site: Site, password: string | undefined): RouterConfig {
   if (spec.authentication !== undefined && password === undefined) {
-    throw new StartupError("spec.authentication is set: pass the VRRP password with --password-file FILE (there is no Secret to read)");
+    throw new StartupError(`${name}: spec.authentication is set: pass the VRRP password with --password-file FILE (there is no Secret to read)`);
   }
   const result = routerConfigFromSpec(spec, {
     node: options.node,
     primaryAddress: site.primary,
     ownAddresses: site.ownAddresses,
-    vrid: spec.virtualRouterID,
+    vrid: spec.virtualRouterID ?? 0,
     publishedPeers: [],
     password,
   });
-  if (!result.ok) throw new StartupError(`the configuration cannot run: ${result.problems.join(", ")}`);
+  if (!result.ok) throw new StartupError(`${name}: the configuration cannot run: ${result.problems.join(", ")}`);
   return result.config;
+}
+
+function sameJson(a: unknown, b: unknown): boolean {
+  return JSON.stringify(a) === JSON.stringify(b);
+}
+
+function errorText(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
+
+/** The routers of one file. A reload touches only the documents that changed; a broken one keeps its running router. */
+class StandaloneAgent {
+  readonly #routers = new Map<string, Router>();
+  readonly #problems = new Map<string, string>();
+  readonly #shared: SharedAdapters;
+  #work: Promise<void> = Promise.resolve();
+
+  constructor(
+    private readonly options: StandaloneOptions,
+    private readonly logger: Logger,
+    private readonly password: string | undefined,
+  ) {
+    this.#shared = createSharedAdapters(options.vipBackend, options.node);
+  }
+
+  get shared(): SharedAdapters {
+    return this.#shared;
+  }
+
+  get routerCount(): number {
+    return this.#routers.size;
+  }
+
+  state(): unknown {
+    return {
+      node: this.options.node,
+      counters: Object.fromEntries(this.#shared.unclaimed),
+      routers: [...this.#routers.values()].map((router) => ({
+        havip: router.name,
+        vrid: router.runtime.config.vrid,
+        interface: router.site.ifname,
+        ...router.runtime.snapshot(),
+      })),
+      problems: [...this.#problems].map(([havip, problem]) => ({ havip, problem })),
+    };
+  }
+
+  /** The first read: an unreadable file, or one with nothing to serve, stops the agent from starting. */
+  async start(): Promise<void> {
+    this.#work = this.#loadOnce();
+    await this.#work;
+    if (this.#routers.size === 0) {
+      throw new StartupError(`--config ${this.options.config}: no document can run:\n${[...this.#problems.values()].join("\n")}`);
+    }
+  }
+
+  /** Reads the file again and brings the routers to it; passes run one at a time. */
+  reload(): Promise<void> {
+    this.#work = this.#work.then(() => this.#loadOnce()).catch((error: unknown) => {
+      this.logger.error({ error: errorText(error) }, "configuration not reloaded; keeping the running routers");
+    });
+    return this.#work;
+  }
+
+  async stop(): Promise<void> {
+    await this.#work.catch(() => undefined);
+    await Promise.all([...this.#routers.values()].map((router) => this.#stopRouter(router)));
+  }
+
+  async #loadOnce(): Promise<void> {
+    const wanted = await readDocuments(this.options.config);
+    // An emptied or unparseable file names no resource: read as "stop everything", one bad save would drop every VIP.
+    if (this.#routers.size > 0 && !wanted.some((document) => "spec" in document)) {
+      throw new Error(`--config ${this.options.config} holds no document that can run; stop the agent to stop serving`);
+    }
+    const named = new Set(wanted.map((document) => document.name));
+    const sites = new Map<string, Promise<Site>>();
+    const siteFor = (spec: HaVipSpec): Promise<Site> => {
+      const key = `${spec.interface ?? ""}/${addressFamilyOf(spec)}`;
+      const found = sites.get(key) ?? locate(spec);
+      sites.set(key, found);
+      return found;
+    };
+    const located = await Promise.all(
+      wanted.map(async (document): Promise<Located> => {
+        if (!("spec" in document)) return document;
+        try {
+          return { ...document, site: await siteFor(document.spec) };
+        } catch (error) {
+          return { name: document.name, problem: errorText(error) };
+        }
+      }),
+    );
+    // Like keepalived, the first document with a VRID on an interface keeps it; file order makes the choice stable.
+    const vridOwners = new Map<string, string>();
+    const runnable = located.map((document): Located => {
+      if (!("spec" in document)) return document;
+      const key = `${document.site.ifname}/${document.site.family}/${document.spec.virtualRouterID ?? 0}`;
+      const owner = vridOwners.get(key);
+      if (owner !== undefined) {
+        return { name: document.name, problem: `${document.name}: spec.virtualRouterID ${document.spec.virtualRouterID ?? 0} is already used by ${owner} on ${document.site.ifname}; give each document on one interface its own VRID` };
+      }
+      vridOwners.set(key, document.name);
+      return document;
+    });
+    this.#problems.clear();
+    const removed = [...this.#routers.values()].filter((router) => !named.has(router.name));
+    await Promise.all(removed.map((router) => this.#stopRouter(router)));
+    await Promise.all(
+      runnable.map(async (document) => {
+        if (!("spec" in document)) return this.#refuse(document.name, document.problem);
+        try {
+          await this.#apply(document.name, document.spec, document.site);
+        } catch (error) {
+          this.#refuse(document.name, errorText(error));
+        }
+      }),
+    );
+  }
+
+  #refuse(name: string, problem: string): void {
+    this.#problems.set(name, problem);
+    const isRunning = this.#routers.has(name);
+    this.logger.error({ havip: name, problem }, isRunning ? "document not applied; keeping its running router" : "document not served");
+  }
+
+  async #apply(name: string, spec: HaVipSpec, site: Site): Promise<void> {
+    const config = buildConfig(name, spec, this.options, site, this.password);
+    const running = this.#routers.get(name);
+    if (running === undefined) return this.#startRouter(name, spec, site, config);
+    // The socket demultiplexes by VRID on one interface: another VRID or interface is another virtual router.
+    if (running.site.ifname !== site.ifname || running.site.family !== site.family || running.runtime.config.vrid !== config.vrid) {
+      await this.#stopRouter(running);
+      return this.#startRouter(name, spec, site, config);
+    }
+    let probe = running.probe;
+    if (!sameJson(running.spec.healthCheck?.probe, spec.healthCheck?.probe)) {
+      probe?.stop();
+      probe = this.#startProbe(spec, running.runtime, running.metrics, running.name);
+      if (probe === undefined) running.runtime.setHealthy(true);
+    }
+    this.#routers.set(name, { ...running, spec, probe });
+    if (sameJson(running.runtime.config, config)) return;
+    running.runtime.applyConfig(config);
+    this.logger.info({ havip: name, priority: config.priority, peers: config.peers, interval: config.advertisementInterval }, "configuration reloaded");
+  }
+
+  #startProbe(spec: HaVipSpec, runtime: AgentRuntime, metrics: RouterMetrics, name: string): HealthMonitor | undefined {
+    return startProbe(spec, this.logger.child({ havip: name }), (isHealthy) => {
+      metrics.healthy(isHealthy);
+      runtime.setHealthy(isHealthy);
+    });
+  }
+
+  async #startRouter(name: string, spec: HaVipSpec, site: Site, config: RouterConfig): Promise<void> {
+    const logger = this.logger.child({ havip: name });
+    const metrics = this.#shared.metrics.router(name, config.vrid);
+    const runtime = createRuntime(this.#shared, site, config, logger, metrics);
+    // A probe configured means "unhealthy until proven healthy": never take the VIP before nginx has answered.
+    const hasProbe = spec.healthCheck?.probe !== undefined;
+    metrics.healthy(!hasProbe);
+    logger.info({ vrid: config.vrid, interface: site.ifname, primaryAddress: site.primary, peers: config.peers }, "router starting");
+    try {
+      await runtime.start({ isHealthy: !hasProbe });
+    } catch (error) {
+      metrics.remove();
+      throw error;
+    }
+    this.#routers.set(name, { name, spec, site, runtime, metrics, probe: this.#startProbe(spec, runtime, metrics, name) });
+  }
+
+  async #stopRouter(router: Router): Promise<void> {
+    this.#routers.delete(router.name);
+    router.probe?.stop();
+    await router.runtime.shutdown();
+    router.metrics.remove();
+    this.logger.info({ havip: router.name }, "router stopped");
+  }
 }
 
 export async function runStandalone(options: StandaloneOptions): Promise<void> {
   const logger = pino({ level: options.logLevel, base: { node: options.node } });
-  const spec = await loadSpec(options.config);
-  const password = options.passwordFile === undefined ? undefined : (await readFile(options.passwordFile, "utf8")).trim();
-  const site = await locate(spec);
-  const config = buildConfig(spec, options, site, password);
-  const metrics = createAgentMetrics({ vrid: config.vrid, node: options.node });
-  const runtime = createRuntime(site, config, options.vipBackend, logger, metrics);
-  const http = new AgentHttpServer(
-    { registry: metrics.registry, state: () => ({ node: options.node, vrid: config.vrid, interface: site.ifname, ...runtime.snapshot() }), isAlive: () => true },
-    options.httpPort,
-  );
+  const password = options.passwordFile === undefined ? undefined : await readPassword(options.passwordFile);
+  const agent = new StandaloneAgent(options, logger, password);
+  try {
+    await agent.start();
+  } catch (error) {
+    await agent.stop();
+    throw error;
+  }
+  const http = new AgentHttpServer({ registry: agent.shared.metrics.registry, state: () => agent.state(), isAlive: () => true }, options.httpPort);
   const port = await http.start();
-  logger.info({ vrid: config.vrid, interface: site.ifname, primaryAddress: site.primary, peers: config.peers, httpPort: port }, "agent starting");
-  // A probe configured means "unhealthy until proven healthy": never take the VIP before nginx has answered.
-  const hasProbe = spec.healthCheck?.probe !== undefined;
-  metrics.healthy.set(hasProbe ? 0 : 1);
-  await runtime.start({ isHealthy: !hasProbe });
-  const health = startProbe(spec, logger, (isHealthy) => {
-    metrics.healthy.set(isHealthy ? 1 : 0);
-    runtime.setHealthy(isHealthy);
-  });
+  logger.info({ routers: agent.routerCount, httpPort: port }, "agent started");
 
   const reloads = new AbortController();
-  const reload = async (): Promise<void> => {
-    try {
-      const next = buildConfig(await loadSpec(options.config), options, await locate(spec), password);
-      runtime.applyConfig(next);
-      logger.info({ priority: next.priority, peers: next.peers, interval: next.advertisementInterval }, "configuration reloaded");
-    } catch (error) {
-      logger.error({ error: error instanceof Error ? error.message : String(error) }, "configuration not reloaded; keeping the running one");
-    }
-  };
-  process.on("SIGHUP", () => void reload());
+  process.on("SIGHUP", () => void agent.reload());
   let settle: NodeJS.Timeout | undefined;
   void (async () => {
     try {
@@ -95,7 +277,7 @@ export async function runStandalone(options: StandaloneOptions): Promise<void> {
         // empty, and inotify may fold the write's event into that one, so no second event comes. Reading once the
         // file has been quiet for a moment gets what was written.
         clearTimeout(settle);
-        settle = setTimeout(() => void reload(), CONFIG_SETTLE_MS);
+        settle = setTimeout(() => void agent.reload(), CONFIG_SETTLE_MS);
       }
     } catch (error) {
       if (!reloads.signal.aborted) logger.warn({ error: String(error) }, "stopped watching the configuration file; SIGHUP still reloads");
@@ -105,8 +287,14 @@ export async function runStandalone(options: StandaloneOptions): Promise<void> {
   await untilSignalled(logger, async () => {
     reloads.abort();
     clearTimeout(settle);
-    health?.stop();
-    await runtime.shutdown();
+    await agent.stop();
     await http.stop();
   });
+}
+
+async function readPassword(path: string): Promise<string> {
+  const text = await readFile(path, "utf8").catch((error: unknown) => {
+    throw new StartupError(`--password-file ${path}: cannot read it (${errorText(error)})`);
+  });
+  return text.trim();
 }

@@ -19,6 +19,8 @@ const nodeStateSchema = z.object({
 
 export type NodeState = z.infer<typeof nodeStateSchema>;
 
+const agentDocumentSchema = z.object({ routers: z.array(nodeStateSchema) });
+
 const lineSchema = z.union([
   z.object({ t: z.number(), body: z.string() }),
   z.object({ t: z.number(), err: z.string() }),
@@ -72,8 +74,10 @@ export function watchAgentState(lab: Lab, host: LabHost, opts: WatchOptions): St
         last = { kind: "down", atMs: line.t, reason: line.err };
         return;
       }
-      const state = nodeStateSchema.safeParse(safeJson(line.body));
-      last = state.success ? { kind: "up", atMs: line.t, state: state.data } : { kind: "down", atMs: line.t, reason: "bad-state-document" };
+      // The demos run one resource, so one router per agent.
+      const state = agentDocumentSchema.safeParse(safeJson(line.body));
+      const [router] = state.success ? state.data.routers : [];
+      last = router === undefined ? { kind: "down", atMs: line.t, reason: "no-router-yet" } : { kind: "up", atMs: line.t, state: router };
     });
   }
   return {

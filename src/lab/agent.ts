@@ -114,8 +114,8 @@ const transitionSchema = z.object({
   at: z.string(),
 });
 
-const agentStateSchema = z.object({
-  node: z.string(),
+const routerStateSchema = z.object({
+  havip: z.string(),
   vrid: z.number(),
   interface: z.string(),
   state: z.enum(["Initialize", "Backup", "Master", "Fault"]),
@@ -129,8 +129,19 @@ const agentStateSchema = z.object({
   counters: z.record(z.string(), z.number()),
 });
 
-/** The agent's `GET /state` document. */
-export type AgentState = z.infer<typeof agentStateSchema>;
+const agentDocumentSchema = z.object({
+  node: z.string(),
+  /** Packets no router of the agent serves. */
+  counters: z.record(z.string(), z.number()),
+  routers: z.array(routerStateSchema),
+  problems: z.array(z.object({ havip: z.string(), problem: z.string() })),
+});
+
+/** One virtual router in the agent's `GET /state` document. */
+export type AgentState = z.infer<typeof routerStateSchema>;
+
+/** The agent's whole `GET /state` document: every router it serves, and the documents it cannot. */
+export type AgentDocument = z.infer<typeof agentDocumentSchema>;
 
 export interface AgentTransition {
   readonly from: string;
@@ -179,11 +190,13 @@ export interface AgentProcess {
   logs(): readonly AgentLogLine[];
   /** stderr so far (startup errors, crashes). */
   stderr(): string;
-  /** The "VRRP A -> B: reason" lines so far, oldest first. */
-  transitions(): readonly AgentTransition[];
+  /** The "VRRP A -> B: reason" lines so far, oldest first; of one router when `havip` names it. */
+  transitions(havip?: string): readonly AgentTransition[];
   /** GET /state from inside the host's namespace; throws when the agent does not answer. */
-  state(): Promise<AgentState>;
-  waitForState(kind: AgentStateKind, timeoutMs: number): Promise<AgentState>;
+  document(): Promise<AgentDocument>;
+  /** The router `havip` names, or the agent's only router; throws when there is no such router. */
+  state(havip?: string): Promise<AgentState>;
+  waitForState(kind: AgentStateKind, timeoutMs: number, havip?: string): Promise<AgentState>;
   /** SIGTERM (hand-over), then waits; SIGKILL for the group after `timeoutMs` (default 10 s). */
   stop(timeoutMs?: number): Promise<AgentExit>;
   /** SIGKILL for the whole group: a crash, the VIP stays where it was. */
@@ -225,7 +238,7 @@ export async function startAgent(lab: Lab, host: LabHost, opts: StartAgentOption
     try {
       await waitFor(async () => {
         if (agent.hasExited) throw new Error(`the agent exited: ${agent.stderr().trim()} ${lastMessages(agent.logs())}`);
-        await agent.state();
+        await agent.document();
         return true;
       }, { timeoutMs: opts.readyTimeoutMs ?? defaultReadyTimeoutMs, intervalMs: 100, what: `the agent in ${host.name} to serve /state` });
     } catch (err) {
@@ -292,8 +305,9 @@ class LabAgent implements AgentProcess {
     return this.#stderr;
   }
 
-  transitions(): readonly AgentTransition[] {
+  transitions(havip?: string): readonly AgentTransition[] {
     return this.#lines.flatMap((line) => {
+      if (havip !== undefined && line["havip"] !== havip) return [];
       const match = transitionMessage.exec(line.msg);
       if (match === null) return [];
       const [, from = "", to = "", reason = ""] = match;
@@ -301,16 +315,23 @@ class LabAgent implements AgentProcess {
     });
   }
 
-  async state(): Promise<AgentState> {
+  async document(): Promise<AgentDocument> {
     const answer = await this.lab.httpGet(this.host, `http://127.0.0.1:${this.httpPort}/state`, { timeoutMs: 2_000 });
     if (answer.status !== 200) throw new Error(`GET /state in ${this.host.name} answered ${answer.status}`);
-    return agentStateSchema.parse(JSON.parse(answer.body));
+    return agentDocumentSchema.parse(JSON.parse(answer.body));
   }
 
-  async waitForState(kind: AgentStateKind, timeoutMs: number): Promise<AgentState> {
+  async state(havip?: string): Promise<AgentState> {
+    const { routers } = await this.document();
+    const router = havip === undefined ? (routers.length === 1 ? routers[0] : undefined) : routers.find((entry) => entry.havip === havip);
+    if (router === undefined) throw new Error(`the agent in ${this.host.name} serves ${routers.map((entry) => entry.havip).join(", ") || "no router"}, not ${havip ?? "exactly one"}`);
+    return router;
+  }
+
+  async waitForState(kind: AgentStateKind, timeoutMs: number, havip?: string): Promise<AgentState> {
     let last: AgentState | undefined;
     await waitFor(async () => {
-      last = await this.state();
+      last = await this.state(havip);
       return last.state === kind;
     }, { timeoutMs, intervalMs: 50, what: `the agent in ${this.host.name} to be ${kind}` });
     if (last === undefined) throw new Error(`no /state from ${this.host.name}`);

@@ -234,7 +234,7 @@ export async function startHaVipBed(options: HaVipBedOptions = {}): Promise<HaVi
     const statusNodes = async (): Promise<readonly NodeStatusEntry[]> => (await havipStatus()).nodes ?? [];
     const agentState = async (node: string): Promise<AgentStateView> => {
       const answer = await bed.lab.httpGet(bed.hostOf(node), `http://127.0.0.1:${statePort}/state`);
-      return answer.status === 200 ? (JSON.parse(answer.body) as AgentStateView) : {};
+      return answer.status === 200 ? ((JSON.parse(answer.body) as { routers?: AgentStateView[] }).routers?.[0] ?? {}) : {};
     };
     return {
       testbed: bed,

@@ -1,7 +1,7 @@
 import { readFileSync } from "node:fs";
 import { pino } from "pino";
 import { describe, expect, it, vi } from "vitest";
-import { createAgentMetrics } from "../../src/agent/metrics.js";
+import { AgentMetrics } from "../../src/agent/metrics.js";
 import { AgentRuntime } from "../../src/agent/runtime.js";
 import { decodeAdvertisement } from "../../src/vrrp/codec.js";
 import type { RouterConfig } from "../../src/vrrp/config.js";
@@ -41,7 +41,7 @@ function aRuntime(initialAddresses: { address: string; prefixLength: number }[] 
   const link = new FakeLinkMonitor();
   const runtime = new AgentRuntime(
     { transport, vips, announcer, link, clock },
-    { config: routerConfig, ifname: "eth0", logger: pino({ level: "silent" }), metrics: createAgentMetrics({ vrid: 51, node: "test" }), announceSpacing: milliseconds(1) },
+    { config: routerConfig, ifname: "eth0", logger: pino({ level: "silent" }), metrics: new AgentMetrics("test").router("test", 51), announceSpacing: milliseconds(1) },
   );
   return { clock, transport, vips, announcer, link, runtime };
 }

@@ -1,6 +1,6 @@
 import { readFile } from "node:fs/promises";
 import { describe, expect, it } from "vitest";
-import { loadHaVipManifest, weightWarnings } from "../../src/api/v1alpha1/index.js";
+import { loadHaVipManifests, weightWarnings } from "../../src/api/v1alpha1/index.js";
 
 const exampleUrl = new URL("../../examples/vip.yaml", import.meta.url);
 
@@ -11,9 +11,16 @@ metadata:
 spec:
 ${spec}`;
 
+/** The file's only document, as most cases here hold one. */
+const loadHaVipManifest = (text: string) => {
+  const [document, ...more] = loadHaVipManifests(text);
+  if (document === undefined || more.length > 0) throw new Error(`one document expected, got ${more.length + 1}`);
+  return document.result;
+};
+
 const pathsOf = (result: ReturnType<typeof loadHaVipManifest>) => (result.ok ? [] : result.issues.map((issue) => issue.path));
 
-describe("loadHaVipManifest", () => {
+describe("loadHaVipManifests", () => {
   it("loads examples/vip.yaml, valid and as the design describes it", async () => {
     const result = loadHaVipManifest(await readFile(exampleUrl, "utf8"));
     expect(result.ok ? [] : result.issues).toEqual([]);
@@ -48,9 +55,15 @@ describe("loadHaVipManifest", () => {
     expect(result.ok ? "" : result.issues[0]?.message).toContain("set kind: HighAvailabilityVIP");
   });
 
+  it("judges each of several documents on its own, numbered from 1", () => {
+    const text = [manifest("  addresses: [10.77.0.200]\n"), "kind: Service\n", manifest("  addresses: [10.77.0.202]\n").replace("name: edge", "name: edge-2")].join("---\n");
+    const documents = loadHaVipManifests(text);
+    expect(documents.map((document) => document.position)).toEqual([1, 2, 3]);
+    expect(documents.map((document) => (document.result.ok ? document.result.value.metadata.name : pathsOf(document.result).join()))).toEqual(["edge", "apiVersion,kind", "edge-2"]);
+  });
+
   it.each([
-    ["an empty file", "", "exactly one"],
-    ["two documents", `${manifest("  addresses: [10.77.0.200]\n")}---\n${manifest("  addresses: [10.77.0.201]\n")}`, "exactly one"],
+    ["an empty file", "", "at least one"],
     ["a list", "- a\n- b\n", "not a mapping"],
     ["broken YAML", "spec: {addresses: [10.77.0.200\n", "fix the file"],
   ])("reports %s with path \"\"", (_name, text, fix) => {

@@ -123,7 +123,7 @@ describe("e2e: control plane loss", () => {
     if (!spec.ok) throw new Error("the bed's HAVIP spec does not validate");
     const port = agentHttpPort(spec.value, theBed().vrid);
     const answer = await theBed().testbed.lab.httpGet(theBed().testbed.lab.client, `http://${theBed().testbed.hostOf(node).address}:${port}/state`);
-    return JSON.parse(answer.body) as { state?: string; statusWriteFailures?: number };
+    return (JSON.parse(answer.body) as { routers?: { state?: string; statusWriteFailures?: number }[] }).routers?.[0] ?? {};
   }
 
   /** Every nginx pod Ready in the API and every agent healthy in status, so the next failover has somewhere to go. */

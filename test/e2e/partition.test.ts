@@ -61,7 +61,8 @@ describe("e2e: a partition between the nodes, the client still reaching all of t
   async function agentView(node: string): Promise<AgentView> {
     const answer = await b().testbed.lab.httpGet(b().testbed.lab.client, `http://${host(node).address}:${statePort}/state`);
     if (answer.status !== 200) throw new Error(`${node}'s /state answered ${answer.status}`);
-    const state = JSON.parse(answer.body) as { state?: string; priority?: number; counters?: Record<string, number>; lastTransition?: { at?: string } };
+    type RouterView = { state?: string; priority?: number; counters?: Record<string, number>; lastTransition?: { at?: string } };
+    const state = (JSON.parse(answer.body) as { routers?: RouterView[] }).routers?.[0] ?? {};
     return {
       state: state.state ?? "",
       priority: state.priority ?? 0,

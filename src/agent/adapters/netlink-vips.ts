@@ -8,19 +8,33 @@ import { describe, errnoName, setupFailureOf } from "./netlink-errors.js";
 const AF_INET = 2;
 const AF_INET6 = 10;
 
-/** VIPs through rtnetlink (RTM_NEWADDR / RTM_DELADDR), on one socket opened at first use. */
+/**
+ * VIPs through rtnetlink (RTM_NEWADDR / RTM_DELADDR), on one socket opened at first use. Every router of the agent
+ * shares it, and the kernel runs one dump per socket at a time (EBUSY, or interleaved replies), so requests queue.
+ */
 export class NetlinkVipManager implements VipManager {
   private rt: RtNetlinkSocket | undefined;
+  #tail: Promise<unknown> = Promise.resolve();
 
-  async add(vip: InterfaceAddress, ifname: string, lease: Seconds): Promise<Outcome<SetupFailure>> {
-    return this.change(vip, ifname, { lease });
+  add(vip: InterfaceAddress, ifname: string, lease: Seconds): Promise<Outcome<SetupFailure>> {
+    return this.queued(() => this.change(vip, ifname, { lease }));
   }
 
-  async remove(vip: InterfaceAddress, ifname: string): Promise<Outcome<SetupFailure>> {
-    return this.change(vip, ifname, "remove");
+  remove(vip: InterfaceAddress, ifname: string): Promise<Outcome<SetupFailure>> {
+    return this.queued(() => this.change(vip, ifname, "remove"));
   }
 
-  async list(ifname: string): Promise<Valued<readonly InterfaceAddress[], SetupFailure>> {
+  list(ifname: string): Promise<Valued<readonly InterfaceAddress[], SetupFailure>> {
+    return this.queued(() => this.listNow(ifname));
+  }
+
+  private queued<T>(request: () => Promise<T>): Promise<T> {
+    const result = this.#tail.then(request);
+    this.#tail = result.catch(() => undefined);
+    return result;
+  }
+
+  private async listNow(ifname: string): Promise<Valued<readonly InterfaceAddress[], SetupFailure>> {
     const rt = this.socket();
     const link = await linkInfo(ifname, rt);
     if (!link.ok) return link;

@@ -11,9 +11,9 @@ import type { RouterConfig } from "../../vrrp/config.js";
 import { MonotonicClock } from "../adapters/clock.js";
 import type { VipBackend } from "../adapters/vips.js";
 import type { HealthMonitor } from "../health-monitor.js";
-import { createRuntime, locate, startProbe, untilSignalled, type Site } from "../host.js";
+import { createRuntime, createSharedAdapters, locate, startProbe, untilSignalled, type SharedAdapters, type Site } from "../host.js";
 import { AgentHttpServer } from "../http-server.js";
-import { createAgentMetrics, type AgentMetrics } from "../metrics.js";
+import type { RouterMetrics } from "../metrics.js";
 import { routerConfigFromSpec } from "../router-config.js";
 import type { AgentRuntime, Transition } from "../runtime.js";
 import { AgentApi } from "./client.js";
@@ -81,7 +81,8 @@ class KubernetesAgent {
   #cordonReadiness: Readiness | undefined;
   #probe: HealthMonitor | undefined;
   #runtime: AgentRuntime | undefined;
-  #metrics: AgentMetrics | undefined;
+  #metrics: RouterMetrics | undefined;
+  readonly #shared: SharedAdapters;
   #site: Site | undefined;
   #vrid: number | undefined;
   #password: { readonly ref: string; readonly value: string } | undefined;
@@ -97,6 +98,7 @@ class KubernetesAgent {
   ) {
     this.#logger = pino({ level: options.logLevel, base: { node: options.node, havip: `${options.namespace}/${options.name}` } });
     this.#once = new OnceLogger(this.#logger);
+    this.#shared = createSharedAdapters(options.vipBackend, options.node);
     this.#api = new AgentApi(kubeConfig, options.namespace, options.name, `ha-nginx-agent-${options.node}`);
     this.#watch = new Watch(kubeConfig);
     this.#core = kubeConfig.makeApiClient(CoreV1Api);
@@ -125,22 +127,34 @@ class KubernetesAgent {
     return this.#runtime;
   }
 
-  get metricsRegistry(): Registry | undefined {
-    return this.#metrics?.registry;
+  get metricsRegistry(): Registry {
+    return this.#shared.metrics.registry;
   }
 
+  /** The /state document: the same shape as the standalone agent's, with this resource's router once it runs. */
   state(): unknown {
+    const havip = `${this.options.namespace}/${this.options.name}`;
+    const runtime = this.#runtime;
     return {
       node: this.options.node,
-      havip: `${this.options.namespace}/${this.options.name}`,
-      vrid: this.#vrid,
-      interface: this.#site?.ifname,
-      health: this.#health(),
-      cordonReadiness: this.#cordonReadiness,
-      podReadiness: this.#podReadiness,
-      probeReadiness: this.#probeReadiness,
-      statusWriteFailures: this.#publisher.failures,
-      ...(this.#runtime?.snapshot() ?? { state: "waiting for configuration" }),
+      counters: Object.fromEntries(this.#shared.unclaimed),
+      routers:
+        runtime === undefined
+          ? []
+          : [
+              {
+                havip,
+                vrid: this.#vrid,
+                interface: this.#site?.ifname,
+                health: this.#health(),
+                cordonReadiness: this.#cordonReadiness,
+                podReadiness: this.#podReadiness,
+                probeReadiness: this.#probeReadiness,
+                statusWriteFailures: this.#publisher.failures,
+                ...runtime.snapshot(),
+              },
+            ],
+      problems: runtime === undefined ? [{ havip, problem: "waiting for configuration" }] : [],
     };
   }
 
@@ -239,8 +253,12 @@ class KubernetesAgent {
     }
     this.#syncPodWatch(resolution.spec);
     if (this.#runtime === undefined) await this.#startRouter(resolution, site, result.config);
-    else if (!sameConfig(this.#runtime.config, result.config)) {
-      if (result.config.vrid !== this.#runtime.config.vrid) this.#logger.warn({ from: this.#runtime.config.vrid, to: result.config.vrid }, "VRID changed");
+    else if (result.config.vrid !== this.#runtime.config.vrid) {
+      // The socket hands datagrams to routers by VRID: another VRID is another virtual router.
+      this.#logger.warn({ from: this.#runtime.config.vrid, to: result.config.vrid }, "VRID changed; restarting the router");
+      await this.#stopRouter();
+      await this.#startRouter(resolution, site, result.config);
+    } else if (!sameConfig(this.#runtime.config, result.config)) {
       this.#runtime.applyConfig(result.config);
       this.#logger.info({ priority: result.config.priority, peers: result.config.peers, interval: result.config.advertisementInterval, vrid: result.config.vrid }, "configuration applied");
       this.#publish();
@@ -275,21 +293,22 @@ class KubernetesAgent {
   }
 
   async #startRouter(resolution: Extract<HaVipResolution, { kind: "ready" }>, site: Site, config: RouterConfig): Promise<void> {
-    const metrics = createAgentMetrics({ vrid: config.vrid, node: this.options.node });
+    const metrics = this.#shared.metrics.router(`${this.options.namespace}/${this.options.name}`, config.vrid);
     this.#metrics = metrics;
-    const runtime = createRuntime(site, config, this.options.vipBackend, this.#logger, metrics, resolution.spec.transport.mode === "Multicast");
+    const runtime = createRuntime(this.#shared, site, config, this.#logger, metrics, resolution.spec.transport.mode === "Multicast");
     runtime.onTransition((transition) => this.#onTransition(transition));
     const probeConfigured = resolution.spec.healthCheck?.probe !== undefined;
     // A configured probe starts failing, as a readiness probe starts "not ready".
     this.#probeReadiness = probeConfigured ? { isHealthy: false, detail: "local probe has not answered yet" } : undefined;
     const health = this.#health();
-    metrics.healthy.set(health.isHealthy ? 1 : 0);
+    metrics.healthy(health.isHealthy);
     this.#logger.info({ vrid: config.vrid, interface: site.ifname, primaryAddress: site.primary, peers: config.peers, priority: config.priority, isHealthy: health.isHealthy }, "router starting");
     this.#runtime = runtime;
     try {
       await runtime.start({ isHealthy: health.isHealthy });
     } catch (error) {
       this.#runtime = undefined;
+      metrics.remove();
       throw error;
     }
     this.#probe = startProbe(resolution.spec, this.#logger, (isHealthy) => {
@@ -297,6 +316,15 @@ class KubernetesAgent {
       this.#applyHealth();
     });
     this.#publish();
+  }
+
+  async #stopRouter(): Promise<void> {
+    this.#probe?.stop();
+    this.#probe = undefined;
+    await this.#runtime?.shutdown();
+    this.#runtime = undefined;
+    this.#metrics?.remove();
+    this.#metrics = undefined;
   }
 
   #syncPodWatch(spec: HaVipSpec): void {
@@ -339,7 +367,7 @@ class KubernetesAgent {
     const runtime = this.#runtime;
     if (runtime === undefined) return;
     const health = this.#health();
-    this.#metrics?.healthy.set(health.isHealthy ? 1 : 0);
+    this.#metrics?.healthy(health.isHealthy);
     if (health.isHealthy !== runtime.snapshot().isHealthy) {
       this.#logger.info({ isHealthy: health.isHealthy, detail: health.detail }, health.isHealthy ? "node healthy" : "node unhealthy");
       runtime.setHealthy(health.isHealthy);
@@ -371,12 +399,9 @@ export async function runKubernetesAgent(options: KubernetesAgentOptions): Promi
   const kubeConfig = new KubeConfig();
   kubeConfig.loadFromDefault();
   const agent = new KubernetesAgent(kubeConfig, options);
-  const waitingRegistry = new Registry();
   const http = new AgentHttpServer(
     {
-      get registry() {
-        return agent.metricsRegistry ?? waitingRegistry;
-      },
+      registry: agent.metricsRegistry,
       state: () => agent.state(),
       isAlive: () => true,
     },

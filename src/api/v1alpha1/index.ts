@@ -54,12 +54,12 @@ export type { IpAddress, IpFamily, VipAddress } from "./ip.js";
 export {
   formatIssues,
   formatPath,
-  loadHaVipManifest,
+  loadHaVipManifests,
   validateHaVip,
   validateHaVipSpec,
   weightFix,
   weightWarnings,
 } from "./validate.js";
-export type { HaVipWarning, ValidationIssue, ValidationResult } from "./validate.js";
+export type { HaVipWarning, LoadedDocument, ValidationIssue, ValidationResult } from "./validate.js";
 export { CRD_FILE, buildCrd, renderCrdYaml, toStructural } from "./crd.js";
 export type { JsonObject, JsonValue } from "./crd.js";

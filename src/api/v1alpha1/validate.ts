@@ -1,4 +1,4 @@
-import { parseAllDocuments } from "yaml";
+import { parseAllDocuments, type Document } from "yaml";
 import type { z } from "zod";
 import {
   HAVIP_API_VERSION,
@@ -89,24 +89,34 @@ export function validateHaVipSpec(spec: unknown): ValidationResult<HaVipSpec> {
   return result.success ? { ok: true, value: result.data } : { ok: false, issues: toIssues(result.error, ["spec"]) };
 }
 
+/** One document of a standalone file: where it is (1-based), and the resource or why it cannot run. */
+export interface LoadedDocument {
+  readonly position: number;
+  /** metadata.name whenever the document has one, valid or not, so a broken document still names its resource. */
+  readonly name: string | undefined;
+  readonly result: ValidationResult<HighAvailabilityVIP>;
+}
+
 /**
- * Reads a standalone manifest (one YAML document holding one HighAvailabilityVIP), as the agent's
- * `--standalone --config FILE` does. Never throws; YAML syntax errors come back as issues with path "".
+ * Reads a standalone file, as the agent's `--standalone --config FILE` does: one HighAvailabilityVIP per YAML
+ * document, like a keepalived.conf with one `vrrp_instance` per block. Each document is judged on its own, so one
+ * broken document never hides the others. Never throws.
  */
-export function loadHaVipManifest(yamlText: string): ValidationResult<HighAvailabilityVIP> {
+export function loadHaVipManifests(yamlText: string): LoadedDocument[] {
   const documents = parseAllDocuments(yamlText);
-  if (!Array.isArray(documents)) {
-    return { ok: false, issues: [{ path: "", message: "the file is empty; write one HighAvailabilityVIP manifest" }] };
+  const nonEmpty = Array.isArray(documents) ? documents.filter((document) => document.contents !== null) : [];
+  if (nonEmpty.length === 0) {
+    return [{ position: 1, name: undefined, result: { ok: false, issues: [{ path: "", message: "the file holds no document; write at least one HighAvailabilityVIP manifest" }] } }];
   }
-  const nonEmpty = documents.filter((document) => document.contents !== null);
-  if (nonEmpty.length !== 1) {
-    return {
-      ok: false,
-      issues: [{ path: "", message: `the file holds ${nonEmpty.length} YAML documents; keep exactly one HighAvailabilityVIP` }],
-    };
-  }
-  const [document] = nonEmpty;
-  if (document === undefined) return { ok: false, issues: [] };
+  return nonEmpty.map((document, index) => ({ position: index + 1, name: nameOf(document), result: documentToHaVip(document) }));
+}
+
+function nameOf(document: Document.Parsed): string | undefined {
+  const name: unknown = document.errors.length === 0 ? document.getIn(["metadata", "name"]) : undefined;
+  return typeof name === "string" ? name : undefined;
+}
+
+function documentToHaVip(document: Document.Parsed): ValidationResult<HighAvailabilityVIP> {
   const [syntaxError] = document.errors;
   if (syntaxError !== undefined) {
     // Later YAML errors are mostly echoes of the first.
@@ -129,7 +139,6 @@ export function loadHaVipManifest(yamlText: string): ValidationResult<HighAvaila
   return headerIssues.length > 0 ? { ok: false, issues: headerIssues } : validateHaVip(object);
 }
 
-/** A configuration that validates but will not do what its author most likely wants. */
 export interface HaVipWarning {
   readonly path: string;
   /** The node that would keep the VIP while unhealthy. */
