@@ -26,6 +26,12 @@ export interface NodeContext {
  */
 const RELEASE_LINGER = milliseconds(200);
 
+/** keepalived warns when it cuts a long auth_pass to the 8 bytes RFC 2338 §5.3.6.1 carries; so does the agent. */
+export function passwordLengthWarning(password: string): string | undefined {
+  const length = new TextEncoder().encode(password).length;
+  return length > 8 ? `the VRRPv2 password is ${length} bytes; only its first 8 are sent and compared, as keepalived does` : undefined;
+}
+
 export type RouterConfigResult =
   | { readonly ok: true; readonly config: RouterConfig }
   | { readonly ok: false; readonly problems: readonly string[] };

@@ -13,7 +13,7 @@ import type { HealthMonitor } from "./health-monitor.js";
 import { createRuntime, createSharedAdapters, locate, startProbe, untilSignalled, type SharedAdapters, type Site } from "./host.js";
 import { AgentHttpServer } from "./http-server.js";
 import type { RouterMetrics } from "./metrics.js";
-import { routerConfigFromSpec } from "./router-config.js";
+import { passwordLengthWarning, routerConfigFromSpec } from "./router-config.js";
 import type { AgentRuntime } from "./runtime.js";
 
 const CONFIG_SETTLE_MS = 100;
@@ -256,6 +256,8 @@ class StandaloneAgent {
 export async function runStandalone(options: StandaloneOptions): Promise<void> {
   const logger = pino({ level: options.logLevel, base: { node: options.node } });
   const password = options.passwordFile === undefined ? undefined : await readPassword(options.passwordFile);
+  const warning = password === undefined ? undefined : passwordLengthWarning(password);
+  if (warning !== undefined) logger.warn({ passwordFile: options.passwordFile }, warning);
   const agent = new StandaloneAgent(options, logger, password);
   try {
     await agent.start();

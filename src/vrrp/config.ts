@@ -53,7 +53,10 @@ export interface RouterConfig {
   readonly preemption: Preemption;
   /** Unicast peers (keepalived `unicast_peer`). Empty: multicast to 224.0.0.18 / ff02::12. */
   readonly peers: readonly string[];
-  /** VRRPv2 `auth_type PASS` password (at most 8 bytes); undefined: no authentication. Must be undefined for v3. */
+  /**
+   * VRRPv2 `auth_type PASS` password; undefined: no authentication. Must be undefined for v3. Only its first 8 bytes
+   * travel (RFC 2338 §5.3.6.1), and keepalived cuts a longer auth_pass the same way, so a longer one still interoperates.
+   */
   readonly password: string | undefined;
   /**
    * RFC 5798 §6.1 Accept_Mode. Carried for the runtime: Linux accepts traffic to any address the interface holds,
@@ -90,7 +93,6 @@ export type ConfigProblem =
   | "peer-wrong-family"
   | "v2-needs-ipv4"
   | "password-needs-v2"
-  | "password-too-long"
   | "preempt-delay-negative"
   | "garp-out-of-range"
   | "shutdown-hold-negative"
@@ -118,7 +120,6 @@ export function checkRouterConfig(config: RouterConfig): readonly ConfigProblem[
   if (config.peers.some((peer) => parseAddress(peer, config.family) === undefined)) problems.push("peer-wrong-family");
   if (config.version === 2 && config.family !== "ipv4") problems.push("v2-needs-ipv4");
   if (config.password !== undefined && config.version !== 2) problems.push("password-needs-v2");
-  if (config.password !== undefined && new TextEncoder().encode(config.password).length > 8) problems.push("password-too-long");
   if (config.preemption.delay < 0) problems.push("preempt-delay-negative");
   if (!isIntegerIn(config.garp.repeat, 0, 255) || config.garp.refresh < 0) problems.push("garp-out-of-range");
   if (config.shutdownHold < 0) problems.push("shutdown-hold-negative");

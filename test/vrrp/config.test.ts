@@ -27,7 +27,6 @@ describe("RouterConfig", () => {
       [{ peers: ["nonsense"] }, "peer-wrong-family"],
       [{ version: 2, family: "ipv6", primaryAddress: "fe80::1", addresses: [{ address: "2001:db8::1", prefixLength: 64 }] }, "v2-needs-ipv4"],
       [{ password: "secret" }, "password-needs-v2"],
-      [{ version: 2, password: "123456789" }, "password-too-long"],
       [{ preemption: { mode: "delayed", delay: ms(-1) } }, "preempt-delay-negative"],
       [{ garp: { repeat: -1, refresh: ms(0) } }, "garp-out-of-range"],
       [{ shutdownHold: ms(-1) }, "shutdown-hold-negative"],
@@ -53,6 +52,12 @@ describe("RouterConfig", () => {
       authentication: { type: "simple-password", data: passwordToAuthData("pw") },
       addresses: ["192.168.0.150"],
     });
+  });
+
+  it("RFC 2338 §5.3.6.1: a password over 8 bytes is sent as its first 8, as keepalived cuts auth_pass", () => {
+    const long = aConfig({ version: 2, password: "longpassword", advertisementInterval: centiseconds(100) });
+    expect(checkRouterConfig(long)).toEqual([]);
+    expect(buildAdvert(long, 100)).toMatchObject({ authentication: { type: "simple-password", data: passwordToAuthData("longpass") } });
   });
 
   it("keepalived weight: a negative weight lowers the priority while unhealthy, clamped to 1..254", () => {

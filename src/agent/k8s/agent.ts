@@ -14,7 +14,7 @@ import type { HealthMonitor } from "../health-monitor.js";
 import { createRuntime, createSharedAdapters, locate, startProbe, untilSignalled, type SharedAdapters, type Site } from "../host.js";
 import { AgentHttpServer } from "../http-server.js";
 import type { RouterMetrics } from "../metrics.js";
-import { routerConfigFromSpec } from "../router-config.js";
+import { passwordLengthWarning, routerConfigFromSpec } from "../router-config.js";
 import type { AgentRuntime, Transition } from "../runtime.js";
 import { AgentApi } from "./client.js";
 import { combineHealth, cordonReadiness, nodeReadiness, type Readiness } from "./readiness.js";
@@ -278,6 +278,8 @@ class KubernetesAgent {
       return "missing";
     }
     this.#once.clear("password");
+    const warning = passwordLengthWarning(read.value);
+    if (warning !== undefined) this.#once.log("password-length", "warn", { secret: ref.name, key: ref.key }, warning);
     this.#password = { ref: key, value: read.value };
     return read.value;
   }

@@ -270,7 +270,7 @@ const authenticationSchema = z.strictObject({
       name: z.string().min(1).max(253),
       key: z.string().min(1).max(253).regex(/^[-._a-zA-Z0-9]+$/, { error: (issue) => `${quote(issue.input)} is not a Secret key; use letters, digits, "-", "_" or "."` }),
     })
-    .describe("Secret in the resource's namespace holding the password (at most 8 bytes are sent, RFC 3768 §5.3.6.1)."),
+    .describe("Secret in the resource's namespace holding the password. Its first 8 bytes are sent (RFC 2338 §5.3.6.1): a longer one is cut, as keepalived cuts auth_pass, and the agent logs a warning."),
 });
 
 const probeSchema = z

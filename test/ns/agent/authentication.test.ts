@@ -51,6 +51,20 @@ describe("standalone agent: VRRPv2 PASS authentication", () => {
     expect(a2.transitions().filter((t) => t.to === "Master")).toEqual([]);
   });
 
+  it("RFC 2338 §5.3.6.1, keepalived auth_pass: a password over 8 bytes is cut to 8, so 'longpassword' and 'longpass' form one router, with a warning that does not print it", async () => {
+    const [n1, n2] = [bed.node(0), bed.node(1)];
+    const a1 = await bed.start(n1, manifest, { passwordFile: passwordFile("long-1", "longpassword") });
+    const a2 = await bed.start(n2, manifest, { passwordFile: passwordFile("long-2", "longpass") });
+    await waitForSingleHolder(bed.lab, bed.vip, 15_000, n1);
+    await a2.waitForState("Backup", 5_000);
+    await waitFor(async () => ((await a2.state()).counters["adverts-received"] ?? 0) >= 2, { timeoutMs: 5_000, what: "n2 accepting n1's adverts" });
+    expect((await a1.state()).counters["dropped:auth-mismatch"]).toBeUndefined();
+    const warning = a1.logs().find((line) => line.msg.includes("only its first 8 are sent"));
+    expect(warning?.msg).toContain("12 bytes");
+    expect(JSON.stringify(a1.logs())).not.toContain("longpassword");
+    expect(a2.logs().some((line) => line.msg.includes("only its first 8 are sent"))).toBe(false);
+  });
+
   it("RFC 2338 §7.1: an agent with a wrong password drops the adverts (auth-mismatch) and does not join", async () => {
     const [n1, n2] = [bed.node(0), bed.node(1)];
     const a1 = await bed.start(n1, manifest, { passwordFile: passwordFile("right", "s3cret") });
