@@ -100,7 +100,7 @@ export function startProbe(spec: HaVipSpec, logger: Logger, onChange: (isHealthy
   const probe = spec.healthCheck?.probe;
   if (probe === undefined) return undefined;
   const monitor = new HealthMonitor(
-    new NodeHttpProbe({ host: probe.httpGet.host, port: probe.httpGet.port, path: probe.httpGet.path, timeout: milliseconds(parseDuration(probe.timeout)) }),
+    new NodeHttpProbe({ host: probe.httpGet.host, port: probe.httpGet.port, path: probe.httpGet.path, scheme: probe.httpGet.scheme ?? "HTTP", timeout: milliseconds(parseDuration(probe.timeout)) }),
     {
       period: milliseconds(parseDuration(probe.period)),
       failureThreshold: probe.failureThreshold,

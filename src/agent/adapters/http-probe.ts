@@ -1,4 +1,5 @@
-import { request } from "node:http";
+import { request as httpRequest, type IncomingMessage } from "node:http";
+import { request as httpsRequest } from "node:https";
 import type { HttpProbe, ProbeFailure, ProbeResult } from "../ports.js";
 import type { Milliseconds } from "../../vrrp/units.js";
 
@@ -6,18 +7,20 @@ export interface HttpProbeTarget {
   readonly host: string;
   readonly port: number;
   readonly path: string;
+  readonly scheme: "HTTP" | "HTTPS";
   readonly timeout: Milliseconds;
 }
 
 /**
  * One GET on a fresh connection (no keep-alive: a pooled socket could hide a listener that is gone). 2xx and 3xx
- * count as healthy, as the kubelet counts them. The timeout bounds the whole exchange, body included.
+ * count as healthy, as the kubelet counts them. The timeout bounds the whole exchange, body included. HTTPS does not
+ * verify the certificate, as the kubelet's probes do not: the probe asks whether nginx answers, not who it is.
  */
 export class NodeHttpProbe implements HttpProbe {
   constructor(private readonly target: HttpProbeTarget) {}
 
   probe(): Promise<ProbeResult> {
-    const { host, port, path, timeout } = this.target;
+    const { host, port, path, scheme, timeout } = this.target;
     return new Promise((resolve) => {
       let isSettled = false;
       const settle = (result: ProbeResult): void => {
@@ -27,7 +30,8 @@ export class NodeHttpProbe implements HttpProbe {
         resolve(result);
       };
       const fail = (reason: ProbeFailure, detail: string): void => settle({ ok: false, reason, detail });
-      const req = request({ host, port, path, method: "GET", agent: false, signal: AbortSignal.timeout(timeout) }, (res) => {
+      const options = { host, port, path, method: "GET", agent: false, signal: AbortSignal.timeout(timeout) } as const;
+      const onResponse = (res: IncomingMessage): void => {
         const status = res.statusCode ?? 0;
         res.on("error", (error) => fail(failureOf(error), error.message));
         res.on("end", () => {
@@ -35,7 +39,8 @@ export class NodeHttpProbe implements HttpProbe {
           else fail("bad-status", `HTTP ${status}`);
         });
         res.resume();
-      });
+      };
+      const req = scheme === "HTTPS" ? httpsRequest({ ...options, rejectUnauthorized: false }, onResponse) : httpRequest(options, onResponse);
       req.on("error", (error) => fail(failureOf(error), error.message));
       req.end();
     });

@@ -279,7 +279,7 @@ const probeSchema = z
       path: z.string().max(2048).regex(/^\//, { error: (issue) => `${quote(issue.input)} must start with "/"; write e.g. /healthz` }),
       port: z.int().min(1).max(65535),
       host: z.string().min(1).max(253).default("127.0.0.1"),
-      scheme: z.enum(["HTTP", "HTTPS"]).optional(),
+      scheme: z.enum(["HTTP", "HTTPS"]).optional().describe("HTTPS does not verify the certificate, as the kubelet's probes do not."),
     }),
     period: boundedDuration({ minMilliseconds: 10, maxMilliseconds: 300_000 }).default("200ms"),
     timeout: boundedDuration({ minMilliseconds: 10, maxMilliseconds: 300_000 }).default("100ms"),

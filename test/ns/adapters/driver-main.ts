@@ -25,7 +25,7 @@ type Request =
   | { id: number; op: "link-is-up" }
   | { id: number; op: "link-stop" }
   | { id: number; op: "watch-start"; ifname: string }
-  | { id: number; op: "probe"; host: string; port: number; path: string; timeoutMs: number }
+  | { id: number; op: "probe"; host: string; port: number; path: string; scheme?: "HTTP" | "HTTPS"; timeoutMs: number }
   | { id: number; op: "interface-for"; address: string }
   | { id: number; op: "primary-address"; ifname: string; family: IpFamily; scope: "global" | "link" };
 
@@ -124,8 +124,8 @@ async function handle(request: Request): Promise<unknown> {
       watcher = new NetlinkAddressWatcher(request.ifname);
       return watcher.start((address) => emit({ event: "removed", address, at: Date.now() }));
     case "probe": {
-      const { host, port, path, timeoutMs } = request;
-      return new NodeHttpProbe({ host, port, path, timeout: milliseconds(timeoutMs) }).probe();
+      const { host, port, path, scheme, timeoutMs } = request;
+      return new NodeHttpProbe({ host, port, path, scheme: scheme ?? "HTTP", timeout: milliseconds(timeoutMs) }).probe();
     }
     case "interface-for":
       return interfaceFor(request.address);

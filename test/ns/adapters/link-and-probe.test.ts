@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createLab, startNginx, waitFor, type Lab, type LabHost } from "../../../src/lab/index.js";
+import { createCa, issueCertificate } from "../../../src/testbed/pki.js";
 import { startDriver, type Driver } from "./driver.js";
 
 describe("link monitor and HTTP probe on a lab node", () => {
@@ -57,6 +58,27 @@ describe("link monitor and HTTP probe on a lab node", () => {
     });
     const result = await n1.call({ op: "probe", host: "127.0.0.1", port: 8081, path: "/healthz", timeoutMs: 2_000 });
     expect(result).toMatchObject({ ok: false, reason: "bad-status", detail: "HTTP 404" });
+  });
+
+  it("Kubernetes httpGet scheme HTTPS: probes over TLS without verifying the self-signed certificate; plain HTTP to that port fails", async () => {
+    if (lab === undefined) throw new Error("no lab");
+    const ca = await createCa(lab.tmpDir, "probe-test-ca");
+    const server = await issueCertificate(ca, lab.tmpDir, { name: "nginx-tls", commonName: "nginx", usage: "server", ipAddresses: ["127.0.0.1"] });
+    const serve = [
+      "import http.server, ssl, sys",
+      "httpd = http.server.HTTPServer(('127.0.0.1', 8443), http.server.SimpleHTTPRequestHandler)",
+      "context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)",
+      "context.load_cert_chain(sys.argv[1], sys.argv[2])",
+      "httpd.socket = context.wrap_socket(httpd.socket, server_side=True)",
+      "httpd.serve_forever()",
+    ].join("\n");
+    lab.spawn(host, "python3", ["-c", serve, server.certFile, server.keyFile], { cwd: lab.tmpDir });
+    await waitFor(async () => (await n1.call<{ ok: boolean }>({ op: "probe", host: "127.0.0.1", port: 8443, path: "/", scheme: "HTTPS", timeoutMs: 2_000 })).ok, {
+      timeoutMs: 20_000,
+      what: "python's TLS server to answer",
+    });
+    expect(await n1.call({ op: "probe", host: "127.0.0.1", port: 8443, path: "/", scheme: "HTTPS", timeoutMs: 2_000 })).toEqual({ ok: true, status: 200 });
+    expect(await n1.call({ op: "probe", host: "127.0.0.1", port: 8443, path: "/", scheme: "HTTP", timeoutMs: 2_000 })).toMatchObject({ ok: false });
   });
 
   it("probes an address nobody answers for: timeout within its bound", async () => {
