@@ -13,6 +13,7 @@ import { NodeHttpProbe } from "./adapters/http-probe.js";
 import { allAddresses, interfaceFor, primaryAddress, withRtNetlink } from "./adapters/interfaces.js";
 import { NetlinkLinkMonitor } from "./adapters/link-monitor.js";
 import { SystemNeighborAnnouncer } from "./adapters/neighbor-announcer.js";
+import { promoteSecondaries } from "./adapters/promote-secondaries.js";
 import { RawSocketPool } from "./adapters/raw-transport.js";
 import { createVipManager, type VipBackend } from "./adapters/vips.js";
 import { HealthMonitor } from "./health-monitor.js";
@@ -66,6 +67,8 @@ export interface SharedAdapters {
   readonly metrics: AgentMetrics;
   /** Packets no router on this node serves, as `dropped:<reason>` counters for /state. */
   readonly unclaimed: ReadonlyMap<string, number>;
+  /** Readies an interface for VIPs once per process, before the first router on it starts. */
+  prepare(site: Site, logger: Logger): Promise<void>;
 }
 
 export function createSharedAdapters(vipBackend: VipBackend, node: string): SharedAdapters {
@@ -75,7 +78,19 @@ export function createSharedAdapters(vipBackend: VipBackend, node: string): Shar
     metrics.unclaimedPacket(reason);
     unclaimed.set(`dropped:${reason}`, (unclaimed.get(`dropped:${reason}`) ?? 0) + 1);
   });
-  return { sockets, vips: createVipManager(vipBackend), metrics, unclaimed };
+  const prepared = new Map<string, Promise<void>>();
+  const prepare = (site: Site, logger: Logger): Promise<void> => {
+    if (site.family !== "ipv4") return Promise.resolve();
+    const preparing =
+      prepared.get(site.ifname) ??
+      promoteSecondaries(site.ifname).then((result) => {
+        if (!result.ok) logger.warn({ ifname: site.ifname, code: result.code, detail: result.detail }, "cannot set promote_secondaries; releasing a VIP that is its subnet's first address deletes that subnet's other addresses too");
+        else if (result.value === "changed") logger.info({ ifname: site.ifname }, "set promote_secondaries, so releasing one VIP never deletes other addresses of its subnet");
+      });
+    prepared.set(site.ifname, preparing);
+    return preparing;
+  };
+  return { sockets, vips: createVipManager(vipBackend), metrics, unclaimed, prepare };
 }
 
 /**

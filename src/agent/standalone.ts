@@ -236,6 +236,7 @@ class StandaloneAgent {
     metrics.healthy(!hasProbe);
     logger.info({ vrid: config.vrid, interface: site.ifname, primaryAddress: site.primary, peers: config.peers }, "router starting");
     try {
+      await this.#shared.prepare(site, logger);
       await runtime.start({ isHealthy: !hasProbe });
     } catch (error) {
       metrics.remove();

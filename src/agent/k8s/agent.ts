@@ -307,6 +307,7 @@ class KubernetesAgent {
     this.#logger.info({ vrid: config.vrid, interface: site.ifname, primaryAddress: site.primary, peers: config.peers, priority: config.priority, isHealthy: health.isHealthy }, "router starting");
     this.#runtime = runtime;
     try {
+      await this.#shared.prepare(site, this.#logger);
       await runtime.start({ isHealthy: health.isHealthy });
     } catch (error) {
       this.#runtime = undefined;
