@@ -106,6 +106,17 @@ export function splitBrainCondition(summary: Pick<NodeSummary, "entries" | "gone
 }
 
 /**
+ * VirtualRouterIDShared from the resources that set the same spec VRID on other nodes. A warning, not a Conflict: two
+ * sites on separate LANs may reuse a VRID, as keepalived setups do, and only the person who wired them knows.
+ */
+export function virtualRouterIdSharedCondition(sharings: readonly { readonly message: string }[]): ConditionDraft {
+  const type = ConditionType.VirtualRouterIDShared;
+  return sharings.length === 0
+    ? { type, status: "False", reason: ConditionReason.VirtualRouterIDUnique, message: "no other HighAvailabilityVIP of this address family uses this VRID" }
+    : { type, status: "True", reason: ConditionReason.SameVirtualRouterIDOnOtherNodes, message: sharings.map((sharing) => sharing.message).join("; ") };
+}
+
+/**
  * WeightIneffective from the weight warnings of the selected nodes (keepalived issue #942). A warning, not an error:
  * the spec is valid and the VIP works while every node is healthy, so Ready and Invalid do not change.
  */

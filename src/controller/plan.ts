@@ -7,6 +7,7 @@ import {
   ConditionType,
   formatIssues,
   haVipStatusSchema,
+  MAX_NODES,
   parseIpAddress,
   validateHaVip,
   weightWarnings,
@@ -23,6 +24,7 @@ import {
   readyCondition,
   splitBrainCondition,
   stampConditions,
+  virtualRouterIdSharedCondition,
   weightCondition,
   type ConditionDraft,
 } from "./conditions.js";
@@ -164,6 +166,25 @@ function invalidDrafts(message: string): ConditionDraft[] {
   ];
 }
 
+// The status lists hold up to one entry per selected node, so a resource selecting more than MAX_NODES would have its
+// status write refused: no VRID stored, no agent started, and nothing in kubectl describe saying why. MAX_NODES (128)
+// keeps the node lists and the agents' managedFields under ~400 KiB at worst, well inside etcd's 1.5 MiB, and bounds
+// both the fan-out of every status write to the agents watching the resource and the unicast adverts a MASTER sends
+// each interval; a VIP needs a few nodes, so a selector matching more is almost always a mistake.
+function tooManyNodesDrafts(selectedCount: number): ConditionDraft[] {
+  return [
+    {
+      type: ConditionType.Ready,
+      status: "False",
+      reason: ConditionReason.TooManyNodes,
+      message:
+        `spec.nodes.selector matches ${selectedCount} nodes, more than the limit of ${MAX_NODES} per HighAvailabilityVIP; ` +
+        `narrow spec.nodes.selector to at most ${MAX_NODES} nodes (label only those that may hold the VIP); until then the controller neither creates nor updates the agent DaemonSet`,
+    },
+    { type: ConditionType.Invalid, status: "False", reason: ConditionReason.SpecValid, message: "the spec is valid" },
+  ];
+}
+
 function conditionEvents(before: readonly HaVipCondition[], after: readonly HaVipCondition[]): PlannedEvent[] {
   return after.flatMap((condition) => {
     const previous = before.find((candidate) => candidate.type === condition.type);
@@ -208,13 +229,19 @@ export function computeDesired(inputs: PlanInputs): Plan {
   let gone: string[] = [];
   const events: PlannedEvent[] = [];
 
+  const selected = validation.ok ? selectNodes(validation.value.spec, inputs.nodes) : [];
   if (!validation.ok) {
     drafts = invalidDrafts(formatIssues(validation.issues));
     status = { ...previous };
     agentObjects = undefined;
+  } else if (selected.length > MAX_NODES) {
+    // Refused like an invalid spec: the status keeps what the API server accepted before (a running resource keeps
+    // its VRID and peers), and running agents are left alone rather than torn down over a selector change.
+    drafts = tooManyNodesDrafts(selected.length);
+    status = { ...previous };
+    agentObjects = undefined;
   } else {
     const spec = validation.value.spec;
-    const selected = selectNodes(spec, inputs.nodes);
     const selectedNames = new Set(selected.map((node) => node.name));
     const mine: Claim = {
       key: keyOf(owner),
@@ -237,6 +264,7 @@ export function computeDesired(inputs: PlanInputs): Plan {
       firstConflict === undefined
         ? { type: ConditionType.Conflict, status: "False", reason: ConditionReason.NoConflict, message: "the VRID and addresses are this resource's alone" }
         : { type: ConditionType.Conflict, status: "True", reason: firstConflict.reason, message: vrid.conflicts.map((conflict) => conflict.message).join("; ") },
+      virtualRouterIdSharedCondition(vrid.sharings),
       { type: ConditionType.Invalid, status: "False", reason: ConditionReason.SpecValid, message: "the spec is valid" },
       // A weak weight is legal, so it gets its own condition rather than Invalid; turning True raises a Warning Event.
       weightCondition(spec, weightWarnings(spec, summary.selectedNodes)),
@@ -270,7 +298,7 @@ export function computeDesired(inputs: PlanInputs): Plan {
   }
 
   const conditions = stampConditions(drafts, previousConditions, metadata.generation, nowIso);
-  // Conditions this plan does not compute (none today, but an invalid spec computes only two) keep their values.
+  // Conditions this plan does not compute (an invalid spec or too many nodes computes only two) keep their values.
   const kept = previousConditions.filter((condition) => !conditions.some((fresh) => fresh.type === condition.type));
   status = {
     ...status,

@@ -10,38 +10,52 @@ function conditionOf(conditions: readonly HaVipCondition[] | undefined, type: st
 const other = { matchLabels: { role: "other" } };
 
 describe("VRID allocation", () => {
+  // Allocation counts down from 255, away from the low VRIDs of hand-built keepalived setups, and a VRID is unique per
+  // address family in the whole cluster: the controller cannot see which nodes share an L2 segment (issue #13).
   const cases = [
-    { name: "no VRID anywhere: the lowest, 1", status: undefined, peers: [], expected: 1 },
-    { name: "a VRID in status is kept although a lower one is free", status: { virtualRouterID: 7 }, peers: [], expected: 7 },
+    { name: "no VRID anywhere: the highest, 255", status: undefined, peers: [], expected: 255 },
+    { name: "a VRID in status is kept although a higher one is free", status: { virtualRouterID: 7 }, peers: [], expected: 7 },
     {
-      name: "an overlapping resource holds 1: the next free, 2",
+      name: "an overlapping resource holds 255: the next free, 254",
       status: undefined,
-      peers: [aPeer("a", aSpec({ addresses: ["10.77.0.201"], virtualRouterID: 1 }))],
-      expected: 2,
+      peers: [aPeer("a", aSpec({ addresses: ["10.77.0.201"], virtualRouterID: 255 }))],
+      expected: 254,
     },
     {
       name: "an allocated VRID in another's status is skipped too",
       status: undefined,
-      peers: [aPeer("a", aSpec({ addresses: ["10.77.0.201"] }), { statusVrid: 1 }), aPeer("b", aSpec({ addresses: ["10.77.0.202"], virtualRouterID: 2 }))],
-      expected: 3,
+      peers: [aPeer("a", aSpec({ addresses: ["10.77.0.201"] }), { statusVrid: 255 }), aPeer("b", aSpec({ addresses: ["10.77.0.202"], virtualRouterID: 254 }))],
+      expected: 253,
     },
     {
-      name: "a resource on other nodes does not take a VRID from us",
+      name: "a resource on other nodes, maybe on the same L2 segment, takes its spec VRID from us too",
       status: undefined,
-      peers: [aPeer("a", aSpec({ addresses: ["10.77.0.201"], virtualRouterID: 1, nodes: { selector: other } }))],
-      expected: 1,
+      peers: [aPeer("a", aSpec({ addresses: ["10.77.0.201"], virtualRouterID: 255, nodes: { selector: other } }))],
+      expected: 254,
     },
     {
-      name: "an IPv6 resource on the same nodes does not take an IPv4 VRID (separate routers, RFC 5798 §7.3)",
+      name: "a resource on other nodes takes its allocated VRID from us too",
       status: undefined,
-      peers: [aPeer("a", aSpec({ addresses: ["fd00::1/64"], virtualRouterID: 1 }))],
-      expected: 1,
+      peers: [aPeer("a", aSpec({ addresses: ["10.77.0.201"], nodes: { selector: other } }), { statusVrid: 255 })],
+      expected: 254,
     },
     {
-      name: "a VRID in status contested by an older allocation moves to the lowest free one",
+      name: "an IPv6 resource does not take an IPv4 VRID (separate routers, RFC 5798 §7.3)",
+      status: undefined,
+      peers: [aPeer("a", aSpec({ addresses: ["fd00::1/64"], virtualRouterID: 255 }))],
+      expected: 255,
+    },
+    {
+      name: "a VRID in status contested by an older allocation moves to the highest free one",
       status: { virtualRouterID: 1 },
       peers: [aPeer("a", aSpec({ addresses: ["10.77.0.201"] }), { statusVrid: 1, created: "2026-11-23T08:00:00Z" })],
-      expected: 2,
+      expected: 255,
+    },
+    {
+      name: "a VRID in status contested by an older allocation on other nodes moves too",
+      status: { virtualRouterID: 1 },
+      peers: [aPeer("a", aSpec({ addresses: ["10.77.0.201"], nodes: { selector: other } }), { statusVrid: 1, created: "2026-11-23T08:00:00Z" })],
+      expected: 255,
     },
     {
       name: "a VRID in status contested by a younger allocation stays",
@@ -53,7 +67,13 @@ describe("VRID allocation", () => {
       name: "a VRID in status contested by a spec VRID moves",
       status: { virtualRouterID: 1 },
       peers: [aPeer("a", aSpec({ addresses: ["10.77.0.201"], virtualRouterID: 1 }))],
-      expected: 2,
+      expected: 255,
+    },
+    {
+      name: "a VRID in status contested by a spec VRID on other nodes moves",
+      status: { virtualRouterID: 51 },
+      peers: [aPeer("a", aSpec({ addresses: ["10.77.0.201"], virtualRouterID: 51, nodes: { selector: other } }))],
+      expected: 255,
     },
     { name: "the spec's VRID wins over the status", status: { virtualRouterID: 7 }, peers: [], spec: aSpec({ virtualRouterID: 51 }), expected: 51 },
   ];
@@ -64,12 +84,27 @@ describe("VRID allocation", () => {
     expect(plan.agentObjects?.daemonSet.spec?.template.spec?.containers[0]?.ports?.[0]?.containerPort).toBe(9800 + expected);
   });
 
-  it("all 255 VRIDs taken on the selected nodes: Conflict VirtualRouterIDsExhausted and no DaemonSet", () => {
-    const peers = Array.from({ length: 255 }, (_, index) => aPeer(`p${index}`, aSpec({ addresses: [`10.78.${index}.1`], virtualRouterID: index + 1 })));
+  const everyVrid = (nodes: typeof other | undefined) =>
+    Array.from({ length: 255 }, (_, index) =>
+      aPeer(`p${index}`, aSpec({ addresses: [`10.78.${index}.1`], virtualRouterID: index + 1, ...(nodes === undefined ? {} : { nodes: { selector: nodes } }) })),
+    );
+  it.each([
+    { name: "all 255 VRIDs taken on the selected nodes", peers: everyVrid(undefined) },
+    { name: "the 256th IPv4 resource in the cluster, though the 255 others run on other nodes", peers: everyVrid(other) },
+  ])("$name: Conflict VirtualRouterIDsExhausted naming the limit and the fix, and no DaemonSet", ({ peers }) => {
     const plan = computeDesired(inputs({ others: peers }));
     expect(plan.status.virtualRouterID).toBeUndefined();
-    expect(conditionOf(plan.status.conditions, ConditionType.Conflict)).toMatchObject({ status: "True", reason: "VirtualRouterIDsExhausted" });
+    const conflict = conditionOf(plan.status.conditions, ConditionType.Conflict);
+    expect(conflict).toMatchObject({ status: "True", reason: "VirtualRouterIDsExhausted" });
+    expect(conflict?.message).toContain("255");
+    expect(conflict?.message).toContain("spec.virtualRouterID");
+    expect(conflict?.message).toContain("delete");
     expect(plan.agentObjects).toBeUndefined();
+  });
+
+  it("the 255 IPv4 VRIDs all taken leave the IPv6 ones free", () => {
+    const plan = computeDesired(inputs({ object: aHavip({ spec: aSpec({ addresses: ["fd00::200/64"] }) }), others: everyVrid(other) }));
+    expect(plan.status.virtualRouterID).toBe(255);
   });
 });
 
@@ -106,13 +141,27 @@ describe("conflicts", () => {
     expect(conditionOf(fromB.status.conditions, ConditionType.Conflict)?.message).toContain("default/a");
   });
 
-  it("nodes that do not overlap may share a VRID", () => {
+  it("the same spec VRID on other nodes: the agents run, VirtualRouterIDShared warns naming the other", () => {
     const plan = computeDesired(inputs({
       object: aHavip({ spec: aSpec({ virtualRouterID: 51 }) }),
       nodes: [aNode("node-1"), aNode("node-2", { labels: { role: "other" } })],
       others: [aPeer("rival", aSpec({ addresses: ["10.77.0.201"], virtualRouterID: 51, nodes: { selector: other } }))],
     }));
     expect(conditionOf(plan.status.conditions, ConditionType.Conflict)?.status).toBe("False");
+    const shared = conditionOf(plan.status.conditions, "VirtualRouterIDShared");
+    expect(shared).toMatchObject({ status: "True", reason: "SameVirtualRouterIDOnOtherNodes" });
+    expect(shared?.message).toContain("default/rival");
+    expect(plan.agentObjects).toBeDefined();
+    expect(plan.events.some((event) => event.type === "Warning" && event.reason === "SameVirtualRouterIDOnOtherNodes")).toBe(true);
+  });
+
+  it.each([
+    { name: "no other resource", others: [] },
+    { name: "an allocated VRID elsewhere, which moves", others: [aPeer("young", aSpec({ addresses: ["10.77.0.201"], nodes: { selector: other } }), { statusVrid: 51 })] },
+    { name: "the same spec VRID in IPv6", others: [aPeer("v6", aSpec({ addresses: ["fd00::1/64"], virtualRouterID: 51, nodes: { selector: other } }))] },
+  ])("a spec VRID with $name: VirtualRouterIDShared False", ({ others }) => {
+    const plan = computeDesired(inputs({ object: aHavip({ spec: aSpec({ virtualRouterID: 51 }) }), others }));
+    expect(conditionOf(plan.status.conditions, "VirtualRouterIDShared")).toMatchObject({ status: "False", reason: "VirtualRouterIDUnique" });
     expect(plan.agentObjects).toBeDefined();
   });
 });

@@ -181,7 +181,7 @@ spec:
     expect(result.stderr).toContain("spec.advertisementInterval");
   }, 30_000);
 
-  it("allocation and conflict between resources: lowest free VRIDs, then Conflict on both sides naming the other", async () => {
+  it("allocation and conflict between resources: highest free VRIDs, then Conflict on both sides naming the other", async () => {
     const manifest = (name: string, address: string, vrid?: number) => `
 apiVersion: ha-nginx.io/v1alpha1
 kind: HighAvailabilityVIP
@@ -194,7 +194,7 @@ ${vrid === undefined ? "" : `  virtualRouterID: ${vrid}\n`}  nodes: { selector: 
     const a = await waitFor("alloc-a's VRID", 30_000, async () => (await havip("alloc-a"))?.status?.virtualRouterID);
     await apply(manifest("alloc-b", "10.77.0.202/24"));
     const b = await waitFor("alloc-b's VRID", 30_000, async () => (await havip("alloc-b"))?.status?.virtualRouterID);
-    expect([a, b]).toEqual([1, 2]);
+    expect([a, b]).toEqual([255, 254]);
 
     await apply(manifest("rival", "10.77.0.203/24", 51));
     const rival = await waitFor("rival's Conflict", 30_000, async () => {

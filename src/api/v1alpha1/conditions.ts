@@ -11,6 +11,12 @@ export const ConditionType = {
   SplitBrain: "SplitBrain",
   /** True while another HighAvailabilityVIP claims the same VRID on the same nodes, or the same address. */
   Conflict: "Conflict",
+  /**
+   * True while another HighAvailabilityVIP of the same address family sets the same spec.virtualRouterID on other
+   * nodes: harmless only if no L2 segment joins the two node sets, which the controller cannot see, so a warning
+   * that leaves the agents running.
+   */
+  VirtualRouterIDShared: "VirtualRouterIDShared",
   /** True while the spec breaks a rule the CRD schema cannot express; the message names the field and the fix. */
   Invalid: "Invalid",
   /**
@@ -32,6 +38,8 @@ export const ConditionReason = {
   AgentsPending: "AgentsPending",
   /** Ready=False: no node matches `spec.nodes.selector`. */
   NoEligibleNodes: "NoEligibleNodes",
+  /** Ready=False: `spec.nodes.selector` matches more than MAX_NODES nodes; the controller neither creates nor updates its agents. */
+  TooManyNodes: "TooManyNodes",
   /** Ready=False: the spec is invalid, see the Invalid condition. */
   SpecInvalid: "SpecInvalid",
 
@@ -58,8 +66,14 @@ export const ConditionReason = {
   VirtualRouterIDInUse: "VirtualRouterIDInUse",
   /** Conflict=True: another HighAvailabilityVIP claims one of the same addresses. */
   AddressInUse: "AddressInUse",
-  /** Conflict=True: spec.virtualRouterID is omitted and all 255 VRIDs are taken on the selected nodes. */
+  /** Conflict=True: spec.virtualRouterID is omitted and all 255 VRIDs of the address family are taken in the cluster. */
   VirtualRouterIDsExhausted: "VirtualRouterIDsExhausted",
+
+  // VirtualRouterIDShared
+  /** VirtualRouterIDShared=False: no other HighAvailabilityVIP of the address family uses this VRID. */
+  VirtualRouterIDUnique: "VirtualRouterIDUnique",
+  /** VirtualRouterIDShared=True: another resource sets the same spec.virtualRouterID on other nodes; the message names it. */
+  SameVirtualRouterIDOnOtherNodes: "SameVirtualRouterIDOnOtherNodes",
 
   // Invalid
   /** Invalid=False: the spec passed validation. */

@@ -27,7 +27,10 @@ export const HAVIP_SHORT_NAME = "havip";
 export const DEFAULT_PRIORITY = 100;
 /** Most virtual addresses per resource; RFC 5798 §5.2.5 allows 255, and keepalived warns above 20. */
 export const MAX_ADDRESSES = 16;
-/** Most nodes listed in `spec.nodes.priorities` and reported in `status.nodes`. */
+/**
+ * Most nodes listed in `spec.nodes.priorities` and in each status list (`nodes`, `peers`, `cordonedNodes`), hence most
+ * nodes a resource may select: the controller refuses a selector matching more (Ready=False, TooManyNodes).
+ */
 export const MAX_NODES = 128;
 /** Most entries in `spec.transport.peers`. */
 export const MAX_PEERS = 64;
@@ -410,7 +413,11 @@ export const haVipSpecSchema = z
       .max(255, { error: (issue) => `${quote(issue.input)} is out of range; use 1..255, or omit it to let the controller allocate one` })
       .meta(cel({ rule: "self >= 1 && self <= 255", message: "must be 1..255 (RFC 5798 §5.2.3); use e.g. 51, or omit it to let the controller allocate one" }))
       .optional()
-      .describe("VRID (RFC 5798 §5.2.3), 1..255; the controller allocates one when omitted."),
+      .describe(
+        "VRID (RFC 5798 §5.2.3), 1..255. When omitted the controller allocates one that no other HighAvailabilityVIP of the " +
+          "address family in the cluster uses (it cannot see which nodes share a LAN), counting down from 255 because " +
+          "hand-built keepalived setups take the low VRIDs; so at most 255 resources per family omit it.",
+      ),
     vrrpVersion: z
       .literal([2, 3], { error: (issue) => `${quote(issue.input)} is not a VRRP version; use 3 (RFC 5798) or 2 (RFC 3768)` })
       .default(3)
