@@ -1,6 +1,10 @@
 import { Command, InvalidArgumentError, Option } from "commander";
 import { StartupError } from "../startup-error.js";
 
+function parseAddressList(text: string): readonly string[] {
+  return text.split(",").map((address) => address.trim()).filter((address) => address !== "");
+}
+
 function parsePort(text: string): number {
   const port = Number(text);
   if (!Number.isInteger(port) || port < 0 || port > 65535) throw new InvalidArgumentError("expected a port number 0..65535");
@@ -15,6 +19,7 @@ interface AgentOptions {
   readonly node?: string;
   readonly nodeAddress?: string;
   readonly httpPort: number;
+  readonly httpAddress?: readonly string[];
   readonly passwordFile?: string;
   readonly logLevel: string;
   readonly vipBackend: "netlink" | "iproute";
@@ -30,6 +35,11 @@ export function agentCommand(): Command {
     .option("--node <name>", "this node's name, as in spec.nodes.priorities", process.env.NODE_NAME)
     .option("--node-address <ip>", "this node's own address; the interface holding it is the default VRRP interface (Kubernetes mode)", process.env.HOST_IP)
     .option("--http-port <port>", "port for /metrics, /healthz and /state", parsePort, 9750)
+    .option(
+      "--http-address <addresses>",
+      "comma-separated addresses to serve HTTP on; default: in Kubernetes the node's own addresses (HOST_IPS, else HOST_IP), standalone every address",
+      parseAddressList,
+    )
     .option("--password-file <file>", "VRRPv2 password file, for spec.authentication in standalone mode")
     .addOption(new Option("--log-level <level>", "pino log level").choices(["debug", "info", "warn", "error"]).default("info"))
     .addOption(new Option("--vip-backend <backend>", "how addresses are added").choices(["netlink", "iproute"]).default("netlink"))
@@ -43,6 +53,7 @@ export function agentCommand(): Command {
           config: options.config,
           node: options.node,
           httpPort: options.httpPort,
+          httpAddresses: options.httpAddress ?? [],
           passwordFile: options.passwordFile,
           logLevel: options.logLevel,
           vipBackend: options.vipBackend,
@@ -59,6 +70,9 @@ export function agentCommand(): Command {
         node: options.node,
         nodeAddress: options.nodeAddress === "" ? undefined : options.nodeAddress,
         httpPort: options.httpPort,
+        // The kubelet probes a hostNetwork pod on the node's address, of the cluster's first family; the VIP and any
+        // other address of the node stay closed.
+        httpAddresses: options.httpAddress ?? parseAddressList(process.env.HOST_IPS ?? process.env.HOST_IP ?? ""),
         logLevel: options.logLevel,
         vipBackend: options.vipBackend,
       });

@@ -22,6 +22,7 @@ export interface StandaloneOptions {
   readonly config: string;
   readonly node: string;
   readonly httpPort: number;
+  readonly httpAddresses: readonly string[];
   readonly passwordFile: string | undefined;
   readonly logLevel: string;
   readonly vipBackend: VipBackend;
@@ -266,7 +267,7 @@ export async function runStandalone(options: StandaloneOptions): Promise<void> {
     await agent.stop();
     throw error;
   }
-  const http = new AgentHttpServer({ registry: agent.shared.metrics.registry, state: () => agent.state(), isAlive: () => true }, options.httpPort);
+  const http = new AgentHttpServer({ registry: agent.shared.metrics.registry, state: () => agent.state(), isAlive: () => true }, options.httpPort, options.httpAddresses);
   const port = await http.start();
   logger.info({ routers: agent.routerCount, httpPort: port }, "agent started");
 

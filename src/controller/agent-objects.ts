@@ -49,6 +49,8 @@ export interface AgentSettings {
   readonly image: string;
   readonly logLevel: string;
   readonly resources: AgentResources;
+  /** Where agents serve /metrics, /healthz and /state; undefined: the node's own addresses. */
+  readonly httpAddress: string | undefined;
 }
 
 function ownerReference(owner: Owner) {
@@ -153,11 +155,16 @@ export function desiredDaemonSet(owner: Owner, spec: HaVipSpec, virtualRouterID:
             {
               name: "agent",
               image: settings.image,
-              args: ["agent", "--namespace", owner.namespace, "--name", owner.name, "--http-port", String(port), "--log-level", settings.logLevel],
+              args: [
+                "agent", "--namespace", owner.namespace, "--name", owner.name, "--http-port", String(port), "--log-level", settings.logLevel,
+                ...(settings.httpAddress === undefined ? [] : ["--http-address", settings.httpAddress]),
+              ],
               env: [
                 { name: "NODE_NAME", valueFrom: { fieldRef: { fieldPath: "spec.nodeName" } } },
                 // The node's InternalIP: the agent's default VRRP interface is the one holding it, not a CNI bridge.
                 { name: "HOST_IP", valueFrom: { fieldRef: { fieldPath: "status.hostIP" } } },
+                // Every family's node address: the agent serves HTTP there, where the kubelet probes, and not on the VIP.
+                { name: "HOST_IPS", valueFrom: { fieldRef: { fieldPath: "status.hostIPs" } } },
               ],
               ports: [{ name: "http", containerPort: port, protocol: "TCP" }],
               readinessProbe: probe,

@@ -40,9 +40,10 @@ export function controllerCommand(): Command {
     .option("--metrics-port <port>", "port for /metrics, /healthz and /readyz", parsePort, 9751)
     .option("--leader-elect", "elect one active replica through a Lease", false)
     .option("--agent-image <image>", "image of the agent DaemonSets", "ghcr.io/ha-nginx/ha-nginx:0.1.0")
+    .option("--agent-http-address <addresses>", "where agents serve /metrics, /healthz and /state (their --http-address); default: each node's own addresses")
     .option("--agent-resources <json>", "the agent containers' requests and limits, as JSON", parseAgentResources, parseAgentResources(DEFAULT_AGENT_RESOURCES))
     .addOption(new Option("--log-level <level>", "pino log level").choices(["debug", "info", "warn", "error"]).default("info"))
-    .action(async (options: { namespace: string; metricsPort: number; leaderElect: boolean; agentImage: string; agentResources: AgentResources; logLevel: string }) => {
+    .action(async (options: { namespace: string; metricsPort: number; leaderElect: boolean; agentImage: string; agentHttpAddress?: string; agentResources: AgentResources; logLevel: string }) => {
       try {
         const { runController } = await import("./main.js");
         const controller = await runController({
@@ -51,6 +52,7 @@ export function controllerCommand(): Command {
           isLeaderElect: options.leaderElect,
           agentImage: options.agentImage,
           agentResources: options.agentResources,
+          agentHttpAddress: options.agentHttpAddress,
           logLevel: options.logLevel,
         });
         const shutdown = (): void => {

@@ -27,6 +27,7 @@ export interface ControllerOptions {
   readonly isLeaderElect: boolean;
   readonly agentImage: string;
   readonly agentResources: AgentResources;
+  readonly agentHttpAddress: string | undefined;
   readonly logLevel: string;
   readonly identity?: string;
 }
@@ -56,7 +57,7 @@ export async function runController(options: ControllerOptions): Promise<Running
   // Every Node, in full: on a large cluster that list alone may take longer than the bound for small calls.
   const nodeLister = makeBoundedApiClient(kubeConfig, CoreV1Api, NODE_LIST_TIMEOUT_MS);
   const apps = makeBoundedApiClient(kubeConfig, AppsV1Api);
-  const agent: AgentSettings = { image: options.agentImage, logLevel: options.logLevel, resources: options.agentResources };
+  const agent: AgentSettings = { image: options.agentImage, logLevel: options.logLevel, resources: options.agentResources, httpAddress: options.agentHttpAddress };
 
   // The watches start before the queue exists (the queue's reconciler reads their caches); keys wait in it anyway.
   const queueRef: { current?: WorkQueue } = {};

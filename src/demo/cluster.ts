@@ -61,7 +61,7 @@ export async function runClusterDemo(opts: ClusterDemoOptions): Promise<DemoResu
     const statePort = agentHttpPort(spec.value, bed.vrid);
     const nodes: DemoNode[] = testbed.nodeNames.map((name) => ({
       name,
-      watch: watchAgentState(testbed.lab, testbed.hostOf(name), { httpPort: statePort, intervalMs: statePollMs }),
+      watch: watchAgentState(testbed.lab, testbed.hostOf(name), { httpPort: statePort, address: testbed.hostOf(name).address, intervalMs: statePollMs }),
     }));
     api = watchHaVip(bed);
     display.say(`${palette.dim("VIP")} ${bed.vip} · ${palette.dim("VRID")} ${bed.vrid} (allocated by the controller) · ` +

@@ -51,6 +51,8 @@ function pollerCommand(): string[] {
 
 export interface WatchOptions {
   readonly httpPort: number;
+  /** Where the agent serves; default 127.0.0.1 (the standalone agent serves every address). */
+  readonly address?: string;
   readonly intervalMs: number;
 }
 
@@ -60,7 +62,7 @@ export interface WatchOptions {
  */
 export function watchAgentState(lab: Lab, host: LabHost, opts: WatchOptions): StateWatch {
   const [cmd = process.execPath, ...args] = pollerCommand();
-  const url = `http://127.0.0.1:${opts.httpPort}/state`;
+  const url = `http://${opts.address ?? "127.0.0.1"}:${opts.httpPort}/state`;
   const child: ChildProcess = lab.spawn(host, cmd, [...args, url, String(opts.intervalMs), lab.id], {
     stdio: ["ignore", "pipe", "ignore"],
   });

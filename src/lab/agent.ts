@@ -172,6 +172,8 @@ export interface StartAgentOptions {
   readonly node?: string;
   /** Default 9750; every lab host is its own namespace, so the same port serves all of them. */
   readonly httpPort?: number;
+  /** The agent's --http-address; /state is then asked there. Default: the agent's own default, every address. */
+  readonly httpAddress?: string;
   readonly passwordFile?: string;
   readonly logLevel?: "debug" | "info" | "warn" | "error";
   /** Resolve only once /state answers (default true). */
@@ -228,12 +230,14 @@ export async function startAgent(lab: Lab, host: LabHost, opts: StartAgentOption
   const args = [
     agentCliPath(), "agent", "--standalone", "--config", configPath, "--node", node, "--http-port", String(httpPort),
     "--log-level", opts.logLevel ?? "info",
+    ...(opts.httpAddress === undefined ? [] : ["--http-address", opts.httpAddress]),
     ...(opts.passwordFile === undefined ? [] : ["--password-file", opts.passwordFile]),
   ];
   const child = lab.spawn(host, process.execPath, args);
   const pid = child.pid;
   if (pid === undefined) throw new Error(`the agent did not start in ${host.name}`);
-  const agent = new LabAgent(lab, host, node, pid, configPath, httpPort, child);
+  const stateHost = opts.httpAddress?.split(",")[0] ?? "127.0.0.1";
+  const agent = new LabAgent(lab, host, node, pid, configPath, httpPort, stateHost.includes(":") ? `[${stateHost}]` : stateHost, child);
   if (opts.shouldWaitReady ?? true) {
     try {
       await waitFor(async () => {
@@ -276,6 +280,7 @@ class LabAgent implements AgentProcess {
     readonly pid: number,
     readonly configPath: string,
     readonly httpPort: number,
+    private readonly stateHost: string,
     child: ChildProcess,
   ) {
     this.exited = new Promise((resolveExit) => {
@@ -316,7 +321,7 @@ class LabAgent implements AgentProcess {
   }
 
   async document(): Promise<AgentDocument> {
-    const answer = await this.lab.httpGet(this.host, `http://127.0.0.1:${this.httpPort}/state`, { timeoutMs: 2_000 });
+    const answer = await this.lab.httpGet(this.host, `http://${this.stateHost}:${this.httpPort}/state`, { timeoutMs: 2_000 });
     if (answer.status !== 200) throw new Error(`GET /state in ${this.host.name} answered ${answer.status}`);
     return agentDocumentSchema.parse(JSON.parse(answer.body));
   }

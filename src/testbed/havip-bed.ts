@@ -233,7 +233,9 @@ export async function startHaVipBed(options: HaVipBedOptions = {}): Promise<HaVi
     const statePort = agentHttpPort(spec.value, vrid);
     const statusNodes = async (): Promise<readonly NodeStatusEntry[]> => (await havipStatus()).nodes ?? [];
     const agentState = async (node: string): Promise<AgentStateView> => {
-      const answer = await bed.lab.httpGet(bed.hostOf(node), `http://127.0.0.1:${statePort}/state`);
+      const host = bed.hostOf(node);
+      // The agent serves on the node's own address only, which answers inside the node even while it is cut off.
+      const answer = await bed.lab.httpGet(host, `http://${host.address}:${statePort}/state`);
       return answer.status === 200 ? ((JSON.parse(answer.body) as { routers?: AgentStateView[] }).routers?.[0] ?? {}) : {};
     };
     return {

@@ -42,7 +42,10 @@ describe("the agent DaemonSet", () => {
     expect(container?.env).toEqual([
       { name: "NODE_NAME", valueFrom: { fieldRef: { fieldPath: "spec.nodeName" } } },
       { name: "HOST_IP", valueFrom: { fieldRef: { fieldPath: "status.hostIP" } } },
+      { name: "HOST_IPS", valueFrom: { fieldRef: { fieldPath: "status.hostIPs" } } },
     ]);
+    const exposed = computeDesired(inputs({ object: aHavip({ spec: { ...aSpec(), virtualRouterID: 51 } }), agent: { ...inputs().agent, httpAddress: "0.0.0.0" } }));
+    expect(exposed.agentObjects?.daemonSet.spec?.template.spec?.containers[0]?.args?.slice(-2)).toEqual(["--http-address", "0.0.0.0"]);
     expect(container?.securityContext).toEqual({
       capabilities: { add: ["NET_ADMIN", "NET_RAW"], drop: ["ALL"] },
       allowPrivilegeEscalation: false,

@@ -89,6 +89,9 @@ describe("chart: lint and render", () => {
       "Role", "Role", "RoleBinding", "RoleBinding", "ServiceAccount", "ServiceAccount",
     ]);
     expect(defaults.stdout).toContain("- --leader-elect");
+    expect(defaults.stdout).not.toContain("--agent-http-address");
+    const exposed = await helm(["template", release, chart, "-n", namespace, "--set", "agent.httpAddress=0.0.0.0"]);
+    expect(exposed.stdout).toContain('- --agent-http-address\n            - "0.0.0.0"');
     const full = await helm(["template", release, chart, "-n", namespace, ...fullValues("192.0.2.10/24"), "--set", "nginx.upstream.servers[0]=192.0.2.42:80 max_fails=2 fail_timeout=3s"]);
     expect(full.code, full.stderr).toBe(0);
     expect(kindsOf(full.stdout)).toEqual(expect.arrayContaining(["ConfigMap", "DaemonSet", "HighAvailabilityVIP"]));

@@ -31,6 +31,7 @@ export interface KubernetesAgentOptions {
   /** The node's own address (the pod's status.hostIP): its interface is the default VRRP interface. */
   readonly nodeAddress: string | undefined;
   readonly httpPort: number;
+  readonly httpAddresses: readonly string[];
   readonly logLevel: string;
   readonly vipBackend: VipBackend;
 }
@@ -409,6 +410,7 @@ export async function runKubernetesAgent(options: KubernetesAgentOptions): Promi
       isAlive: () => true,
     },
     options.httpPort,
+    options.httpAddresses,
   );
   await http.start();
   agent.start();
