@@ -155,6 +155,11 @@ export function formatAddress(bytes: Uint8Array): string {
   return `${hex.slice(0, bestStart).join(":")}::${hex.slice(bestStart + bestLength).join(":")}`;
 }
 
+/** RFC 4291 §2.5.6: an IPv6 link-local unicast address, fe80::/10. */
+export function isLinkLocalAddress(bytes: Uint8Array): boolean {
+  return bytes.length === 16 && bytes[0] === 0xfe && ((bytes[1] ?? 0) & 0xc0) === 0x80;
+}
+
 /** Numeric comparison of two addresses of the same family (RFC 5798 §6.4.3: "greater than"). */
 export function compareAddressBytes(a: Uint8Array, b: Uint8Array): number {
   for (let index = 0; index < Math.min(a.length, b.length); index++) {

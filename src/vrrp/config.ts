@@ -4,7 +4,7 @@
 import type { AddressFamily, Advertisement, VrrpVersion } from "./advertisement.js";
 import { VRRP_MULTICAST_IPV4, VRRP_MULTICAST_IPV6 } from "./advertisement.js";
 import type { EncodeContext, V3Ipv4ChecksumMode } from "./codec.js";
-import { parseAddress, passwordToAuthData } from "./codec.js";
+import { isLinkLocalAddress, parseAddress, passwordToAuthData } from "./codec.js";
 import type { Centiseconds, Milliseconds } from "./units.js";
 import { centisecondsToSeconds } from "./units.js";
 
@@ -91,6 +91,8 @@ export type ConfigProblem =
   | "prefix-out-of-range"
   | "primary-address-wrong-family"
   | "peer-wrong-family"
+  /** RFC 5798 §6.4.3 compares the source of a received advert with ours: IPv6 link-local with link-local, global with global. */
+  | "primary-address-scope-mismatch"
   | "v2-needs-ipv4"
   | "password-needs-v2"
   | "preempt-delay-negative"
@@ -101,6 +103,21 @@ export type ConfigProblem =
 
 function isIntegerIn(value: number, min: number, max: number): boolean {
   return Number.isInteger(value) && value >= min && value <= max;
+}
+
+/**
+ * An IPv6 unicast advert leaves from the address of our peer's scope, the link-local one for a link-local peer and a
+ * global one otherwise, and that is the source our peers compare with their own primary address. A primary of the
+ * other scope makes both of two Masters find their own address the higher, so neither yields.
+ */
+function isScopeMismatched(config: RouterConfig): boolean {
+  if (config.family !== "ipv6") return false;
+  const primary = parseAddress(config.primaryAddress, config.family);
+  if (primary === undefined) return false;
+  return config.peers.some((peer) => {
+    const bytes = parseAddress(peer, config.family);
+    return bytes !== undefined && isLinkLocalAddress(bytes) !== isLinkLocalAddress(primary);
+  });
 }
 
 /** Every rule the core relies on; the agent refuses a config with problems instead of letting `step` throw. */
@@ -118,6 +135,7 @@ export function checkRouterConfig(config: RouterConfig): readonly ConfigProblem[
   if (config.addresses.some((vip) => !isIntegerIn(vip.prefixLength, 1, maxPrefix))) problems.push("prefix-out-of-range");
   if (parseAddress(config.primaryAddress, config.family) === undefined) problems.push("primary-address-wrong-family");
   if (config.peers.some((peer) => parseAddress(peer, config.family) === undefined)) problems.push("peer-wrong-family");
+  if (isScopeMismatched(config)) problems.push("primary-address-scope-mismatch");
   if (config.version === 2 && config.family !== "ipv4") problems.push("v2-needs-ipv4");
   if (config.password !== undefined && config.version !== 2) problems.push("password-needs-v2");
   if (config.preemption.delay < 0) problems.push("preempt-delay-negative");

@@ -35,6 +35,18 @@ describe("RouterConfig", () => {
     for (const [overrides, problem] of cases) expect(checkRouterConfig(aConfig(overrides))).toContain(problem);
   });
 
+  it("RFC 5798 §6.4.3 MUST: an IPv6 router's primary address has the scope of its unicast peers, so the tie-break compares like with like", () => {
+    const ipv6 = (primaryAddress: string, peers: readonly string[]): RouterConfig =>
+      aConfig({ family: "ipv6", primaryAddress, peers, addresses: [{ address: "2001:db8::150", prefixLength: 64 }] });
+    // A link-local primary against global sources: each of two Masters would find its own address the higher.
+    expect(checkRouterConfig(ipv6("fe80::11", ["2001:db8::12"]))).toEqual(["primary-address-scope-mismatch"]);
+    expect(checkRouterConfig(ipv6("2001:db8::11", ["fe80::12"]))).toEqual(["primary-address-scope-mismatch"]);
+    expect(checkRouterConfig(ipv6("2001:db8::11", ["2001:db8::12", "fe80::13"]))).toEqual(["primary-address-scope-mismatch"]);
+    expect(checkRouterConfig(ipv6("2001:db8::11", ["2001:db8::12"]))).toEqual([]);
+    expect(checkRouterConfig(ipv6("fe80::11", ["FE80::12%eth0"]))).toEqual([]);
+    expect(checkRouterConfig(ipv6("fe80::11", []))).toEqual([]);
+  });
+
   it("RFC 5798 §5.1.1.2 MUST: adverts go to 224.0.0.18 or ff02::12 unless unicast peers are configured", () => {
     expect(advertDestinations(aConfig())).toEqual(["224.0.0.18"]);
     expect(advertDestinations(aConfig({ family: "ipv6" }))).toEqual(["ff02::12"]);

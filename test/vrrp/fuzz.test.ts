@@ -309,7 +309,7 @@ const REACHABLE_CODES: readonly DecodeErrorCode[] = [
 ];
 
 /** Configuration checks (receive.ts) that the mutations reach; version-mismatch is caught earlier as bad-version. */
-const REACHABLE_VERDICTS = ["other-vrid", "own-advert", "unknown-peer", "auth-mismatch", "interval-mismatch"];
+const REACHABLE_VERDICTS = ["other-vrid", "own-advert", "unknown-peer", "auth-mismatch", "interval-mismatch", "address-mismatch"];
 
 describe("wire input fuzzing", () => {
   const seed = 0xf022;

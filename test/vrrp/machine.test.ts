@@ -303,6 +303,12 @@ describe("RFC 5798 §6.4.3 Master", () => {
     expect(step(releasing, { kind: "interface-down", now: ms(10500) }).actions).toEqual(done);
   });
 
+  it("RFC 5798 §7.1 MAY: a leaving Master does not take another virtual router on its VRID for its successor", () => {
+    const releasing: InitializeState = { ...initialState(config), release: { deadline: ms(13000), addresses: [vip] } };
+    const foreign: RouterEvent = { kind: "advert-received", now: ms(10500), advert: { ...advert(150), addresses: ["192.168.0.151"] }, source: higherPeer };
+    expect(step(releasing, foreign)).toEqual({ state: releasing, actions: [{ kind: "discard", reason: "address-mismatch", ref: "5798 §7.1" }] });
+  });
+
   it("RFC 5798 §6.4.3 MUST: with shutdownHold 0 the Master sends priority 0, drops the VIPs and exits at once", () => {
     const state = aMaster({ config: aConfig({ shutdownHold: ms(0) }) });
     const result = step(state, { kind: "shutdown-requested", now: ms(10000) });
@@ -364,6 +370,18 @@ describe("RFC 5798 §7.1 receiving checks that need the configuration", () => {
       aBackup({ config: aConfig({ peers: ["10.0.0.13"] }) }),
       received(200, higherPeer, 12000),
       { kind: "discard", reason: "unknown-peer", ref: "keepalived check_unicast_src" },
+    ],
+    [
+      "MAY: discard an advert whose address list differs from ours (another virtual router on our VRID), even from a higher priority",
+      aMaster(),
+      { kind: "advert-received", now: ms(10500), advert: { ...advert(200), addresses: ["192.168.0.151"] }, source: higherPeer },
+      { kind: "discard", reason: "address-mismatch", ref: "5798 §7.1" },
+    ],
+    [
+      "MAY: a priority-0 advert with another address list does not make a Backup take over after Skew_Time",
+      aBackup(),
+      { kind: "advert-received", now: ms(12000), advert: { ...advert(0), addresses: ["192.168.0.151"] }, source: higherPeer },
+      { kind: "discard", reason: "address-mismatch", ref: "5798 §7.1" },
     ],
   ];
   for (const [name, state, event, action] of cases) {

@@ -23,7 +23,9 @@ export class IprouteVipManager implements VipManager {
   async add(vip: InterfaceAddress, ifname: string, lease: Seconds): Promise<Outcome<SetupFailure>> {
     // nodad: a VIP answers at once instead of sitting "tentative" through duplicate address detection.
     const extra = vip.family === "ipv6" ? ["nodad"] : [];
-    const lifetimes = ["valid_lft", String(lease), "preferred_lft", String(lease)];
+    // Deprecated from the start for IPv6 (RFC 6724 rule 3): the kernel never picks a VIP as the source of the node's own
+    // traffic, unicast adverts included.
+    const lifetimes = ["valid_lft", String(lease), "preferred_lft", vip.family === "ipv6" ? "0" : String(lease)];
     // replace: adds the address, or renews the lifetimes of the one that is there.
     const run = await this.ip(["addr", "replace", `${vip.address}/${vip.prefixLength}`, "dev", ifname, ...lifetimes, ...extra]);
     return outcomeOf(run, undefined);

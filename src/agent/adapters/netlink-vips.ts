@@ -73,7 +73,9 @@ export class NetlinkVipManager implements VipManager {
       if (to === "remove") await rt.delAddress(data, { local: bytes, address: bytes });
       else {
         // REPLACE renews the lifetimes of an address that is there (RTM_NEWADDR, never RTM_DELADDR, is announced).
-        const cacheInfo = { ifaPrefered: to.lease, ifaValid: to.lease };
+        // An IPv6 VIP is deprecated from the start (RFC 6724 rule 3), as keepalived does for /128 VIPs: the kernel then
+        // never picks it as the source of the node's own traffic, unicast adverts included.
+        const cacheInfo = { ifaPrefered: isIpv6 ? 0 : to.lease, ifaValid: to.lease };
         await rt.newAddress(data, { local: bytes, address: bytes, cacheInfo }, { flags: NLM_F_CREATE_REPLACE });
       }
       return { ok: true };

@@ -56,6 +56,21 @@ describe.each(["netlink", "iproute"] as const)("VIP manager over %s", (backend) 
     expect(await n1.call({ op: "vip", backend, action: "remove", vip: vip6, ifname: "eth0" })).toEqual({ ok: true });
   });
 
+  it("RFC 6724 §5 rule 3: an IPv6 VIP is deprecated, so the kernel never picks it as the source of the node's own traffic (unicast adverts)", async () => {
+    // A /64 in the node's own prefix ties with the node's address up to rule 8, where the newer address would win.
+    const onLink = { ...vip6, prefixLength: 64 };
+    const peer = lab?.vip(9).address6 ?? "";
+    expect(await n1.call({ op: "vip", backend, action: "add", vip: onLink, ifname: "eth0" })).toEqual({ ok: true });
+    try {
+      const route = await lab?.exec(host, "ip", ["-6", "route", "get", peer], { check: true });
+      expect(route?.stdout).toContain(`src ${host.address6} `);
+      const shown = await lab?.exec(host, "ip", ["-6", "addr", "show", "dev", "eth0", "to", `${onLink.address}/128`]);
+      expect(shown?.stdout).toContain("deprecated");
+    } finally {
+      expect(await n1.call({ op: "vip", backend, action: "remove", vip: onLink, ifname: "eth0" })).toEqual({ ok: true });
+    }
+  });
+
   // The lease a Master renews at every advert (src/agent/vip-lease.ts): once the renewals stop, as when the agent is
   // SIGKILLed, the kernel deletes the address by itself. Renewals are RTM_NEWADDR, so the agent's address watcher,
   // which reports RTM_DELADDR, sees the expiry once and the renewals never.
