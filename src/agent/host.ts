@@ -13,6 +13,7 @@ import { NodeHttpProbe } from "./adapters/http-probe.js";
 import { allAddresses, interfaceFor, primaryAddress, withRtNetlink } from "./adapters/interfaces.js";
 import { NetlinkLinkMonitor } from "./adapters/link-monitor.js";
 import { SystemNeighborAnnouncer } from "./adapters/neighbor-announcer.js";
+import { AddressWatcherPool } from "./adapters/address-watcher.js";
 import { promoteSecondaries } from "./adapters/promote-secondaries.js";
 import { RawSocketPool } from "./adapters/raw-transport.js";
 import { createVipManager, type VipBackend } from "./adapters/vips.js";
@@ -63,6 +64,7 @@ export async function locate(spec: HaVipSpec, nodeAddress?: string): Promise<Sit
 /** What the routers of one agent process share: a socket per interface and family, the address backend, metrics. */
 export interface SharedAdapters {
   readonly sockets: RawSocketPool;
+  readonly addresses: AddressWatcherPool;
   readonly vips: VipManager;
   readonly metrics: AgentMetrics;
   /** Packets no router on this node serves, as `dropped:<reason>` counters for /state. */
@@ -90,7 +92,7 @@ export function createSharedAdapters(vipBackend: VipBackend, node: string): Shar
     prepared.set(site.ifname, preparing);
     return preparing;
   };
-  return { sockets, vips: createVipManager(vipBackend), metrics, unclaimed, prepare };
+  return { sockets, addresses: new AddressWatcherPool(), vips: createVipManager(vipBackend), metrics, unclaimed, prepare };
 }
 
 /**
@@ -104,6 +106,7 @@ export function createRuntime(shared: SharedAdapters, site: Site, config: Router
       vips: shared.vips,
       announcer: new SystemNeighborAnnouncer(),
       link: new NetlinkLinkMonitor(site.ifname),
+      addresses: shared.addresses.watcher(site.ifname),
       clock: new MonotonicClock(),
     },
     { config, ifname: site.ifname, logger, metrics },

@@ -11,6 +11,8 @@ export interface RouterMetrics {
   effectivePriority(value: number): void;
   vipHeld(isHeld: boolean): void;
   healthy(isHealthy: boolean): void;
+  /** A held VIP that the kernel lost (lease lapsed) or someone removed, put back and announced. */
+  vipRestored(): void;
   /** Event-loop lateness is the process's, so it carries no router labels. */
   timerLateness(seconds: number): void;
   /** Deletes this router's series once it no longer runs, so a deleted resource leaves no stale gauge behind. */
@@ -33,6 +35,7 @@ export class AgentMetrics {
   readonly #effectivePriority: Gauge<"havip" | "vrid">;
   readonly #vipHeld: Gauge<"havip" | "vrid">;
   readonly #healthy: Gauge<"havip" | "vrid">;
+  readonly #vipRestored: Counter<"havip" | "vrid">;
   readonly #timerLateness: Histogram;
 
   constructor(node: string) {
@@ -53,6 +56,12 @@ export class AgentMetrics {
     this.#effectivePriority = new Gauge({ name: "ha_nginx_vrrp_effective_priority", help: "Priority advertised now, after health weight", labelNames: routerLabels, registers });
     this.#vipHeld = new Gauge({ name: "ha_nginx_vip_held", help: "1 while this node holds the virtual addresses", labelNames: routerLabels, registers });
     this.#healthy = new Gauge({ name: "ha_nginx_health_ok", help: "1 while the node's nginx health check passes", labelNames: routerLabels, registers });
+    this.#vipRestored = new Counter({
+      name: "ha_nginx_vip_restored_total",
+      help: "Held VIPs that left the interface behind the Master's back (lease lapsed in a stall, or removed by hand), put back and announced",
+      labelNames: routerLabels,
+      registers,
+    });
     this.#timerLateness = new Histogram({
       name: "ha_nginx_timer_lateness_seconds",
       help: "How late a router's timer fired after its deadline (event-loop starvation)",
@@ -88,6 +97,7 @@ export class AgentMetrics {
       effectivePriority: (value) => this.#effectivePriority.set(seen(this.#effectivePriority), value),
       vipHeld: (isHeld) => this.#vipHeld.set(seen(this.#vipHeld), isHeld ? 1 : 0),
       healthy: (isHealthy) => this.#healthy.set(seen(this.#healthy), isHealthy ? 1 : 0),
+      vipRestored: () => this.#vipRestored.inc(seen(this.#vipRestored)),
       timerLateness: (seconds) => this.#timerLateness.observe(seconds),
       remove: () => {
         for (const [metric, series] of touched) for (const full of series.values()) metric.remove(full);

@@ -19,7 +19,7 @@ import {
 } from "../vrrp/machine.js";
 import { milliseconds, type Milliseconds } from "../vrrp/units.js";
 import type { RouterMetrics } from "./metrics.js";
-import type { AdvertTransport, Clock, InterfaceAddress, LinkMonitor, NeighborAnnouncer, ReceivedDatagram, VipManager } from "./ports.js";
+import type { AddressWatcher, AdvertTransport, Clock, InterfaceAddress, LinkMonitor, NeighborAnnouncer, ReceivedDatagram, VipManager } from "./ports.js";
 import { vipLease } from "./vip-lease.js";
 
 export interface AgentPorts {
@@ -27,6 +27,7 @@ export interface AgentPorts {
   readonly vips: VipManager;
   readonly announcer: NeighborAnnouncer;
   readonly link: LinkMonitor;
+  readonly addresses: AddressWatcher;
   readonly clock: Clock;
 }
 
@@ -126,6 +127,10 @@ export class AgentRuntime {
       const removed = await this.ports.vips.remove(stale, ifname);
       if (!removed.ok) throw new Error(`cannot remove stale ${stale.address} from ${ifname}: ${removed.code}: ${removed.detail}`);
     }
+    const watching = await this.ports.addresses.start((removed) => {
+      if (this.#isStarted && this.#held.size > 0) this.#feed({ kind: "vip-lost", now: this.ports.clock.now(), address: removed.address });
+    });
+    if (!watching.ok) throw new Error(`cannot watch the addresses of ${ifname}: ${watching.code}: ${watching.detail}`);
     const linkStarted = await this.ports.link.start((isUp) => this.#feed({ kind: isUp ? "interface-up" : "interface-down", now: this.ports.clock.now() }));
     if (!linkStarted.ok) throw new Error(`cannot watch link ${ifname}: ${linkStarted.code}: ${linkStarted.detail}`);
     const transportStarted = await this.ports.transport.start((datagram) => this.#receive(datagram));
@@ -159,6 +164,7 @@ export class AgentRuntime {
     this.ports.clock.cancel();
     this.ports.transport.stop();
     this.ports.link.stop();
+    this.ports.addresses.stop();
   }
 
   snapshot(): AgentSnapshot {
@@ -222,6 +228,11 @@ export class AgentRuntime {
     const before = this.#state;
     const { state, actions } = step(before, event);
     this.#state = state;
+    if (event.kind === "vip-lost" && actions.length > 0) {
+      this.#count("vip-restored");
+      this.options.metrics.vipRestored();
+      this.options.logger.warn({ address: event.address, ifname: this.options.ifname }, "a virtual address this Master holds left the interface (its lease lapsed in a stall, or it was removed); restoring and announcing it");
+    }
     if (event.kind === "advert-received" && !actions.some((action) => action.kind === "discard")) {
       this.#count("adverts-received");
       this.options.metrics.advertReceived();

@@ -14,7 +14,7 @@ import { buildAdvert, computeEffectivePriority } from "./config.js";
 import { formatAddress, parseAddress } from "./codec.js";
 import { outranks } from "./election.js";
 import type { NotForUsReason, RejectReason } from "./receive.js";
-import { classifyAdvert } from "./receive.js";
+import { classifyAdvert, isSameAddress } from "./receive.js";
 import { advertisedInterval, computeMasterDownInterval, computeSkewTime } from "./timers.js";
 import type { Centiseconds, Milliseconds } from "./units.js";
 import { addMilliseconds, centisecondsToMilliseconds } from "./units.js";
@@ -110,7 +110,9 @@ export type RouterEvent =
   | { readonly kind: "config-changed"; readonly now: Milliseconds; readonly config: RouterConfig }
   | { readonly kind: "health-changed"; readonly now: Milliseconds; readonly isHealthy: boolean }
   | { readonly kind: "interface-down"; readonly now: Milliseconds }
-  | { readonly kind: "interface-up"; readonly now: Milliseconds };
+  | { readonly kind: "interface-up"; readonly now: Milliseconds }
+  /** A virtual address left the interface without this router removing it: its lease lapsed, or someone deleted it. */
+  | { readonly kind: "vip-lost"; readonly now: Milliseconds; readonly address: string };
 
 export type TransitionReason =
   | "started"
@@ -375,6 +377,8 @@ function stepInitialize(state: InitializeState, event: RouterEvent): StepResult 
     }
     case "interface-up":
       return unchanged({ ...state, isLinkUp: true });
+    case "vip-lost":
+      return unchanged(state);
     default:
       return assertNever(event);
   }
@@ -450,6 +454,8 @@ function stepBackup(state: BackupState, event: RouterEvent): StepResult {
       return enterState({ ...state, isLinkUp: false }, { to: "Fault" }, event.now, "link-down");
     case "interface-up":
       return unchanged({ ...state, isLinkUp: true });
+    case "vip-lost":
+      return unchanged(state);
     default:
       return assertNever(event);
   }
@@ -584,6 +590,12 @@ function stepMaster(state: MasterState, event: RouterEvent): StepResult {
       return enterState({ ...state, isLinkUp: false }, { to: "Fault" }, event.now, "link-down");
     case "interface-up":
       return unchanged({ ...state, isLinkUp: true });
+    case "vip-lost": {
+      // A Master's VIP went behind its back (a stalled loop let the lease lapse): put it back and announce it, as on
+      // becoming Master, or the clients' neighbour caches keep pointing elsewhere.
+      const lost = state.config.addresses.filter((vip) => isSameAddress(vip.address, event.address, state.config));
+      return unchanged(state, lost.length === 0 ? [] : [{ kind: "add-vip", addresses: lost }, ...announce(lost, state.config.garp.repeat)]);
+    }
     default:
       return assertNever(event);
   }
@@ -617,6 +629,8 @@ function stepFault(state: FaultState, event: RouterEvent): StepResult {
       return dropFaultRelease({ ...state, isLinkUp: false });
     case "interface-up":
       return leaveFaultIfHealed({ ...state, isLinkUp: true }, event.now, "link-up");
+    case "vip-lost":
+      return unchanged(state);
     default:
       return assertNever(event);
   }

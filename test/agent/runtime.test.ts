@@ -6,7 +6,7 @@ import { AgentRuntime } from "../../src/agent/runtime.js";
 import { decodeAdvertisement } from "../../src/vrrp/codec.js";
 import type { RouterConfig } from "../../src/vrrp/config.js";
 import { centiseconds, milliseconds } from "../../src/vrrp/units.js";
-import { FakeAnnouncer, FakeLinkMonitor, FakeTimerClock, FakeTransport, FakeVipManager } from "../fakes/ports.js";
+import { FakeAddressWatcher, FakeAnnouncer, FakeLinkMonitor, FakeTimerClock, FakeTransport, FakeVipManager } from "../fakes/ports.js";
 
 // keepalived 2.2.7 as Master of VRID 51 at priority 150, from 10.77.0.11 (see test/fixtures/keepalived/README.md).
 const keepalivedAdvert = Uint8Array.from(Buffer.from(readFileSync(new URL("../fixtures/keepalived/v3-ipv4-multicast.hex", import.meta.url), "utf8").trim(), "hex"));
@@ -39,11 +39,12 @@ function aRuntime(initialAddresses: { address: string; prefixLength: number }[] 
   const vips = new FakeVipManager({ eth0: initialAddresses.map((entry) => ({ family: "ipv4" as const, ...entry })) });
   const announcer = new FakeAnnouncer(vips);
   const link = new FakeLinkMonitor();
+  const addresses = new FakeAddressWatcher();
   const runtime = new AgentRuntime(
-    { transport, vips, announcer, link, clock },
+    { transport, vips, announcer, link, addresses, clock },
     { config: routerConfig, ifname: "eth0", logger: pino({ level: "silent" }), metrics: new AgentMetrics("test").router("test", 51), announceSpacing: milliseconds(1) },
   );
-  return { clock, transport, vips, announcer, link, runtime };
+  return { clock, transport, vips, announcer, link, addresses, runtime };
 }
 
 const afterPollPhase = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
@@ -146,6 +147,21 @@ describe("AgentRuntime", () => {
     await vi.waitFor(() => expect(setup.vips.holds("10.77.0.200", "eth0")).toBe(false));
     expect(sentPriorities(setup.transport)).toEqual([100, 100, 100, 100, 100]);
     expect(setup.vips.log.slice(4)).toEqual(["remove 10.77.0.200 eth0"]);
+  });
+
+  it("a held VIP that leaves the interface behind the Master's back (its lease lapsed in a stall) is added again, announced and counted", async () => {
+    const setup = aRuntime();
+    await becomeMaster(setup);
+    const before = setup.announcer.announced.length;
+    setup.addresses.lose({ family: "ipv4", address: "10.77.0.200", prefixLength: 24 }, setup.vips, "eth0");
+    await vi.waitFor(() => expect(setup.announcer.announced.length).toBe(before + 2));
+    expect(setup.vips.holds("10.77.0.200", "eth0")).toBe(true);
+    expect(setup.announcer.announced.slice(before).every((entry) => entry.wasPresent)).toBe(true);
+    expect(setup.runtime.snapshot()).toMatchObject({ state: "Master", holdsVip: true, counters: { "vip-restored": 1 } });
+    // Another address of the interface going is none of this router's business.
+    setup.addresses.lose({ family: "ipv4", address: "10.77.0.12", prefixLength: 24 }, setup.vips, "eth0");
+    await afterPollPhase();
+    expect(setup.runtime.snapshot().counters["vip-restored"]).toBe(1);
   });
 
   it("a renewal still in flight when the VIP is removed cannot bring the address back", async () => {

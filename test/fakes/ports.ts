@@ -1,4 +1,5 @@
 import type {
+  AddressWatcher,
   AdvertTransport,
   Clock,
   InterfaceAddress,
@@ -142,4 +143,23 @@ export class FakeLinkMonitor implements LinkMonitor {
   }
 
   stop(): void {}
+}
+
+/** The kernel's address notifications: `lose` plays one address leaving the interface without the agent. */
+export class FakeAddressWatcher implements AddressWatcher {
+  #onRemoved: ((address: InterfaceAddress) => void) | undefined;
+
+  async start(onRemoved: (address: InterfaceAddress) => void): Promise<Outcome<SetupFailure>> {
+    this.#onRemoved = onRemoved;
+    return { ok: true };
+  }
+
+  lose(address: InterfaceAddress, vips: FakeVipManager, ifname: string): void {
+    void vips.remove(address, ifname);
+    this.#onRemoved?.(address);
+  }
+
+  stop(): void {
+    this.#onRemoved = undefined;
+  }
 }

@@ -37,3 +37,41 @@ export class NetlinkAddressWatcher implements AddressWatcher {
     this.rt = undefined;
   }
 }
+
+/** One netlink subscription per interface, however many routers watch it: each removal reaches every router there. */
+export class AddressWatcherPool {
+  readonly #interfaces = new Map<string, { readonly watcher: NetlinkAddressWatcher; readonly listeners: Set<(address: InterfaceAddress) => void>; readonly started: Promise<Outcome<SetupFailure>> }>();
+
+  watcher(ifname: string): AddressWatcher {
+    let listener: ((address: InterfaceAddress) => void) | undefined;
+    return {
+      start: async (onRemoved) => {
+        if (listener !== undefined) return { ok: true };
+        let shared = this.#interfaces.get(ifname);
+        if (shared === undefined) {
+          const watcher = new NetlinkAddressWatcher(ifname);
+          const listeners = new Set<(address: InterfaceAddress) => void>();
+          shared = { watcher, listeners, started: watcher.start((address) => listeners.forEach((each) => each(address))) };
+          this.#interfaces.set(ifname, shared);
+        }
+        const started = await shared.started;
+        if (!started.ok) {
+          if (this.#interfaces.get(ifname) === shared && shared.listeners.size === 0) this.#interfaces.delete(ifname);
+          return started;
+        }
+        listener = onRemoved;
+        shared.listeners.add(onRemoved);
+        return { ok: true };
+      },
+      stop: () => {
+        const shared = this.#interfaces.get(ifname);
+        if (listener === undefined || shared === undefined) return;
+        shared.listeners.delete(listener);
+        listener = undefined;
+        if (shared.listeners.size > 0) return;
+        shared.watcher.stop();
+        this.#interfaces.delete(ifname);
+      },
+    };
+  }
+}
