@@ -10,11 +10,9 @@ import { mkdirSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
-import { spawnSync } from "node:child_process";
-import { loadavg } from "node:os";
 import { waitFor, type Probe } from "../src/lab/index.js";
 import { createBed, errorText, sleep, type Bed } from "./support/bed.js";
-import { fileStamp, markdownTable, median, parseList, parsePositiveInts } from "./support/report.js";
+import { fileStamp, machineNote, markdownTable, median, parseList, parsePositiveInts } from "./support/report.js";
 import { sampleResources, type ResourceSample } from "./support/resources.js";
 import { healthCheck, systemNames, type SystemName } from "./support/speakers.js";
 
@@ -186,12 +184,6 @@ function resourceTable(resources: readonly ResourceResult[]): string {
     (s.rssKiB / 1024).toFixed(1), (s.peakKiB / 1024).toFixed(1), s.cpuPercent.toFixed(2), `${(s.windowMs / 1000).toFixed(0)} s`,
   ]));
   return markdownTable(["system", "advert", "node (role)", "processes", "RSS (MiB)", "peak RSS (MiB)", "CPU (% of one core)", "window"], rows);
-}
-
-function machineNote(): string {
-  const keepalived = spawnSync("/usr/sbin/keepalived", ["--version"], { encoding: "utf8" });
-  const version = `${keepalived.stdout}${keepalived.stderr}`.split("\n")[0]?.trim() ?? "?";
-  return `${version}; load average at the end ${loadavg().map((l) => l.toFixed(2)).join(" ")} on ${spawnSync("nproc", { encoding: "utf8" }).stdout.trim()} cores (shared).`;
 }
 
 async function main(): Promise<void> {

@@ -1,5 +1,8 @@
 // Small helpers for the benchmarks' markdown output.
 
+import { spawnSync } from "node:child_process";
+import { loadavg } from "node:os";
+
 export function median(values: readonly number[]): number | undefined {
   if (values.length === 0) return undefined;
   const sorted = [...values].sort((a, b) => a - b);
@@ -32,4 +35,11 @@ export function parsePositiveInts(text: string, what: string): number[] {
     if (!Number.isSafeInteger(value) || value <= 0) throw new Error(`${what}: ${JSON.stringify(item)} is not a positive integer`);
     return value;
   });
+}
+
+/** keepalived's version and the machine's load: what a reader needs to weigh the figures. */
+export function machineNote(): string {
+  const keepalived = spawnSync("/usr/sbin/keepalived", ["--version"], { encoding: "utf8" });
+  const version = `${keepalived.stdout}${keepalived.stderr}`.split("\n")[0]?.trim() ?? "?";
+  return `${version}; load average at the end ${loadavg().map((l) => l.toFixed(2)).join(" ")} on ${spawnSync("nproc", { encoding: "utf8" }).stdout.trim()} cores (shared).`;
 }

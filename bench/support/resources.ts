@@ -1,8 +1,16 @@
 // RSS and CPU share of a speaker's processes, from /proc: VmRSS/VmHWM and utime+stime over a window.
 
 import { spawnSync } from "node:child_process";
-import { readMemory, readProcStat, type Speaker } from "./speakers.js";
+import type { LabHost } from "../../src/lab/index.js";
+import { readMemory, readProcStat } from "./speakers.js";
 import { sleep } from "./bed.js";
+
+/** What is measured on one node: a Speaker, or the scale benchmark's one process serving many routers. */
+export interface Measured {
+  readonly host: LabHost;
+  role(): string;
+  pids(): number[];
+}
 
 export interface ResourceSample {
   readonly node: string;
@@ -23,7 +31,7 @@ function clockTicksPerSecond(): number {
 }
 
 /** Samples every speaker over the same window, so the figures share the machine's conditions. */
-export async function sampleResources(speakers: readonly Speaker[], windowMs: number): Promise<ResourceSample[]> {
+export async function sampleResources(speakers: readonly Measured[], windowMs: number): Promise<ResourceSample[]> {
   const ticksPerSecond = clockTicksPerSecond();
   const pidsOf = speakers.map((speaker) => speaker.pids());
   const ticksOf = (pids: readonly number[]): number => pids.reduce((sum, pid) => sum + (readProcStat(pid)?.cpuTicks ?? 0), 0);

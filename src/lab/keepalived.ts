@@ -43,10 +43,17 @@ export interface KeepalivedGarp {
 // "v3-as-v2": `v3_checksum_as_v2` (keepalived 2.2.8 and later only; 2.2.7 reports an unknown keyword): no pseudo-header.
 export type KeepalivedChecksumMode = "default" | "old-unicast" | "v3-as-v2";
 
-export interface KeepalivedOptions {
+// What a vrrp_instance block has of its own; the other options are shared by every block of one daemon.
+export interface KeepalivedInstance {
   readonly vrid: number;
   readonly priority: number;
   readonly vips: readonly string[];
+  readonly instanceName?: string;
+}
+
+export interface KeepalivedOptions extends KeepalivedInstance {
+  // More vrrp_instance blocks after the options' own, for one daemon serving many virtual routers.
+  readonly instances?: readonly KeepalivedInstance[];
   readonly version?: 2 | 3;
   readonly state?: "MASTER" | "BACKUP";
   // v3 carries centiseconds (10 ms steps); v2 carries whole seconds.
@@ -59,7 +66,6 @@ export interface KeepalivedOptions {
   readonly garp?: KeepalivedGarp;
   readonly trackScript?: KeepalivedTrackScript;
   readonly checksum?: KeepalivedChecksumMode;
-  readonly instanceName?: string;
   readonly routerId?: string;
   // Raw lines for options this builder does not model (vrrp_strict, notify scripts, ...).
   readonly extraGlobalDefs?: readonly string[];
@@ -81,19 +87,33 @@ function isIpv6(address: string): boolean {
   return address.includes(":");
 }
 
-export function instanceNameOf(opts: Pick<KeepalivedOptions, "vrid" | "instanceName">): string {
+export function instanceNameOf(opts: Pick<KeepalivedInstance, "vrid" | "instanceName">): string {
   return opts.instanceName ?? `VI_${opts.vrid}`;
+}
+
+function instancesOf(opts: KeepalivedOptions): KeepalivedInstance[] {
+  return [opts, ...(opts.instances ?? [])];
+}
+
+function validateInstance(instance: KeepalivedInstance): void {
+  if (!Number.isInteger(instance.vrid) || instance.vrid < 1 || instance.vrid > 255) {
+    throw new Error(`vrid ${instance.vrid} not in 1..255`);
+  }
+  if (!Number.isInteger(instance.priority) || instance.priority < 1 || instance.priority > 255) {
+    throw new Error(`priority ${instance.priority} not in 1..255`);
+  }
+  if (instance.vips.length === 0) throw new Error("at least one VIP is required");
 }
 
 function validate(opts: KeepalivedConfigInput): void {
   const version = opts.version ?? 3;
   const intervalMs = opts.advertIntervalMs ?? 1000;
-  if (!Number.isInteger(opts.vrid) || opts.vrid < 1 || opts.vrid > 255) throw new Error(`vrid ${opts.vrid} not in 1..255`);
-  if (!Number.isInteger(opts.priority) || opts.priority < 1 || opts.priority > 255) {
-    throw new Error(`priority ${opts.priority} not in 1..255`);
-  }
-  if (opts.vips.length === 0) throw new Error("at least one VIP is required");
-  const families = new Set(opts.vips.map(isIpv6));
+  const instances = instancesOf(opts);
+  instances.forEach(validateInstance);
+  const names = instances.map(instanceNameOf);
+  if (new Set(names).size !== names.length) throw new Error(`vrrp_instance names must differ: ${names.join(", ")}`);
+  // One family for the whole daemon: the unicast source address is chosen once, from it.
+  const families = new Set(instances.flatMap((instance) => instance.vips.map(isIpv6)));
   if (families.size !== 1) throw new Error("VIPs must all be IPv4 or all IPv6");
   if (version === 2 && families.has(true)) throw new Error("VRRPv2 carries IPv4 VIPs only");
   if (version === 2 && (intervalMs % 1000 !== 0 || intervalMs < 1000)) {
@@ -132,33 +152,37 @@ export function keepalivedConfig(opts: KeepalivedConfigInput): string {
   if (opts.checksum === "v3-as-v2") global.push("  v3_checksum_as_v2");
   global.push(...(opts.extraGlobalDefs ?? []).map((line) => `  ${line}`), "}");
 
-  const body = [`  state ${opts.state ?? "BACKUP"}`, `  interface ${opts.interface}`,
-    `  virtual_router_id ${opts.vrid}`, `  priority ${opts.priority}`,
-    `  advert_int ${seconds(opts.advertIntervalMs ?? 1000)}`];
+  // Lines every vrrp_instance block carries the same.
+  const shared = [`  advert_int ${seconds(opts.advertIntervalMs ?? 1000)}`];
   const preemption = opts.preemption ?? { mode: "always" };
-  if (preemption.mode === "never") body.push("  nopreempt");
-  if (preemption.mode === "delayed") body.push(`  preempt_delay ${seconds(preemption.delayMs)}`);
+  if (preemption.mode === "never") shared.push("  nopreempt");
+  if (preemption.mode === "delayed") shared.push(`  preempt_delay ${seconds(preemption.delayMs)}`);
   if (opts.transport.mode === "unicast") {
-    if (opts.transport.sourceAddress !== undefined) body.push(`  unicast_src_ip ${opts.transport.sourceAddress}`);
-    body.push("  unicast_peer {", ...opts.transport.peers.map((peer) => `    ${peer}`), "  }");
-    if (opts.checksum === "old-unicast") body.push("  old_unicast_checksum");
+    if (opts.transport.sourceAddress !== undefined) shared.push(`  unicast_src_ip ${opts.transport.sourceAddress}`);
+    shared.push("  unicast_peer {", ...opts.transport.peers.map((peer) => `    ${peer}`), "  }");
+    if (opts.checksum === "old-unicast") shared.push("  old_unicast_checksum");
   }
   if (opts.authPass !== undefined) {
-    body.push("  authentication {", "    auth_type PASS", `    auth_pass ${opts.authPass}`, "  }");
+    shared.push("  authentication {", "    auth_type PASS", `    auth_pass ${opts.authPass}`, "  }");
   }
   const garp = opts.garp ?? {};
-  if (garp.masterDelaySeconds !== undefined) body.push(`  garp_master_delay ${garp.masterDelaySeconds}`);
-  if (garp.masterRepeat !== undefined) body.push(`  garp_master_repeat ${garp.masterRepeat}`);
-  if (garp.masterRefreshSeconds !== undefined) body.push(`  garp_master_refresh ${garp.masterRefreshSeconds}`);
-  if (garp.masterRefreshRepeat !== undefined) body.push(`  garp_master_refresh_repeat ${garp.masterRefreshRepeat}`);
-  body.push("  virtual_ipaddress {", ...opts.vips.map((vip) => `    ${vip}`), "  }");
+  if (garp.masterDelaySeconds !== undefined) shared.push(`  garp_master_delay ${garp.masterDelaySeconds}`);
+  if (garp.masterRepeat !== undefined) shared.push(`  garp_master_repeat ${garp.masterRepeat}`);
+  if (garp.masterRefreshSeconds !== undefined) shared.push(`  garp_master_refresh ${garp.masterRefreshSeconds}`);
+  if (garp.masterRefreshRepeat !== undefined) shared.push(`  garp_master_refresh_repeat ${garp.masterRefreshRepeat}`);
+  const tail: string[] = [];
   if (opts.trackScript !== undefined) {
-    body.push("  track_script {", `    ${opts.trackScript.name ?? "chk_nginx"}`, "  }");
+    tail.push("  track_script {", `    ${opts.trackScript.name ?? "chk_nginx"}`, "  }");
   }
-  body.push(...(opts.extraInstanceLines ?? []).map((line) => `  ${line}`));
+  tail.push(...(opts.extraInstanceLines ?? []).map((line) => `  ${line}`));
+  const block = (instance: KeepalivedInstance): string[] => [
+    `vrrp_instance ${instanceNameOf(instance)} {`, `  state ${opts.state ?? "BACKUP"}`, `  interface ${opts.interface}`,
+    `  virtual_router_id ${instance.vrid}`, `  priority ${instance.priority}`, ...shared,
+    "  virtual_ipaddress {", ...instance.vips.map((vip) => `    ${vip}`), "  }", ...tail, "}",
+  ];
 
   return [...global, ...(opts.trackScript === undefined ? [] : trackScriptBlock(opts.trackScript)),
-    `vrrp_instance ${instanceNameOf(opts)} {`, ...body, "}", ""].join("\n");
+    ...instancesOf(opts).flatMap(block), ""].join("\n");
 }
 
 // The exact texts of keepalived 2.2.7's packet rejections (vrrp.c vrrp_check_packet, vrrp_scheduler.c
