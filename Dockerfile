@@ -12,11 +12,12 @@
 ARG BASE_IMAGE=debian:trixie-slim
 
 FROM ${BASE_IMAGE} AS build
-# raw-socket and netlink are node-gyp addons, built against Debian's node headers (libnode-dev). npm is the release
+# raw-socket and netlink are node-gyp addons, built against Debian's node headers (libnode-dev); gcc builds the
+# agent's gratuitous-ARP helper (src/agent/adapters/garp.c). npm is the release
 # the lockfile was written with, from the npm registry, checked against its published sha512: Debian's npm is an
 # older major and brings some 400 packages.
 RUN apt-get update \
- && apt-get install -y --no-install-recommends nodejs libnode-dev python3 make g++ ca-certificates \
+ && apt-get install -y --no-install-recommends nodejs libnode-dev python3 make g++ gcc ca-certificates \
  && rm -rf /var/lib/apt/lists/*
 ADD https://registry.npmjs.org/npm/-/npm-11.19.1.tgz /tmp/npm.tgz
 RUN echo "cedb312b1b7f92421a02cfb68b4194e88f8346651dacd6acc5364a25ef5309d4a32b19616a1ff8aff865e7280c0fa5c0835a99f5cd93368991e2a80ec9da75d2  /tmp/npm.tgz" | sha512sum -c - \
@@ -37,10 +38,10 @@ RUN npm run build \
  && find dist node_modules \( -name '*.map' -o -name '*.d.ts' \) -delete
 
 FROM ${BASE_IMAGE}
-# tini is PID 1: it forwards SIGTERM to node at any moment, start-up included, and reaps arping's and ip's children.
-# arping sends the gratuitous ARP on becoming MASTER; iproute2 is the `ip addr` fallback for the VIP.
+# tini is PID 1: it forwards SIGTERM to node at any moment, start-up included, and reaps the ARP helper and `ip`.
+# iproute2 is the `ip addr` fallback for the VIP.
 RUN apt-get update \
- && apt-get install -y --no-install-recommends nodejs tini iputils-arping iproute2 \
+ && apt-get install -y --no-install-recommends nodejs tini iproute2 \
  && rm -rf /var/lib/apt/lists/* /var/cache/apt/* /usr/share/doc /usr/share/man \
  && useradd --uid 1000 --user-group --no-create-home --shell /usr/sbin/nologin ha-nginx
 ENV NODE_ENV=production

@@ -19,7 +19,7 @@ import { RawSocketPool } from "./adapters/raw-transport.js";
 import { createVipManager, type VipBackend } from "./adapters/vips.js";
 import { HealthMonitor } from "./health-monitor.js";
 import { AgentMetrics, type RouterMetrics } from "./metrics.js";
-import type { IpFamily, VipManager } from "./ports.js";
+import type { IpFamily, NeighborAnnouncer, VipManager } from "./ports.js";
 import { AgentRuntime } from "./runtime.js";
 
 /** Where the router runs: the VRRP interface, its family, the advert source and every address the node holds. */
@@ -64,6 +64,7 @@ export async function locate(spec: HaVipSpec, nodeAddress?: string): Promise<Sit
 /** What the routers of one agent process share: a socket per interface and family, the address backend, metrics. */
 export interface SharedAdapters {
   readonly sockets: RawSocketPool;
+  readonly announcer: NeighborAnnouncer;
   readonly addresses: AddressWatcherPool;
   readonly vips: VipManager;
   readonly metrics: AgentMetrics;
@@ -92,7 +93,7 @@ export function createSharedAdapters(vipBackend: VipBackend, node: string): Shar
     prepared.set(site.ifname, preparing);
     return preparing;
   };
-  return { sockets, addresses: new AddressWatcherPool(), vips: createVipManager(vipBackend), metrics, unclaimed, prepare };
+  return { sockets, announcer: new SystemNeighborAnnouncer(), addresses: new AddressWatcherPool(), vips: createVipManager(vipBackend), metrics, unclaimed, prepare };
 }
 
 /**
@@ -104,7 +105,7 @@ export function createRuntime(shared: SharedAdapters, site: Site, config: Router
     {
       transport: shared.sockets.transport({ family: site.family, ifname: site.ifname, vrid: config.vrid, isMulticast }),
       vips: shared.vips,
-      announcer: new SystemNeighborAnnouncer(),
+      announcer: shared.announcer,
       link: new NetlinkLinkMonitor(site.ifname),
       addresses: shared.addresses.watcher(site.ifname),
       clock: new MonotonicClock(),

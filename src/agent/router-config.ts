@@ -25,7 +25,7 @@ export interface NodeContext {
 
 /**
  * After hearing its successor, a leaving Master keeps the VIPs this long: enough for the successor's first gratuitous
- * ARP (it follows the first advert by the time to add the address and run arping), and shorter than its burst of
+ * ARP (it follows the first advert by the time to add the address and send it), and shorter than its burst of
  * `garp.repeat` ARPs 100 ms apart, so a client that asked the old Master in between is corrected.
  */
 const RELEASE_LINGER = milliseconds(200);

@@ -94,8 +94,8 @@ export class AgentRuntime {
   readonly #pendingIo = new Set<Promise<unknown>>();
   /**
    * The tail of the address changes, which run one after another: a lease renewal is an add to the kernel, so one
-   * overtaking a later removal would bring the address back. An announcement waits for it too, since arping needs the
-   * address on the interface.
+   * overtaking a later removal would bring the address back. An announcement waits for it too: a neighbour that
+   * answers it must find the address on the interface.
    */
   #addressWork: Promise<unknown> = Promise.resolve();
   /** A renewal that keeps failing is logged once, not at every advert. */
@@ -369,8 +369,7 @@ export class AgentRuntime {
     });
   }
 
-  // Rounds leave `spacing` apart without waiting for the previous one: arping returns only after its one-second
-  // interval although its ARP left at once.
+  // Rounds leave `spacing` apart, as keepalived's garp_interval, whether or not the previous one has answered.
   async #announce(addresses: readonly VirtualAddress[], repeat: number): Promise<void> {
     const spacing = this.options.announceSpacing ?? milliseconds(100);
     await this.#addressWork;

@@ -42,6 +42,11 @@ describe("the image", () => {
     expect(await inImage("find /app -name '*.map' | wc -l")).toBe("0");
   });
 
+  it("carries the gratuitous-ARP helper, built for the image's own libc, instead of arping", async () => {
+    const reply = await inImage("echo 'nope0 192.0.2.1' | /app/dist/agent/adapters/ha-nginx-garp; command -v arping || echo no-arping");
+    expect(reply.split("\n")).toEqual(["error no-such-interface nope0: No such device", "no-arping"]);
+  });
+
   it("runs the agent and the controller, and the demo says where it runs", async () => {
     const help = await docker(["run", "--rm", "--network", "none", image, "--help"]);
     expect(help.stdout).toMatch(/agent/);

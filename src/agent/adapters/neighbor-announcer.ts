@@ -1,4 +1,7 @@
-import { execFile } from "node:child_process";
+import { spawn, type ChildProcess } from "node:child_process";
+import { existsSync } from "node:fs";
+import { fileURLToPath } from "node:url";
+import { createInterface } from "node:readline";
 import { AddressFamily, createSocket, type Socket } from "raw-socket";
 import { parseAddress } from "../../vrrp/codec.js";
 import type { NeighborAnnouncer, Outcome, SetupFailure } from "../ports.js";
@@ -13,38 +16,60 @@ const IPV6_MULTICAST_HOPS = 18;
 const ND_HOP_LIMIT = 255; // RFC 4861 §7.1.2: receivers drop ND messages with any other hop limit
 const ALL_NODES = "ff02::1"; // RFC 4861 §7.2.6
 
-export interface AnnouncerOptions {
-  /** iputils arping; Debian installs it as /usr/sbin/arping or /usr/bin/arping. */
-  readonly arpingBinary?: string;
+/** Built from garp.c by `npm run build` next to the compiled announcer, where tests that load this source find it too. */
+const GARP_HELPER = fileURLToPath(new URL(import.meta.url.endsWith(".ts") ? "../../../dist/agent/adapters/ha-nginx-garp" : "./ha-nginx-garp", import.meta.url));
+
+const setupFailures: readonly SetupFailure[] = ["permission-denied", "no-such-interface", "vrid-in-use", "failed"];
+
+/**
+ * The ha-nginx-garp helper, started at the first IPv4 announcement and kept: the agent has no AF_PACKET socket, and a
+ * process per gratuitous ARP (arping) cost milliseconds of the event loop each, which a hundred VIPs taken over at
+ * once turned into seconds without adverts. Replies come in request order.
+ */
+class GarpHelper {
+  #child: ChildProcess | undefined;
+  readonly #waiting: ((outcome: Outcome<SetupFailure>) => void)[] = [];
+
+  announce(address: string, ifname: string): Promise<Outcome<SetupFailure>> {
+    const child = this.#child ?? this.#start();
+    if (child === undefined) return Promise.resolve({ ok: false, code: "failed", detail: `${GARP_HELPER} is missing; run npm run build` });
+    return new Promise((resolve) => {
+      this.#waiting.push(resolve);
+      child.stdin?.write(`${ifname} ${address}\n`);
+    });
+  }
+
+  #start(): ChildProcess | undefined {
+    if (!existsSync(GARP_HELPER)) return undefined;
+    const child = spawn(GARP_HELPER, [], { stdio: ["pipe", "pipe", "ignore"] });
+    this.#child = child;
+    createInterface({ input: child.stdout ?? process.stdin }).on("line", (line) => {
+      const [verdict = "", code = "", ...detail] = line.split(" ");
+      const found = setupFailures.find((failure) => failure === code);
+      this.#waiting.shift()?.(verdict === "ok" ? { ok: true } : { ok: false, code: found ?? "failed", detail: detail.join(" ") || line });
+    });
+    child.once("exit", (code, signal) => {
+      this.#child = undefined;
+      for (const resolve of this.#waiting.splice(0)) resolve({ ok: false, code: "failed", detail: `ha-nginx-garp exited (${code ?? signal})` });
+    });
+    // The helper must not keep the agent alive; it exits by itself when the agent's end of its stdin closes.
+    child.unref();
+    for (const stream of [child.stdin, child.stdout]) (stream as unknown as { unref?: () => void } | null)?.unref?.();
+    return child;
+  }
 }
 
 /**
- * IPv4: one gratuitous ARP request through iputils `arping -U` (the kernel sends none when an address is added). The
- * request leaves at once, but arping then waits out its one-second interval (it takes no shorter one), so callers
- * should not hold anything else back while the promise is pending. The address must already be on the interface.
+ * IPv4: one gratuitous ARP request through the ha-nginx-garp helper (the kernel sends none when an address is added).
  * IPv6: one unsolicited Neighbor Advertisement with the override flag, to all nodes, from a raw ICMPv6 socket.
  */
 export class SystemNeighborAnnouncer implements NeighborAnnouncer {
-  constructor(private readonly options: AnnouncerOptions = {}) {}
+  readonly #garp = new GarpHelper();
 
   announce(address: string, ifname: string): Promise<Outcome<SetupFailure>> {
     const family = familyOf(address);
     if (family === undefined) return Promise.resolve({ ok: false, code: "failed", detail: `not an address: ${address}` });
-    return family === "ipv4" ? this.arp(address, ifname) : advertiseNeighbor(address, ifname);
-  }
-
-  private arp(address: string, ifname: string): Promise<Outcome<SetupFailure>> {
-    const binary = this.options.arpingBinary ?? "arping";
-    const args = ["-q", "-U", "-c", "1", "-w", "1", "-I", ifname, address];
-    return new Promise((resolve) => {
-      execFile(binary, args, { env: { LC_ALL: "C", PATH: "/usr/sbin:/usr/bin:/sbin:/bin" } }, (error, _stdout, stderr) => {
-        const detail = (stderr || error?.message || "").trim();
-        if (error === null) resolve({ ok: true });
-        else if (/not available|No such device/i.test(detail)) resolve({ ok: false, code: "no-such-interface", detail });
-        else if (/not permitted|permission/i.test(detail)) resolve({ ok: false, code: "permission-denied", detail });
-        else resolve({ ok: false, code: "failed", detail });
-      });
-    });
+    return family === "ipv4" ? this.#garp.announce(address, ifname) : advertiseNeighbor(address, ifname);
   }
 }
 
