@@ -2,6 +2,7 @@
 // test, and the few measurements the tests report.
 
 import { writeFileSync } from "node:fs";
+import { afterAll, afterEach, beforeAll } from "vitest";
 import { join } from "node:path";
 import { createLab, startNginx, waitFor, type Lab, type LabHost, type NginxProcess, type ProbeReport } from "../../../src/lab/index.js";
 import { startAgent, vipHolders, type AgentProcess, type StartAgentOptions } from "../../../src/lab/agent.js";
@@ -93,6 +94,29 @@ export async function createAgentBed(nodeCount: number, idPrefix: string): Promi
     throw err;
   }
   return bed;
+}
+
+/**
+ * A bed for the whole describe block: built before its first test, reset after each (its agents' logs printed when
+ * one failed), destroyed after the last. Returns the getter the tests use.
+ */
+export function useAgentBed(nodeCount: number, idPrefix: string): () => AgentBed {
+  let bed: AgentBed | undefined;
+  beforeAll(async () => {
+    bed = await createAgentBed(nodeCount, idPrefix);
+  });
+  afterEach(async (context) => {
+    if (bed === undefined) return;
+    if (context.task.result?.state === "fail") await bed.dump(context.task.name);
+    await bed.reset();
+  });
+  afterAll(async () => {
+    await bed?.destroy();
+  });
+  return () => {
+    if (bed === undefined) throw new Error("the agent bed is not up");
+    return bed;
+  };
 }
 
 /** Waits until exactly one node holds `address` and, when `expected` is given, that it is that node. */

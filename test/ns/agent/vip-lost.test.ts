@@ -1,30 +1,15 @@
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { haVipManifest } from "../../../src/lab/agent.js";
 import { addressesOn, waitFor } from "../../../src/lab/index.js";
-import { createAgentBed, sleep, type AgentBed } from "./support.js";
+import { sleep, useAgentBed } from "./support.js";
 
 describe("standalone agent: a VIP that leaves the interface behind the Master's back", () => {
-  let bed: AgentBed;
-  let manifest: string;
-
-  beforeAll(async () => {
-    bed = await createAgentBed(1, "hvl");
-    manifest = haVipManifest({ addresses: [`${bed.vip}/24`], advertisementIntervalMs: 200 });
-  });
-
-  afterEach(async (context) => {
-    if (context.task.result?.state === "fail") await bed.dump(context.task.name);
-    await bed.reset();
-  });
-
-  afterAll(async () => {
-    await bed?.destroy();
-  });
-
-  const held = async (): Promise<boolean> => (await addressesOn(bed.lab, bed.node(0))).some((entry) => entry.address === bed.vip);
+  const bed = useAgentBed(1, "hvl");
+  const manifest = (): string => haVipManifest({ addresses: [`${bed().vip}/24`], advertisementIntervalMs: 200 });
+  const held = async (): Promise<boolean> => (await addressesOn(bed().lab, bed().node(0))).some((entry) => entry.address === bed().vip);
 
   it("a loop stalled past the VIP's kernel lease: the kernel deletes it, the Master puts it back, announces and counts it", async () => {
-    const agent = await bed.start(bed.node(0), manifest);
+    const agent = await bed().start(bed().node(0), manifest());
     await agent.waitForState("Master", 5_000);
     await waitFor(held, { timeoutMs: 5_000, what: "the VIP on the interface" });
     agent.signal("SIGSTOP");
@@ -41,10 +26,10 @@ describe("standalone agent: a VIP that leaves the interface behind the Master's 
   });
 
   it("removed by hand: back within moments, and the Master stays Master", async () => {
-    const agent = await bed.start(bed.node(0), manifest);
+    const agent = await bed().start(bed().node(0), manifest());
     await agent.waitForState("Master", 5_000);
     await waitFor(held, { timeoutMs: 5_000, what: "the VIP on the interface" });
-    await bed.lab.exec(bed.node(0), "ip", ["addr", "del", `${bed.vip}/24`, "dev", bed.node(0).ifname]);
+    await bed().lab.exec(bed().node(0), "ip", ["addr", "del", `${bed().vip}/24`, "dev", bed().node(0).ifname]);
     await waitFor(held, { timeoutMs: 2_000, intervalMs: 20, what: "the VIP back" });
     await sleep(100);
     expect((await agent.state()).counters["vip-restored"]).toBe(1);
