@@ -2,8 +2,9 @@
 # Debian packages the demo and the tests run: nginx and keepalived as real peers, iproute2/nftables for the
 # namespace lab, arping for gratuitous ARP, socat for the test bed's API relay, stress-ng for the starvation bench.
 # docker.io, debootstrap and jq build and run the kind cluster (scripts/docker-daemon.sh, scripts/kind-images.sh).
+# gcc builds the agent's gratuitous-ARP helper (src/agent/adapters/garp.c) in `npm run build`.
 set -euo pipefail
-packages=(iproute2 nginx-light keepalived iputils-arping tcpdump openssl curl socat nftables stress-ng procps ca-certificates docker.io debootstrap jq)
+packages=(iproute2 nginx-light keepalived iputils-arping tcpdump openssl curl socat nftables stress-ng procps ca-certificates docker.io debootstrap jq gcc)
 missing=()
 for package in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
