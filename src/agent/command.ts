@@ -1,6 +1,14 @@
 import { Command, InvalidArgumentError, Option } from "commander";
 import { StartupError } from "../startup-error.js";
 
+/**
+ * Where a Kubernetes agent serves HTTP: the node's own addresses. The kubelet renders status.hostIPs empty where the
+ * PodHostIPs gate is off, so status.hostIP stands in; with neither, every address.
+ */
+export function nodeHttpAddresses(env: NodeJS.ProcessEnv): readonly string[] {
+  return parseAddressList(env.HOST_IPS || env.HOST_IP || "");
+}
+
 function parseAddressList(text: string): readonly string[] {
   return text.split(",").map((address) => address.trim()).filter((address) => address !== "");
 }
@@ -72,7 +80,7 @@ export function agentCommand(): Command {
         httpPort: options.httpPort,
         // The kubelet probes a hostNetwork pod on the node's address, of the cluster's first family; the VIP and any
         // other address of the node stay closed.
-        httpAddresses: options.httpAddress ?? parseAddressList(process.env.HOST_IPS ?? process.env.HOST_IP ?? ""),
+        httpAddresses: options.httpAddress ?? nodeHttpAddresses(process.env),
         logLevel: options.logLevel,
         vipBackend: options.vipBackend,
       });

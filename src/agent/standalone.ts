@@ -269,7 +269,7 @@ export async function runStandalone(options: StandaloneOptions): Promise<void> {
   }
   const http = new AgentHttpServer({ registry: agent.shared.metrics.registry, state: () => agent.state(), isAlive: () => true }, options.httpPort, options.httpAddresses);
   const port = await http.start();
-  logger.info({ routers: agent.routerCount, httpPort: port }, "agent started");
+  logger.info({ routers: agent.routerCount, httpPort: port, httpAddresses: options.httpAddresses.length === 0 ? "every address" : options.httpAddresses }, "agent started");
 
   const reloads = new AbortController();
   process.on("SIGHUP", () => void agent.reload());

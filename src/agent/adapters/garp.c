@@ -63,7 +63,8 @@ static void announce(int fd, const char *ifname, const char *address) {
 
 int main(void) {
   setvbuf(stdout, NULL, _IOLBF, 0);
-  int fd = socket(AF_PACKET, SOCK_DGRAM, htons(ETH_P_ARP));
+  // Protocol 0: the socket only sends (each sendto names ETH_P_ARP), so the kernel queues no received frame on it.
+  int fd = socket(AF_PACKET, SOCK_DGRAM, 0);
   int socket_errno = errno;
   char line[256];
   while (fgets(line, sizeof line, stdin) != NULL) {

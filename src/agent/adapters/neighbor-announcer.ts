@@ -30,9 +30,11 @@ class GarpHelper {
   #child: ChildProcess | undefined;
   readonly #waiting: ((outcome: Outcome<SetupFailure>) => void)[] = [];
 
+  constructor(private readonly path: string) {}
+
   announce(address: string, ifname: string): Promise<Outcome<SetupFailure>> {
     const child = this.#child ?? this.#start();
-    if (child === undefined) return Promise.resolve({ ok: false, code: "failed", detail: `${GARP_HELPER} is missing; run npm run build` });
+    if (child === undefined) return Promise.resolve({ ok: false, code: "failed", detail: `${this.path} is missing; run npm run build` });
     return new Promise((resolve) => {
       this.#waiting.push(resolve);
       child.stdin?.write(`${ifname} ${address}\n`);
@@ -40,18 +42,22 @@ class GarpHelper {
   }
 
   #start(): ChildProcess | undefined {
-    if (!existsSync(GARP_HELPER)) return undefined;
-    const child = spawn(GARP_HELPER, [], { stdio: ["pipe", "pipe", "ignore"] });
+    if (!existsSync(this.path)) return undefined;
+    const child = spawn(this.path, [], { stdio: ["pipe", "pipe", "ignore"] });
     this.#child = child;
     createInterface({ input: child.stdout ?? process.stdin }).on("line", (line) => {
       const [verdict = "", code = "", ...detail] = line.split(" ");
       const found = setupFailures.find((failure) => failure === code);
       this.#waiting.shift()?.(verdict === "ok" ? { ok: true } : { ok: false, code: found ?? "failed", detail: detail.join(" ") || line });
     });
-    child.once("exit", (code, signal) => {
-      this.#child = undefined;
-      for (const resolve of this.#waiting.splice(0)) resolve({ ok: false, code: "failed", detail: `ha-nginx-garp exited (${code ?? signal})` });
-    });
+    const fail = (detail: string): void => {
+      if (this.#child === child) this.#child = undefined;
+      for (const resolve of this.#waiting.splice(0)) resolve({ ok: false, code: "failed", detail });
+    };
+    // A helper that cannot start, or dies with requests in its pipe, fails those announcements, never the agent.
+    child.once("error", (error) => fail(`ha-nginx-garp: ${error.message}`));
+    child.stdin?.on("error", (error) => fail(`ha-nginx-garp: ${error.message}`));
+    child.once("exit", (code, signal) => fail(`ha-nginx-garp exited (${code ?? signal})`));
     // The helper must not keep the agent alive; it exits by itself when the agent's end of its stdin closes.
     child.unref();
     for (const stream of [child.stdin, child.stdout]) (stream as unknown as { unref?: () => void } | null)?.unref?.();
@@ -64,7 +70,12 @@ class GarpHelper {
  * IPv6: one unsolicited Neighbor Advertisement with the override flag, to all nodes, from a raw ICMPv6 socket.
  */
 export class SystemNeighborAnnouncer implements NeighborAnnouncer {
-  readonly #garp = new GarpHelper();
+  readonly #garp: GarpHelper;
+
+  /** `garpHelper`: the helper's path, for a test of one that cannot run. */
+  constructor(garpHelper = GARP_HELPER) {
+    this.#garp = new GarpHelper(garpHelper);
+  }
 
   announce(address: string, ifname: string): Promise<Outcome<SetupFailure>> {
     const family = familyOf(address);

@@ -412,7 +412,8 @@ export async function runKubernetesAgent(options: KubernetesAgentOptions): Promi
     options.httpPort,
     options.httpAddresses,
   );
-  await http.start();
+  const port = await http.start();
+  pino({ level: options.logLevel, base: { node: options.node } }).info({ httpPort: port, httpAddresses: options.httpAddresses.length === 0 ? "every address" : options.httpAddresses }, "serving /metrics, /healthz and /state");
   agent.start();
   await untilSignalled(pino({ level: options.logLevel, base: { node: options.node } }), async () => {
     await agent.stop();
