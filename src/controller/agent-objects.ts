@@ -13,13 +13,27 @@ export const AGENT_CLUSTER_ROLE = "ha-nginx-agent";
 /** Field manager of every server-side apply the controller makes. */
 export const FIELD_MANAGER = "ha-nginx-controller";
 
-// Agents use the host network, so two resources on one node need different ports. A VRID is unique per node and
-// family (conflicts are refused), so the port derives from both: 9801..10055 for IPv4, 10057..10311 for IPv6.
+// Agents use the host network, so two resources on one node need different ports. A VRID is unique per family on a
+// node (conflicts are refused), so the port derives from both: 9801..10055 for IPv4, 10057..10311 for IPv6.
 const AGENT_PORT_BASE = 9800;
 const IPV6_PORT_OFFSET = 256;
 
 export function agentHttpPort(spec: HaVipSpec, virtualRouterID: number): number {
-  return AGENT_PORT_BASE + (addressFamilyOf(spec) === 6 ? IPV6_PORT_OFFSET : 0) + virtualRouterID;
+  return agentPortFor(addressFamilyOf(spec), virtualRouterID);
+}
+
+function agentPortFor(family: 4 | 6, virtualRouterID: number): number {
+  return AGENT_PORT_BASE + (family === 6 ? IPV6_PORT_OFFSET : 0) + virtualRouterID;
+}
+
+// The kubelet (10248, 10250, 10255), kube-proxy (10249, 10256), the controller-manager (10257), the scheduler (10259)
+// and ingress-nginx (10254) listen in this range on every node, and an agent on one of these ports crash-loops.
+const KUBERNETES_NODE_PORTS = { first: 10248, last: 10259 } as const;
+
+/** Whether an agent of this family and VRID would listen where a Kubernetes node component does (IPv6 VRIDs 192-203). */
+export function isAgentPortTaken(family: 4 | 6, virtualRouterID: number): boolean {
+  const port = agentPortFor(family, virtualRouterID);
+  return port >= KUBERNETES_NODE_PORTS.first && port <= KUBERNETES_NODE_PORTS.last;
 }
 
 // A terminating master sends priority 0 and the best backup takes over after Skew_Time (RFC 5798 §6.4.3); with

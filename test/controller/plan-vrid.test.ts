@@ -102,6 +102,16 @@ describe("VRID allocation", () => {
     expect(plan.agentObjects).toBeUndefined();
   });
 
+  it("IPv6 skips VRIDs 192-203, whose agent ports 10248-10259 the kubelet, kube-proxy and ingress-nginx hold", () => {
+    const ipv6 = (name: string, vrid: number) => aPeer(name, aSpec({ addresses: [`fd00::${vrid.toString(16)}/64`], virtualRouterID: vrid }));
+    const above = Array.from({ length: 255 - 203 }, (_, index) => ipv6(`v6-${index}`, 255 - index));
+    const plan = computeDesired(inputs({ object: aHavip({ spec: aSpec({ addresses: ["fd00::200/64"] }) }), others: above }));
+    expect(plan.status.virtualRouterID).toBe(191);
+    expect(plan.agentObjects?.daemonSet.spec?.template.spec?.containers[0]?.ports?.[0]?.containerPort).toBe(10056 + 191);
+    const ipv4 = computeDesired(inputs({ others: Array.from({ length: 255 - 203 }, (_, index) => aPeer(`v4-${index}`, aSpec({ addresses: [`10.78.${index}.1`], virtualRouterID: 255 - index }))) }));
+    expect(ipv4.status.virtualRouterID).toBe(203);
+  });
+
   it("the 255 IPv4 VRIDs all taken leave the IPv6 ones free", () => {
     const plan = computeDesired(inputs({ object: aHavip({ spec: aSpec({ addresses: ["fd00::200/64"] }) }), others: everyVrid(other) }));
     expect(plan.status.virtualRouterID).toBe(255);
