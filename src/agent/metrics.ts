@@ -22,7 +22,6 @@ export interface RouterMetrics {
 export const vrrpStates = ["Initialize", "Backup", "Master", "Fault"] as const satisfies readonly StateKind[];
 
 type RouterLabels = { readonly havip: string; readonly vrid: string };
-type Labelled = Gauge<string> | Counter<string>;
 
 /** The agent process's metrics: one registry for all its routers. A registry per agent keeps tests apart. */
 export class AgentMetrics {
@@ -77,31 +76,36 @@ export class AgentMetrics {
 
   router(havip: string, vrid: number): RouterMetrics {
     const labels: RouterLabels = { havip, vrid: String(vrid) };
-    // prom-client removes a series only by its full label set, so the router remembers each one it touched.
-    const touched = new Map<Labelled, Map<string, Record<string, string>>>();
-    const seen = (metric: Labelled, extra: Record<string, string> = {}): Record<string, string> => {
-      const full = { ...labels, ...extra };
-      const series = touched.get(metric) ?? new Map<string, Record<string, string>>();
-      series.set(JSON.stringify(full), full);
-      touched.set(metric, series);
-      return full;
-    };
+    // prom-client removes a series only by its full label set: the label values that vary are remembered for remove().
+    const transitions = new Map<string, Record<"havip" | "vrid" | "from" | "to" | "reason", string>>();
+    const dropReasons = new Set<string>();
     return {
       state: (current) => {
-        for (const state of vrrpStates) this.#state.set(seen(this.#state, { state }), state === current ? 1 : 0);
+        for (const state of vrrpStates) this.#state.set({ ...labels, state }, state === current ? 1 : 0);
       },
-      transition: (from, to, reason) => this.#transitions.inc(seen(this.#transitions, { from, to, reason })),
-      advertSent: () => this.#advertsSent.inc(seen(this.#advertsSent)),
-      advertReceived: () => this.#advertsReceived.inc(seen(this.#advertsReceived)),
-      packetDropped: (reason) => this.#packetsDropped.inc(seen(this.#packetsDropped, { reason })),
-      effectivePriority: (value) => this.#effectivePriority.set(seen(this.#effectivePriority), value),
-      vipHeld: (isHeld) => this.#vipHeld.set(seen(this.#vipHeld), isHeld ? 1 : 0),
-      healthy: (isHealthy) => this.#healthy.set(seen(this.#healthy), isHealthy ? 1 : 0),
-      vipRestored: () => this.#vipRestored.inc(seen(this.#vipRestored)),
+      transition: (from, to, reason) => {
+        const full = { ...labels, from, to, reason };
+        transitions.set(`${from} ${to} ${reason}`, full);
+        this.#transitions.inc(full);
+      },
+      advertSent: () => this.#advertsSent.inc(labels),
+      advertReceived: () => this.#advertsReceived.inc(labels),
+      packetDropped: (reason) => {
+        dropReasons.add(reason);
+        this.#packetsDropped.inc({ ...labels, reason });
+      },
+      effectivePriority: (value) => this.#effectivePriority.set(labels, value),
+      vipHeld: (isHeld) => this.#vipHeld.set(labels, isHeld ? 1 : 0),
+      healthy: (isHealthy) => this.#healthy.set(labels, isHealthy ? 1 : 0),
+      vipRestored: () => this.#vipRestored.inc(labels),
       timerLateness: (seconds) => this.#timerLateness.observe(seconds),
       remove: () => {
-        for (const [metric, series] of touched) for (const full of series.values()) metric.remove(full);
-        touched.clear();
+        for (const metric of [this.#advertsSent, this.#advertsReceived, this.#effectivePriority, this.#vipHeld, this.#healthy, this.#vipRestored]) metric.remove(labels);
+        for (const state of vrrpStates) this.#state.remove({ ...labels, state });
+        for (const full of transitions.values()) this.#transitions.remove(full);
+        for (const reason of dropReasons) this.#packetsDropped.remove({ ...labels, reason });
+        transitions.clear();
+        dropReasons.clear();
       },
     };
   }
