@@ -61,6 +61,11 @@ export async function locate(spec: HaVipSpec, nodeAddress?: string): Promise<Sit
   return { ifname, family, primary: primary.value, ownAddresses };
 }
 
+/** Whether two configurations (plain data) are the same, so an unchanged one is not applied again. */
+export function isSameConfig(a: unknown, b: unknown): boolean {
+  return JSON.stringify(a) === JSON.stringify(b);
+}
+
 /** What the routers of one agent process share: a socket per interface and family, the address backend, metrics. */
 export interface SharedAdapters {
   readonly sockets: RawSocketPool;

@@ -24,6 +24,11 @@ export class AgentHttpServer {
     private readonly addresses: readonly string[],
   ) {}
 
+  /** For the start-up log: the addresses given, or "every address". */
+  get addressesServed(): readonly string[] | "every address" {
+    return this.addresses.length === 0 ? "every address" : this.addresses;
+  }
+
   /** Resolves with the port the first listener holds (the one asked for, or the kernel's pick for 0). */
   async start(): Promise<number> {
     for (const address of this.addresses.length === 0 ? [undefined] : this.addresses) {

@@ -10,7 +10,7 @@ import type { RouterConfig } from "../vrrp/config.js";
 import type { VipBackend } from "./adapters/vips.js";
 import { StartupError } from "../startup-error.js";
 import type { HealthMonitor } from "./health-monitor.js";
-import { createRuntime, createSharedAdapters, locate, startProbe, untilSignalled, type SharedAdapters, type Site } from "./host.js";
+import { createRuntime, createSharedAdapters, isSameConfig, locate, startProbe, untilSignalled, type SharedAdapters, type Site } from "./host.js";
 import { AgentHttpServer } from "./http-server.js";
 import type { RouterMetrics } from "./metrics.js";
 import { passwordLengthWarning, routerConfigFromSpec } from "./router-config.js";
@@ -74,10 +74,6 @@ function buildConfig(name: string, spec: HaVipSpec, options: StandaloneOptions, 
   });
   if (!result.ok) throw new StartupError(`${name}: the configuration cannot run: ${result.problems.join(", ")}`);
   return result.config;
-}
-
-function sameJson(a: unknown, b: unknown): boolean {
-  return JSON.stringify(a) === JSON.stringify(b);
 }
 
 function errorText(error: unknown): string {
@@ -210,13 +206,13 @@ class StandaloneAgent {
       return this.#startRouter(name, spec, site, config);
     }
     let probe = running.probe;
-    if (!sameJson(running.spec.healthCheck?.probe, spec.healthCheck?.probe)) {
+    if (!isSameConfig(running.spec.healthCheck?.probe, spec.healthCheck?.probe)) {
       probe?.stop();
       probe = this.#startProbe(spec, running.runtime, running.metrics, running.name);
       if (probe === undefined) running.runtime.setHealthy(true);
     }
     this.#routers.set(name, { ...running, spec, probe });
-    if (sameJson(running.runtime.config, config)) return;
+    if (isSameConfig(running.runtime.config, config)) return;
     running.runtime.applyConfig(config);
     this.logger.info({ havip: name, priority: config.priority, peers: config.peers, interval: config.advertisementInterval }, "configuration reloaded");
   }
@@ -269,7 +265,7 @@ export async function runStandalone(options: StandaloneOptions): Promise<void> {
   }
   const http = new AgentHttpServer({ registry: agent.shared.metrics.registry, state: () => agent.state(), isAlive: () => true }, options.httpPort, options.httpAddresses);
   const port = await http.start();
-  logger.info({ routers: agent.routerCount, httpPort: port, httpAddresses: options.httpAddresses.length === 0 ? "every address" : options.httpAddresses }, "agent started");
+  logger.info({ routers: agent.routerCount, httpPort: port, httpAddresses: http.addressesServed }, "agent started");
 
   const reloads = new AbortController();
   process.on("SIGHUP", () => void agent.reload());

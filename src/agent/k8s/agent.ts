@@ -11,7 +11,7 @@ import type { RouterConfig } from "../../vrrp/config.js";
 import { MonotonicClock } from "../adapters/clock.js";
 import type { VipBackend } from "../adapters/vips.js";
 import type { HealthMonitor } from "../health-monitor.js";
-import { createRuntime, createSharedAdapters, locate, startProbe, untilSignalled, type SharedAdapters, type Site } from "../host.js";
+import { createRuntime, createSharedAdapters, isSameConfig, locate, startProbe, untilSignalled, type SharedAdapters, type Site } from "../host.js";
 import { AgentHttpServer } from "../http-server.js";
 import type { RouterMetrics } from "../metrics.js";
 import { passwordLengthWarning, routerConfigFromSpec } from "../router-config.js";
@@ -46,10 +46,6 @@ const stateNames = { Initialize: "INIT", Backup: "BACKUP", Master: "MASTER", Fau
 function listOf<T>(body: unknown): ListedObjects<T> {
   const list = body as { items?: T[]; metadata?: { resourceVersion?: string } };
   return { items: list.items ?? [], resourceVersion: list.metadata?.resourceVersion ?? "" };
-}
-
-function sameConfig(a: RouterConfig, b: RouterConfig): boolean {
-  return JSON.stringify(a) === JSON.stringify(b);
 }
 
 /** Logs a message only when it differs from the last one of its kind, so a resync does not repeat it. */
@@ -259,7 +255,7 @@ class KubernetesAgent {
       this.#logger.warn({ from: this.#runtime.config.vrid, to: result.config.vrid }, "VRID changed; restarting the router");
       await this.#stopRouter();
       await this.#startRouter(resolution, site, result.config);
-    } else if (!sameConfig(this.#runtime.config, result.config)) {
+    } else if (!isSameConfig(this.#runtime.config, result.config)) {
       this.#runtime.applyConfig(result.config);
       this.#logger.info({ priority: result.config.priority, peers: result.config.peers, interval: result.config.advertisementInterval, vrid: result.config.vrid }, "configuration applied");
       this.#publish();
@@ -412,10 +408,11 @@ export async function runKubernetesAgent(options: KubernetesAgentOptions): Promi
     options.httpPort,
     options.httpAddresses,
   );
+  const logger = pino({ level: options.logLevel, base: { node: options.node } });
   const port = await http.start();
-  pino({ level: options.logLevel, base: { node: options.node } }).info({ httpPort: port, httpAddresses: options.httpAddresses.length === 0 ? "every address" : options.httpAddresses }, "serving /metrics, /healthz and /state");
+  logger.info({ httpPort: port, httpAddresses: http.addressesServed }, "serving /metrics, /healthz and /state");
   agent.start();
-  await untilSignalled(pino({ level: options.logLevel, base: { node: options.node } }), async () => {
+  await untilSignalled(logger, async () => {
     await agent.stop();
     await http.stop();
   });
