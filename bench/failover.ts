@@ -6,13 +6,10 @@
 // Root only (namespaces). Needs `npm run build` first (the agent runs from dist/). Prints progress lines, then the
 // markdown tables, which are also written to bench/results/failover-<UTC stamp>.md.
 
-import { mkdirSync, writeFileSync } from "node:fs";
-import { dirname, join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { waitFor, type Probe } from "../src/lab/index.js";
 import { createBed, errorText, sleep, type Bed } from "./support/bed.js";
-import { fileStamp, machineNote, markdownTable, median, parseList, parsePositiveInts } from "./support/report.js";
+import { machineNote, markdownTable, median, parseList, parsePositiveInts, writeResults } from "./support/report.js";
 import { sampleResources, type ResourceSample } from "./support/resources.js";
 import { healthCheck, systemNames, type SystemName } from "./support/speakers.js";
 
@@ -248,11 +245,7 @@ async function main(): Promise<void> {
     "",
   ].join("\n");
   console.log(`\n${text}`);
-  const dir = join(dirname(fileURLToPath(import.meta.url)), "results");
-  mkdirSync(dir, { recursive: true });
-  const path = join(dir, `failover-${fileStamp(startedAt)}.md`);
-  writeFileSync(path, text);
-  console.log(`written to ${path}`);
+  console.log(`written to ${writeResults("failover", startedAt, text)}`);
 }
 
 await main();

@@ -5,16 +5,13 @@
 //
 // Root only (namespaces). Needs `npm run build` first (the controller and the agents run from dist/). Prints
 // progress lines, then the markdown tables, also written to bench/results/k8s-<UTC stamp>.md.
-import { mkdirSync, writeFileSync } from "node:fs";
-import { dirname, join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { vipHolders } from "../src/lab/agent.js";
 import type { ProbeReport } from "../src/lab/types.js";
 import { waitFor } from "../src/lab/wait.js";
 import { havipNamespace, isPodReady, startHaVipBed, type HaVipBed } from "../src/testbed/havip-bed.js";
 import { errorText, sleep } from "./support/bed.js";
-import { fileStamp, markdownTable, median, parseList } from "./support/report.js";
+import { markdownTable, median, parseList, writeResults } from "./support/report.js";
 
 const scenarioNames = ["nginx-pod-delete", "nginx-kill", "agent-delete", "agent-kill", "link-cut"] as const;
 type Scenario = (typeof scenarioNames)[number];
@@ -243,9 +240,7 @@ async function main(): Promise<void> {
       }
     }
     const text = render(results, scenarios, rounds, applyToAnswerMs, applyToSettledMs);
-    const file = join(dirname(fileURLToPath(import.meta.url)), "results", `k8s-${fileStamp(new Date())}.md`);
-    mkdirSync(dirname(file), { recursive: true });
-    writeFileSync(file, text);
+    const file = writeResults("k8s", new Date(), text);
     process.stdout.write(`\n${text}\n`);
     progress(`written to ${file}`);
   } finally {

@@ -4,12 +4,10 @@
 // scripts/with-kind-images.sh (package.json does), which starts Docker and builds the images.
 //   --soak-minutes N   (default 10)
 import { randomBytes } from "node:crypto";
-import { mkdirSync, writeFileSync } from "node:fs";
-import { join } from "node:path";
-import { kindImagesFromEnv, repo } from "../test/kind/kind-cluster.js";
+import { kindImagesFromEnv } from "../test/kind/kind-cluster.js";
 import { failoverScenarios, helmUninstall, podUsage, startKindHa, type ScenarioRow } from "../test/kind/kind-ha.js";
 import { renderKindTable } from "../test/kind/kind-report.js";
-import { fileStamp } from "./support/report.js";
+import { writeResults } from "./support/report.js";
 
 const soakFlag = process.argv.indexOf("--soak-minutes");
 const soakMinutes = soakFlag === -1 ? 10 : Number(process.argv[soakFlag + 1]);
@@ -43,8 +41,7 @@ try {
     "",
   ].join("\n");
   process.stdout.write(`${text}\n`);
-  mkdirSync(join(repo, "bench/results"), { recursive: true });
-  writeFileSync(join(repo, "bench/results", `kind-${fileStamp(startedAt)}.md`), text);
+  writeResults("kind", startedAt, text);
 } finally {
   await ha.close();
 }

@@ -8,15 +8,12 @@
 // Root only (namespaces). Needs `npm run build` first (the agent runs from dist/). Prints progress lines, then one
 // markdown table per router count, which are also written to bench/results/scale-<UTC stamp>.md.
 
-import { mkdirSync, writeFileSync } from "node:fs";
-import { dirname, join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { haVipManifest, startAgent } from "../src/lab/agent.js";
 import { addressesOn, createLab, waitFor, type Lab, type LabHost } from "../src/lab/index.js";
 import { startKeepalived } from "../src/lab/keepalived.js";
 import { errorText } from "./support/bed.js";
-import { fileStamp, machineNote, markdownTable, parseList, parsePositiveInts } from "./support/report.js";
+import { machineNote, markdownTable, parseList, parsePositiveInts, writeResults } from "./support/report.js";
 import { sampleResources, type Measured, type ResourceSample } from "./support/resources.js";
 import { childPids, priorities, systemNames, type SystemName } from "./support/speakers.js";
 
@@ -370,11 +367,7 @@ async function main(): Promise<void> {
     }),
   ].join("\n");
   console.log(`\n${text}`);
-  const dir = join(dirname(fileURLToPath(import.meta.url)), "results");
-  mkdirSync(dir, { recursive: true });
-  const path = join(dir, `scale-${fileStamp(startedAt)}.md`);
-  writeFileSync(path, text);
-  console.log(`written to ${path}`);
+  console.log(`written to ${writeResults("scale", startedAt, text)}`);
 }
 
 await main();

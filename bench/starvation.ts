@@ -7,15 +7,12 @@
 // Root only. Needs `npm run build` first and Debian's stress-ng.
 
 import { spawnSync } from "node:child_process";
-import { mkdirSync, writeFileSync } from "node:fs";
 import { loadavg } from "node:os";
-import { dirname, join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { vipHolders } from "../src/lab/agent.js";
 import type { LabHost } from "../src/lab/index.js";
 import { createBed, sleep, type Bed } from "./support/bed.js";
-import { fileStamp, markdownTable, parseList, parsePositiveInts } from "./support/report.js";
+import { markdownTable, parseList, parsePositiveInts, writeResults } from "./support/report.js";
 import { systemNames, type Role, type SystemName } from "./support/speakers.js";
 
 const stressArgs = ["--cpu", "2", "--vm", "1", "--vm-bytes", "256M"];
@@ -208,11 +205,7 @@ async function main(): Promise<void> {
     ...results.flatMap((r) => (r.transitions.length === 0 ? [] : [`${r.system} transitions:`, ...r.transitions.map((t) => `- ${t}`), ""])),
   ].join("\n");
   console.log(`\n${text}`);
-  const dir = join(dirname(fileURLToPath(import.meta.url)), "results");
-  mkdirSync(dir, { recursive: true });
-  const path = join(dir, `starvation-${fileStamp(startedAt)}.md`);
-  writeFileSync(path, text);
-  console.log(`written to ${path}`);
+  console.log(`written to ${writeResults("starvation", startedAt, text)}`);
 }
 
 await main();

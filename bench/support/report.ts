@@ -1,7 +1,10 @@
 // Small helpers for the benchmarks' markdown output.
 
 import { spawnSync } from "node:child_process";
+import { mkdirSync, writeFileSync } from "node:fs";
 import { loadavg } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
 
 export function median(values: readonly number[]): number | undefined {
   if (values.length === 0) return undefined;
@@ -16,7 +19,16 @@ export function markdownTable(header: readonly string[], rows: readonly (readonl
   return [line(header), line(header.map(() => "---")), ...rows.map(line)].join("\n");
 }
 
-export function fileStamp(date: Date): string {
+/** Writes a benchmark's report to bench/results/<name>-<UTC stamp>.md; returns the path. */
+export function writeResults(name: string, startedAt: Date, text: string): string {
+  const dir = fileURLToPath(new URL("../results/", import.meta.url));
+  mkdirSync(dir, { recursive: true });
+  const path = join(dir, `${name}-${fileStamp(startedAt)}.md`);
+  writeFileSync(path, text);
+  return path;
+}
+
+function fileStamp(date: Date): string {
   // 2026-11-23T1005Z: sortable, one file per run, no colons in the name.
   const iso = date.toISOString();
   return `${iso.slice(0, 10)}T${iso.slice(11, 13)}${iso.slice(14, 16)}Z`;
