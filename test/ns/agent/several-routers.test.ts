@@ -1,8 +1,8 @@
 import { writeFileSync } from "node:fs";
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { haVipManifest, vipHolders, type AgentProcess } from "../../../src/lab/agent.js";
 import { waitFor } from "../../../src/lab/index.js";
-import { createAgentBed, reportMeasure, sleep, waitForSingleHolder, type AgentBed } from "./support.js";
+import { reportMeasure, sleep, useAgentBed, waitForSingleHolder } from "./support.js";
 
 interface RouterDocument {
   readonly name: string;
@@ -14,8 +14,8 @@ interface RouterDocument {
 const intervalMs = 200;
 
 describe("standalone agent: several HighAvailabilityVIPs in one process, like several vrrp_instance blocks", () => {
-  let bed: AgentBed;
-  const vip = (index: number): string => bed.lab.vip(index).address;
+  const bed = useAgentBed(2, "hsr");
+  const vip = (index: number): string => bed().lab.vip(index).address;
   const manifest = (documents: readonly RouterDocument[], extra: readonly string[] = []): string =>
     [
       ...documents.map((document) =>
@@ -25,24 +25,8 @@ describe("standalone agent: several HighAvailabilityVIPs in one process, like se
     ].join("---\n");
   const names = async (agent: AgentProcess): Promise<string[]> => (await agent.document()).routers.map((router) => router.havip).sort();
 
-  beforeAll(async () => {
-    bed = await createAgentBed(2, "hsr");
-  });
-
-  afterEach(async (context) => {
-    if (context.task.result?.state === "fail") await bed.dump(context.task.name);
-    await bed.reset();
-    for (const host of bed.nodes) {
-      for (const index of [1, 2, 3, 4]) await bed.lab.exec(host, "ip", ["addr", "del", `${vip(index)}/24`, "dev", host.ifname]);
-    }
-  });
-
-  afterAll(async () => {
-    await bed?.destroy();
-  });
-
   it("one process per node runs each document as its own router; a broken document or a reused VRID is reported by name, and hides nothing", async () => {
-    const [n1, n2] = [bed.node(0), bed.node(1)];
+    const [n1, n2] = [bed().node(0), bed().node(1)];
     const documents: RouterDocument[] = [
       { name: "web", vrid: 11, vipIndex: 1, priorities: { [n1.name]: 150, [n2.name]: 100 } },
       { name: "api", vrid: 12, vipIndex: 2, priorities: { [n1.name]: 100, [n2.name]: 150 } },
@@ -50,14 +34,14 @@ describe("standalone agent: several HighAvailabilityVIPs in one process, like se
     const broken = haVipManifest({ name: "typo", virtualRouterID: 13, addresses: [`${vip(3)}/24`] }).replace("virtualRouterID: 13", "virtualRouterID: 13\n  advertisementInterval: fast");
     const reused = haVipManifest({ name: "again", virtualRouterID: 11, addresses: [`${vip(4)}/24`] });
     const text = manifest(documents, [broken, reused]);
-    const [a1, a2] = await Promise.all([bed.start(n1, text), bed.start(n2, text)]);
+    const [a1, a2] = await Promise.all([bed().start(n1, text), bed().start(n2, text)]);
     if (a1 === undefined || a2 === undefined) throw new Error("two agents expected");
 
     await Promise.all([a1.waitForState("Master", 5_000, "web"), a1.waitForState("Backup", 5_000, "api"), a2.waitForState("Master", 5_000, "api"), a2.waitForState("Backup", 5_000, "web")]);
-    await waitForSingleHolder(bed.lab, vip(1), 5_000, n1);
-    await waitForSingleHolder(bed.lab, vip(2), 5_000, n2);
-    expect(await vipHolders(bed.lab, vip(3))).toEqual([]);
-    expect(await vipHolders(bed.lab, vip(4))).toEqual([]);
+    await waitForSingleHolder(bed().lab, vip(1), 5_000, n1);
+    await waitForSingleHolder(bed().lab, vip(2), 5_000, n2);
+    expect(await vipHolders(bed().lab, vip(3))).toEqual([]);
+    expect(await vipHolders(bed().lab, vip(4))).toEqual([]);
     for (const agent of [a1, a2]) {
       const document = await agent.document();
       expect(document.routers.map((router) => [router.havip, router.vrid]).sort()).toEqual([["api", 12], ["web", 11]]);
@@ -66,30 +50,30 @@ describe("standalone agent: several HighAvailabilityVIPs in one process, like se
       expect(problems["typo"]).toContain("spec.advertisementInterval");
       expect(problems["again"]).toContain("spec.virtualRouterID 11 is already used by web");
     }
-    const metrics = await bed.lab.httpGet(n1, `http://127.0.0.1:${a1.httpPort}/metrics`);
+    const metrics = await bed().lab.httpGet(n1, `http://127.0.0.1:${a1.httpPort}/metrics`);
     expect(metrics.body).toMatch(/ha_nginx_vrrp_state\{havip="web",vrid="11",state="Master",node="[^"]+"\} 1/);
     expect(metrics.body).toMatch(/ha_nginx_vrrp_state\{havip="api",vrid="12",state="Backup",node="[^"]+"\} 1/);
   });
 
   it("adding, editing and deleting documents touches only those routers: no flip and no lost request elsewhere, and a deleted one lets its VIP go", async () => {
-    const [n1, n2] = [bed.node(0), bed.node(1)];
+    const [n1, n2] = [bed().node(0), bed().node(1)];
     const web: RouterDocument = { name: "web", vrid: 11, vipIndex: 1, priorities: { [n1.name]: 150, [n2.name]: 100 } };
     const api: RouterDocument = { name: "api", vrid: 12, vipIndex: 2, priorities: { [n1.name]: 100, [n2.name]: 150 } };
     const old: RouterDocument = { name: "old", vrid: 13, vipIndex: 3, priorities: { [n1.name]: 150, [n2.name]: 100 } };
     const added: RouterDocument = { name: "new", vrid: 14, vipIndex: 4, priorities: { [n1.name]: 100, [n2.name]: 150 } };
-    const [a1, a2] = await Promise.all([bed.start(n1, manifest([web, api, old])), bed.start(n2, manifest([web, api, old]))]);
+    const [a1, a2] = await Promise.all([bed().start(n1, manifest([web, api, old])), bed().start(n2, manifest([web, api, old]))]);
     if (a1 === undefined || a2 === undefined) throw new Error("two agents expected");
     await Promise.all([a1.waitForState("Master", 5_000, "web"), a1.waitForState("Master", 5_000, "old"), a2.waitForState("Master", 5_000, "api")]);
-    await Promise.all([waitForSingleHolder(bed.lab, vip(1), 5_000, n1), waitForSingleHolder(bed.lab, vip(2), 5_000, n2), waitForSingleHolder(bed.lab, vip(3), 5_000, n1)]);
+    await Promise.all([waitForSingleHolder(bed().lab, vip(1), 5_000, n1), waitForSingleHolder(bed().lab, vip(2), 5_000, n2), waitForSingleHolder(bed().lab, vip(3), 5_000, n1)]);
     const before = { web: [a1.transitions("web").length, a2.transitions("web").length], api: [a1.transitions("api").length, a2.transitions("api").length] };
-    const probe = await bed.lab.startProbe(`http://${vip(1)}/`, { intervalMs: 10 });
+    const probe = await bed().lab.startProbe(`http://${vip(1)}/`, { intervalMs: 10 });
 
     const edited = manifest([web, { ...api, priorities: { [n1.name]: 120, [n2.name]: 150 } }, added]);
     writeFileSync(a1.configPath, edited);
     writeFileSync(a2.configPath, edited);
     await waitFor(async () => (await names(a1)).join() === "api,new,web" && (await names(a2)).join() === "api,new,web", { timeoutMs: 5_000, what: "both agents to serve api, new and web" });
     await a2.waitForState("Master", 5_000, "new");
-    await waitForSingleHolder(bed.lab, vip(4), 5_000, n2);
+    await waitForSingleHolder(bed().lab, vip(4), 5_000, n2);
     await waitFor(async () => (await a1.state("api")).priority === 120, { timeoutMs: 5_000, what: "api at priority 120 on n1" });
     // Several Master_Down_Intervals: a flip caused by the reload would have shown by now.
     await sleep(10 * intervalMs);
@@ -101,11 +85,11 @@ describe("standalone agent: several HighAvailabilityVIPs in one process, like se
     expect(a1.transitions("api").length).toBe(before.api[0]);
     expect(a2.transitions("api").length).toBe(before.api[1]);
     expect(report.failed).toBe(0);
-    expect(await vipHolders(bed.lab, vip(1))).toEqual([n1.name]);
-    expect(await vipHolders(bed.lab, vip(2))).toEqual([n2.name]);
-    expect(await vipHolders(bed.lab, vip(3))).toEqual([]);
-    expect(await vipHolders(bed.lab, vip(4))).toEqual([n2.name]);
-    const metrics = await bed.lab.httpGet(n1, `http://127.0.0.1:${a1.httpPort}/metrics`);
+    expect(await vipHolders(bed().lab, vip(1))).toEqual([n1.name]);
+    expect(await vipHolders(bed().lab, vip(2))).toEqual([n2.name]);
+    expect(await vipHolders(bed().lab, vip(3))).toEqual([]);
+    expect(await vipHolders(bed().lab, vip(4))).toEqual([n2.name]);
+    const metrics = await bed().lab.httpGet(n1, `http://127.0.0.1:${a1.httpPort}/metrics`);
     expect(metrics.body).not.toContain('havip="old"');
 
     // A document broken by an edit keeps its running router; the rest of the file still applies.

@@ -4,7 +4,7 @@
 import { writeFileSync } from "node:fs";
 import { afterAll, afterEach, beforeAll } from "vitest";
 import { join } from "node:path";
-import { createLab, startNginx, waitFor, type Lab, type LabHost, type NginxProcess, type ProbeReport } from "../../../src/lab/index.js";
+import { addressesOn, createLab, startNginx, waitFor, type Lab, type LabHost, type NginxProcess, type ProbeReport } from "../../../src/lab/index.js";
 import { startAgent, vipHolders, type AgentProcess, type StartAgentOptions } from "../../../src/lab/agent.js";
 
 export interface AgentBed {
@@ -21,7 +21,7 @@ export interface AgentBed {
   ensureNginx(host: LabHost): Promise<void>;
   /** Prints every agent's log since it started, and the client's neighbour table: for afterEach when a test failed. */
   dump(label: string): Promise<void>;
-  /** Kills every agent, heals every cut, removes the VIP everywhere, restarts dead nginx: a clean slate per test. */
+  /** Kills every agent, heals every cut, removes every address but the node's own, restarts dead nginx: a clean slate per test. */
   reset(): Promise<void>;
   destroy(): Promise<void>;
 }
@@ -76,8 +76,13 @@ export async function createAgentBed(nodeCount: number, idPrefix: string): Promi
       for (const host of lab.nodes) {
         await lab.restoreLink(host);
         for (const peer of lab.nodes) if (peer !== host) await lab.healPeers(host, peer);
-        await lab.exec(host, "ip", ["addr", "del", `${vip}/24`, "dev", host.ifname]);
-        await lab.exec(host, "ip", ["addr", "del", `${vip}/32`, "dev", host.ifname]);
+        // Every VIP a test may have left, of any index or family, goes; the node's own address comes back if a test
+        // removed it.
+        const own = new Set([host.address, host.address6]);
+        for (const entry of await addressesOn(lab, host)) {
+          if (entry.scope !== "link" && !own.has(entry.address)) await lab.exec(host, "ip", ["addr", "del", `${entry.address}/${entry.prefixLength}`, "dev", host.ifname]);
+        }
+        await lab.exec(host, "ip", ["addr", "replace", `${host.address}/${lab.prefixLength}`, "dev", host.ifname]);
         await ensureNginx(host);
       }
     },
