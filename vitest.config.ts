@@ -11,6 +11,8 @@ export default defineConfig({
           name: "unit",
           sequence: { groupOrder: 0 },
           include: ["test/{vrrp,agent,api,controller}/**/*.test.ts"],
+          // The fuzz test takes about a second alone and 14 s on this machine with two other test runs beside it.
+          testTimeout: 30_000,
         },
       },
       {

@@ -19,12 +19,12 @@ export interface ConditionDraft {
 }
 
 export interface NodeSummary {
-  /** Entries after UNKNOWN marking. */
+  /** Entries of the agents still heard from: those of status.goneNodes are left out. */
   readonly entries: readonly NodeStatusEntry[];
   /** Selected nodes (matching the selector, existing). */
   readonly selectedNodes: readonly string[];
   readonly addresses: readonly string[];
-  /** Nodes whose agent is gone but still inside the grace before UNKNOWN: their entries are a last word, not news. */
+  /** Nodes whose agent is gone but still inside the grace: their entries are a last word, not news. */
   readonly gone?: ReadonlySet<string>;
 }
 
@@ -63,22 +63,18 @@ export function readyCondition(summary: NodeSummary): ConditionDraft {
     }
     return { type, status: "True", reason: ConditionReason.MasterElected, message: `${master} holds ${summary.addresses.join(", ")}` };
   }
-  const reporting = summary.entries.filter((entry) => entry.state !== "UNKNOWN");
-  if (reporting.length === 0) {
+  if (summary.entries.length === 0) {
     return { type, status: "False", reason: ConditionReason.AgentsPending, message: "no agent has reported yet" };
   }
-  const states = reporting.map((entry) => `${entry.node} ${entry.state}`).join(", ");
+  const states = summary.entries.map((entry) => `${entry.node} ${entry.state}`).join(", ");
   return { type, status: "False", reason: ConditionReason.NoMaster, message: `no node is MASTER (${states})` };
 }
 
 export function degradedCondition(summary: NodeSummary): ConditionDraft {
   const type = ConditionType.Degraded;
   const byNode = new Map(summary.entries.map((entry) => [entry.node, entry]));
-  const missing = summary.selectedNodes.filter((node) => {
-    const entry = byNode.get(node);
-    return entry === undefined || entry.state === "UNKNOWN";
-  });
-  const unhealthy = summary.entries.filter((entry) => entry.state !== "UNKNOWN" && !isHealthy(entry)).map((entry) => entry.node);
+  const missing = summary.selectedNodes.filter((node) => !byNode.has(node));
+  const unhealthy = summary.entries.filter((entry) => !isHealthy(entry)).map((entry) => entry.node);
   const healthyBackups = summary.entries.filter((entry) => entry.state === "BACKUP" && isHealthy(entry));
   const hasMaster = mastersOf(summary.entries).length > 0;
   const problems: string[] = [];

@@ -32,7 +32,7 @@ import { keyOf, type AgentPodInfo, type NodeInfo, type PeerResource } from "./in
 import { matchesSelector } from "../api/v1alpha1/selector.js";
 import { claimOf, decideVrid, type Claim } from "./vrid.js";
 
-/** How long an agent may be gone (pod or node) before its entry turns UNKNOWN: a restart of the pod fits inside. */
+/** How long an agent may be gone (pod or node) before its node is listed in status.goneNodes: a pod restart fits inside. */
 export const AGENT_GONE_GRACE_MS = 30_000;
 
 export interface PlanInputs {
@@ -74,8 +74,11 @@ export interface Plan {
   readonly agentObjects:
     | { readonly daemonSet: V1DaemonSet; readonly serviceAccount: V1ServiceAccount; readonly roleBinding: V1RoleBinding; readonly passwordAccess: PasswordAccess | undefined }
     | undefined;
-  readonly status: HaVipStatus;
+  /** The status fields the controller owns: all but the agents' nodes entries. */
+  readonly status: ControllerStatus;
   readonly isStatusChanged: boolean;
+  /** Nodes whose status.nodes entry is to be removed: no longer selected, and their agent gone past the grace. */
+  readonly staleEntries: readonly string[];
   readonly events: readonly PlannedEvent[];
   /** When to look again for a time-based reason (an agent's grace running out), ms since the epoch. */
   readonly requeueAt: number | undefined;
@@ -83,9 +86,16 @@ export interface Plan {
   readonly agentsGone: readonly string[];
 }
 
+export type ControllerStatus = Omit<HaVipStatus, "nodes">;
+
 function readStatus(status: unknown): HaVipStatus {
   const parsed = haVipStatusSchema.safeParse(status ?? {});
   return parsed.success ? parsed.data : {};
+}
+
+function controllerFields(status: HaVipStatus): ControllerStatus {
+  const { nodes: _agentsOwnThem, ...owned } = status;
+  return owned;
 }
 
 function toIso(ms: number): string {
@@ -115,48 +125,38 @@ export function publishedPeers(spec: HaVipSpec, selected: readonly NodeInfo[]): 
   return [...new Set(peers)].sort();
 }
 
-interface EntriesResult {
-  readonly entries: NodeStatusEntry[];
+interface AgentsSeen {
+  /** Nodes whose agent is gone now (no pod on the node, or a node that is not Ready whose pod object lingers). */
   readonly gone: string[];
+  /** Selected nodes gone past the grace: status.goneNodes. */
+  readonly goneNodes: string[];
+  /** Nodes gone past the grace that are no longer selected (unlabelled or deleted): their entries are removed. */
+  readonly staleEntries: string[];
   readonly requeueAt: number | undefined;
 }
 
-// An entry whose agent has gone (no pod on the node, or a node that is not Ready, e.g. powered off, whose pod object
-// lingers) turns UNKNOWN once the grace ran out; one whose node is no longer selected (unlabelled or deleted) is
-// dropped then, since that node no longer takes part.
-function markGoneAgents(inputs: PlanInputs, entries: readonly NodeStatusEntry[], selected: ReadonlySet<string>): EntriesResult {
+// An agent's entry is its own; the controller only judges whether the agent behind it is still there. Within the
+// grace a restart of the pod fits, so the entry stays news; past it, the node is gone, or leaves status altogether
+// once it is no longer selected.
+function seeAgents(inputs: PlanInputs, entries: readonly NodeStatusEntry[], selected: ReadonlySet<string>): AgentsSeen {
   const ready = new Set(inputs.nodes.filter((node) => node.isReady).map((node) => node.name));
   const withPod = new Set(inputs.agentPods.map((pod) => pod.node));
-  const gone: string[] = [];
+  const seen: AgentsSeen = { gone: [], goneNodes: [], staleEntries: [], requeueAt: undefined };
   let requeueAt: number | undefined;
-  const result: NodeStatusEntry[] = [];
   for (const entry of entries) {
-    const isGone = !ready.has(entry.node) || !withPod.has(entry.node);
-    if (!isGone) {
-      result.push(entry);
-      continue;
-    }
-    gone.push(entry.node);
-    const since = inputs.agentGoneSince.get(entry.node) ?? inputs.now;
-    const expiresAt = since + AGENT_GONE_GRACE_MS;
+    if (ready.has(entry.node) && withPod.has(entry.node)) continue;
+    seen.gone.push(entry.node);
+    const expiresAt = (inputs.agentGoneSince.get(entry.node) ?? inputs.now) + AGENT_GONE_GRACE_MS;
     if (inputs.now < expiresAt) {
-      result.push(entry);
       requeueAt = requeueAt === undefined ? expiresAt : Math.min(requeueAt, expiresAt);
-      continue;
+    } else if (selected.has(entry.node)) {
+      seen.goneNodes.push(entry.node);
+    } else {
+      seen.staleEntries.push(entry.node);
     }
-    if (!selected.has(entry.node)) continue;
-    if (entry.state === "UNKNOWN") {
-      result.push(entry);
-      continue;
-    }
-    result.push({
-      ...entry,
-      state: "UNKNOWN",
-      reason: ready.has(entry.node) ? "agent pod gone" : "node not Ready",
-      lastTransitionTime: toIso(since + AGENT_GONE_GRACE_MS),
-    });
   }
-  return { entries: result, gone, requeueAt };
+  seen.goneNodes.sort();
+  return { ...seen, requeueAt };
 }
 
 function invalidDrafts(message: string): ConditionDraft[] {
@@ -223,22 +223,23 @@ export function computeDesired(inputs: PlanInputs): Plan {
   });
 
   let drafts: ConditionDraft[];
-  let status: HaVipStatus;
+  let status: ControllerStatus;
   let agentObjects: Plan["agentObjects"];
   let requeueAt: number | undefined;
   let gone: string[] = [];
+  let staleEntries: string[] = [];
   const events: PlannedEvent[] = [];
 
   const selected = validation.ok ? selectNodes(validation.value.spec, inputs.nodes) : [];
   if (!validation.ok) {
     drafts = invalidDrafts(formatIssues(validation.issues));
-    status = { ...previous };
+    status = controllerFields(previous);
     agentObjects = undefined;
   } else if (selected.length > MAX_NODES) {
     // Refused like an invalid spec: the status keeps what the API server accepted before (a running resource keeps
     // its VRID and peers), and running agents are left alone rather than torn down over a selector change.
     drafts = tooManyNodesDrafts(selected.length);
-    status = { ...previous };
+    status = controllerFields(previous);
     agentObjects = undefined;
   } else {
     const spec = validation.value.spec;
@@ -252,10 +253,18 @@ export function computeDesired(inputs: PlanInputs): Plan {
     };
     const others = inputs.others.map((other) => claimOf(other, new Set(selectNodes(other.spec, inputs.nodes).map((node) => node.name))));
     const vrid = decideVrid(mine, others);
-    const marked = markGoneAgents(inputs, previous.nodes ?? [], selectedNames);
-    gone = marked.gone;
-    requeueAt = marked.requeueAt;
-    const summary = { entries: marked.entries, selectedNodes: [...selectedNames].sort(), addresses: spec.addresses, gone: new Set(marked.gone) };
+    const entries = previous.nodes ?? [];
+    const seen = seeAgents(inputs, entries, selectedNames);
+    gone = seen.gone;
+    requeueAt = seen.requeueAt;
+    staleEntries = seen.staleEntries;
+    const silent = new Set([...seen.goneNodes, ...seen.staleEntries]);
+    const summary = {
+      entries: entries.filter((entry) => !silent.has(entry.node)),
+      selectedNodes: [...selectedNames].sort(),
+      addresses: spec.addresses,
+      gone: new Set(seen.gone),
+    };
     const [firstConflict] = vrid.conflicts;
     drafts = [
       readyCondition(summary),
@@ -280,12 +289,12 @@ export function computeDesired(inputs: PlanInputs): Plan {
           };
     const masters = claimedMasters(summary);
     status = {
-      ...previous,
+      ...controllerFields(previous),
       ...(vrid.virtualRouterID === undefined ? {} : { virtualRouterID: vrid.virtualRouterID }),
       master: masters.length === 1 ? (masters[0] ?? "") : "",
       peers: publishedPeers(spec, selected),
       cordonedNodes: cordonedNodes(selected),
-      nodes: marked.entries,
+      goneNodes: seen.goneNodes,
     };
     const previousMaster = previous.master ?? "";
     if (status.master !== previousMaster) {
@@ -309,7 +318,8 @@ export function computeDesired(inputs: PlanInputs): Plan {
   return {
     agentObjects,
     status,
-    isStatusChanged: !sameJson(status, previous),
+    isStatusChanged: !sameJson(status, controllerFields(previous)),
+    staleEntries,
     events,
     requeueAt,
     agentsGone: gone,

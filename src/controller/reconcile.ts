@@ -55,6 +55,12 @@ function timestampOf(value: Date | string | undefined): string {
   return value instanceof Date ? value.toISOString() : value;
 }
 
+/** The status.nodes keys in stored order, which the guarded removal of entries needs. */
+function entriesOf(object: RawHavip): { node: string }[] {
+  const nodes = (object.status as { nodes?: unknown } | undefined)?.nodes;
+  return Array.isArray(nodes) ? nodes.map((entry: { node?: unknown }) => ({ node: typeof entry.node === "string" ? entry.node : "" })) : [];
+}
+
 function refOf(object: RawHavip): HavipRef {
   return {
     namespace: object.metadata?.namespace ?? "",
@@ -150,7 +156,10 @@ export class Reconciler {
       }
     }
     if (plan.isStatusChanged) {
-      await cluster.patchStatus(ref, plan.status);
+      await cluster.applyStatus(ref, plan.status);
+    }
+    if (plan.staleEntries.length > 0) {
+      await cluster.removeStatusEntries(ref, entriesOf(object), plan.staleEntries);
     }
     for (const event of plan.events) {
       await cluster.emit(ref, event, new Date(now)).catch((error: unknown) => {

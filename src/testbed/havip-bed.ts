@@ -6,7 +6,7 @@ import type { ChildProcess } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { HAVIP_GROUP, HAVIP_PLURAL, HAVIP_VERSION, validateHaVipSpec, type HaVipCondition, type NodeStatusEntry } from "../api/v1alpha1/index.js";
+import { HAVIP_GROUP, HAVIP_PLURAL, HAVIP_VERSION, validateHaVipSpec, type HaVipStatus, type NodeStatusEntry } from "../api/v1alpha1/index.js";
 import { agentHttpPort } from "../controller/agent-objects.js";
 import { vipHolders } from "../lab/agent.js";
 import { waitFor } from "../lab/wait.js";
@@ -102,14 +102,6 @@ ${hasLocalProbe ? probe : ""}${weight === undefined ? "" : `    weight: ${weight
 
 export function isPodReady(pod: V1Pod): boolean {
   return pod.status?.conditions?.some((condition) => condition.type === "Ready" && condition.status === "True") === true;
-}
-
-export interface HaVipStatus {
-  readonly virtualRouterID?: number;
-  readonly master?: string;
-  readonly peers?: readonly string[];
-  readonly nodes?: readonly NodeStatusEntry[];
-  readonly conditions?: readonly HaVipCondition[];
 }
 
 /** The fields of an agent's /state that tests read. */

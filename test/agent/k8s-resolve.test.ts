@@ -79,7 +79,7 @@ describe("resolving the agent's configuration from its HighAvailabilityVIP", () 
 });
 
 describe("this node's entry as the API server holds it", () => {
-  const entry = { node: "node-2", state: "UNKNOWN", reason: "agent gone" };
+  const entry = { node: "node-2", state: "FAULT", reason: "health check failed" };
 
   it("finds the entry by node name", () => {
     expect(observedStatusEntry(aHaVip({}, { nodes: [{ node: "node-1", state: "MASTER" }, entry] }), "node-2")).toEqual(entry);

@@ -131,7 +131,7 @@ describe("status publisher: coalesced, spaced, retried", () => {
     expect(publisher.isCurrent).toBe(true);
   });
 
-  it("an entry another writer replaced (the controller's UNKNOWN) is written again after the resync interval, which doubles while it keeps being undone", async () => {
+  it("an entry changed behind the agent's back (a hand edit) is written again after the resync interval, which doubles while it keeps being undone", async () => {
     const clock = new FakeTimerClock(0);
     const writer = new ManualWriter();
     const publisher = new StatusPublisher(clock, writer.write, timing);
@@ -141,7 +141,7 @@ describe("status publisher: coalesced, spaced, retried", () => {
     publisher.observed(reordered);
     expect(publisher.isCurrent).toBe(true);
     clock.advance(1000);
-    publisher.observed({ ...anEntry("BACKUP"), state: "UNKNOWN" });
+    publisher.observed({ ...anEntry("BACKUP"), state: "FAULT" });
     expect(publisher.isCurrent).toBe(false);
     clock.advance(3999);
     expect(writer.calls).toHaveLength(1);
@@ -166,7 +166,7 @@ describe("status publisher: coalesced, spaced, retried", () => {
     // Once the entry stays as written, the interval starts again from resyncInterval.
     await writer.answer({ ok: true });
     publisher.observed(anEntry("BACKUP"));
-    publisher.observed({ ...anEntry("BACKUP"), state: "UNKNOWN" });
+    publisher.observed({ ...anEntry("BACKUP"), state: "FAULT" });
     clock.advance(5000);
     expect(writer.calls).toHaveLength(6);
   });

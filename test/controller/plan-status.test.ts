@@ -89,9 +89,10 @@ describe("agents that are gone", () => {
   const entries = [anEntry("node-1", "MASTER"), anEntry("node-2", "BACKUP"), anEntry("node-3", "BACKUP")];
   const withoutNode1Pod = [aPod("node-2"), aPod("node-3")];
 
-  it("pod just gone: entry unchanged, requeue exactly when the 30 s grace ends", () => {
+  it("pod just gone: still MASTER, not yet gone, requeue exactly when the 30 s grace ends", () => {
     const plan = planFor(entries, { agentPods: withoutNode1Pod });
-    expect(plan.status.nodes?.find((entry) => entry.node === "node-1")?.state).toBe("MASTER");
+    expect(plan.status.master).toBe("node-1");
+    expect(plan.status.goneNodes).toEqual([]);
     expect(plan.agentsGone).toEqual(["node-1"]);
     expect(plan.requeueAt).toBe(NOW + AGENT_GONE_GRACE_MS);
   });
@@ -113,44 +114,54 @@ describe("agents that are gone", () => {
     expect(plan.status.master).toBe("");
   });
 
-  it("pod gone for 30 s: entry UNKNOWN, master cleared, MasterLost event, Degraded AgentsMissing", () => {
+  it("pod gone for 30 s: listed in goneNodes, its entry left to its agent, master cleared, MasterLost event, Degraded AgentsMissing", () => {
     const plan = planFor(entries, {
       object: aHavip({ status: { virtualRouterID: 1, master: "node-1", nodes: entries } }),
       agentPods: withoutNode1Pod,
       agentGoneSince: new Map([["node-1", NOW - AGENT_GONE_GRACE_MS]]),
     });
-    expect(plan.status.nodes?.find((entry) => entry.node === "node-1")).toMatchObject({ state: "UNKNOWN", reason: "agent pod gone" });
+    expect(plan.status.goneNodes).toEqual(["node-1"]);
+    expect(plan.status).not.toHaveProperty("nodes");
+    expect(plan.staleEntries).toEqual([]);
     expect(plan.status.master).toBe("");
     expect(plan.requeueAt).toBeUndefined();
     expect(plan.events.map((event) => event.reason)).toContain("MasterLost");
     expect(conditionOf(plan.status.conditions, ConditionType.Degraded)).toMatchObject({ status: "True", reason: "AgentsMissing" });
   });
 
-  it("node NotReady for 30 s while its pod object lingers: UNKNOWN with reason node not Ready", () => {
+  it("node NotReady for 30 s while its pod object lingers: listed in goneNodes, master cleared", () => {
     const plan = planFor(entries, {
       nodes: [aNode("node-1", { isReady: false }), aNode("node-2"), aNode("node-3")],
       agentGoneSince: new Map([["node-1", NOW - AGENT_GONE_GRACE_MS]]),
     });
-    expect(plan.status.nodes?.find((entry) => entry.node === "node-1")).toMatchObject({ state: "UNKNOWN", reason: "node not Ready" });
+    expect(plan.status.goneNodes).toEqual(["node-1"]);
     expect(plan.status.master).toBe("");
   });
 
-  it("node deleted for 30 s: its entry is dropped, since a deleted node is no longer selected", () => {
+  it("back within the grace, or Ready again: no longer gone", () => {
+    const plan = planFor(entries, { object: aHavip({ status: { virtualRouterID: 1, master: "", goneNodes: ["node-1"], nodes: entries } }) });
+    expect(plan.status.goneNodes).toEqual([]);
+    expect(plan.status.master).toBe("node-1");
+    expect(plan.isStatusChanged).toBe(true);
+  });
+
+  it("node deleted for 30 s: its entry is to be removed, since a deleted node is no longer selected", () => {
     const plan = planFor(entries, {
       nodes: [aNode("node-2"), aNode("node-3")],
       agentPods: withoutNode1Pod,
       agentGoneSince: new Map([["node-1", NOW - 40_000]]),
     });
-    expect(plan.status.nodes?.map((entry) => entry.node)).toEqual(["node-2", "node-3"]);
+    expect(plan.staleEntries).toEqual(["node-1"]);
+    expect(plan.status.goneNodes).toEqual([]);
   });
 
-  it("node unlabelled and its agent gone for 30 s: its entry is dropped", () => {
+  it("node unlabelled and its agent gone for 30 s: its entry is to be removed", () => {
     const plan = planFor(entries, {
       nodes: [aNode("node-1", { labels: {} }), aNode("node-2"), aNode("node-3")],
       agentPods: withoutNode1Pod,
       agentGoneSince: new Map([["node-1", NOW - 31_000]]),
     });
-    expect(plan.status.nodes?.map((entry) => entry.node)).toEqual(["node-2", "node-3"]);
+    expect(plan.staleEntries).toEqual(["node-1"]);
   });
 });
 
@@ -158,7 +169,7 @@ describe("status bookkeeping", () => {
   it("same inputs twice: the second plan changes nothing and emits nothing", () => {
     const entries = [anEntry("node-1", "MASTER"), anEntry("node-2", "BACKUP")];
     const first = planFor(entries);
-    const second = computeDesired(inputs({ object: aHavip({ status: first.status }), now: NOW + 5_000 }));
+    const second = computeDesired(inputs({ object: aHavip({ status: { ...first.status, nodes: entries } }), now: NOW + 5_000 }));
     expect(first.isStatusChanged).toBe(true);
     expect(second.isStatusChanged).toBe(false);
     expect(second.events).toEqual([]);

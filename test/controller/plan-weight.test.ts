@@ -93,13 +93,13 @@ describe("WeightIneffective", () => {
     expect(warnings).toHaveLength(1);
     expect(warnings[0]?.type).toBe("Warning");
     expect(warnings[0]?.message).toMatch(/^WeightIneffective=True: node-1 \(priority 150\)/);
-    const again = computeDesired(inputs({ object: aHavip({ spec: aSpec(spec), generation: 2, status: plan.status }) }));
+    const again = computeDesired(inputs({ object: aHavip({ spec: aSpec(spec), generation: 2, status: { ...healthy, ...plan.status } }) }));
     expect(again.events).toEqual([]);
   });
 
   it("clears when the weight is fixed, with a Normal Event", () => {
     const weak = planWith({ nodes: { selector, priorities: priorities(150, 120, 100) }, healthCheck: { weight: -10 } });
-    const fixed = planWith({ nodes: { selector, priorities: priorities(150, 120, 100) }, healthCheck: { weight: -40 } }, 2, weak.status);
+    const fixed = planWith({ nodes: { selector, priorities: priorities(150, 120, 100) }, healthCheck: { weight: -40 } }, 2, { ...healthy, ...weak.status });
     expect(conditionOf(fixed.status.conditions, ConditionType.WeightIneffective)).toMatchObject({ status: "False", reason: "WeightEffective" });
     expect(fixed.events).toContainEqual(expect.objectContaining({ type: "Normal", reason: "WeightEffective" }));
   });

@@ -74,11 +74,11 @@ export class StatusPublisher {
   }
 
   /**
-   * The entry the API server now holds for this node. Another writer may have replaced it: the controller marks a
-   * node UNKNOWN while it is NotReady, and a node that comes back (unpaused, reconnected) has nothing new to say. When
-   * it differs from what was last written, the entry is written again after resyncInterval, doubling up to
-   * maxResyncInterval while the other writer keeps undoing it (a NotReady node whose agent is alive), so a
-   * disagreement cannot turn into steady write traffic.
+   * The entry the API server now holds for this node. Only this agent writes it, but it can still be lost or changed
+   * behind its back (a hand edit of the status, etcd restored from a backup), and an agent with nothing new to say
+   * would leave it wrong for good. When it differs from what was last written, the entry is written again after
+   * resyncInterval, doubling up to maxResyncInterval while something keeps undoing it, so a disagreement cannot turn
+   * into steady write traffic.
    */
   observed(entry: NodeStatusEntry | undefined): void {
     const written = this.#written;

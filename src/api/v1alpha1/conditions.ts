@@ -48,7 +48,7 @@ export const ConditionReason = {
   AllNodesHealthy: "AllNodesHealthy",
   /** Degraded=True: at least one node's health check fails (state FAULT or reduced priority). */
   NodesUnhealthy: "NodesUnhealthy",
-  /** Degraded=True: a selected node has no reporting agent (state UNKNOWN). */
+  /** Degraded=True: a selected node has no reporting agent (no entry, or listed in status.goneNodes). */
   AgentsMissing: "AgentsMissing",
   /** Degraded=True: only one node can hold the VIP, so nothing takes over when it fails. */
   NoBackup: "NoBackup",

@@ -527,15 +527,15 @@ export const haVipSpecSchema = z
 /**
  * A node's VRRP state. INIT, BACKUP and MASTER are RFC 5798 §6.4's Initialize, Backup and Master.
  * FAULT is an extension, not in RFC 5798 (keepalived's FAULT: health check failed, VIP released).
- * UNKNOWN is an extension, not in RFC 5798: the controller's mark for a node whose agent is gone.
+ * Only the node's own agent writes it; a node whose agent went silent is listed in status.goneNodes instead.
  */
-export const nodeStateSchema = z.enum(["INIT", "BACKUP", "MASTER", "FAULT", "UNKNOWN"]);
+export const nodeStateSchema = z.enum(["INIT", "BACKUP", "MASTER", "FAULT"]);
 
 const timestamp = z.iso.datetime({ offset: true });
 
 export const nodeStatusEntrySchema = z.object({
   node: z.string().min(1).max(253),
-  state: nodeStateSchema.describe("INIT | BACKUP | MASTER (RFC 5798 §6.4) | FAULT (health check failed) | UNKNOWN (agent gone)."),
+  state: nodeStateSchema.describe("INIT | BACKUP | MASTER (RFC 5798 §6.4) | FAULT (health check failed), as the node's agent last reported it."),
   priority: z.int().min(0).max(255).optional().describe("Configured priority (RFC 5798 §5.2.4)."),
   effectivePriority: z.int().min(0).max(255).optional().describe("Priority after the health check's weight: what the node advertises."),
   healthy: z.boolean().optional(),
@@ -575,19 +575,31 @@ export const haVipStatusSchema = z
       .describe(
         "Selected nodes marked unschedulable (kubectl cordon or drain), published by the controller: their agents count as unhealthy, so the VIP leaves them as on a planned move, until they are uncordoned. Empty when every selected node is cordoned.",
       ),
+    goneNodes: z
+      .array(z.string().max(253))
+      .max(MAX_NODES)
+      .meta({ "x-kubernetes-list-type": "set" })
+      .optional()
+      .describe(
+        "Selected nodes whose agent has been silent for 30 s (its pod gone, or its node NotReady), published by the controller: their nodes entries are the agent's last word, and they count as neither MASTER nor BACKUP.",
+      ),
     nodes: z
       .array(nodeStatusEntrySchema)
       .max(MAX_NODES)
       .meta({ "x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["node"] })
       .optional()
-      .describe("One entry per node; each agent owns its own entry (server-side apply)."),
+      .describe(
+        "One entry per node, written only by that node's agent (server-side apply, field manager ha-nginx-agent-<node>). The controller removes the entry of a node that left the selection once its agent is gone.",
+      ),
     conditions: z
       .array(conditionSchema)
       .max(32)
       .meta({ "x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["type"] })
       .optional(),
   })
-  .describe("Observed state, written by the controller (conditions, master) and the agents (their nodes entry).");
+  .describe(
+    "Observed state. Each field has one writer: the agents their own nodes entry; the controller everything else (server-side apply, field manager ha-nginx-controller).",
+  );
 
 // --- the resource -----------------------------------------------------------------------------------------------
 

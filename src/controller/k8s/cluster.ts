@@ -16,13 +16,14 @@ import {
   type V1ServiceAccount,
 } from "@kubernetes/client-node";
 import { randomBytes } from "node:crypto";
-import { HAVIP_API_VERSION, HAVIP_GROUP, HAVIP_KIND, HAVIP_PLURAL, HAVIP_VERSION, type HaVipStatus } from "../../api/v1alpha1/index.js";
+import { HAVIP_API_VERSION, HAVIP_GROUP, HAVIP_KIND, HAVIP_PLURAL, HAVIP_VERSION } from "../../api/v1alpha1/index.js";
 import { FIELD_MANAGER } from "../agent-objects.js";
-import type { PlannedEvent } from "../plan.js";
+import type { ControllerStatus, PlannedEvent } from "../plan.js";
 import { makeBoundedApiClient } from "./bounded-client.js";
 
 const serverSideApply = setHeaderOptions("Content-Type", PatchStrategy.ServerSideApply);
 const mergePatch = setHeaderOptions("Content-Type", PatchStrategy.MergePatch);
+const jsonPatch = setHeaderOptions("Content-Type", PatchStrategy.JsonPatch);
 
 export interface HavipRef {
   readonly namespace: string;
@@ -54,11 +55,32 @@ export class Cluster {
     return this.custom.listClusterCustomObject({ group: HAVIP_GROUP, version: HAVIP_VERSION, plural: HAVIP_PLURAL }) as Promise<{ items: unknown[] }>;
   }
 
-  /** Merge patch guarded by resourceVersion: a concurrent agent write makes it fail with 409 instead of being lost. */
-  patchStatus(ref: HavipRef, status: HaVipStatus): Promise<unknown> {
+  /**
+   * Server-side apply of the status fields the controller owns. It carries no resourceVersion and no nodes entry, so
+   * an agent writing its entry at the same moment neither fails this write nor is undone by it.
+   */
+  applyStatus(ref: HavipRef, status: ControllerStatus): Promise<unknown> {
+    const body = { apiVersion: HAVIP_API_VERSION, kind: HAVIP_KIND, metadata: { name: ref.name, namespace: ref.namespace }, status };
     return this.custom.patchNamespacedCustomObjectStatus(
-      { group: HAVIP_GROUP, version: HAVIP_VERSION, plural: HAVIP_PLURAL, namespace: ref.namespace, name: ref.name, body: { metadata: { resourceVersion: ref.resourceVersion }, status }, fieldManager: FIELD_MANAGER },
-      mergePatch,
+      { group: HAVIP_GROUP, version: HAVIP_VERSION, plural: HAVIP_PLURAL, namespace: ref.namespace, name: ref.name, body, fieldManager: FIELD_MANAGER, force: true },
+      serverSideApply,
+    );
+  }
+
+  /**
+   * Removes the status.nodes entries of `nodes`, each guarded by a JSON patch test of its key at its index in
+   * `entries` (the list as last read), so a list that moved meanwhile fails the patch with 422 instead of losing an
+   * agent's entry.
+   */
+  removeStatusEntries(ref: HavipRef, entries: readonly { readonly node: string }[], nodes: readonly string[]): Promise<unknown> {
+    const indices = entries.flatMap((entry, index) => (nodes.includes(entry.node) ? [index] : [])).reverse();
+    const body = indices.flatMap((index) => [
+      { op: "test", path: `/status/nodes/${index}/node`, value: entries[index]?.node },
+      { op: "remove", path: `/status/nodes/${index}` },
+    ]);
+    return this.custom.patchNamespacedCustomObjectStatus(
+      { group: HAVIP_GROUP, version: HAVIP_VERSION, plural: HAVIP_PLURAL, namespace: ref.namespace, name: ref.name, body, fieldManager: FIELD_MANAGER },
+      jsonPatch,
     );
   }
 
