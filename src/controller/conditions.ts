@@ -30,6 +30,11 @@ export interface NodeSummary {
 
 const isHealthy = (entry: NodeStatusEntry): boolean => entry.healthy !== false && entry.state !== "FAULT";
 
+/** How many nodes could hold the VIP now: a healthy agent in BACKUP or MASTER. */
+export function healthyNodeCount(summary: Pick<NodeSummary, "entries">): number {
+  return summary.entries.filter((entry) => (entry.state === "BACKUP" || entry.state === "MASTER") && isHealthy(entry)).length;
+}
+
 export function mastersOf(entries: readonly NodeStatusEntry[]): readonly string[] {
   return entries.filter((entry) => entry.state === "MASTER").map((entry) => entry.node).sort();
 }

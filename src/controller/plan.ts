@@ -21,6 +21,7 @@ import {
   degradedCondition,
   isAbnormal,
   claimedMasters,
+  healthyNodeCount,
   readyCondition,
   splitBrainCondition,
   stampConditions,
@@ -185,15 +186,24 @@ function tooManyNodesDrafts(selectedCount: number): ConditionDraft[] {
   ];
 }
 
-function conditionEvents(before: readonly HaVipCondition[], after: readonly HaVipCondition[]): PlannedEvent[] {
+// Conditions about the spec are news at once. Those about the running agents (Ready, Degraded, SplitBrain) are not
+// while the resource starts: agents pending and nginx not Ready yet are its normal first moments, not a Warning.
+const specConditions: ReadonlySet<string> = new Set([ConditionType.Invalid, ConditionType.Conflict, ConditionType.VirtualRouterIDShared, ConditionType.WeightIneffective]);
+const specReadyReasons: ReadonlySet<string> = new Set([ConditionReason.NoEligibleNodes, ConditionReason.TooManyNodes]);
+
+/** How long a resource that has not been Ready yet counts as starting. */
+export const STARTUP_GRACE_MS = 120_000;
+
+function conditionEvents(before: readonly HaVipCondition[], after: readonly HaVipCondition[], isStarting: boolean): PlannedEvent[] {
   return after.flatMap((condition) => {
     const previous = before.find((candidate) => candidate.type === condition.type);
     if (previous !== undefined && previous.status === condition.status && previous.reason === condition.reason) return [];
-    return [{
-      type: isAbnormal(condition) ? "Warning" as const : "Normal" as const,
-      reason: condition.reason,
-      message: `${condition.type}=${condition.status}: ${condition.message}`,
-    }];
+    const isBad = isAbnormal(condition);
+    // A condition's first value is news only when it is bad: SpecValid or NoConflict is the normal state.
+    if (previous === undefined && !isBad) return [];
+    const isAboutSpec = specConditions.has(condition.type) || (condition.type === ConditionType.Ready && specReadyReasons.has(condition.reason));
+    if (isStarting && !isAboutSpec) return [];
+    return [{ type: isBad ? "Warning" as const : "Normal" as const, reason: condition.reason, message: `${condition.type}=${condition.status}: ${condition.message}` }];
   });
 }
 
@@ -295,6 +305,7 @@ export function computeDesired(inputs: PlanInputs): Plan {
       peers: publishedPeers(spec, selected),
       cordonedNodes: cordonedNodes(selected),
       goneNodes: seen.goneNodes,
+      healthyNodes: healthyNodeCount(summary),
     };
     const previousMaster = previous.master ?? "";
     if (status.master !== previousMaster) {
@@ -314,7 +325,9 @@ export function computeDesired(inputs: PlanInputs): Plan {
     ...(metadata.generation === undefined ? {} : { observedGeneration: metadata.generation }),
     conditions: [...conditions, ...kept],
   };
-  events.push(...conditionEvents(previousConditions, conditions));
+  const wasReady = previousConditions.some((condition) => condition.type === ConditionType.Ready && condition.status === "True");
+  const isStarting = !wasReady && inputs.now - Date.parse(metadata.creationTimestamp) < STARTUP_GRACE_MS;
+  events.push(...conditionEvents(previousConditions, conditions, isStarting));
   return {
     agentObjects,
     status,

@@ -69,12 +69,15 @@ describe("CRD identity", () => {
     expect(version).toMatchObject({ name: "v1alpha1", served: true, storage: true, subresources: { status: {} } });
   });
 
-  it("prints NAME VIP MASTER READY AGE", () => {
+  it("prints NAME VIP MASTER READY AGE, and with -o wide the VRID, the healthy nodes and the transport", () => {
     expect(at(version, "additionalPrinterColumns")).toEqual([
       { name: "VIP", type: "string", jsonPath: ".spec.addresses[0]" },
       { name: "MASTER", type: "string", jsonPath: ".status.master" },
       { name: "READY", type: "string", jsonPath: '.status.conditions[?(@.type=="Ready")].status' },
       { name: "AGE", type: "date", jsonPath: ".metadata.creationTimestamp" },
+      { name: "VRID", type: "integer", jsonPath: ".status.virtualRouterID", priority: 1 },
+      { name: "HEALTHY", type: "integer", description: "Selected nodes whose agent reports BACKUP or MASTER and healthy", jsonPath: ".status.healthyNodes", priority: 1 },
+      { name: "TRANSPORT", type: "string", jsonPath: ".spec.transport.mode", priority: 1 },
     ]);
   });
 });

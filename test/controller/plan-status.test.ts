@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { ConditionType, type HaVipCondition, type NodeStatusEntry } from "../../src/api/v1alpha1/index.js";
-import { AGENT_GONE_GRACE_MS, computeDesired } from "../../src/controller/plan.js";
+import { AGENT_GONE_GRACE_MS, computeDesired, STARTUP_GRACE_MS } from "../../src/controller/plan.js";
 import { aHavip, aNode, aPod, aSpec, anEntry, inputs, NOW } from "./builders.js";
 
 function conditionOf(conditions: readonly HaVipCondition[] | undefined, type: string): HaVipCondition | undefined {
@@ -226,5 +226,40 @@ describe("an invalid spec", () => {
     expect(invalid?.message).toMatch(/^spec\.advertisementInterval: .*use 1s\.\.255s/);
     expect(conditionOf(plan.status.conditions, ConditionType.Ready)).toMatchObject({ status: "False", reason: "SpecInvalid" });
     expect(plan.agentObjects).toBeUndefined();
+  });
+});
+
+describe("Events: what kubectl describe shows", () => {
+  const justCreated = new Date(NOW - 10_000).toISOString();
+  const healthy = [anEntry("node-1", "MASTER"), anEntry("node-2", "BACKUP"), anEntry("node-3", "BACKUP")];
+
+  it("a healthy start: agents pending and then a MASTER give one Normal MasterChanged and no Warning", () => {
+    const pending = computeDesired(inputs({ object: aHavip({ created: justCreated }) }));
+    expect(pending.events).toEqual([]);
+    const elected = computeDesired(inputs({ object: aHavip({ created: justCreated, status: { ...pending.status, nodes: healthy } }), now: NOW + 5_000 }));
+    expect(elected.events.map((event) => [event.type, event.reason])).toEqual([["Normal", "MasterChanged"]]);
+  });
+
+  it("a condition's first value is no Event when it is good (SpecValid, NoConflict, SingleMaster, WeightEffective)", () => {
+    const plan = computeDesired(inputs({ object: aHavip({ status: { virtualRouterID: 1, master: "node-1", nodes: healthy } }) }));
+    expect(plan.events).toEqual([]);
+  });
+
+  it("a spec problem is a Warning at once, even while the resource starts", () => {
+    const spec = aSpec({ nodes: { selector: { matchLabels: { "ha-nginx.io/edge": "true" } }, priorities: [{ node: "node-1", priority: 150 }, { node: "node-2", priority: 100 }] }, healthCheck: { weight: -10 } });
+    const plan = computeDesired(inputs({ object: aHavip({ created: justCreated, spec }) }));
+    expect(plan.events.map((event) => [event.type, event.reason])).toEqual([["Warning", "WeightTooSmall"]]);
+  });
+
+  it("once Ready, losing the MASTER is a Warning, even inside the start-up grace", () => {
+    const ready = computeDesired(inputs({ object: aHavip({ created: justCreated, status: { virtualRouterID: 1, nodes: healthy } }) }));
+    const lost = [anEntry("node-1", "FAULT"), anEntry("node-2", "BACKUP"), anEntry("node-3", "BACKUP")];
+    const plan = computeDesired(inputs({ object: aHavip({ created: justCreated, status: { ...ready.status, nodes: lost } }), now: NOW + 1_000 }));
+    expect(plan.events.filter((event) => event.type === "Warning").map((event) => event.reason)).toEqual(expect.arrayContaining(["MasterLost", "NoMaster"]));
+  });
+
+  it(`never Ready ${STARTUP_GRACE_MS / 1000} s after creation: the missing MASTER is a Warning`, () => {
+    const plan = computeDesired(inputs({ object: aHavip({ created: new Date(NOW - STARTUP_GRACE_MS).toISOString() }) }));
+    expect(plan.events.filter((event) => event.type === "Warning").map((event) => event.reason)).toEqual(["AgentsPending", "AgentsMissing"]);
   });
 });

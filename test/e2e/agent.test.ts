@@ -147,6 +147,10 @@ describe("e2e: the agent in Kubernetes", () => {
     expect(row[1]).toBe(`${bed().vip}/24`);
     const events = await bed().core.listNamespacedEvent({ namespace, fieldSelector: `involvedObject.name=${name}` });
     expect(events.items.some((event) => event.reason === "BecameMaster" && event.message?.startsWith(`${master}:`) === true)).toBe(true);
+    // A healthy start is no news: no agent reports FAULT while nginx is not Ready yet, and the controller raises no
+    // Warning about agents still pending.
+    const described = events.items.map((event) => `${event.type} ${event.reason}: ${event.message ?? ""}`);
+    expect(described.filter((line) => line.startsWith("Warning")), described.join("\n")).toEqual([]);
   }, 120_000);
 
   it("nginx pod on the master deleted: the backup takes over before nginx stops, no hole (at most the in-flight request), status follows", async () => {

@@ -279,6 +279,12 @@ ${vrid === undefined ? "" : `  virtualRouterID: ${vrid}\n`}  nodes: { selector: 
     const [header, row] = table.stdout.trim().split("\n").map((line) => line.trim().split(/\s+/));
     expect(header).toEqual(["NAME", "VIP", "MASTER", "READY", "AGE"]);
     expect(row?.slice(0, 4)).toEqual(["edge", "10.77.0.200/24", "node-1", "True"]);
+    const wide = await kubectl(["get", "havip", "-n", ns, "-o", "wide"]);
+    const [wideHeader, wideRow] = wide.stdout.trim().split("\n").map((line) => line.trim().split(/\s+/));
+    expect(wideHeader).toEqual(["NAME", "VIP", "MASTER", "READY", "AGE", "VRID", "HEALTHY", "TRANSPORT"]);
+    expect(wideRow?.[5]).toBe(String(ready.status?.virtualRouterID));
+    expect(wideRow?.[6]).toMatch(/^[0-3]$/);
+    expect(wideRow?.[7]).toMatch(/^(Multicast|Unicast)$/);
 
     const split = await kubectl(["patch", "havip", "edge", "-n", ns, "--subresource=status", "--type=merge", "-p", entries("MASTER", "MASTER")]);
     expect(split.code, split.stderr).toBe(0);

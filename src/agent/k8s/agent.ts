@@ -88,6 +88,8 @@ class KubernetesAgent {
   #isReconcileAgain = false;
   #retry: NodeJS.Timeout | undefined;
   #isStopping = false;
+  /** Until the router first reaches BACKUP or MASTER it is starting (nginx not Ready yet is no news), and records no Event. */
+  #isStarting = true;
 
   constructor(
     kubeConfig: KubeConfig,
@@ -385,6 +387,10 @@ class KubernetesAgent {
 
   #onTransition(transition: Transition): void {
     this.#publish();
+    if (this.#isStarting) {
+      this.#isStarting = transition.to !== "Backup" && transition.to !== "Master";
+      return;
+    }
     const uid = this.#havips.items[0]?.metadata?.uid;
     const message = `${this.options.node}: ${stateNames[transition.from]} -> ${stateNames[transition.to]}: ${describeReason(transition.reason)} (priority ${transition.priority})`;
     void this.#api

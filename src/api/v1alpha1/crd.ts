@@ -171,6 +171,9 @@ export function buildCrd(): JsonObject {
             { name: "MASTER", type: "string", jsonPath: ".status.master" },
             { name: "READY", type: "string", jsonPath: '.status.conditions[?(@.type=="Ready")].status' },
             { name: "AGE", type: "date", jsonPath: ".metadata.creationTimestamp" },
+            { name: "VRID", type: "integer", jsonPath: ".status.virtualRouterID", priority: 1 },
+            { name: "HEALTHY", type: "integer", description: "Selected nodes whose agent reports BACKUP or MASTER and healthy", jsonPath: ".status.healthyNodes", priority: 1 },
+            { name: "TRANSPORT", type: "string", jsonPath: ".spec.transport.mode", priority: 1 },
           ],
           schema: {
             openAPIV3Schema: {

@@ -575,6 +575,12 @@ export const haVipStatusSchema = z
       .describe(
         "Selected nodes marked unschedulable (kubectl cordon or drain), published by the controller: their agents count as unhealthy, so the VIP leaves them as on a planned move, until they are uncordoned. Empty when every selected node is cordoned.",
       ),
+    healthyNodes: z
+      .int()
+      .min(0)
+      .max(MAX_NODES)
+      .optional()
+      .describe("Selected nodes whose agent reports BACKUP or MASTER and a healthy nginx: how many can hold the VIP now (kubectl get havip -o wide)."),
     goneNodes: z
       .array(z.string().max(253))
       .max(MAX_NODES)
