@@ -116,8 +116,11 @@ export class AgentRuntime {
     this.#transitionListeners.push(listener);
   }
 
-  /** Removes stale VIPs of a crashed run, then opens the socket and starts the router (RFC 5798 §6.4.1). */
-  async start(initial: { readonly isHealthy: boolean }): Promise<void> {
+  /**
+   * Removes stale VIPs of a crashed run, then opens the socket and starts the router (RFC 5798 §6.4.1), healthy or
+   * not as setHealthy last said: a verdict that arrives while start awaits the kernel is the one it starts with.
+   */
+  async start(): Promise<void> {
     const { config, ifname, logger } = this.options;
     const present = await this.ports.vips.list(ifname);
     if (!present.ok) throw new Error(`cannot list addresses on ${ifname}: ${present.code}: ${present.detail}`);
@@ -135,13 +138,15 @@ export class AgentRuntime {
     if (!linkStarted.ok) throw new Error(`cannot watch link ${ifname}: ${linkStarted.code}: ${linkStarted.detail}`);
     const transportStarted = await this.ports.transport.start((datagram) => this.#receive(datagram));
     if (!transportStarted.ok) throw new Error(`cannot open the VRRP socket on ${ifname}: ${transportStarted.code}: ${transportStarted.detail}`);
-    this.#state = initialState(config, { isHealthy: initial.isHealthy, isLinkUp: this.ports.link.isUp() });
+    this.#state = initialState(config, { isHealthy: this.#state.isHealthy, isLinkUp: this.ports.link.isUp() });
     this.#isStarted = true;
     this.#feed({ kind: "started", now: this.ports.clock.now() });
   }
 
   setHealthy(isHealthy: boolean): void {
-    if (this.#isStarted && isHealthy !== this.#state.isHealthy) this.#feed({ kind: "health-changed", now: this.ports.clock.now(), isHealthy });
+    if (isHealthy === this.#state.isHealthy) return;
+    if (this.#isStarted) this.#feed({ kind: "health-changed", now: this.ports.clock.now(), isHealthy });
+    else this.#state = { ...this.#state, isHealthy };
   }
 
   applyConfig(config: RouterConfig): void {

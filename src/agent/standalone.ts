@@ -234,7 +234,8 @@ class StandaloneAgent {
     logger.info({ vrid: config.vrid, interface: site.ifname, primaryAddress: site.primary, peers: config.peers }, "router starting");
     try {
       await this.#shared.prepare(site, logger);
-      await runtime.start({ isHealthy: !hasProbe });
+      runtime.setHealthy(!hasProbe);
+      await runtime.start();
     } catch (error) {
       metrics.remove();
       throw error;

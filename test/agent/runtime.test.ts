@@ -58,7 +58,7 @@ function sentPriorities(transport: FakeTransport): number[] {
 }
 
 async function becomeMaster(setup: ReturnType<typeof aRuntime>): Promise<void> {
-  await setup.runtime.start({ isHealthy: true });
+  await setup.runtime.start();
   setup.clock.advance(MASTER_DOWN_MS);
   await afterPollPhase();
   await vi.waitFor(() => expect(setup.announcer.announced).toHaveLength(2));
@@ -67,15 +67,31 @@ async function becomeMaster(setup: ReturnType<typeof aRuntime>): Promise<void> {
 describe("AgentRuntime", () => {
   it("removes a stale VIP of a crashed run before it starts as Backup", async () => {
     const setup = aRuntime([{ address: "10.77.0.200", prefixLength: 24 }, { address: "10.77.0.12", prefixLength: 24 }]);
-    await setup.runtime.start({ isHealthy: true });
+    await setup.runtime.start();
     expect(setup.vips.log).toEqual(["remove 10.77.0.200 eth0"]);
     expect(setup.vips.holds("10.77.0.12", "eth0")).toBe(true);
     expect(setup.runtime.snapshot().state).toBe("Backup");
   });
 
+  it("a health verdict that arrives while start awaits the kernel is the one the router starts with, not the one read before", async () => {
+    const turnedUnhealthy = aRuntime();
+    const starting = turnedUnhealthy.runtime.start();
+    turnedUnhealthy.runtime.setHealthy(false);
+    await starting;
+    expect(turnedUnhealthy.runtime.snapshot()).toMatchObject({ state: "Fault", isHealthy: false });
+
+    // The agent's case: nginx not Ready when the router was created, its pod list answering Ready during start.
+    const turnedHealthy = aRuntime();
+    turnedHealthy.runtime.setHealthy(false);
+    const startingUnhealthy = turnedHealthy.runtime.start();
+    turnedHealthy.runtime.setHealthy(true);
+    await startingUnhealthy;
+    expect(turnedHealthy.runtime.snapshot()).toMatchObject({ state: "Backup", isHealthy: true });
+  });
+
   it("RFC 5798 §6.4.2: with no Master heard, takes over after Master_Down_Interval and announces only once the VIP is on the link", async () => {
     const setup = aRuntime();
-    await setup.runtime.start({ isHealthy: true });
+    await setup.runtime.start();
     setup.clock.advance(MASTER_DOWN_MS - 1);
     await afterPollPhase();
     expect(setup.runtime.snapshot().state).toBe("Backup");
@@ -92,7 +108,7 @@ describe("AgentRuntime", () => {
 
   it("RFC 5798 §6.4.2 MUST: adverts from a higher-priority Master (real keepalived bytes) reset the Master_Down_Timer", async () => {
     const setup = aRuntime();
-    await setup.runtime.start({ isHealthy: true });
+    await setup.runtime.start();
     for (let round = 0; round < 5; round++) {
       setup.clock.advance(1_000);
       setup.transport.deliver({ family: "ipv4", bytes: keepalivedAdvert, source: "10.77.0.11", isChecksumVerified: false });
@@ -105,7 +121,7 @@ describe("AgentRuntime", () => {
 
   it("counts a corrupted advert by its codec code and does not let it reset the timer", async () => {
     const setup = aRuntime();
-    await setup.runtime.start({ isHealthy: true });
+    await setup.runtime.start();
     const corrupted = keepalivedAdvert.slice();
     corrupted[20 + 6] = (corrupted[20 + 6] ?? 0) ^ 0xff;
     setup.clock.advance(MASTER_DOWN_MS - 10);
@@ -182,7 +198,7 @@ describe("AgentRuntime", () => {
   it("a Master whose config drops one of two VIPs removes that one and goes on renewing the other's lease", async () => {
     const both: RouterConfig = { ...config, addresses: [...config.addresses, { address: "10.77.0.201", prefixLength: 24 }] };
     const setup = aRuntime([], both);
-    await setup.runtime.start({ isHealthy: true });
+    await setup.runtime.start();
     setup.clock.advance(MASTER_DOWN_MS);
     await afterPollPhase();
     await vi.waitFor(() => expect(setup.announcer.announced).toHaveLength(4));

@@ -205,9 +205,12 @@ describe("e2e resource input", () => {
     let weight: Condition | undefined;
     await waitFor(
       async () => {
-        const conditions = await conditionsOf(havipName);
+        const { conditions = [], nodes = [] } = await bed().havipStatus();
         weight = conditions.find((condition) => condition.type === "WeightIneffective");
-        return weight?.status === "True" && conditions.some((condition) => condition.type === "Ready" && condition.status === "True");
+        if (weight?.status === "True" && conditions.some((condition) => condition.type === "Ready" && condition.status === "True")) return true;
+        // Thrown, not false: waitFor quotes the last error, so a timeout shows what the status said instead.
+        const seen = (items: readonly object[]): string => items.map((item) => JSON.stringify(item)).join(", ");
+        throw new Error(`conditions [${seen(conditions.map(({ type, status, reason, message }) => ({ type, status, reason, message })))}]; status.nodes [${seen(nodes)}]`);
       },
       { timeoutMs: 30_000, intervalMs: 250, what: "WeightIneffective=True next to Ready=True" },
     );
@@ -242,7 +245,8 @@ describe("e2e resource input", () => {
       measured.deleteToUnhealthyInStatusMs = Date.now() - deletedAt;
       const samples: string[][] = [];
       const until = Date.now() + 3_000;
-      while (Date.now() < until) {
+      // Three intervals at least, and enough samples to mean something when `ip` itself is slow on a loaded machine.
+      while (Date.now() < until || samples.length <= 5) {
         samples.push(await vipHolders(testbed.lab, bed().vip));
         await new Promise((resolveSleep) => setTimeout(resolveSleep, 100));
       }

@@ -304,10 +304,12 @@ class KubernetesAgent {
     const health = this.#health();
     metrics.healthy(health.isHealthy);
     this.#logger.info({ vrid: config.vrid, interface: site.ifname, primaryAddress: site.primary, peers: config.peers, priority: config.priority, isHealthy: health.isHealthy }, "router starting");
+    // Set before the awaits: a verdict arriving meanwhile goes through #applyHealth to the runtime, which starts with it.
+    runtime.setHealthy(health.isHealthy);
     this.#runtime = runtime;
     try {
       await this.#shared.prepare(site, this.#logger);
-      await runtime.start({ isHealthy: health.isHealthy });
+      await runtime.start();
     } catch (error) {
       this.#runtime = undefined;
       metrics.remove();
