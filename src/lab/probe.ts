@@ -70,8 +70,11 @@ export async function startProbeProcess(spawnProbe: (probeArgs: readonly string[
     snapshot: () => report ?? summarizeProbe(lines, Date.now()),
     async stop(): Promise<ProbeReport> {
       if (report === undefined) {
+        // A window still open is closed at the request to stop, not at the child's exit: a probe container takes
+        // seconds to go on a loaded machine, and a single failed request just before the stop grew by all of them.
+        const stoppedAtMs = Date.now();
         await stopChild(child, closed);
-        report = summarizeProbe(lines, Date.now());
+        report = summarizeProbe(lines, stoppedAtMs);
       }
       return report;
     },

@@ -39,6 +39,8 @@ interface Shared {
 export interface Release {
   readonly deadline: Milliseconds;
   readonly addresses: readonly VirtualAddress[];
+  /** Fault only: the successor has spoken, so healing must not take the VIPs back. */
+  readonly isSuccessorHeard?: boolean;
 }
 
 /** RFC 5798 §6.4.1 */
@@ -606,16 +608,17 @@ function stepFault(state: FaultState, event: RouterEvent): StepResult {
     case "started":
       return discard(state, "impossible-in-state");
     case "shutdown-requested":
-      return andThen(dropFaultRelease(state), (dropped) =>
-        andThen(enterState(dropped, { to: "Initialize", release: undefined }, event.now, "shutdown"), (left) =>
-          unchanged(left, [{ kind: "shutdown-complete" }]),
-        ),
+      // A hand-over already under way goes on as the shutdown's: the priority-0 advert went out on entering Fault, and
+      // the VIPs stay until the successor is heard (or the same bound), instead of leaving a gap until it takes over.
+      if (state.release !== undefined) return enterState(state, { to: "Initialize", release: state.release }, event.now, "shutdown");
+      return andThen(enterState(state, { to: "Initialize", release: undefined }, event.now, "shutdown"), (left) =>
+        unchanged(left, [{ kind: "shutdown-complete" }]),
       );
     case "advert-received": {
       const release = state.release;
       if (release === undefined || !isSuccessorAdvert(state, event.advert, event.source)) return discard(state, "not-running");
       const lingering = lingerAfterSuccessor(release, state.config, event.now);
-      return lingering.deadline <= event.now ? dropFaultRelease(state) : unchanged({ ...state, release: lingering });
+      return lingering.deadline <= event.now ? dropFaultRelease(state) : unchanged({ ...state, release: { ...lingering, isSuccessorHeard: true } });
     }
     case "timer-expired":
       if (state.release === undefined) return discard(state, "impossible-in-state");
@@ -636,8 +639,19 @@ function stepFault(state: FaultState, event: RouterEvent): StepResult {
   }
 }
 
-/** A hand-over still in progress ends first: a healed router rejoins through Startup holding nothing. */
+/**
+ * A hand-over the successor has joined ends first: a healed router rejoins through Startup holding nothing.
+ * Extension, not in RFC 5798: a Master whose health returned before any successor spoke (a blip: two probe timeouts of a
+ * stalled node) still holds the VIPs and the clients still point at it, so it is Master again at once. Dropping them
+ * and rejoining as Backup left nobody answering until a Backup's Skew_Time, or its own Master_Down_Interval when the
+ * other nodes were in Fault too. Its advert resets the Backups' timers that its priority-0 advert had shortened; a
+ * Backup that took over meanwhile meets it as one Master meets another.
+ */
 function leaveFaultIfHealed(state: FaultState, now: Milliseconds, reason: TransitionReason): StepResult {
   if (isFaulty(state)) return unchanged(state);
+  // Health only: a config change (other VIPs, another VRID) still goes through Startup.
+  if (reason === "health-recovered" && state.release !== undefined && state.release.isSuccessorHeard !== true) {
+    return enterState({ ...state, release: undefined }, { to: "Master" }, now, reason);
+  }
   return andThen(dropFaultRelease(state), (dropped) => start(dropped, now, reason));
 }

@@ -1,11 +1,13 @@
 // ha-nginx as users run it, on a kind cluster: the image from our Dockerfile, `helm install` of charts/ha-nginx with
 // the bundled nginx and a VIP on the kind network, and a client container requesting the VIP every 10 ms. The
 // scenarios are shared by test/kind/kind.test.ts (asserts) and bench/kind.ts (prints the table).
+import { spawn } from "node:child_process";
 import { join } from "node:path";
 import { HAVIP_GROUP, HAVIP_PLURAL, HAVIP_VERSION, type HaVipStatus, type NodeStatusEntry } from "../../src/api/v1alpha1/index.js";
 import { startProbeProcess } from "../../src/lab/probe.js";
 import type { Probe, ProbeReport } from "../../src/lab/types.js";
 import { waitFor } from "../../src/lab/wait.js";
+import { locateBinaries } from "../../src/testbed/binaries.js";
 import { createKindCluster, docker, kindBinary, repo, run, type KindCluster, type KindImages, type KindNode } from "./kind-cluster.js";
 
 export const namespace = "ha-nginx-system";
@@ -24,6 +26,11 @@ export interface ScenarioRow {
   readonly sentRequests: number;
   /** Scenario-specific figures: takeover, status, rejoin times. */
   readonly figures: Readonly<Record<string, number | string>>;
+  /**
+   * The agents' VRRP transitions, health changes and warnings during the scenario, merged with the probe's failure
+   * windows, in time order: a failed assertion prints the row, so it says which node did what when.
+   */
+  readonly timeline?: readonly string[];
 }
 
 export interface PodUsage {
@@ -55,7 +62,22 @@ export interface KindHa {
   startClient(label: string): Promise<Probe>;
   node(name: string): KindNode;
   podOn(selector: string, node: string): Promise<string>;
+  /**
+   * Follows every agent pod's log from now on, so that a pod deleted during the scenario keeps its last lines; `stop`
+   * adds the pods started since, and returns the lines worth reading (transitions, health, warnings).
+   */
+  tapAgentLogs(): AgentLogTap;
   close(): Promise<void>;
+}
+
+export interface TimelineLine {
+  /** Epoch milliseconds. */
+  readonly time: number;
+  readonly text: string;
+}
+
+export interface AgentLogTap {
+  stop(): Promise<TimelineLine[]>;
 }
 
 const sleep = (ms: number): Promise<void> => new Promise((resolveSleep) => setTimeout(resolveSleep, ms));
@@ -136,6 +158,9 @@ export async function startKindHa(opts: KindHaOptions): Promise<{ ha: KindHa; in
         if (pod === undefined) throw new Error(`no pod ${selector} on ${node}`);
         return pod;
       },
+      tapAgentLogs() {
+        return tapAgentLogs(cluster);
+      },
       async close() {
         for (const probe of probes) await probe.stop();
         await cluster.delete();
@@ -190,6 +215,88 @@ export async function startKindHa(opts: KindHaOptions): Promise<{ ha: KindHa; in
   }
 }
 
+/** An agent log line is kept when it tells what the router did or saw. */
+const TIMELINE_MESSAGES = /^(VRRP |handing over|stopped|router starting|node (un)?healthy|removing a virtual address|a virtual address)/;
+
+interface AgentLogLine {
+  readonly time?: number;
+  readonly level?: number;
+  readonly node?: string;
+  readonly msg?: string;
+  readonly detail?: string;
+}
+
+function tapAgentLogs(cluster: KindCluster): AgentLogTap {
+  const since = new Date();
+  const kubectl = locateBinaries().kubectl;
+  const seen = new Set<string>();
+  const kept: TimelineLine[] = [];
+  const take = (text: string): void => {
+    for (const raw of text.split("\n")) {
+      const line = raw.trim();
+      if (line === "" || seen.has(line)) continue;
+      seen.add(line);
+      let parsed: AgentLogLine;
+      try {
+        parsed = JSON.parse(line) as AgentLogLine;
+      } catch {
+        continue;
+      }
+      const message = parsed.msg ?? "";
+      if ((parsed.level ?? 0) < 40 && !TIMELINE_MESSAGES.test(message)) continue;
+      const time = parsed.time ?? 0;
+      kept.push({ time, text: `${new Date(time).toISOString().slice(11, 23)} ${parsed.node ?? "?"}: ${message}${parsed.detail === undefined ? "" : ` (${parsed.detail})`}` });
+    }
+  };
+  // One follower for the pods present now: `kubectl logs -f -l` does not pick up pods created later, which `stop` reads.
+  const follower = spawn(kubectl, ["--kubeconfig", cluster.kubeconfig, "logs", "-f", "-n", namespace, "-l", agentSelector, "--max-log-requests=20", "--since=1s"], {
+    stdio: ["ignore", "pipe", "ignore"],
+  });
+  let pending = "";
+  follower.stdout.on("data", (chunk: Buffer) => {
+    pending += chunk.toString("utf8");
+    const end = pending.lastIndexOf("\n");
+    if (end < 0) return;
+    take(pending.slice(0, end));
+    pending = pending.slice(end + 1);
+  });
+  follower.once("error", () => undefined);
+  return {
+    async stop() {
+      const after = await cluster.kubectl(["logs", "-n", namespace, "-l", agentSelector, "--max-log-requests=20", `--since-time=${since.toISOString()}`], { isFailureExpected: true });
+      take(after.stdout);
+      follower.kill("SIGTERM");
+      take(pending);
+      return kept.sort((a, b) => a.time - b.time);
+    },
+  };
+}
+
+/** The probe's failure windows as timeline lines. */
+function probeTimeline(report: ProbeReport): TimelineLine[] {
+  return report.windows.map((window) => ({
+    time: window.startMs,
+    text: `${new Date(window.startMs).toISOString().slice(11, 23)} client: ${window.failed} failed until ${new Date(window.endMs).toISOString().slice(11, 23)}${window.isOpen ? " (still failing at the end)" : ""}`,
+  }));
+}
+
+/**
+ * Runs a scenario with the agents' logs tapped: its row carries the merged timeline, and a scenario that throws has
+ * the timeline appended to its error.
+ */
+async function withTimeline(ha: KindHa, scenario: () => Promise<{ row: ScenarioRow; report: ProbeReport }>): Promise<ScenarioRow> {
+  const tap = ha.tapAgentLogs();
+  let result: { row: ScenarioRow; report: ProbeReport };
+  try {
+    result = await scenario();
+  } catch (error) {
+    const lines = await tap.stop();
+    throw new Error(`${String(error)}\nagent timeline:\n${lines.map((line) => line.text).join("\n")}`, { cause: error });
+  }
+  const lines = [...(await tap.stop()), ...probeTimeline(result.report)].sort((x, y) => x.time - y.time);
+  return { ...result.row, timeline: lines.map((line) => line.text) };
+}
+
 function splitImage(image: string): [string, string] {
   const colon = image.lastIndexOf(":");
   return [image.slice(0, colon), image.slice(colon + 1)];
@@ -225,7 +332,24 @@ async function waitForStatusMaster(ha: KindHa, node: string, timeoutMs: number):
   await waitFor(async () => (await ha.statusMaster()) === node, { timeoutMs, intervalMs: 250, what: `status.master = ${node}` });
 }
 
+/**
+ * Every node MASTER or BACKUP in status.nodes: a scenario that starts while the node an earlier one disturbed is still
+ * in FAULT (its new nginx pod not Ready yet: `rollout status` can read the DaemonSet's status from before the delete)
+ * measures a move with one Backup fewer than it says.
+ */
+async function waitForAllNodesRunning(ha: KindHa, timeoutMs: number): Promise<void> {
+  let states = "";
+  await waitFor(async () => {
+    const entries = await ha.statusNodes();
+    states = entries.map((entry) => `${entry.node} ${entry.state}`).join(", ");
+    return entries.length === ha.cluster.nodes.length && entries.every((entry) => entry.state === "MASTER" || entry.state === "BACKUP");
+  }, { timeoutMs, intervalMs: 500, what: "every node MASTER or BACKUP" }).catch((error: unknown) => {
+    throw new Error(`${String(error)}; status.nodes: ${states}`);
+  });
+}
+
 async function currentMaster(ha: KindHa): Promise<KindNode> {
+  await waitForAllNodesRunning(ha, 120_000);
   let holder: KindNode | undefined;
   await waitFor(async () => (holder = await ha.holder()) !== undefined, { timeoutMs: 30_000, intervalMs: 200, what: "one node holding the VIP" });
   if (holder === undefined) throw new Error("unreachable");
@@ -235,13 +359,28 @@ async function currentMaster(ha: KindHa): Promise<KindNode> {
 
 async function deleteMastersPod(ha: KindHa, label: string, scenario: string, selector: string, daemonSet: string): Promise<ScenarioRow> {
   const master = await currentMaster(ha);
-  const probe = await ha.startClient(label);
-  const pod = await ha.podOn(selector, master.name);
-  await ha.cluster.kubectl(["delete", "pod", "-n", namespace, pod, "--wait=false"]);
-  const next = await waitForMove(ha, master.name, 30_000);
-  await waitForRollout(ha, "daemonset", daemonSet);
-  await sleep(1000);
-  return rowFrom(scenario, await probe.stop(), { from: master.name, to: next.name });
+  return withTimeline(ha, async () => {
+    const probe = await ha.startClient(label);
+    const pod = await ha.podOn(selector, master.name);
+    await ha.cluster.kubectl(["delete", "pod", "-n", namespace, pod, "--wait=false"]);
+    const next = await waitForMove(ha, master.name, 30_000);
+    await waitForRollout(ha, "daemonset", daemonSet);
+    await waitForReplacement(ha, selector, master.name, pod);
+    await sleep(1000);
+    const report = await probe.stop();
+    return { row: rowFrom(scenario, report, { from: master.name, to: next.name }), report };
+  });
+}
+
+/** `rollout status` right after a pod delete may read the DaemonSet's status from before it: wait for the new pod. */
+async function waitForReplacement(ha: KindHa, selector: string, node: string, deleted: string): Promise<void> {
+  await waitFor(async () => {
+    const result = await ha.cluster.kubectl(["get", "pods", "-n", namespace, "-l", selector, "--field-selector", `spec.nodeName=${node}`, "-o", "jsonpath={range .items[*]}{.metadata.name} {.status.conditions[?(@.type==\"Ready\")].status}{\"\\n\"}{end}"]);
+    return result.stdout.trim().split("\n").some((line) => {
+      const [name, ready] = line.trim().split(" ");
+      return name !== deleted && ready === "True";
+    });
+  }, { timeoutMs: 240_000, intervalMs: 500, what: `a Ready replacement of ${deleted} on ${node}` });
 }
 
 /** Deleting the master's nginx pod: its readiness goes, the agent hands the VIP over, then nginx stops. */
@@ -257,6 +396,10 @@ export function agentPodDelete(ha: KindHa): Promise<ScenarioRow> {
 /** A `helm upgrade` that changes the agents' pod template, so the DaemonSet rolls every agent, one at a time. */
 export async function helmUpgradeRollsAgents(ha: KindHa): Promise<ScenarioRow> {
   await currentMaster(ha);
+  return withTimeline(ha, () => helmUpgradeMeasured(ha));
+}
+
+async function helmUpgradeMeasured(ha: KindHa): Promise<{ row: ScenarioRow; report: ProbeReport }> {
   const before = await ha.cluster.kubectl(["get", "daemonset", "-n", namespace, agentDaemonSet, "-o", "jsonpath={.metadata.generation}"]);
   const probe = await ha.startClient("helm-upgrade");
   await ha.cluster.helm(["upgrade", release, join(repo, "charts/ha-nginx"), "-n", namespace, "--reuse-values", "--set", "controller.logLevel=debug", "--wait", "--timeout", "5m"], { timeoutMs: 330_000 });
@@ -267,30 +410,39 @@ export async function helmUpgradeRollsAgents(ha: KindHa): Promise<ScenarioRow> {
   await waitForRollout(ha, "daemonset", agentDaemonSet);
   await currentMaster(ha);
   await sleep(1000);
-  return rowFrom("helm upgrade rolls the agents (planned)", await probe.stop());
+  const report = await probe.stop();
+  return { row: rowFrom("helm upgrade rolls the agents (planned)", report), report };
 }
 
 /** `kubectl drain` of the master's node; then uncordon. */
 export async function drainMaster(ha: KindHa): Promise<ScenarioRow> {
   const master = await currentMaster(ha);
-  const probe = await ha.startClient("drain");
-  await ha.cluster.kubectl(["drain", master.name, "--ignore-daemonsets", "--delete-emptydir-data", "--timeout=180s"], { timeoutMs: 200_000 });
-  const next = await waitForMove(ha, master.name, 30_000);
-  await sleep(1000);
-  const report = await probe.stop();
-  await ha.cluster.kubectl(["uncordon", master.name]);
-  return rowFrom("kubectl drain of the master's node (planned)", report, { from: master.name, to: next.name });
+  try {
+    return await withTimeline(ha, async () => {
+      const probe = await ha.startClient("drain");
+      await ha.cluster.kubectl(["drain", master.name, "--ignore-daemonsets", "--delete-emptydir-data", "--timeout=180s"], { timeoutMs: 200_000 });
+      const next = await waitForMove(ha, master.name, 30_000);
+      await sleep(1000);
+      const report = await probe.stop();
+      return { row: rowFrom("kubectl drain of the master's node (planned)", report, { from: master.name, to: next.name }), report };
+    });
+  } finally {
+    await ha.cluster.kubectl(["uncordon", master.name]);
+  }
 }
 
 /** nginx SIGKILLed inside its container on the master: the agent's probe fails and the VIP moves. */
 export async function nginxKill(ha: KindHa): Promise<ScenarioRow> {
   const master = await currentMaster(ha);
-  const probe = await ha.startClient("nginx-kill");
-  await ha.cluster.exec(master, ["pkill", "-KILL", "-x", "nginx"]);
-  const next = await waitForMove(ha, master.name, 30_000);
-  await waitForRollout(ha, "daemonset", `${release}-ha-nginx-nginx`);
-  await sleep(1000);
-  return rowFrom("nginx killed on the master", await probe.stop(), { from: master.name, to: next.name });
+  return withTimeline(ha, async () => {
+    const probe = await ha.startClient("nginx-kill");
+    await ha.cluster.exec(master, ["pkill", "-KILL", "-x", "nginx"]);
+    const next = await waitForMove(ha, master.name, 30_000);
+    await waitForRollout(ha, "daemonset", `${release}-ha-nginx-nginx`);
+    await sleep(1000);
+    const report = await probe.stop();
+    return { row: rowFrom("nginx killed on the master", report, { from: master.name, to: next.name }), report };
+  });
 }
 
 export interface NodeLossOptions {

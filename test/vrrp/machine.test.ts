@@ -452,14 +452,39 @@ describe("Fault (extension, not in RFC 5798)", () => {
     });
   });
 
-  it("Extension (not in RFC 5798), Fault hand-over: recovering before the successor speaks drops the VIPs and rejoins as Backup", () => {
+  it("Extension (not in RFC 5798), Fault hand-over: recovering before the successor speaks makes it Master again, keeping the VIPs", () => {
     const handingOver = aFault({ release: { deadline: ms(13500), addresses: [vip] } });
     const recovered = step(handingOver, { kind: "health-changed", now: ms(11000), isHealthy: true });
+    expect(recovered.actions).toEqual([
+      { kind: "report-transition", from: "Fault", to: "Master", reason: "health-recovered", priority: 100 },
+      { kind: "add-vip", addresses: [vip] },
+      sent(config, 100),
+      { kind: "announce-vip", addresses: [vip], repeat: config.garp.repeat },
+    ]);
+    expect(recovered.state).toEqual(aMaster({ adverTimer: ms(12000) }));
+  });
+
+  it("Extension (not in RFC 5798), Fault hand-over: recovering after the successor spoke drops the VIPs and rejoins as Backup", () => {
+    const handingOver = aFault({ config: aConfig({ releaseLinger: ms(200) }), release: { deadline: ms(13500), addresses: [vip] } });
+    const heard = step(handingOver, received(90, lowerPeer, 10900));
+    expect(heard.actions).toEqual([]);
+    const recovered = step(heard.state, { kind: "health-changed", now: ms(11000), isHealthy: true });
     expect(recovered.actions).toEqual([
       { kind: "remove-vip", addresses: [vip] },
       { kind: "report-transition", from: "Fault", to: "Backup", reason: "health-recovered", priority: 100 },
     ]);
-    expect(recovered.state).toEqual(aBackup({ masterDownTimer: ms(14609) }));
+    expect(recovered.state).toMatchObject({ kind: "Backup", release: undefined, masterDownTimer: ms(14609) });
+  });
+
+  it("Extension (not in RFC 5798), Fault hand-over: a shutdown during it keeps the VIPs until the successor is heard", () => {
+    const handingOver = aFault({ release: { deadline: ms(13500), addresses: [vip] } });
+    const leaving = step(handingOver, { kind: "shutdown-requested", now: ms(11000) });
+    expect(leaving.actions).toEqual([{ kind: "report-transition", from: "Fault", to: "Initialize", reason: "shutdown", priority: 100 }]);
+    expect(leaving.state).toEqual({ ...initialState(config, { isHealthy: false }), release: { deadline: ms(13500), addresses: [vip] } });
+    expect(step(leaving.state, received(90, lowerPeer, 11500))).toEqual({
+      state: { ...leaving.state, release: undefined },
+      actions: [{ kind: "remove-vip", addresses: [vip] }, { kind: "shutdown-complete" }],
+    });
   });
 
   it("Extension (not in RFC 5798), release linger: after hearing the successor the VIPs stay for releaseLinger, so its gratuitous ARP lands first", () => {
