@@ -23,14 +23,19 @@ export class NodeHttpProbe implements HttpProbe {
     const { host, port, path, scheme, timeout } = this.target;
     return new Promise((resolve) => {
       let isSettled = false;
+      const deadline = new AbortController();
+      // Timers run before I/O: on a stalled loop the answer may already wait in the socket when the timeout fires, so
+      // the abort waits for the poll phase to read it, as the runtime's VRRP timers do.
+      const timer = setTimeout(() => setImmediate(() => deadline.abort()), timeout);
       const settle = (result: ProbeResult): void => {
         if (isSettled) return;
         isSettled = true;
+        clearTimeout(timer);
         req.destroy();
         resolve(result);
       };
       const fail = (reason: ProbeFailure, detail: string): void => settle({ ok: false, reason, detail });
-      const options = { host, port, path, method: "GET", agent: false, signal: AbortSignal.timeout(timeout) } as const;
+      const options = { host, port, path, method: "GET", agent: false, signal: deadline.signal } as const;
       const onResponse = (res: IncomingMessage): void => {
         const status = res.statusCode ?? 0;
         res.on("error", (error) => fail(failureOf(error), error.message));
