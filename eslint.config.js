@@ -1,10 +1,10 @@
 import js from "@eslint/js";
 import tseslint from "typescript-eslint";
 
-// The import direction is the architecture: vrrp <- agent, api <- controller, api <- agent.
+// The import direction is the architecture: vrrp <- agent, api <- controller, api <- agent, k8s <- agent, k8s <- controller.
 const nodeBuiltins = { group: ["node:*"], message: "src/vrrp is pure: pass data in, return actions out." };
 const testbed = { group: ["**/testbed/**", "**/lab/**"], message: "The test bed and the lab drive the product from outside; the product never imports them." };
-const kubernetes = { group: ["@kubernetes/*", "@dot-i/*"], message: "Kubernetes belongs in src/controller or the agent's k8s adapter." };
+const kubernetes = { group: ["@kubernetes/*", "@dot-i/*"], message: "Kubernetes belongs in src/k8s, src/controller or the agent's k8s adapter." };
 
 export default tseslint.config(
   { ignores: ["dist/**", "node_modules/**", "coverage/**", ".scratch/**"] },
@@ -38,6 +38,15 @@ export default tseslint.config(
     rules: {
       "no-restricted-imports": ["error", {
         patterns: [kubernetes, { group: ["**/agent/**", "**/controller/**", "**/vrrp/**"], message: "src/api depends on nothing of ours." }],
+      }],
+    },
+  },
+  {
+    // The one Kubernetes layer both roles share: client-node is its business, either role's internals are not.
+    files: ["src/k8s/**/*.ts"],
+    rules: {
+      "no-restricted-imports": ["error", {
+        patterns: [{ group: ["**/agent/**", "**/controller/**", "**/vrrp/**"], message: "src/k8s serves the agent and the controller; it imports neither." }, testbed],
       }],
     },
   },

@@ -4,7 +4,7 @@
 import type { Logger } from "pino";
 import type { AgentPodInfo } from "./inputs.js";
 import type { Cluster, HavipRef } from "./k8s/cluster.js";
-import { apiStatusCode } from "./k8s/errors.js";
+import { apiStatusCode } from "../k8s/errors.js";
 import { agentObjectName, passwordAccessName } from "./names.js";
 import type { ReconcileOutcome } from "./queue.js";
 import type { RawHavip } from "./reconcile.js";

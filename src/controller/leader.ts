@@ -6,8 +6,8 @@
 // candidate: an API server restart then costs a pause, not the process (client-go's users usually exit instead).
 import { CoordinationV1Api, PatchStrategy, setHeaderOptions, V1MicroTime, type KubeConfig, type V1Lease } from "@kubernetes/client-node";
 import type { Logger } from "pino";
-import { apiStatusCode, describeApiError } from "./k8s/errors.js";
-import { makeBoundedApiClient } from "./k8s/bounded-client.js";
+import { apiStatusCode, describeApiError } from "../k8s/errors.js";
+import { makeBoundedApiClient } from "../k8s/bounded-client.js";
 
 export const LEASE_NAME = "ha-nginx-controller";
 export const LEASE_DURATION_S = 8;

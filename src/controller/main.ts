@@ -1,25 +1,28 @@
 // The controller process: startup checks, watches feeding the work queue, leader election, /metrics, /healthz
 // and /readyz. Only the leader reconciles; standbys keep their caches warm so a takeover starts at once.
-import { AppsV1Api, CoreV1Api, CustomObjectsApi, type KubernetesObject, type V1DaemonSet, type V1Node, type V1Pod } from "@kubernetes/client-node";
+import { AppsV1Api, CoreV1Api, CustomObjectsApi, Watch, type KubernetesObject, type V1DaemonSet, type V1Node, type V1Pod } from "@kubernetes/client-node";
 import { createServer, type Server } from "node:http";
 import { hostname } from "node:os";
 import { pino, type Logger } from "pino";
 import { HAVIP_GROUP, HAVIP_KIND, HAVIP_PLURAL, HAVIP_VERSION } from "../api/v1alpha1/index.js";
+import { makeBoundedApiClient } from "../k8s/bounded-client.js";
+import { describeApiError } from "../k8s/errors.js";
+import { Reflector, listedObjects, type ReflectorOptions, type ReflectorTiming } from "../k8s/reflector.js";
 import { AGENT_LABEL, FIELD_MANAGER, type AgentResources, type AgentSettings } from "./agent-objects.js";
 import { Cluster } from "./k8s/cluster.js";
-import { describeApiError } from "./k8s/errors.js";
-import { ResilientWatch } from "./k8s/informer.js";
 import { LeaderElector } from "./leader.js";
 import { createControllerMetrics } from "./metrics.js";
 import { agentObjectName } from "./names.js";
 import { WorkQueue } from "./queue.js";
 import { Reconciler, nodeInfo } from "./reconcile.js";
 import { checkCluster, loadKubeConfig } from "./startup.js";
-import { makeBoundedApiClient } from "./k8s/bounded-client.js";
 
 /** Every resource is looked at again this often, whatever the watches said: a missed event heals here. */
 export const RESYNC_MS = 60_000;
 const NODE_LIST_TIMEOUT_MS = 30_000;
+// A failed relist costs one refused connection; a longer cap than 2 s would only delay the catch-up after the API
+// server returns, and there is one controller, not one agent per node.
+const WATCH_TIMING: ReflectorTiming = { initialBackoffMs: 500, maxBackoffMs: 2_000, watchSeconds: 240 };
 
 export interface ControllerOptions {
   readonly namespace: string;
@@ -64,76 +67,88 @@ export async function runController(options: ControllerOptions): Promise<Running
   const enqueue = (key: string): void => queueRef.current?.add(key);
   const havipGenerations = new Map<string, number | undefined>();
   const nodeFingerprints = new Map<string, string>();
-  const onWatchError = (resource: string) => (error: unknown): void => {
-    metrics.watchErrors.inc({ resource });
-    logger.warn({ resource, err: describeApiError(error) }, "watch failed; restarting it");
-  };
+  const watcher = new Watch(kubeConfig);
+  const makeReflector = <T extends KubernetesObject>(options: Omit<ReflectorOptions<T>, "onError">): Reflector<T> =>
+    new Reflector<T>(watcher, { ...options, onError: () => metrics.watchErrors.inc({ resource: options.what }) }, logger, WATCH_TIMING);
 
-  const havips: ResilientWatch<KubernetesObject> = new ResilientWatch<KubernetesObject>(kubeConfig, {
+  const havips: Reflector<KubernetesObject> = makeReflector<KubernetesObject>({
+    what: HAVIP_PLURAL,
     path: `/apis/${HAVIP_GROUP}/${HAVIP_VERSION}/${HAVIP_PLURAL}`,
-    list: () => custom.listClusterCustomObject({ group: HAVIP_GROUP, version: HAVIP_VERSION, plural: HAVIP_PLURAL }) as never,
-    onChange: (object, isDeleted) => {
-      const key = keyOf(object);
-      const generation = object.metadata?.generation;
+    query: {},
+    list: async () => listedObjects(await custom.listClusterCustomObject({ group: HAVIP_GROUP, version: HAVIP_VERSION, plural: HAVIP_PLURAL })),
+    onChange: (changes) => {
+      let isSpecChange = false;
+      for (const { object, isDeleted } of changes) {
+        const key = keyOf(object);
+        const generation = object.metadata?.generation;
+        isSpecChange ||= isDeleted || havipGenerations.get(key) !== generation || object.metadata?.deletionTimestamp !== undefined;
+        if (isDeleted) havipGenerations.delete(key);
+        else havipGenerations.set(key, generation);
+        enqueue(key);
+      }
       // VRIDs and addresses are shared: a spec that appears, changes or goes may change another resource's plan.
-      const isSpecChange = isDeleted || havipGenerations.get(key) !== generation || object.metadata?.deletionTimestamp !== undefined;
-      if (isDeleted) havipGenerations.delete(key);
-      else havipGenerations.set(key, generation);
-      if (isSpecChange) for (const other of havips.list()) enqueue(keyOf(other));
-      enqueue(key);
+      if (isSpecChange) for (const other of havips.items) enqueue(keyOf(other));
     },
-    onError: onWatchError("highavailabilityvips"),
   });
-  const nodes = new ResilientWatch<V1Node>(kubeConfig, {
+  const nodes = makeReflector<V1Node>({
+    what: "nodes",
     path: "/api/v1/nodes",
-    list: () => nodeLister.listNode(),
-    onChange: (node, isDeleted) => {
-      const name = node.metadata?.name ?? "";
-      const fingerprint = isDeleted ? "" : nodeFingerprint(node);
-      // Kubelets rewrite their Node every few seconds; only labels, readiness and addresses matter here.
-      if (nodeFingerprints.get(name) === fingerprint) return;
-      if (isDeleted) nodeFingerprints.delete(name);
-      else nodeFingerprints.set(name, fingerprint);
-      for (const havip of havips.list()) enqueue(keyOf(havip));
+    query: {},
+    list: async () => listedObjects(await nodeLister.listNode()),
+    onChange: (changes) => {
+      let isRelevant = false;
+      for (const { object: node, isDeleted } of changes) {
+        const name = node.metadata?.name ?? "";
+        const fingerprint = isDeleted ? "" : nodeFingerprint(node);
+        // Kubelets rewrite their Node every few seconds; only labels, readiness and addresses matter here.
+        if (nodeFingerprints.get(name) === fingerprint) continue;
+        if (isDeleted) nodeFingerprints.delete(name);
+        else nodeFingerprints.set(name, fingerprint);
+        isRelevant = true;
+      }
+      if (isRelevant) for (const havip of havips.items) enqueue(keyOf(havip));
     },
-    onError: onWatchError("nodes"),
   });
   const managedBy = `app.kubernetes.io/managed-by=${FIELD_MANAGER}`;
-  const daemonSets = new ResilientWatch<V1DaemonSet>(kubeConfig, {
+  const daemonSets = makeReflector<V1DaemonSet>({
+    what: "daemonsets",
     path: "/apis/apps/v1/daemonsets",
-    list: () => apps.listDaemonSetForAllNamespaces({ labelSelector: managedBy }),
-    labelSelector: managedBy,
-    onChange: (daemonSet) => {
-      const owner = daemonSet.metadata?.ownerReferences?.find((reference) => reference.kind === HAVIP_KIND && reference.controller === true);
-      if (owner !== undefined) enqueue(`${daemonSet.metadata?.namespace ?? ""}/${owner.name}`);
-    },
-    onError: onWatchError("daemonsets"),
-  });
-  const agentPods = `app.kubernetes.io/name=ha-nginx-agent`;
-  const pods = new ResilientWatch<V1Pod>(kubeConfig, {
-    path: "/api/v1/pods",
-    list: () => core.listPodForAllNamespaces({ labelSelector: agentPods }),
-    labelSelector: agentPods,
-    onChange: (pod) => {
-      const label = pod.metadata?.labels?.[AGENT_LABEL];
-      const namespace = pod.metadata?.namespace;
-      for (const havip of havips.list()) {
-        if (havip.metadata?.namespace === namespace && agentObjectName(havip.metadata?.name ?? "") === label) enqueue(keyOf(havip));
+    query: { labelSelector: managedBy },
+    list: async () => listedObjects(await apps.listDaemonSetForAllNamespaces({ labelSelector: managedBy })),
+    onChange: (changes) => {
+      for (const { object: daemonSet } of changes) {
+        const owner = daemonSet.metadata?.ownerReferences?.find((reference) => reference.kind === HAVIP_KIND && reference.controller === true);
+        if (owner !== undefined) enqueue(`${daemonSet.metadata?.namespace ?? ""}/${owner.name}`);
       }
     },
-    onError: onWatchError("pods"),
   });
-  const watches = [havips, nodes, daemonSets, pods];
+  const agentPods = `app.kubernetes.io/name=ha-nginx-agent`;
+  const pods = makeReflector<V1Pod>({
+    what: "pods",
+    path: "/api/v1/pods",
+    query: { labelSelector: agentPods },
+    list: async () => listedObjects(await core.listPodForAllNamespaces({ labelSelector: agentPods })),
+    onChange: (changes) => {
+      for (const { object: pod } of changes) {
+        const label = pod.metadata?.labels?.[AGENT_LABEL];
+        const namespace = pod.metadata?.namespace;
+        for (const havip of havips.items) {
+          if (havip.metadata?.namespace === namespace && agentObjectName(havip.metadata?.name ?? "") === label) enqueue(keyOf(havip));
+        }
+      }
+    },
+  });
+  const reflectors = [havips, nodes, daemonSets, pods];
 
   const reconciler = new Reconciler({
     cluster,
     agent,
     logger,
     view: {
-      havips: () => havips.list(),
-      nodes: () => nodes.list(),
+      havips: () => havips.items,
+      nodes: () => nodes.items,
       daemonSet: (namespace, name) => daemonSets.get(name, namespace),
-      pods: () => pods.list(),
+      pods: () => pods.items,
     },
   });
   const workQueue = new WorkQueue({
@@ -162,20 +177,22 @@ export async function runController(options: ControllerOptions): Promise<Running
     metrics.isLeader.set(1);
     clearInterval(resyncTimer);
     workQueue.start();
-    for (const havip of havips.list()) workQueue.add(keyOf(havip));
+    for (const havip of havips.items) workQueue.add(keyOf(havip));
     resyncTimer = setInterval(() => {
-      for (const havip of havips.list()) workQueue.add(keyOf(havip));
+      for (const havip of havips.items) workQueue.add(keyOf(havip));
     }, RESYNC_MS);
   };
 
-  for (const watch of watches) await watch.start();
-  logger.info({ havips: havips.list().length, nodes: nodes.list().length }, "caches synced");
+  // Work starts on full caches: a reconcile over a half-listed cluster would plan for nodes and pods that only seem absent.
+  for (const reflector of reflectors) reflector.start();
+  await Promise.all(reflectors.map((reflector) => reflector.untilSynced()));
+  logger.info({ havips: havips.items.length, nodes: nodes.items.length }, "caches synced");
 
   const server = await listen(options.metricsPort, async (path) => {
     if (path === "/metrics") return { status: 200, type: metrics.registry.contentType, body: await metrics.registry.metrics() };
     if (path === "/healthz") return { status: 200, type: "text/plain", body: "ok\n" };
     if (path === "/readyz") {
-      const isReady = watches.every((watch) => watch.isSynced);
+      const isReady = reflectors.every((reflector) => reflector.hasSynced);
       return { status: isReady ? 200 : 503, type: "text/plain", body: isReady ? "ok\n" : "caches not synced\n" };
     }
     return { status: 404, type: "text/plain", body: "not found\n" };
@@ -189,7 +206,7 @@ export async function runController(options: ControllerOptions): Promise<Running
     workQueue.stop();
     metrics.isLeader.set(0);
     await elector?.stop();
-    await Promise.all(watches.map((watch) => watch.stop().catch(() => undefined)));
+    for (const reflector of reflectors) reflector.stop();
     await new Promise<void>((resolve) => server.close(() => resolve()));
     logger.info("stopped");
   };

@@ -8,7 +8,7 @@ import { AGENT_LABEL, type AgentSettings } from "./agent-objects.js";
 import { FINALIZER, finalize } from "./finalizer.js";
 import type { AgentPodInfo, NodeInfo, PeerResource } from "./inputs.js";
 import { Cluster, type HavipRef } from "./k8s/cluster.js";
-import { apiStatusCode } from "./k8s/errors.js";
+import { apiStatusCode } from "../k8s/errors.js";
 import { agentObjectName, passwordAccessName } from "./names.js";
 import { computeDesired, type HavipObject } from "./plan.js";
 import type { ReconcileOutcome } from "./queue.js";

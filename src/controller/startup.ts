@@ -4,7 +4,7 @@ import { existsSync } from "node:fs";
 import { homedir } from "node:os";
 import { join } from "node:path";
 import { HAVIP_GROUP, HAVIP_PLURAL, HAVIP_VERSION } from "../api/v1alpha1/index.js";
-import { apiStatusCode, describeApiError } from "./k8s/errors.js";
+import { apiStatusCode, describeApiError } from "../k8s/errors.js";
 import { LEASE_NAME } from "./leader.js";
 import { StartupError } from "../startup-error.js";
 
@@ -84,7 +84,7 @@ export async function checkCluster(kubeConfig: KubeConfig, namespace: string, is
     }
     if (code === 401) throw new ControllerStartupError(`the API server at ${server} rejected the credentials (401); refresh the kubeconfig's token or certificate`);
     if (code === undefined) throw new ControllerStartupError(`cannot reach the API server at ${server}: ${describeApiError(error)}`);
-    if (code !== 403) throw new ControllerStartupError(`listing ${HAVIP_PLURAL} failed (${code}): ${describeApiError(error)}`);
+    if (code !== 403) throw new ControllerStartupError(`listing ${HAVIP_PLURAL} failed: ${describeApiError(error)}`);
   }
   const authorization = kubeConfig.makeApiClient(AuthorizationV1Api);
   const wanted = isLeaderElect ? [...REQUIRED, ...LEASE_PERMISSIONS] : REQUIRED;

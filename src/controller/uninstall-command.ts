@@ -27,7 +27,7 @@ export function uninstallCommand(): Command {
       const { pino } = await import("pino");
       const { ControllerStartupError, loadKubeConfig } = await import("./startup.js");
       const { UninstallTimeoutError, clusterPorts, uninstall } = await import("./uninstall.js");
-      const { describeApiError } = await import("./k8s/errors.js");
+      const { describeApiError } = await import("../k8s/errors.js");
       try {
         const { vips, controller } = clusterPorts(loadKubeConfig(), options.namespace, options.controllerDeployment, options.controllerSelector);
         await uninstall(vips, controller, {

@@ -13,10 +13,10 @@ import type { Logger } from "pino";
 import { HAVIP_GROUP, HAVIP_PLURAL, HAVIP_VERSION } from "../api/v1alpha1/index.js";
 import { FINALIZER } from "./finalizer.js";
 import { Cluster } from "./k8s/cluster.js";
-import { apiStatusCode } from "./k8s/errors.js";
+import { apiStatusCode } from "../k8s/errors.js";
 import { LEASE_NAME } from "./leader.js";
 import { agentObjectName } from "./names.js";
-import { makeBoundedApiClient } from "./k8s/bounded-client.js";
+import { makeBoundedApiClient } from "../k8s/bounded-client.js";
 
 const POLL_MS = 1_000;
 

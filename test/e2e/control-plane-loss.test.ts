@@ -22,7 +22,7 @@ const catchUpGoalMs = 5_000;
 const writableTimeoutMs = 60_000;
 const catchUpSlackMs = 2_000;
 // status.master is the controller's, which learns of the agents' writes through its watch. It bounds every API call
-// (src/controller/k8s/bounded-client.ts) and restarts a failed watch within 2 s, and after the API server's outage it
+// (src/k8s/bounded-client.ts) and restarts a failed watch within 2 s, and after the API server's outage it
 // follows within a second. After etcd's it did so in 0.08-4.1 s in three runs but took 16 s in one, with status.nodes
 // already true: not yet explained (the API server's watch cache re-initialising after etcd returns is the suspect), so
 // the bound here is that worst case with room, not the 5 s goal.

@@ -16,9 +16,10 @@ import { AgentHttpServer } from "../http-server.js";
 import type { RouterMetrics } from "../metrics.js";
 import { passwordLengthWarning, routerConfigFromSpec } from "../router-config.js";
 import type { AgentRuntime, Transition } from "../runtime.js";
+import { makeBoundedApiClient } from "../../k8s/bounded-client.js";
+import { Reflector, listedObjects } from "../../k8s/reflector.js";
 import { AgentApi } from "./client.js";
 import { combineHealth, cordonReadiness, nodeReadiness, type Readiness } from "./readiness.js";
-import { Reflector, type ListedObjects } from "./reflector.js";
 import { observedStatusEntry, resolveHaVip, type HaVipResolution } from "./resolve.js";
 import { formatSelector } from "../../api/v1alpha1/selector.js";
 import { buildStatusEntry, describeReason } from "./status-entry.js";
@@ -42,11 +43,6 @@ const RETRY_MS = 5000;
 
 const eventReasons = { Initialize: "Initializing", Backup: "BecameBackup", Master: "BecameMaster", Fault: "EnteredFault" } as const;
 const stateNames = { Initialize: "INIT", Backup: "BACKUP", Master: "MASTER", Fault: "FAULT" } as const;
-
-function listOf<T>(body: unknown): ListedObjects<T> {
-  const list = body as { items?: T[]; metadata?: { resourceVersion?: string } };
-  return { items: list.items ?? [], resourceVersion: list.metadata?.resourceVersion ?? "" };
-}
 
 /** Logs a message only when it differs from the last one of its kind, so a resync does not repeat it. */
 class OnceLogger {
@@ -100,8 +96,8 @@ class KubernetesAgent {
     this.#shared = createSharedAdapters(options.vipBackend, options.node);
     this.#api = new AgentApi(kubeConfig, options.namespace, options.name, `ha-nginx-agent-${options.node}`);
     this.#watch = new Watch(kubeConfig);
-    this.#core = kubeConfig.makeApiClient(CoreV1Api);
-    this.#custom = kubeConfig.makeApiClient(CustomObjectsApi);
+    this.#core = makeBoundedApiClient(kubeConfig, CoreV1Api);
+    this.#custom = makeBoundedApiClient(kubeConfig, CustomObjectsApi);
     const fieldSelector = `metadata.name=${options.name}`;
     this.#havips = new Reflector<KubernetesObject>(
       this.#watch,
@@ -110,11 +106,11 @@ class KubernetesAgent {
         path: `/apis/${HAVIP_GROUP}/${HAVIP_VERSION}/namespaces/${options.namespace}/${HAVIP_PLURAL}`,
         query: { fieldSelector },
         list: async () =>
-          listOf<KubernetesObject>(
+          listedObjects<KubernetesObject>(
             await this.#custom.listNamespacedCustomObject({ group: HAVIP_GROUP, version: HAVIP_VERSION, namespace: options.namespace, plural: HAVIP_PLURAL, fieldSelector }),
           ),
+        onChange: () => this.#reconcile(),
       },
-      () => this.#reconcile(),
       this.#logger,
     );
     this.#publisher = new StatusPublisher(new MonotonicClock(), (entry, signal) => this.#api.applyStatus(entry, signal), undefined, (detail, failures, retryIn) => {
@@ -351,11 +347,11 @@ class KubernetesAgent {
         what: `nginx pods (${text}) on ${node}`,
         path: `/api/v1/namespaces/${namespace}/pods`,
         query: { labelSelector: text, fieldSelector },
-        list: async () => listOf<V1Pod>(await this.#core.listNamespacedPod({ namespace, labelSelector: text, fieldSelector })),
-      },
-      (pods) => {
-        this.#podReadiness = nodeReadiness(pods);
-        this.#applyHealth();
+        list: async () => listedObjects<V1Pod>(await this.#core.listNamespacedPod({ namespace, labelSelector: text, fieldSelector })),
+        onChange: () => {
+          this.#podReadiness = nodeReadiness(reflector.items);
+          this.#applyHealth();
+        },
       },
       this.#logger,
     );

@@ -1,51 +1,16 @@
 // Thin adapters over client-node for what the agent does besides watching: read the VRRP password, apply its status
-// entry, record an Event. Each maps failures to a result; retries belong to the caller.
+// entry, record an Event. Each call ends within the shared bound (the status write within its publisher's deadline)
+// and maps failures to a result; retries belong to the caller.
 
-import {
-  CoreV1Api,
-  CustomObjectsApi,
-  Observable,
-  PatchStrategy,
-  setHeaderOptions,
-  type ConfigurationOptions,
-  type KubeConfig,
-  type RequestContext,
-  type ResponseContext,
-} from "@kubernetes/client-node";
+import { CoreV1Api, CustomObjectsApi, PatchStrategy, setHeaderOptions, type KubeConfig } from "@kubernetes/client-node";
 import { HAVIP_API_VERSION, HAVIP_GROUP, HAVIP_KIND, HAVIP_PLURAL, HAVIP_VERSION, type NodeStatusEntry } from "../../api/v1alpha1/index.js";
+import { abortable, makeBoundedApiClient } from "../../k8s/bounded-client.js";
+import { describeApiError } from "../../k8s/errors.js";
 import type { SecretKeyRef } from "./resolve.js";
 import { statusApplyBody } from "./status-entry.js";
 import type { WriteOutcome } from "./status-publisher.js";
 
 export type SecretRead = { readonly ok: true; readonly value: string } | { readonly ok: false; readonly detail: string };
-
-export function describeApiError(error: unknown): string {
-  if (typeof error === "object" && error !== null && "code" in error && typeof error.code === "number") {
-    const body = "body" in error && typeof error.body === "string" ? error.body : "";
-    let message = "";
-    try {
-      const parsed: unknown = JSON.parse(body);
-      if (typeof parsed === "object" && parsed !== null && "message" in parsed && typeof parsed.message === "string") message = parsed.message;
-    } catch {
-      message = body.slice(0, 200);
-    }
-    const hint = error.code === 403 ? " (RBAC: check the agent's ClusterRole ha-nginx-agent)" : "";
-    return `HTTP ${error.code}${hint}: ${message}`;
-  }
-  return error instanceof Error ? error.message.split("\n")[0] ?? error.name : String(error);
-}
-
-/** Request options that end the request when `signal` aborts; client-node takes a signal only through middleware. */
-function abortable(signal: AbortSignal, options: ConfigurationOptions): ConfigurationOptions {
-  const middleware = {
-    pre: (context: RequestContext): Observable<RequestContext> => {
-      context.setSignal(signal);
-      return new Observable(Promise.resolve(context));
-    },
-    post: (context: ResponseContext): Observable<ResponseContext> => new Observable(Promise.resolve(context)),
-  };
-  return { ...options, middleware: [...(options.middleware ?? []), middleware], middlewareMergeStrategy: "append" };
-}
 
 export class AgentApi {
   readonly #core: CoreV1Api;
@@ -57,8 +22,8 @@ export class AgentApi {
     private readonly name: string,
     private readonly fieldManager: string,
   ) {
-    this.#core = kubeConfig.makeApiClient(CoreV1Api);
-    this.#custom = kubeConfig.makeApiClient(CustomObjectsApi);
+    this.#core = makeBoundedApiClient(kubeConfig, CoreV1Api);
+    this.#custom = makeBoundedApiClient(kubeConfig, CustomObjectsApi);
   }
 
   async readPassword(ref: SecretKeyRef): Promise<SecretRead> {
@@ -72,6 +37,7 @@ export class AgentApi {
     }
   }
 
+  /** Bounded by `signal` instead of the client's bound: the status publisher owns this write's deadline. */
   async applyStatus(entry: NodeStatusEntry, signal: AbortSignal): Promise<WriteOutcome> {
     try {
       await this.#custom.patchNamespacedCustomObjectStatus(

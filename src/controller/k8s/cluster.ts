@@ -19,7 +19,7 @@ import { randomBytes } from "node:crypto";
 import { HAVIP_API_VERSION, HAVIP_GROUP, HAVIP_KIND, HAVIP_PLURAL, HAVIP_VERSION } from "../../api/v1alpha1/index.js";
 import { FIELD_MANAGER } from "../agent-objects.js";
 import type { ControllerStatus, PlannedEvent } from "../plan.js";
-import { makeBoundedApiClient } from "./bounded-client.js";
+import { makeBoundedApiClient } from "../../k8s/bounded-client.js";
 
 const serverSideApply = setHeaderOptions("Content-Type", PatchStrategy.ServerSideApply);
 const mergePatch = setHeaderOptions("Content-Type", PatchStrategy.MergePatch);
