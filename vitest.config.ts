@@ -10,7 +10,7 @@ export default defineConfig({
         test: {
           name: "unit",
           sequence: { groupOrder: 0 },
-          include: ["test/{vrrp,agent,api,controller,k8s}/**/*.test.ts"],
+          include: ["test/{vrrp,agent,api,controller,k8s,monitoring}/**/*.test.ts"],
           // The fuzz test takes about a second alone and 14 s on this machine with two other test runs beside it.
           testTimeout: 30_000,
         },

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Builds the test bed's Kubernetes control plane, etcd and helm, and the kind e2e's kind, kubelet, kubeadm and
-# kube-proxy, from Go modules, once per version, into ~/.cache/ha-nginx/<name>-<version>/. A folder with a .complete marker is reused, so a warm run takes seconds.
+# Builds the test bed's Kubernetes control plane, etcd and helm, the kind e2e's kind, kubelet, kubeadm and
+# kube-proxy, and promtool for the alert rules' tests, from Go modules, once per version, into ~/.cache/ha-nginx/<name>-<version>/. A folder with a .complete marker is reused, so a warm run takes seconds.
 # Prints the bin folder of each build; `--print-env` prints HA_NGINX_*_BIN lines for the test bed instead.
 set -euo pipefail
 
@@ -16,6 +16,7 @@ k8s_version=$(module_version k8s k8s.io/kubernetes)
 etcd_version=$(module_version etcd go.etcd.io/etcd/server/v3)
 helm_version=$(module_version helm helm.sh/helm/v3)
 kind_version=$(module_version kind sigs.k8s.io/kind)
+prometheus_version=$(module_version prometheus github.com/prometheus/prometheus)
 
 log() { printf '[k8s-binaries] %s\n' "$*" >&2; }
 
@@ -59,6 +60,10 @@ helm_bin=$(build helm "$helm_version" helm "-X helm.sh/helm/v3/internal/version.
 kube_node_bin=$(build kubernetes-node "$k8s_version" k8s "$(k8s_ldflags)" \
   k8s.io/kubernetes/cmd/kubelet k8s.io/kubernetes/cmd/kubeadm k8s.io/kubernetes/cmd/kube-proxy)
 kind_bin=$(build kind "$kind_version" kind "" sigs.k8s.io/kind)
+# Only promtool: the Prometheus server is not needed to check and unit-test rules.
+promtool_bin=$(build promtool "$prometheus_version" prometheus \
+  "-X github.com/prometheus/common/version.Version=${prometheus_version#v}" \
+  github.com/prometheus/prometheus/cmd/promtool)
 
 if [[ $mode == --print-env ]]; then
   echo "HA_NGINX_K8S_BIN=$k8s_bin"
@@ -66,6 +71,7 @@ if [[ $mode == --print-env ]]; then
   echo "HA_NGINX_HELM_BIN=$helm_bin"
   echo "HA_NGINX_KUBE_NODE_BIN=$kube_node_bin"
   echo "HA_NGINX_KIND_BIN=$kind_bin"
+  echo "HA_NGINX_PROMTOOL_BIN=$promtool_bin"
 else
-  printf '%s\n' "$k8s_bin" "$etcd_bin" "$helm_bin" "$kube_node_bin" "$kind_bin"
+  printf '%s\n' "$k8s_bin" "$etcd_bin" "$helm_bin" "$kube_node_bin" "$kind_bin" "$promtool_bin"
 fi

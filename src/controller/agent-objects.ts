@@ -65,6 +65,8 @@ export interface AgentSettings {
   readonly resources: AgentResources;
   /** Where agents serve /metrics, /healthz and /state; undefined: the node's own addresses. */
   readonly httpAddress: string | undefined;
+  /** prometheus.io/scrape, /port and /path on the pods: the port is the agent's, which only the controller knows. */
+  readonly scrapeAnnotations: boolean;
 }
 
 function ownerReference(owner: Owner) {
@@ -156,7 +158,10 @@ export function desiredDaemonSet(owner: Owner, spec: HaVipSpec, virtualRouterID:
       // and the others stay up to take it.
       updateStrategy: { type: "RollingUpdate", rollingUpdate: { maxUnavailable: 1, maxSurge: 0 } },
       template: {
-        metadata: { labels },
+        metadata: {
+          labels,
+          ...(settings.scrapeAnnotations ? { annotations: { "prometheus.io/scrape": "true", "prometheus.io/port": String(port), "prometheus.io/path": "/metrics" } } : {}),
+        },
         spec: {
           serviceAccountName: name,
           hostNetwork: true,

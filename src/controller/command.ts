@@ -41,9 +41,10 @@ export function controllerCommand(): Command {
     .option("--leader-elect", "elect one active replica through a Lease", false)
     .option("--agent-image <image>", "image of the agent DaemonSets", "ghcr.io/ha-nginx/ha-nginx:0.1.0")
     .option("--agent-http-address <addresses>", "where agents serve /metrics, /healthz and /state (their --http-address); default: each node's own addresses")
+    .option("--agent-scrape-annotations", "annotate agent pods prometheus.io/scrape, /port and /path, for a Prometheus without the Operator", false)
     .option("--agent-resources <json>", "the agent containers' requests and limits, as JSON", parseAgentResources, parseAgentResources(DEFAULT_AGENT_RESOURCES))
     .addOption(new Option("--log-level <level>", "pino log level").choices(["debug", "info", "warn", "error"]).default("info"))
-    .action(async (options: { namespace: string; metricsPort: number; leaderElect: boolean; agentImage: string; agentHttpAddress?: string; agentResources: AgentResources; logLevel: string }) => {
+    .action(async (options: { namespace: string; metricsPort: number; leaderElect: boolean; agentImage: string; agentHttpAddress?: string; agentScrapeAnnotations: boolean; agentResources: AgentResources; logLevel: string }) => {
       try {
         const { runController } = await import("./main.js");
         const controller = await runController({
@@ -53,6 +54,7 @@ export function controllerCommand(): Command {
           agentImage: options.agentImage,
           agentResources: options.agentResources,
           agentHttpAddress: options.agentHttpAddress,
+          agentScrapeAnnotations: options.agentScrapeAnnotations,
           logLevel: options.logLevel,
         });
         const shutdown = (): void => {

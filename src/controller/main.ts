@@ -31,6 +31,7 @@ export interface ControllerOptions {
   readonly agentImage: string;
   readonly agentResources: AgentResources;
   readonly agentHttpAddress: string | undefined;
+  readonly agentScrapeAnnotations: boolean;
   readonly logLevel: string;
   readonly identity?: string;
 }
@@ -60,7 +61,7 @@ export async function runController(options: ControllerOptions): Promise<Running
   // Every Node, in full: on a large cluster that list alone may take longer than the bound for small calls.
   const nodeLister = makeBoundedApiClient(kubeConfig, CoreV1Api, NODE_LIST_TIMEOUT_MS);
   const apps = makeBoundedApiClient(kubeConfig, AppsV1Api);
-  const agent: AgentSettings = { image: options.agentImage, logLevel: options.logLevel, resources: options.agentResources, httpAddress: options.agentHttpAddress };
+  const agent: AgentSettings = { image: options.agentImage, logLevel: options.logLevel, resources: options.agentResources, httpAddress: options.agentHttpAddress, scrapeAnnotations: options.agentScrapeAnnotations };
 
   // The watches start before the queue exists (the queue's reconciler reads their caches); keys wait in it anyway.
   const queueRef: { current?: WorkQueue } = {};

@@ -46,6 +46,10 @@ describe("the agent DaemonSet", () => {
     ]);
     const exposed = computeDesired(inputs({ object: aHavip({ spec: { ...aSpec(), virtualRouterID: 51 } }), agent: { ...inputs().agent, httpAddress: "0.0.0.0" } }));
     expect(exposed.agentObjects?.daemonSet.spec?.template.spec?.containers[0]?.args?.slice(-2)).toEqual(["--http-address", "0.0.0.0"]);
+    // Scrape annotations name the agent's own port, which only the controller knows; off, the template has none.
+    expect(plan.agentObjects?.daemonSet.spec?.template.metadata?.annotations).toBeUndefined();
+    const annotated = computeDesired(inputs({ object: aHavip({ spec: { ...aSpec(), virtualRouterID: 51 } }), agent: { ...inputs().agent, scrapeAnnotations: true } }));
+    expect(annotated.agentObjects?.daemonSet.spec?.template.metadata?.annotations).toEqual({ "prometheus.io/scrape": "true", "prometheus.io/port": "9851", "prometheus.io/path": "/metrics" });
     expect(container?.securityContext).toEqual({
       capabilities: { add: ["NET_ADMIN", "NET_RAW"], drop: ["ALL"] },
       allowPrivilegeEscalation: false,

@@ -60,7 +60,7 @@ export function inputs(overrides: Partial<PlanInputs> = {}): PlanInputs {
     nodes,
     agentPods: nodes.map((node) => aPod(node.name)),
     agentGoneSince: new Map(),
-    agent: { image: "ha-nginx:dev", logLevel: "info", resources: { requests: { cpu: "20m", memory: "128Mi" }, limits: { cpu: "500m", memory: "256Mi" } }, httpAddress: undefined },
+    agent: { image: "ha-nginx:dev", logLevel: "info", resources: { requests: { cpu: "20m", memory: "128Mi" }, limits: { cpu: "500m", memory: "256Mi" } }, httpAddress: undefined, scrapeAnnotations: false },
     now: NOW,
     ...overrides,
   };
