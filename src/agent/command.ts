@@ -1,4 +1,5 @@
 import { Command, InvalidArgumentError, Option } from "commander";
+import { parseIpAddressList } from "../api/v1alpha1/ip.js";
 import { StartupError } from "../startup-error.js";
 
 /**
@@ -10,7 +11,9 @@ export function nodeHttpAddresses(env: NodeJS.ProcessEnv): readonly string[] {
 }
 
 function parseAddressList(text: string): readonly string[] {
-  return text.split(",").map((address) => address.trim()).filter((address) => address !== "");
+  const parsed = parseIpAddressList(text);
+  if ("invalid" in parsed) throw new InvalidArgumentError(`'${parsed.invalid}' is not an IP address; give the node's addresses, comma-separated, e.g. 10.0.0.5,fd00::5, or 0.0.0.0 for every IPv4 address`);
+  return parsed.addresses;
 }
 
 function parsePort(text: string): number {

@@ -2,12 +2,20 @@ import { Command, InvalidArgumentError, Option } from "commander";
 // The base class, not ControllerStartupError: importing ./startup.js here would load the Kubernetes client into every
 // command, the agent's restart after a crash included.
 import { StartupError } from "../startup-error.js";
+import { parseIpAddressList } from "../api/v1alpha1/ip.js";
 import type { AgentResources } from "./agent-objects.js";
 
 // The chart's agent.resources defaults, for a controller started without the chart; see its values.yaml.
 export const DEFAULT_AGENT_RESOURCES = JSON.stringify({ requests: { cpu: "20m", memory: "128Mi" }, limits: { cpu: "500m", memory: "256Mi" } });
 
 const quantity = /^[0-9]+(\.[0-9]+)?(m|Ki|Mi|Gi|k|M|G)?$/;
+
+/** Checked here: a bad address would reach every agent DaemonSet and crash-loop each agent instead of this one pod. */
+function parseAgentHttpAddress(text: string): string {
+  const parsed = parseIpAddressList(text);
+  if ("invalid" in parsed) throw new InvalidArgumentError(`'${parsed.invalid}' is not an IP address; set the chart's agent.httpAddress to comma-separated addresses, e.g. 10.0.0.5,fd00::5, or 0.0.0.0 for every IPv4 address`);
+  return parsed.addresses.join(",");
+}
 
 function parseAgentResources(text: string): AgentResources {
   let parsed: unknown;
@@ -40,7 +48,7 @@ export function controllerCommand(): Command {
     .option("--metrics-port <port>", "port for /metrics, /healthz and /readyz", parsePort, 9751)
     .option("--leader-elect", "elect one active replica through a Lease", false)
     .option("--agent-image <image>", "image of the agent DaemonSets", "ghcr.io/ha-nginx/ha-nginx:0.1.0")
-    .option("--agent-http-address <addresses>", "where agents serve /metrics, /healthz and /state (their --http-address); default: each node's own addresses")
+    .option("--agent-http-address <addresses>", "where agents serve /metrics, /healthz and /state (their --http-address); default: each node's own addresses", parseAgentHttpAddress)
     .option("--agent-scrape-annotations", "annotate agent pods prometheus.io/scrape, /port and /path, for a Prometheus without the Operator", false)
     .option("--agent-resources <json>", "the agent containers' requests and limits, as JSON", parseAgentResources, parseAgentResources(DEFAULT_AGENT_RESOURCES))
     .addOption(new Option("--log-level <level>", "pino log level").choices(["debug", "info", "warn", "error"]).default("info"))

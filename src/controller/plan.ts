@@ -186,6 +186,22 @@ function tooManyNodesDrafts(selectedCount: number): ConditionDraft[] {
   ];
 }
 
+/**
+ * A resource whose VRID changes has its agents restarted on the new one, and the VIP moves once: say so, and why, so
+ * that the move is explained in kubectl describe (a clash with a resource created or upgraded elsewhere, say).
+ */
+function renumberEvent(before: number | undefined, after: number | undefined, spec: HaVipSpec, others: readonly PeerResource[]): PlannedEvent | undefined {
+  if (before === undefined || after === undefined || before === after) return undefined;
+  const claimant = others.find((other) => other.spec.virtualRouterID === before || other.statusVirtualRouterID === before);
+  const why =
+    spec.virtualRouterID === after
+      ? "spec.virtualRouterID changed"
+      : claimant === undefined
+        ? `VRID ${before} is taken`
+        : `VRID ${before} is claimed by HighAvailabilityVIP ${keyOf(claimant)}, which keeps it`;
+  return { type: "Warning", reason: "VirtualRouterIDChanged", message: `VRID ${before} -> ${after}: ${why}; the agents restart on the new VRID and the VIP moves once` };
+}
+
 // Conditions about the spec are news at once. Those about the running agents (Ready, Degraded, SplitBrain) are not
 // while the resource starts: agents pending and nginx not Ready yet are its normal first moments, not a Warning.
 const specConditions: ReadonlySet<string> = new Set([ConditionType.Invalid, ConditionType.Conflict, ConditionType.VirtualRouterIDShared, ConditionType.WeightIneffective]);
@@ -307,6 +323,8 @@ export function computeDesired(inputs: PlanInputs): Plan {
       goneNodes: seen.goneNodes,
       healthyNodes: healthyNodeCount(summary),
     };
+    const renumbered = renumberEvent(previous.virtualRouterID, vrid.virtualRouterID, spec, inputs.others);
+    if (renumbered !== undefined) events.push(renumbered);
     const previousMaster = previous.master ?? "";
     if (status.master !== previousMaster) {
       events.push(

@@ -3,7 +3,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { SystemNeighborAnnouncer } from "../../src/agent/adapters/neighbor-announcer.js";
-import { nodeHttpAddresses } from "../../src/agent/command.js";
+import { agentCommand, nodeHttpAddresses } from "../../src/agent/command.js";
 
 describe("the Kubernetes agent's HTTP addresses", () => {
   it("are the node's addresses of every family, from status.hostIPs", () => {
@@ -16,6 +16,13 @@ describe("the Kubernetes agent's HTTP addresses", () => {
 
   it("are every address only when neither is set, as outside a pod", () => {
     expect(nodeHttpAddresses({})).toEqual([]);
+  });
+
+  it("given by --http-address must be IP addresses: a name is refused, naming it", async () => {
+    let said = "";
+    const command = agentCommand().exitOverride().configureOutput({ writeErr: (text) => (said += text), writeOut: () => undefined });
+    await expect(command.parseAsync(["--http-address", "10.0.0.5,localhost"], { from: "user" })).rejects.toThrow();
+    expect(said).toContain("'localhost' is not an IP address");
   });
 });
 

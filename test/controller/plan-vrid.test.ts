@@ -84,6 +84,18 @@ describe("VRID allocation", () => {
     expect(plan.agentObjects?.daemonSet.spec?.template.spec?.containers[0]?.ports?.[0]?.containerPort).toBe(9800 + expected);
   });
 
+  it("a renumbered resource says why in a Warning Event, naming the resource that keeps its old VRID", () => {
+    const peers = [aPeer("a", aSpec({ addresses: ["10.77.0.201"] }), { statusVrid: 1, created: "2026-11-23T08:00:00Z" })];
+    const plan = computeDesired(inputs({ object: aHavip({ status: { virtualRouterID: 1 } }), others: peers }));
+    expect(plan.events).toContainEqual({
+      type: "Warning",
+      reason: "VirtualRouterIDChanged",
+      message: "VRID 1 -> 255: VRID 1 is claimed by HighAvailabilityVIP default/a, which keeps it; the agents restart on the new VRID and the VIP moves once",
+    });
+    const kept = computeDesired(inputs({ object: aHavip({ status: { virtualRouterID: 255 } }), others: peers }));
+    expect(kept.events.map((event) => event.reason)).not.toContain("VirtualRouterIDChanged");
+  });
+
   const everyVrid = (nodes: typeof other | undefined) =>
     Array.from({ length: 255 }, (_, index) =>
       aPeer(`p${index}`, aSpec({ addresses: [`10.78.${index}.1`], virtualRouterID: index + 1, ...(nodes === undefined ? {} : { nodes: { selector: nodes } }) })),

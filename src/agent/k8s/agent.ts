@@ -48,11 +48,13 @@ const stateNames = { Initialize: "INIT", Backup: "BACKUP", Master: "MASTER", Fau
 class OnceLogger {
   readonly #last = new Map<string, string>();
   constructor(private readonly logger: Logger) {}
-  log(kind: string, level: "info" | "warn" | "error", fields: object, message: string): void {
+  /** Whether it logged: false when it repeats the last message of its kind. */
+  log(kind: string, level: "info" | "warn" | "error", fields: object, message: string): boolean {
     const key = `${message} ${JSON.stringify(fields)}`;
-    if (this.#last.get(kind) === key) return;
+    if (this.#last.get(kind) === key) return false;
     this.#last.set(kind, key);
     this.logger[level](fields, message);
+    return true;
   }
   clear(kind: string): void {
     this.#last.delete(kind);
@@ -274,7 +276,9 @@ class KubernetesAgent {
     }
     this.#once.clear("password");
     const warning = passwordLengthWarning(read.value);
-    if (warning !== undefined) this.#once.log("password-length", "warn", { secret: ref.name, key: ref.key }, warning);
+    if (warning !== undefined && this.#once.log("password-length", "warn", { secret: ref.name, key: ref.key }, warning)) {
+      this.#recordEvent("Warning", "PasswordTruncated", `${this.options.node}: ${warning} (Secret ${ref.name}, key ${ref.key}); shorten it to 8 bytes`);
+    }
     this.#password = { ref: key, value: read.value };
     return read.value;
   }
@@ -389,13 +393,15 @@ class KubernetesAgent {
       this.#isStarting = transition.to !== "Backup" && transition.to !== "Master";
       return;
     }
-    const uid = this.#havips.items[0]?.metadata?.uid;
     const message = `${this.options.node}: ${stateNames[transition.from]} -> ${stateNames[transition.to]}: ${describeReason(transition.reason)} (priority ${transition.priority})`;
-    void this.#api
-      .recordEvent({ uid, node: this.options.node, type: transition.to === "Fault" ? "Warning" : "Normal", reason: eventReasons[transition.to], message })
-      .then((outcome) => {
-        if (!outcome.ok) this.#once.log("event", "warn", { error: outcome.detail }, "cannot record an Event");
-      });
+    this.#recordEvent(transition.to === "Fault" ? "Warning" : "Normal", eventReasons[transition.to], message);
+  }
+
+  #recordEvent(type: "Normal" | "Warning", reason: string, message: string): void {
+    const uid = this.#havips.items[0]?.metadata?.uid;
+    void this.#api.recordEvent({ uid, node: this.options.node, type, reason, message }).then((outcome) => {
+      if (!outcome.ok) this.#once.log("event", "warn", { error: outcome.detail }, "cannot record an Event");
+    });
   }
 }
 

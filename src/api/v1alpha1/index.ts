@@ -49,7 +49,7 @@ export type {
 } from "./schema.js";
 export { ConditionReason, ConditionType } from "./conditions.js";
 export { DURATION_MAX_LENGTH, DURATION_PATTERN, formatDuration, isDuration, parseDuration } from "./duration.js";
-export { ADDRESS_MAX_LENGTH, parseIpAddress, parseVipAddress } from "./ip.js";
+export { ADDRESS_MAX_LENGTH, parseIpAddress, parseIpAddressList, parseVipAddress } from "./ip.js";
 export type { IpAddress, IpFamily, VipAddress } from "./ip.js";
 export {
   formatIssues,

@@ -44,3 +44,10 @@ export function parseVipAddress(text: string): VipAddress | undefined {
   const prefixLength = Number(prefixText);
   return prefixLength <= hostPrefix ? { ...ip, prefixLength, hasPrefix: true } : undefined;
 }
+
+/** Comma-separated IP addresses, as the agents' --http-address takes them; `invalid` is the first entry that is not one. */
+export function parseIpAddressList(text: string): { readonly addresses: readonly string[] } | { readonly invalid: string } {
+  const entries = text.split(",").map((entry) => entry.trim()).filter((entry) => entry !== "");
+  const invalid = entries.find((entry) => parseIpAddress(entry) === undefined);
+  return invalid === undefined ? { addresses: entries } : { invalid };
+}
