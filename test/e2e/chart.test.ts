@@ -247,7 +247,7 @@ describe("chart e2e on the test bed", () => {
     measured.firstMaster = master;
   }, 360_000);
 
-  it("the master's nginx pod deleted: the client probing every 10 ms keeps its answers and the VIP moves", async () => {
+  it("the master's nginx pod deleted: the client probing every 10 ms sees no hole (at most the in-flight request) and the VIP moves", async () => {
     const before = await settled();
     const pods = await core.listNamespacedPod({ namespace, labelSelector: nginxSelector, fieldSelector: `spec.nodeName=${before}` });
     const pod = pods.items.find(isPodReady);

@@ -25,7 +25,7 @@ describe("ha-nginx demo --cluster", () => {
     await sweepLeftoverLabs();
   });
 
-  it("runs the story on the test bed, the API and kubectl follow every step, the planned move loses nothing, and nothing is left", async () => {
+  it("runs the story on the test bed, the API and kubectl follow every step, the planned move leaves no hole (at most the in-flight request), and nothing is left", async () => {
     const run = await runDemo(["--cluster", "--json", "--fast"], killAfterMs);
     if (run.code !== 0) console.log(`[demo --cluster stderr]\n${run.stderr.slice(-20_000)}`);
     expect({ code: run.code, signal: run.signal }).toEqual({ code: 0, signal: null });

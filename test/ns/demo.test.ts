@@ -19,7 +19,7 @@ describe("ha-nginx demo", () => {
     await sweepLeftoverLabs();
   });
 
-  it("runs the whole story within 90 s, meets every step's expectation, loses nothing on the planned hand-over, and leaves nothing behind", async () => {
+  it("runs the whole story within 90 s, meets every step's expectation, leaves no hole on the planned hand-over (at most the in-flight request), and leaves nothing behind", async () => {
     const run = await runDemo(["--json", "--fast"], killAfterMs);
     if (run.code !== 0) console.log(`[demo stderr]\n${run.stderr}`);
     expect({ code: run.code, signal: run.signal }).toEqual({ code: 0, signal: null });

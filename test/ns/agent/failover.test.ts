@@ -108,7 +108,7 @@ describe("standalone agent: failover", () => {
     expect(report.windows.filter((w) => w.isOpen)).toEqual([]);
   });
 
-  it.each(["Multicast", "Unicast"] as const)("RFC 5798 §6.4.3 with hand-over (%s): on SIGTERM the Master sends priority 0 and the client loses no request", async (mode) => {
+  it.each(["Multicast", "Unicast"] as const)("RFC 5798 §6.4.3 with hand-over (%s): on SIGTERM the Master sends priority 0 and the client sees no hole (at most the in-flight request)", async (mode) => {
     const [n1, n2] = [bed.node(0), bed.node(1)];
     const transport = mode === "Unicast" ? { mode, peers: [n1.address, n2.address] } : { mode };
     // Two agents: the hand-over alone, without a third router racing on Skew_Time.

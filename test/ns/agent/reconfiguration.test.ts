@@ -2,7 +2,45 @@ import { writeFileSync } from "node:fs";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { haVipManifest, vipHolders } from "../../../src/lab/agent.js";
 import { waitFor } from "../../../src/lab/index.js";
-import { createAgentBed, reportMeasure, sleep, waitForSingleHolder, type AgentBed } from "./support.js";
+import type { Lab, LabHost } from "../../../src/lab/types.js";
+import { decodeAdvertisement, decodeIpv4Datagram } from "../../../src/vrrp/codec.js";
+import { createAgentBed, reportMeasure, waitForSingleHolder, type AgentBed } from "./support.js";
+
+interface WireAdvert {
+  /** Capture time, seconds since the epoch (tcpdump -tt). */
+  readonly at: number;
+  /** RFC 5798 §5.2.7, centiseconds; undefined when the packet did not decode. */
+  readonly maxAdverInterval: number | undefined;
+}
+
+/** The VRRP packets from `source` that `host` sees on its link during `durationMs`, decoded with the product's codec. */
+async function captureAdverts(lab: Lab, host: LabHost, source: string, durationMs: number): Promise<WireAdvert[]> {
+  const seconds = String(durationMs / 1000);
+  const result = await lab.exec(host, "timeout", [seconds, "tcpdump", "-l", "-p", "-nn", "-tt", "-x", "-i", host.ifname, `ip proto 112 and src host ${source}`], {
+    timeoutMs: durationMs + 5_000,
+  });
+  // coreutils timeout ends tcpdump with SIGTERM and exits 124; anything else means the capture did not run.
+  if (result.code !== 124) throw new Error(`tcpdump exited ${result.code}: ${result.stderr}`);
+  const packets: { at: number; hex: string }[] = [];
+  for (const line of result.stdout.split("\n")) {
+    const header = /^(\d+\.\d+) IP /.exec(line);
+    if (header) packets.push({ at: Number(header[1]), hex: "" });
+    const data = /^\s+0x[0-9a-f]+:\s+((?:[0-9a-f]{2,4}\s?)+)/.exec(line);
+    const last = packets.at(-1);
+    if (data && last) last.hex += (data[1] ?? "").replace(/\s+/g, "");
+  }
+  return packets.map(({ at, hex }) => {
+    const ip = decodeIpv4Datagram(Uint8Array.from(Buffer.from(hex, "hex")));
+    if (!ip.ok) return { at, maxAdverInterval: undefined };
+    const advert = decodeAdvertisement(ip.value.payload, { family: "ipv4", source: ip.value.source, destination: ip.value.destination, ttl: ip.value.ttl });
+    return { at, maxAdverInterval: advert.ok && advert.value.version === 3 ? advert.value.maxAdverInterval : undefined };
+  });
+}
+
+function median(values: readonly number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.floor(sorted.length / 2)] ?? Number.NaN;
+}
 
 describe("standalone agent: live reconfiguration", () => {
   let bed: AgentBed;
@@ -42,8 +80,9 @@ describe("standalone agent: live reconfiguration", () => {
     await waitFor(async () => (await a2.state()).priority === 120, { timeoutMs: 5_000, what: "n2 at priority 120" });
     const reloaded = (agent: typeof a1) => agent.logs().some((line) => line.msg === "configuration reloaded" && line["priority"] !== undefined);
     await waitFor(() => reloaded(a1) && reloaded(a2), { timeoutMs: 5_000, what: "both agents reloaded" });
-    // Several Master_Down_Intervals at the new interval: a flip would have shown by now.
-    await sleep(2_000);
+    // Several Master_Down_Intervals at the new interval: a flip would have shown by now. Meanwhile the Backup's link
+    // shows what the Master now sends.
+    const adverts = await captureAdverts(bed.lab, n2, n1.address, 2_000);
     const report = await probe.stop();
     reportMeasure("live reconfiguration (priority 100 → 120 on the Backup, interval 200 → 300 ms)", report);
 
@@ -57,6 +96,13 @@ describe("standalone agent: live reconfiguration", () => {
     expect(report.failed).toBe(0);
     const lastReload = a1.logs().filter((line) => line.msg === "configuration reloaded").at(-1);
     expect(lastReload?.["interval"]).toBeDefined();
+    // The new interval is on the wire: every advert carries Max Adver Int 30 cs (RFC 5798 §5.2.7), and they leave
+    // about 300 ms apart, not the 200 ms of before (a noisy host delays a timer, it does not fire it early).
+    expect(adverts.length).toBeGreaterThanOrEqual(4);
+    expect(adverts.map((advert) => advert.maxAdverInterval)).toEqual(adverts.map(() => 30));
+    const spacingMs = adverts.slice(1).map((advert, index) => Math.round((advert.at - (adverts[index]?.at ?? advert.at)) * 1000));
+    expect(median(spacingMs), `spacing ${spacingMs.join(", ")} ms`).toBeGreaterThanOrEqual(270);
+    expect(median(spacingMs), `spacing ${spacingMs.join(", ")} ms`).toBeLessThan(400);
   });
 
   it("SIGHUP reloads the file too", async () => {
