@@ -116,7 +116,6 @@ export function routerConfigFromSpec(spec: HaVipSpec, context: NodeContext): Rou
     },
     peers,
     password: spec.vrrpVersion === 2 ? context.password : undefined,
-    acceptMode: true,
     garp: { repeat: spec.garp.repeat, refresh: milliseconds(parseDuration(spec.garp.refresh)) },
     v3Ipv4Checksum: "pseudo-header",
     healthWeight: spec.healthCheck?.weight ?? 0,

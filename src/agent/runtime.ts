@@ -259,7 +259,7 @@ export class AgentRuntime {
 
   // Timers run before I/O in Node's loop. A Master_Down_Timer that fires late may have adverts from a live Master
   // waiting in the socket; setImmediate runs after the poll phase has delivered them, and only a deadline that is
-  // still due after that turns into `timer-expired` (see isLate in src/vrrp/timers.ts).
+  // still due after that turns into `timer-expired`.
   #fire(deadline: Milliseconds): void {
     const firedAt = this.ports.clock.now();
     this.options.metrics.timerLateness(Math.max(0, firedAt - deadline) / 1000);

@@ -58,11 +58,6 @@ export interface RouterConfig {
    * travel (RFC 2338 §5.3.6.1), and keepalived cuts a longer auth_pass the same way, so a longer one still interoperates.
    */
   readonly password: string | undefined;
-  /**
-   * RFC 5798 §6.1 Accept_Mode. Carried for the runtime: Linux accepts traffic to any address the interface holds,
-   * so the core does nothing with it; false would need a firewall rule in the agent.
-   */
-  readonly acceptMode: boolean;
   readonly garp: GarpConfig;
   /** See codec.ts; keepalived interoperability needs "pseudo-header" (the default). */
   readonly v3Ipv4Checksum: V3Ipv4ChecksumMode;

@@ -25,17 +25,3 @@ export function advertisedInterval(advert: Advertisement): Centiseconds {
   return advert.version === 2 ? secondsToCentiseconds(advert.adverInterval) : advert.maxAdverInterval;
 }
 
-/**
- * Timer lateness guard. When the event loop is starved (GC pause, CPU throttling, a stopped process), a
- * Master_Down_Timer can fire long after its deadline while the live master's adverts sit unread in the socket
- * buffer. Taking over then would make a needless split brain. The technique (as in FRR and keepalived, which
- * read the socket before acting on a timer):
- *   1. When the OS timer fires at `firedAt` for `deadline`, call `isLate(deadline, firedAt, tolerance)`.
- *   2. If late, first drain the socket without blocking and feed every pending advert to `step` as
- *      `advert-received` (each resets the deadline if the master is alive).
- *   3. Then ask `nextDeadline(state)` again: only if it is still due, send `timer-expired`.
- * A tolerance of about one advertisement interval is a sensible start.
- */
-export function isLate(deadline: Milliseconds, firedAt: Milliseconds, tolerance: Milliseconds): boolean {
-  return firedAt - deadline > tolerance;
-}

@@ -22,7 +22,6 @@ const config: RouterConfig = {
   preemption: { mode: "always", delay: milliseconds(0) },
   peers: [],
   password: undefined,
-  acceptMode: true,
   garp: { repeat: 2, refresh: milliseconds(0) },
   v3Ipv4Checksum: "pseudo-header",
   shutdownHold: milliseconds(3000),

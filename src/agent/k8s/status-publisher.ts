@@ -1,9 +1,9 @@
 // Writes this node's status entry without ever holding up the router: the latest entry wins, writes are spaced at
 // least `minInterval` apart (a flapping router cannot flood the API server), one is in flight at a time, and a failed
 // write is retried with doubling backoff. A write with no answer within `writeTimeout` is aborted and counts as
-// failed: with etcd down, the API server holds a write for its own request timeout (34 s measured) and answers 504
-// even after etcd is back, so waiting for it would hold the truth back long after recovery. The Clock port is the one
-// timer (the spacing, the backoff or the deadline of the write in flight), so tests drive it with a fake clock.
+// failed: with etcd down the API server holds a write well past etcd's return, so waiting for it would hold the truth
+// back. The Clock port is the one timer (the spacing, the backoff or the deadline of the write in flight), so tests
+// drive it with a fake clock.
 
 import type { NodeStatusEntry } from "../../api/v1alpha1/index.js";
 import { milliseconds, type Milliseconds } from "../../vrrp/units.js";
@@ -23,10 +23,9 @@ export interface PublisherTiming {
   readonly maxResyncInterval: Milliseconds;
 }
 
-// Status must catch up within 5 s of the control plane's recovery (issue #7): the worst case is a write aborted at
-// its deadline just after recovery, then one backoff, then the write, so writeTimeout + maxBackoff stays well under
-// 5 s. A single-object apply takes milliseconds; 2 s is already a broken API server, and retrying it costs nothing,
-// as the apply is idempotent.
+// Status must catch up within 5 s of the control plane's recovery, and the worst case is a write aborted at its
+// deadline, one backoff, then the write: writeTimeout + maxBackoff stays under 5 s. An idempotent apply that takes
+// 2 s is already a broken API server, so retrying it costs nothing.
 export const defaultPublisherTiming: PublisherTiming = {
   minInterval: milliseconds(250),
   initialBackoff: milliseconds(500),

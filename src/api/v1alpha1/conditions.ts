@@ -80,8 +80,6 @@ export const ConditionReason = {
   SpecValid: "SpecValid",
   /** Invalid=True: the spec failed validation; the message lists `path: problem; fix`. */
   ValidationFailed: "ValidationFailed",
-  /** Invalid=True: `spec.authentication.passwordSecretRef` names a Secret or key that does not exist. */
-  SecretNotFound: "SecretNotFound",
 
   // WeightIneffective
   /** WeightIneffective=False: weight 0 (FAULT releases the VIP), or a weight that drops an unhealthy node below the next. */
