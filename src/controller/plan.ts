@@ -6,9 +6,9 @@ import {
   ConditionReason,
   ConditionType,
   formatIssues,
-  haVipStatusSchema,
   MAX_NODES,
   parseIpAddress,
+  readHaVipStatus,
   validateHaVip,
   weightWarnings,
   type HaVipCondition,
@@ -89,11 +89,6 @@ export interface Plan {
 
 export type ControllerStatus = Omit<HaVipStatus, "nodes">;
 
-function readStatus(status: unknown): HaVipStatus {
-  const parsed = haVipStatusSchema.safeParse(status ?? {});
-  return parsed.success ? parsed.data : {};
-}
-
 function controllerFields(status: HaVipStatus): ControllerStatus {
   const { nodes: _agentsOwnThem, ...owned } = status;
   return owned;
@@ -145,6 +140,11 @@ function seeAgents(inputs: PlanInputs, entries: readonly NodeStatusEntry[], sele
   const seen: AgentsSeen = { gone: [], goneNodes: [], staleEntries: [], requeueAt: undefined };
   let requeueAt: number | undefined;
   for (const entry of entries) {
+    if (entry.state === "UNKNOWN") {
+      // The 0.1.0 controller's mark for a gone agent: gone past the grace already, and its live agent rewrites it.
+      (selected.has(entry.node) ? seen.goneNodes : seen.staleEntries).push(entry.node);
+      continue;
+    }
     if (ready.has(entry.node) && withPod.has(entry.node)) continue;
     seen.gone.push(entry.node);
     const expiresAt = (inputs.agentGoneSince.get(entry.node) ?? inputs.now) + AGENT_GONE_GRACE_MS;
@@ -237,7 +237,7 @@ function sameJson(a: unknown, b: unknown): boolean {
 /** Everything the controller should do for one resource, given the cluster as it is. */
 export function computeDesired(inputs: PlanInputs): Plan {
   const { metadata } = inputs.object;
-  const previous = readStatus(inputs.object.status);
+  const previous = readHaVipStatus(inputs.object.status);
   const previousConditions = previous.conditions ?? [];
   const nowIso = toIso(inputs.now);
   const owner: Owner = { name: metadata.name, namespace: metadata.namespace, uid: metadata.uid };

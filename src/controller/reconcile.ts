@@ -3,7 +3,7 @@
 import type { KubernetesObject, V1DaemonSet, V1Node, V1Pod } from "@kubernetes/client-node";
 import { createHash } from "node:crypto";
 import type { Logger } from "pino";
-import { validateHaVip } from "../api/v1alpha1/index.js";
+import { readHaVipStatus, validateHaVip } from "../api/v1alpha1/index.js";
 import { AGENT_LABEL, type AgentSettings } from "./agent-objects.js";
 import { FINALIZER, finalize } from "./finalizer.js";
 import type { AgentPodInfo, NodeInfo, PeerResource } from "./inputs.js";
@@ -191,14 +191,15 @@ export class Reconciler {
       const namespace = raw.metadata?.namespace ?? "";
       const name = raw.metadata?.name ?? "";
       if (`${namespace}/${name}` === selfKey || raw.metadata?.deletionTimestamp !== undefined) return [];
-      const validated = validateHaVip({ apiVersion: raw.apiVersion, kind: raw.kind, metadata: { name, namespace }, spec: raw.spec, status: raw.status });
+      // The spec alone decides whether it takes part; a malformed status entry must not hide its VRID from the others.
+      const validated = validateHaVip({ apiVersion: raw.apiVersion, kind: raw.kind, metadata: { name, namespace }, spec: raw.spec });
       if (!validated.ok) return [];
       return [{
         namespace,
         name,
         creationTimestamp: timestampOf(raw.metadata?.creationTimestamp),
         spec: validated.value.spec,
-        statusVirtualRouterID: validated.value.status?.virtualRouterID,
+        statusVirtualRouterID: readHaVipStatus(raw.status).virtualRouterID,
       }];
     });
   }

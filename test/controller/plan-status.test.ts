@@ -263,3 +263,22 @@ describe("Events: what kubectl describe shows", () => {
     expect(plan.events.filter((event) => event.type === "Warning").map((event) => event.reason)).toEqual(["AgentsPending", "AgentsMissing"]);
   });
 });
+
+describe("a status written by an older version, or edited by hand", () => {
+  const conditions = [{ type: "Ready", status: "True", reason: "MasterElected", message: "node-1 holds 10.77.0.200/24", lastTransitionTime: "2026-11-23T09:00:00Z" }];
+
+  it("upgrade from 0.1.0: an UNKNOWN entry its controller left reads as gone; the VRID, master and conditions stay, and no VRID change", () => {
+    const entries = [anEntry("node-1", "MASTER"), anEntry("node-2", "BACKUP"), { node: "node-3", state: "UNKNOWN" as const, reason: "node not Ready" }];
+    const plan = computeDesired(inputs({ object: aHavip({ status: { virtualRouterID: 254, master: "node-1", conditions, nodes: entries } }) }));
+    expect(plan.status).toMatchObject({ virtualRouterID: 254, master: "node-1", goneNodes: ["node-3"], healthyNodes: 2 });
+    expect(plan.events.map((event) => event.reason)).not.toContain("VirtualRouterIDChanged");
+    expect(conditionOf(plan.status.conditions, ConditionType.Ready)).toMatchObject({ status: "True", lastTransitionTime: "2026-11-23T09:00:00Z" });
+  });
+
+  it("a malformed entry is left out, not the whole status: only that node counts as not reporting", () => {
+    const entries = [anEntry("node-1", "MASTER"), anEntry("node-2", "BACKUP"), { node: "node-3", state: "BOGUS" }];
+    const plan = computeDesired(inputs({ object: aHavip({ status: { virtualRouterID: 254, master: "node-1", conditions, nodes: entries } }) }));
+    expect(plan.status).toMatchObject({ virtualRouterID: 254, master: "node-1" });
+    expect(plan.events.map((event) => event.message)).toEqual(["Degraded=True: no reporting agent on node-3"]);
+  });
+});

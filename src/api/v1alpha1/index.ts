@@ -55,6 +55,7 @@ export {
   formatIssues,
   formatPath,
   loadHaVipManifests,
+  readHaVipStatus,
   validateHaVip,
   validateHaVipSpec,
   weightFix,

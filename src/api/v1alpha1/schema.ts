@@ -528,14 +528,17 @@ export const haVipSpecSchema = z
  * A node's VRRP state. INIT, BACKUP and MASTER are RFC 5798 §6.4's Initialize, Backup and Master.
  * FAULT is an extension, not in RFC 5798 (keepalived's FAULT: health check failed, VIP released).
  * Only the node's own agent writes it; a node whose agent went silent is listed in status.goneNodes instead.
+ * UNKNOWN was the 0.1.0 controller's mark for such a node: never written now, still accepted so that an entry it left
+ * neither fails the status writes of an upgraded cluster (Kubernetes before 1.30 has no validation ratcheting) nor
+ * hides the resource; it reads as gone.
  */
-export const nodeStateSchema = z.enum(["INIT", "BACKUP", "MASTER", "FAULT"]);
+export const nodeStateSchema = z.enum(["INIT", "BACKUP", "MASTER", "FAULT", "UNKNOWN"]);
 
 const timestamp = z.iso.datetime({ offset: true });
 
 export const nodeStatusEntrySchema = z.object({
   node: z.string().min(1).max(253),
-  state: nodeStateSchema.describe("INIT | BACKUP | MASTER (RFC 5798 §6.4) | FAULT (health check failed), as the node's agent last reported it."),
+  state: nodeStateSchema.describe("INIT | BACKUP | MASTER (RFC 5798 §6.4) | FAULT (health check failed), as the node's agent last reported it. UNKNOWN: left by version 0.1.0, read as gone."),
   priority: z.int().min(0).max(255).optional().describe("Configured priority (RFC 5798 §5.2.4)."),
   effectivePriority: z.int().min(0).max(255).optional().describe("Priority after the health check's weight: what the node advertises."),
   healthy: z.boolean().optional(),

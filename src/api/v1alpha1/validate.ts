@@ -4,9 +4,12 @@ import {
   HAVIP_API_VERSION,
   HAVIP_KIND,
   haVipSpecSchema,
+  haVipStatusSchema,
   highAvailabilityVipSchema,
+  nodeStatusEntrySchema,
   priorityOf,
   type HaVipSpec,
+  type HaVipStatus,
   type HighAvailabilityVIP,
 } from "./schema.js";
 
@@ -81,6 +84,26 @@ function toIssues(error: z.core.$ZodError, prefix: readonly PropertyKey[]): Vali
 export function validateHaVip(object: unknown): ValidationResult<HighAvailabilityVIP> {
   const result = highAvailabilityVipSchema.safeParse(object, { error: explainIssue });
   return result.success ? { ok: true, value: result.data } : { ok: false, issues: toIssues(result.error, []) };
+}
+
+/**
+ * A stored status, field by field: a malformed field or nodes entry (a hand edit, an older version's) is left out
+ * instead of blanking the whole status, whose VRID, master and conditions still count.
+ */
+export function readHaVipStatus(status: unknown): HaVipStatus {
+  const raw: Record<string, unknown> = typeof status === "object" && status !== null ? (status as Record<string, unknown>) : {};
+  const fields = Object.entries(haVipStatusSchema.shape).flatMap(([key, schema]): [string, unknown][] => {
+    if (key === "nodes") {
+      if (!Array.isArray(raw.nodes)) return [];
+      return [[key, raw.nodes.flatMap((entry: unknown) => {
+        const parsed = nodeStatusEntrySchema.safeParse(entry);
+        return parsed.success ? [parsed.data] : [];
+      })]];
+    }
+    const parsed = schema.safeParse(raw[key]);
+    return parsed.success && parsed.data !== undefined ? [[key, parsed.data]] : [];
+  });
+  return Object.fromEntries(fields) as HaVipStatus;
 }
 
 /** Validates a spec alone and fills in defaults; issue paths still start with "spec.". */
