@@ -2,8 +2,7 @@
 // fires and one that stays quiet, and every metric they read is one the agent or the controller exports. promtool is
 // built by scripts/k8s-binaries.sh; a missing build fails these tests, it never skips them.
 import { spawnSync } from "node:child_process";
-import { accessSync, constants, existsSync, readFileSync, realpathSync } from "node:fs";
-import { homedir } from "node:os";
+import { readFileSync, realpathSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
@@ -11,7 +10,7 @@ import { Histogram, type Registry } from "prom-client";
 import { parse } from "yaml";
 import { AgentMetrics, vrrpStates } from "../../src/agent/metrics.js";
 import { createControllerMetrics } from "../../src/controller/metrics.js";
-import { MissingBinaryError, pinnedModuleVersion } from "../../src/testbed/binaries.js";
+import { locatePromtool } from "./promtool.js";
 
 const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), "../..");
 const rulesPath = join(repoRoot, "deploy/prometheus/ha-nginx-rules.yaml");
@@ -28,25 +27,6 @@ interface AlertRuleTest {
 }
 const rules: readonly Rule[] = (parse(readFileSync(rulesPath, "utf8")) as { groups: { rules: Rule[] }[] }).groups.flatMap((group) => group.rules);
 const alertNames = rules.flatMap((rule) => (rule.alert === undefined ? [] : [rule.alert]));
-
-/** Same folder rule as src/testbed/binaries.ts: HA_NGINX_PROMTOOL_BIN, else the cache folder of the pinned version. */
-function locatePromtool(env: NodeJS.ProcessEnv = process.env): string {
-  const version = pinnedModuleVersion("prometheus", "github.com/prometheus/prometheus");
-  let folder = env.HA_NGINX_PROMTOOL_BIN ?? "";
-  if (folder === "") {
-    folder = join(env.HA_NGINX_CACHE ?? join(homedir(), ".cache", "ha-nginx"), `promtool-${version}`, "bin");
-    if (!existsSync(join(folder, ".complete"))) {
-      throw new MissingBinaryError(`promtool ${version} is not built (no ${join(folder, ".complete")}, HA_NGINX_PROMTOOL_BIN unset): run npm run k8s-binaries`);
-    }
-  }
-  const promtool = join(folder, "promtool");
-  try {
-    accessSync(promtool, constants.X_OK);
-  } catch {
-    throw new MissingBinaryError(`${promtool} is missing or not executable: run npm run k8s-binaries`);
-  }
-  return promtool;
-}
 
 const promqlKeywords = new Set(["and", "or", "unless", "offset", "bool", "inf", "nan"]);
 

@@ -3,15 +3,15 @@
 // Grafana itself is not needed (nor vendored). promtool is built by scripts/k8s-binaries.sh; a missing build fails the
 // syntax test, it never skips it.
 import { spawnSync } from "node:child_process";
-import { accessSync, constants, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
-import { homedir, tmpdir } from "node:os";
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { Registry } from "prom-client";
 import { beforeAll, describe, expect, it } from "vitest";
 import { AgentMetrics, vrrpStates } from "../../src/agent/metrics.js";
 import { createControllerMetrics } from "../../src/controller/metrics.js";
-import { MissingBinaryError, pinnedModuleVersion } from "../../src/testbed/binaries.js";
+import { locatePromtool } from "./promtool.js";
 
 const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), "../..");
 const dashboardPath = join(repoRoot, "deploy/grafana/ha-nginx-dashboard.json");
@@ -423,26 +423,6 @@ const requiredTopics: readonly { readonly topic: string; readonly title: RegExp;
   { topic: "controller reconciles", title: /reconciles/i, query: /ha_nginx_controller_reconciles_total\b/ },
   { topic: "controller reconcile errors", title: /reconcile errors/i, query: /ha_nginx_controller_reconcile_errors_total\b/ },
 ];
-
-// ---- promtool, located as in alert-rules.test.ts
-
-function locatePromtool(env: NodeJS.ProcessEnv = process.env): string {
-  const version = pinnedModuleVersion("prometheus", "github.com/prometheus/prometheus");
-  let folder = env.HA_NGINX_PROMTOOL_BIN ?? "";
-  if (folder === "") {
-    folder = join(env.HA_NGINX_CACHE ?? join(homedir(), ".cache", "ha-nginx"), `promtool-${version}`, "bin");
-    if (!existsSync(join(folder, ".complete"))) {
-      throw new MissingBinaryError(`promtool ${version} is not built (no ${join(folder, ".complete")}, HA_NGINX_PROMTOOL_BIN unset): run npm run k8s-binaries`);
-    }
-  }
-  const promtool = join(folder, "promtool");
-  try {
-    accessSync(promtool, constants.X_OK);
-  } catch {
-    throw new MissingBinaryError(`${promtool} is missing or not executable: run npm run k8s-binaries`);
-  }
-  return promtool;
-}
 
 /** Grafana's variables replaced by what Grafana would send, so that Prometheus' own parser can read the query. */
 function asPlainPromQL(expr: string): string {
