@@ -557,6 +557,11 @@ export const conditionSchema = z.object({
   message: z.string().max(32768),
 });
 
+/** A set of node names the controller publishes in status. */
+function nodeNameSet(description: string) {
+  return z.array(z.string().max(253)).max(MAX_NODES).meta({ "x-kubernetes-list-type": "set" }).optional().describe(description);
+}
+
 export const haVipStatusSchema = z
   .object({
     observedGeneration: z.int().min(0).optional(),
@@ -570,28 +575,18 @@ export const haVipStatusSchema = z
       .meta({ "x-kubernetes-list-type": "set" })
       .optional()
       .describe("Unicast peers the controller publishes: the InternalIP, of the spec's family, of every selected node, Ready or not."),
-    cordonedNodes: z
-      .array(z.string().max(253))
-      .max(MAX_NODES)
-      .meta({ "x-kubernetes-list-type": "set" })
-      .optional()
-      .describe(
-        "Selected nodes marked unschedulable (kubectl cordon or drain), published by the controller: their agents count as unhealthy, so the VIP leaves them as on a planned move, until they are uncordoned. Empty when every selected node is cordoned.",
-      ),
+    cordonedNodes: nodeNameSet(
+      "Selected nodes marked unschedulable (kubectl cordon or drain), published by the controller: their agents count as unhealthy, so the VIP leaves them as on a planned move, until they are uncordoned. Empty when every selected node is cordoned.",
+    ),
     healthyNodes: z
       .int()
       .min(0)
       .max(MAX_NODES)
       .optional()
       .describe("Selected nodes whose agent reports BACKUP or MASTER and a healthy nginx: how many can hold the VIP now (kubectl get havip -o wide)."),
-    goneNodes: z
-      .array(z.string().max(253))
-      .max(MAX_NODES)
-      .meta({ "x-kubernetes-list-type": "set" })
-      .optional()
-      .describe(
-        "Selected nodes whose agent has been silent for 30 s (its pod gone, or its node NotReady), published by the controller: their nodes entries are the agent's last word, and they count as neither MASTER nor BACKUP.",
-      ),
+    goneNodes: nodeNameSet(
+      "Selected nodes whose agent has been silent for 30 s (its pod gone, or its node NotReady), published by the controller: their nodes entries are the agent's last word, and they count as neither MASTER nor BACKUP.",
+    ),
     nodes: z
       .array(nodeStatusEntrySchema)
       .max(MAX_NODES)
