@@ -81,7 +81,7 @@ export interface Plan {
   /** Nodes whose status.nodes entry is to be removed: no longer selected, and their agent gone past the grace. */
   readonly staleEntries: readonly string[];
   readonly events: readonly PlannedEvent[];
-  /** When to look again for a time-based reason (an agent's grace running out), ms since the epoch. */
+  /** When to look again for a time-based reason (an agent's or the start-up grace running out), ms since the epoch. */
   readonly requeueAt: number | undefined;
   /** Nodes whose agent is gone now; the caller records when it first saw each. */
   readonly agentsGone: readonly string[];
@@ -210,6 +210,23 @@ const specReadyReasons: ReadonlySet<string> = new Set([ConditionReason.NoEligibl
 /** How long a resource that has not been Ready yet counts as starting. */
 export const STARTUP_GRACE_MS = 120_000;
 
+function isAboutSpec(condition: HaVipCondition): boolean {
+  return specConditions.has(condition.type) || (condition.type === ConditionType.Ready && specReadyReasons.has(condition.reason));
+}
+
+/**
+ * The agents' bad conditions whose Warning the start-up grace held back, seen once the grace is over: Ready is bad and
+ * last changed inside the grace, and so did each of them. Telling one moves its lastTransitionTime to now, past the
+ * grace, so the status itself records it as told. A resource Ready by the grace's end is told nothing; one Ready and
+ * lost again inside the grace is told its loss a second time, as the status cannot tell it from one never Ready.
+ */
+function heldBackConditions(conditions: readonly HaVipCondition[], graceEndsAt: number): ReadonlySet<string> {
+  const isHeldBack = (condition: HaVipCondition) => isAbnormal(condition) && Date.parse(condition.lastTransitionTime) < graceEndsAt;
+  const ready = conditions.find((condition) => condition.type === ConditionType.Ready);
+  if (ready === undefined || !isHeldBack(ready)) return new Set();
+  return new Set(conditions.filter((condition) => isHeldBack(condition) && !isAboutSpec(condition)).map((condition) => condition.type));
+}
+
 function conditionEvents(before: readonly HaVipCondition[], after: readonly HaVipCondition[], isStarting: boolean): PlannedEvent[] {
   return after.flatMap((condition) => {
     const previous = before.find((candidate) => candidate.type === condition.type);
@@ -217,8 +234,7 @@ function conditionEvents(before: readonly HaVipCondition[], after: readonly HaVi
     const isBad = isAbnormal(condition);
     // A condition's first value is news only when it is bad: SpecValid or NoConflict is the normal state.
     if (previous === undefined && !isBad) return [];
-    const isAboutSpec = specConditions.has(condition.type) || (condition.type === ConditionType.Ready && specReadyReasons.has(condition.reason));
-    if (isStarting && !isAboutSpec) return [];
+    if (isStarting && !isAboutSpec(condition)) return [];
     return [{ type: isBad ? "Warning" as const : "Normal" as const, reason: condition.reason, message: `${condition.type}=${condition.status}: ${condition.message}` }];
   });
 }
@@ -335,7 +351,15 @@ export function computeDesired(inputs: PlanInputs): Plan {
     }
   }
 
-  const conditions = stampConditions(drafts, previousConditions, metadata.generation, nowIso);
+  const stamped = stampConditions(drafts, previousConditions, metadata.generation, nowIso);
+  const wasReady = previousConditions.some((condition) => condition.type === ConditionType.Ready && condition.status === "True");
+  const graceEndsAt = Date.parse(metadata.creationTimestamp) + STARTUP_GRACE_MS;
+  const isStarting = !wasReady && inputs.now < graceEndsAt;
+  // Nothing else wakes the controller when the grace ends, and a Warning held back until then must not wait for news.
+  if (isStarting) requeueAt = Math.min(requeueAt ?? graceEndsAt, graceEndsAt);
+  // Once the grace is over, what it held back is told as if the condition had just turned bad.
+  const heldBack = inputs.now < graceEndsAt ? new Set<string>() : heldBackConditions(stamped, graceEndsAt);
+  const conditions = stamped.map((condition) => (heldBack.has(condition.type) ? { ...condition, lastTransitionTime: nowIso } : condition));
   // Conditions this plan does not compute (an invalid spec or too many nodes computes only two) keep their values.
   const kept = previousConditions.filter((condition) => !conditions.some((fresh) => fresh.type === condition.type));
   status = {
@@ -343,9 +367,7 @@ export function computeDesired(inputs: PlanInputs): Plan {
     ...(metadata.generation === undefined ? {} : { observedGeneration: metadata.generation }),
     conditions: [...conditions, ...kept],
   };
-  const wasReady = previousConditions.some((condition) => condition.type === ConditionType.Ready && condition.status === "True");
-  const isStarting = !wasReady && inputs.now - Date.parse(metadata.creationTimestamp) < STARTUP_GRACE_MS;
-  events.push(...conditionEvents(previousConditions, conditions, isStarting));
+  events.push(...conditionEvents(previousConditions.filter((condition) => !heldBack.has(condition.type)), conditions, isStarting));
   return {
     agentObjects,
     status,

@@ -264,6 +264,70 @@ describe("Events: what kubectl describe shows", () => {
   });
 });
 
+describe("the end of the start-up grace", () => {
+  const created = NOW - 10_000;
+  const at = (secondsAfterCreation: number) => created + secondsAfterCreation * 1_000;
+  const noMaster = [anEntry("node-1", "BACKUP"), anEntry("node-2", "BACKUP"), anEntry("node-3", "BACKUP")];
+  const healthy = [anEntry("node-1", "MASTER"), anEntry("node-2", "BACKUP"), anEntry("node-3", "BACKUP")];
+
+  function reconcileAt(secondsAfterCreation: number, entries: readonly NodeStatusEntry[], status: object = { virtualRouterID: 1 }, extra: Parameters<typeof inputs>[0] = {}) {
+    const object = aHavip({ created: new Date(created).toISOString(), status: { ...status, nodes: entries } });
+    return computeDesired(inputs({ object, now: at(secondsAfterCreation), ...extra }));
+  }
+
+  const warnings = (plan: ReturnType<typeof computeDesired>) => plan.events.filter((event) => event.type === "Warning").map((event) => event.reason);
+
+  it("while starting, the plan asks to be looked at again when the grace ends", () => {
+    expect(reconcileAt(10, noMaster).requeueAt).toBe(created + STARTUP_GRACE_MS);
+  });
+
+  it("while starting, an agent's grace that ends first wins, and the start-up grace is asked for once that is over", () => {
+    const withoutNode1Pod = { agentPods: [aPod("node-2"), aPod("node-3")] };
+    expect(reconcileAt(10, healthy, { virtualRouterID: 1 }, withoutNode1Pod).requeueAt).toBe(at(10) + AGENT_GONE_GRACE_MS);
+    expect(reconcileAt(100, healthy, { virtualRouterID: 1 }, withoutNode1Pod).requeueAt).toBe(created + STARTUP_GRACE_MS);
+  });
+
+  it("never Ready: the held-back Warning is told once at the grace's end, and not again on later reconciles", () => {
+    const starting = reconcileAt(10, noMaster);
+    expect(starting.events).toEqual([]);
+    const graceOver = reconcileAt(121, noMaster, starting.status);
+    expect(graceOver.events).toEqual([{ type: "Warning", reason: "NoMaster", message: "Ready=False: no node is MASTER (node-1 BACKUP, node-2 BACKUP, node-3 BACKUP)" }]);
+    expect(graceOver.requeueAt).toBeUndefined();
+    const later = reconcileAt(150, noMaster, graceOver.status);
+    expect(later.events).toEqual([]);
+    expect(later.isStatusChanged).toBe(false);
+  });
+
+  it("never Ready with no agent reporting: Ready and Degraded are each told once", () => {
+    const starting = reconcileAt(10, []);
+    const graceOver = reconcileAt(121, [], starting.status);
+    expect(warnings(graceOver)).toEqual(["AgentsPending", "AgentsMissing"]);
+    expect(reconcileAt(150, [], graceOver.status).events).toEqual([]);
+  });
+
+  it("a Ready reason that moves at the grace's end is told once, with the new reason", () => {
+    const starting = reconcileAt(10, []);
+    const graceOver = reconcileAt(121, noMaster, starting.status);
+    expect(warnings(graceOver)).toEqual(["NoMaster"]);
+  });
+
+  it("Ready at 60 s: once that is recorded no requeue for the grace, and no Warning at the grace's end", () => {
+    const starting = reconcileAt(10, []);
+    const ready = reconcileAt(60, healthy, starting.status);
+    expect(reconcileAt(61, healthy, ready.status).requeueAt).toBeUndefined();
+    const graceOver = reconcileAt(121, healthy, ready.status);
+    expect(graceOver.events).toEqual([]);
+    expect(graceOver.isStatusChanged).toBe(false);
+  });
+
+  it("a spec problem told at once is not told again at the grace's end", () => {
+    const unlabelled = { nodes: [aNode("node-1", { labels: {} })] };
+    const starting = reconcileAt(10, [], { virtualRouterID: 1 }, unlabelled);
+    expect(warnings(starting)).toEqual(["NoEligibleNodes"]);
+    expect(reconcileAt(121, [], starting.status, unlabelled).events).toEqual([]);
+  });
+});
+
 describe("a status written by an older version, or edited by hand", () => {
   const conditions = [{ type: "Ready", status: "True", reason: "MasterElected", message: "node-1 holds 10.77.0.200/24", lastTransitionTime: "2026-11-23T09:00:00Z" }];
 
