@@ -11,7 +11,7 @@ import type { Registry } from "prom-client";
 import { beforeAll, describe, expect, it } from "vitest";
 import { AgentMetrics, vrrpStates } from "../../src/agent/metrics.js";
 import { createControllerMetrics } from "../../src/controller/metrics.js";
-import { locatePromtool } from "./promtool.js";
+import { locatePromtool } from "./tools.js";
 
 const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), "../..");
 const dashboardPath = join(repoRoot, "deploy/grafana/ha-nginx-dashboard.json");
