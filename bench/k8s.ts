@@ -9,7 +9,7 @@ import { parseArgs } from "node:util";
 import { vipHolders } from "../src/lab/agent.js";
 import type { ProbeReport } from "../src/lab/types.js";
 import { waitFor } from "../src/lab/wait.js";
-import { havipNamespace, isPodReady, startHaVipBed, type HaVipBed } from "../src/testbed/havip-bed.js";
+import { havipNamespace, havipSystemNamespace, isPodReady, startHaVipBed, type HaVipBed } from "../src/testbed/havip-bed.js";
 import { errorText, sleep } from "./support/bed.js";
 import { markdownTable, median, parseList, writeResults } from "./support/report.js";
 
@@ -40,20 +40,22 @@ function progress(line: string): void {
 
 async function injectFault(bed: HaVipBed, scenario: Scenario, master: string): Promise<void> {
   const { testbed } = bed;
+  // nginx runs in the resource's namespace, the one agent DaemonSet in the controller's.
+  const namespaceOf = (what: string): string => (what.includes("agent") ? havipSystemNamespace : havipNamespace);
   const podOn = async (selector: string): Promise<string> => {
-    const pods = await bed.core.listNamespacedPod({ namespace: havipNamespace, labelSelector: selector, fieldSelector: `spec.nodeName=${master}` });
+    const pods = await bed.core.listNamespacedPod({ namespace: namespaceOf(selector), labelSelector: selector, fieldSelector: `spec.nodeName=${master}` });
     const name = pods.items.find((pod) => pod.metadata?.deletionTimestamp === undefined)?.metadata?.name;
     if (name === undefined) throw new Error(`no ${selector} pod on ${master}`);
     return name;
   };
   const killContainer = (container: string): void => {
-    const target = testbed.runner.processes().find((item) => item.node === master && item.container === container && item.namespace === havipNamespace);
+    const target = testbed.runner.processes().find((item) => item.node === master && item.container === container && item.namespace === namespaceOf(container));
     if (target === undefined) throw new Error(`no ${container} process on ${master}`);
     // The whole process group, as a crash of the container would take it.
     process.kill(-target.pid, "SIGKILL");
   };
   const deletePod = async (selector: string): Promise<void> => {
-    const result = await testbed.kubectl(["delete", "pod", await podOn(selector), "-n", havipNamespace, "--wait=false"]);
+    const result = await testbed.kubectl(["delete", "pod", await podOn(selector), "-n", namespaceOf(selector), "--wait=false"]);
     if (result.code !== 0) throw new Error(`kubectl delete: ${result.stderr}`);
   };
   switch (scenario) {
@@ -77,7 +79,7 @@ async function restore(bed: HaVipBed, scenario: Scenario, master: string): Promi
     async () => {
       const [web, agents] = await Promise.all([
         bed.core.listNamespacedPod({ namespace: havipNamespace, labelSelector: "app=web" }),
-        bed.core.listNamespacedPod({ namespace: havipNamespace, labelSelector: "app.kubernetes.io/name=ha-nginx-agent" }),
+        bed.core.listNamespacedPod({ namespace: havipSystemNamespace, labelSelector: "app.kubernetes.io/name=ha-nginx-agent" }),
       ]);
       const isAllReady = (items: typeof web.items): boolean => items.length === nodeCount && items.every((pod) => pod.metadata?.deletionTimestamp === undefined && isPodReady(pod));
       return isAllReady(web.items) && isAllReady(agents.items);

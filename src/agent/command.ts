@@ -41,8 +41,8 @@ export function agentCommand(): Command {
     .description("Run the VRRP agent on this node: elect a master, hold the VIP, announce it")
     .option("--standalone", "run without Kubernetes, from a HighAvailabilityVIP manifest file")
     .option("--config <file>", "the HighAvailabilityVIP manifest (standalone mode)")
-    .option("--namespace <namespace>", "the HighAvailabilityVIP's namespace (Kubernetes mode)")
-    .option("--name <name>", "the HighAvailabilityVIP's name (Kubernetes mode)")
+    .option("--namespace <namespace>", "serve only the HighAvailabilityVIPs of this namespace (Kubernetes mode); default: every namespace")
+    .option("--name <name>", "serve only this HighAvailabilityVIP of --namespace, wherever it runs (Kubernetes mode); default: every one placed on this node")
     .option("--node <name>", "this node's name, as in spec.nodes.priorities", process.env.NODE_NAME)
     .option("--node-address <ip>", "this node's own address; the interface holding it is the default VRRP interface (Kubernetes mode)", process.env.HOST_IP)
     .option("--http-port <port>", "port for /metrics, /healthz and /state", parsePort, 9750)
@@ -71,9 +71,7 @@ export function agentCommand(): Command {
         });
         return;
       }
-      if (options.namespace === undefined || options.name === undefined) {
-        throw new StartupError("--namespace NS and --name HAVIP are required (or run --standalone --config FILE without Kubernetes)");
-      }
+      if (options.name !== undefined && options.namespace === undefined) throw new StartupError("--name HAVIP needs --namespace NS too");
       const { runKubernetesAgent } = await import("./k8s/agent.js");
       await runKubernetesAgent({
         namespace: options.namespace,

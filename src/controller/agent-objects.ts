@@ -1,40 +1,20 @@
-// The desired agent objects of one HighAvailabilityVIP: its DaemonSet, ServiceAccount and RoleBinding, and with a
-// VRRPv2 password a Role and RoleBinding for that one Secret. Everything the agent needs to know about the VIP
-// (priorities, interval, peers) it reads from the resource itself, so the pod template holds only what placement and
-// the kubelet need; changing a priority or a peer never restarts an agent.
-import type { V1DaemonSet, V1NodeAffinity, V1Role, V1RoleBinding, V1ServiceAccount, V1Toleration } from "@kubernetes/client-node";
-import { addressFamilyOf, HAVIP_API_VERSION, HAVIP_KIND, parseDuration, type HaVipSpec } from "../api/v1alpha1/index.js";
-import { agentObjectName, passwordAccessName } from "./names.js";
+// The desired agent objects: one DaemonSet for every HighAvailabilityVIP, in the controller's namespace, whose pods
+// serve each resource placed on their node; and, per resource with a VRRPv2 password, a Role and RoleBinding for that
+// one Secret. Everything an agent needs to know about a VIP (priorities, interval, peers) it reads from the resource
+// itself, so the pod template holds only what placement and the kubelet need.
+import { createHash } from "node:crypto";
+import type { V1DaemonSet, V1NodeSelectorTerm, V1Role, V1RoleBinding, V1Toleration } from "@kubernetes/client-node";
+import { HAVIP_API_VERSION, HAVIP_KIND, parseDuration, type HaVipSpec } from "../api/v1alpha1/index.js";
+import { passwordAccessName } from "./names.js";
 
-/** Label on every agent object; its value is the object name, which (unlike a HAVIP name) fits a label value. */
+/** Label on every agent object: the DaemonSet's name, or the resource a password Role belongs to. */
 export const AGENT_LABEL = "ha-nginx.io/agent";
-/** The ClusterRole the chart installs for agents (charts/ha-nginx/templates/rbac-agent.yaml). */
-export const AGENT_CLUSTER_ROLE = "ha-nginx-agent";
+/** The agent DaemonSet, and the label value of its pods. */
+export const AGENT_NAME = "ha-nginx-agent";
 /** Field manager of every server-side apply the controller makes. */
 export const FIELD_MANAGER = "ha-nginx-controller";
-
-// Agents use the host network, so two resources on one node need different ports. A VRID is unique per family on a
-// node (conflicts are refused), so the port derives from both: 9801..10055 for IPv4, 10057..10311 for IPv6.
-const AGENT_PORT_BASE = 9800;
-const IPV6_PORT_OFFSET = 256;
-
-export function agentHttpPort(spec: HaVipSpec, virtualRouterID: number): number {
-  return agentPortFor(addressFamilyOf(spec), virtualRouterID);
-}
-
-function agentPortFor(family: 4 | 6, virtualRouterID: number): number {
-  return AGENT_PORT_BASE + (family === 6 ? IPV6_PORT_OFFSET : 0) + virtualRouterID;
-}
-
-// The kubelet (10248, 10250, 10255), kube-proxy (10249, 10256), the controller-manager (10257), the scheduler (10259)
-// and ingress-nginx (10254) listen in this range on every node, and an agent on one of these ports crash-loops.
-const KUBERNETES_NODE_PORTS = { first: 10248, last: 10259 } as const;
-
-/** Whether an agent of this family and VRID would listen where a Kubernetes node component does (IPv6 VRIDs 192-203). */
-export function isAgentPortTaken(family: 4 | 6, virtualRouterID: number): boolean {
-  const port = agentPortFor(family, virtualRouterID);
-  return port >= KUBERNETES_NODE_PORTS.first && port <= KUBERNETES_NODE_PORTS.last;
-}
+/** On the pod template: a hash of what the running agent depends on (image, arguments, resources), not of placement. */
+export const AGENT_REVISION_ANNOTATION = "ha-nginx.io/agent-revision";
 
 // A terminating master sends priority 0 and the best backup takes over after Skew_Time (RFC 5798 §6.4.3); with
 // the backup already gone quiet it takes Master_Down_Interval = 3 × interval + Skew_Time < 4 × interval. Grace
@@ -63,44 +43,20 @@ export interface AgentSettings {
   readonly image: string;
   readonly logLevel: string;
   readonly resources: AgentResources;
-  /** Where agents serve /metrics, /healthz and /state; undefined: the node's own addresses. */
+  /** The controller's namespace, where the agent DaemonSet runs. */
+  readonly namespace: string;
+  /** The agents' ServiceAccount there, which the chart binds to the ha-nginx-agent ClusterRole. */
+  readonly serviceAccount: string;
+  /** Where agents serve /metrics, /healthz and /state on the host network. */
+  readonly httpPort: number;
+  /** Their --http-address; undefined: the node's own addresses. */
   readonly httpAddress: string | undefined;
-  /** prometheus.io/scrape, /port and /path on the pods: the port is the agent's, which only the controller knows. */
+  /** prometheus.io/scrape, /port and /path on the pods, for a Prometheus without the Operator. */
   readonly scrapeAnnotations: boolean;
 }
 
 function ownerReference(owner: Owner) {
   return [{ apiVersion: HAVIP_API_VERSION, kind: HAVIP_KIND, name: owner.name, uid: owner.uid, controller: true, blockOwnerDeletion: true }];
-}
-
-function nodeAffinity(spec: HaVipSpec): V1NodeAffinity | undefined {
-  const expressions = spec.nodes.selector?.matchExpressions ?? [];
-  if (expressions.length === 0) return undefined;
-  return {
-    requiredDuringSchedulingIgnoredDuringExecution: {
-      nodeSelectorTerms: [{ matchExpressions: expressions.map((expression) => ({ key: expression.key, operator: expression.operator, ...(expression.values === undefined ? {} : { values: [...expression.values] }) })) }],
-    },
-  };
-}
-
-export function desiredServiceAccount(owner: Owner): V1ServiceAccount {
-  const name = agentObjectName(owner.name);
-  return {
-    apiVersion: "v1",
-    kind: "ServiceAccount",
-    metadata: { name, namespace: owner.namespace, labels: { [AGENT_LABEL]: name }, ownerReferences: ownerReference(owner) },
-  };
-}
-
-export function desiredRoleBinding(owner: Owner): V1RoleBinding {
-  const name = agentObjectName(owner.name);
-  return {
-    apiVersion: "rbac.authorization.k8s.io/v1",
-    kind: "RoleBinding",
-    metadata: { name, namespace: owner.namespace, labels: { [AGENT_LABEL]: name }, ownerReferences: ownerReference(owner) },
-    roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "ClusterRole", name: AGENT_CLUSTER_ROLE },
-    subjects: [{ kind: "ServiceAccount", name, namespace: owner.namespace }],
-  };
 }
 
 export interface PasswordAccess {
@@ -110,14 +66,14 @@ export interface PasswordAccess {
 
 /**
  * `get` on exactly the Secret that spec.authentication names, for the agents' VRRPv2 password; undefined without
- * authentication, so an agent that needs no password can read no Secret at all. A Role per resource, because only
- * the resource knows the Secret's name, and resourceNames narrows the get to that one object.
+ * authentication. A Role per resource, because only the resource knows the Secret's name, and resourceNames narrows
+ * the get to that one object.
  */
-export function desiredPasswordAccess(owner: Owner, spec: HaVipSpec): PasswordAccess | undefined {
+export function desiredPasswordAccess(owner: Owner, spec: HaVipSpec, settings: AgentSettings): PasswordAccess | undefined {
   const secret = spec.authentication?.passwordSecretRef.name;
   if (secret === undefined) return undefined;
   const name = passwordAccessName(owner.name);
-  const metadata = { name, namespace: owner.namespace, labels: { [AGENT_LABEL]: agentObjectName(owner.name) }, ownerReferences: ownerReference(owner) };
+  const metadata = { name, namespace: owner.namespace, labels: { [AGENT_LABEL]: AGENT_NAME }, ownerReferences: ownerReference(owner) };
   return {
     role: {
       apiVersion: "rbac.authorization.k8s.io/v1",
@@ -130,9 +86,58 @@ export function desiredPasswordAccess(owner: Owner, spec: HaVipSpec): PasswordAc
       kind: "RoleBinding",
       metadata,
       roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "Role", name },
-      subjects: [{ kind: "ServiceAccount", name: agentObjectName(owner.name), namespace: owner.namespace }],
+      subjects: [{ kind: "ServiceAccount", name: settings.serviceAccount, namespace: settings.namespace }],
     },
   };
+}
+
+/** One node selector term per resource (terms are ORed); none at all once one resource runs on every node. */
+function nodeTerms(specs: readonly HaVipSpec[]): V1NodeSelectorTerm[] | undefined {
+  const terms = new Map<string, V1NodeSelectorTerm>();
+  for (const spec of specs) {
+    const selector = spec.nodes.selector;
+    const expressions = [
+      ...Object.entries(selector?.matchLabels ?? {}).map(([key, value]) => ({ key, operator: "In", values: [value] })),
+      ...(selector?.matchExpressions ?? []).map((expression) => ({ key: expression.key, operator: expression.operator, ...(expression.values === undefined ? {} : { values: [...expression.values] }) })),
+    ];
+    if (expressions.length === 0) return undefined;
+    const term = { matchExpressions: expressions };
+    terms.set(JSON.stringify(term), term);
+  }
+  return [...terms.entries()].sort(([a], [b]) => a.localeCompare(b)).map(([, term]) => term);
+}
+
+function unionOfTolerations(specs: readonly HaVipSpec[]): V1Toleration[] {
+  const tolerations = new Map<string, V1Toleration>();
+  for (const spec of specs) for (const toleration of spec.nodes.tolerations) tolerations.set(JSON.stringify(toleration), { ...toleration } as V1Toleration);
+  return [...tolerations.entries()].sort(([a], [b]) => a.localeCompare(b)).map(([, toleration]) => toleration);
+}
+
+/** What the rollout reads of an agent pod. */
+export interface AgentPodRevision {
+  readonly name: string;
+  readonly revision: string | undefined;
+  readonly isReady: boolean;
+  readonly isTerminating: boolean;
+}
+
+/**
+ * The agent pod to replace now, if any, as a rolling update with maxUnavailable 1 would: an outdated agent that is not
+ * Ready at once (it serves nothing, and a fixed image must be able to replace a broken one); else one outdated agent,
+ * only while every node that should run one (`scheduled`, the DaemonSet's desiredNumberScheduled) has a Ready agent
+ * that is not terminating, so the others stay up to take its VIPs over. Counting nodes, not pods, covers the moment a
+ * deleted pod is gone and its replacement not yet created.
+ */
+export function nextAgentToReplace(pods: readonly AgentPodRevision[], revision: string, scheduled: number): AgentPodRevision | undefined {
+  const outdated = pods.filter((pod) => pod.revision !== revision && !pod.isTerminating);
+  const broken = outdated.find((pod) => !pod.isReady);
+  if (broken !== undefined) return broken;
+  const serving = pods.filter((pod) => pod.isReady && !pod.isTerminating).length;
+  return serving >= scheduled && pods.every((pod) => !pod.isTerminating) ? outdated[0] : undefined;
+}
+
+function hashOf(value: unknown): string {
+  return createHash("sha256").update(JSON.stringify(value)).digest("hex").slice(0, 16);
 }
 
 // The agent runs as root (the image's default user), with every capability dropped except NET_ADMIN and NET_RAW.
@@ -142,60 +147,55 @@ export function desiredPasswordAccess(owner: Owner, spec: HaVipSpec): PasswordAc
 // would hand them to every script it runs, the controller included. A user namespace (hostUsers: false) is refused
 // with hostNetwork. Root on a read-only root file system, with two capabilities and no way to gain more, is the
 // narrowest of the options that work.
-export function desiredDaemonSet(owner: Owner, spec: HaVipSpec, virtualRouterID: number, settings: AgentSettings): V1DaemonSet {
-  const name = agentObjectName(owner.name);
-  const labels = { [AGENT_LABEL]: name, "app.kubernetes.io/name": "ha-nginx-agent", "app.kubernetes.io/managed-by": FIELD_MANAGER };
-  const port = agentHttpPort(spec, virtualRouterID);
-  const affinity = nodeAffinity(spec);
+//
+// Placement is the union of the resources' node selectors and tolerations. OnDelete: a resource added, edited or
+// deleted changes the template's placement, and must restart no agent; the controller replaces agents itself, one node
+// at a time, only when what they run changes (AGENT_REVISION_ANNOTATION).
+export function desiredAgentDaemonSet(specs: readonly HaVipSpec[], settings: AgentSettings): V1DaemonSet {
+  const labels = { [AGENT_LABEL]: AGENT_NAME, "app.kubernetes.io/name": AGENT_NAME, "app.kubernetes.io/managed-by": FIELD_MANAGER };
+  const port = settings.httpPort;
   const probe = { httpGet: { path: "/healthz", port }, periodSeconds: 5, timeoutSeconds: 2, failureThreshold: 3 };
+  const container = {
+    name: "agent",
+    image: settings.image,
+    args: ["agent", "--http-port", String(port), "--log-level", settings.logLevel, ...(settings.httpAddress === undefined ? [] : ["--http-address", settings.httpAddress])],
+    env: [
+      { name: "NODE_NAME", valueFrom: { fieldRef: { fieldPath: "spec.nodeName" } } },
+      // The node's InternalIP: the agent's default VRRP interface is the one holding it, not a CNI bridge.
+      { name: "HOST_IP", valueFrom: { fieldRef: { fieldPath: "status.hostIP" } } },
+      // Every family's node address: the agent serves HTTP there, where the kubelet probes, and not on the VIP.
+      { name: "HOST_IPS", valueFrom: { fieldRef: { fieldPath: "status.hostIPs" } } },
+    ],
+    ports: [{ name: "http", containerPort: port, protocol: "TCP" }],
+    readinessProbe: probe,
+    livenessProbe: { ...probe, initialDelaySeconds: 10 },
+    resources: { requests: { ...settings.resources.requests }, limits: { ...settings.resources.limits } },
+    securityContext: {
+      capabilities: { add: ["NET_ADMIN", "NET_RAW"], drop: ["ALL"] },
+      allowPrivilegeEscalation: false,
+      readOnlyRootFilesystem: true,
+    },
+  };
+  const terms = nodeTerms(specs);
+  const annotations: Record<string, string> = { [AGENT_REVISION_ANNOTATION]: hashOf([container, settings.serviceAccount]) };
+  if (settings.scrapeAnnotations) Object.assign(annotations, { "prometheus.io/scrape": "true", "prometheus.io/port": String(port), "prometheus.io/path": "/metrics" });
   return {
     apiVersion: "apps/v1",
     kind: "DaemonSet",
-    metadata: { name, namespace: owner.namespace, labels, ownerReferences: ownerReference(owner) },
+    metadata: { name: AGENT_NAME, namespace: settings.namespace, labels },
     spec: {
-      selector: { matchLabels: { [AGENT_LABEL]: name } },
-      // One node at a time and never two agents of one node at once: a rolling agent hands the VIP over on SIGTERM,
-      // and the others stay up to take it.
-      updateStrategy: { type: "RollingUpdate", rollingUpdate: { maxUnavailable: 1, maxSurge: 0 } },
+      selector: { matchLabels: { [AGENT_LABEL]: AGENT_NAME } },
+      updateStrategy: { type: "OnDelete" },
       template: {
-        metadata: {
-          labels,
-          ...(settings.scrapeAnnotations ? { annotations: { "prometheus.io/scrape": "true", "prometheus.io/port": String(port), "prometheus.io/path": "/metrics" } } : {}),
-        },
+        metadata: { labels, annotations },
         spec: {
-          serviceAccountName: name,
+          serviceAccountName: settings.serviceAccount,
           hostNetwork: true,
           dnsPolicy: "ClusterFirstWithHostNet",
-          terminationGracePeriodSeconds: terminationGraceSeconds(spec),
-          ...(spec.nodes.selector?.matchLabels === undefined ? {} : { nodeSelector: { ...spec.nodes.selector.matchLabels } }),
-          ...(affinity === undefined ? {} : { affinity: { nodeAffinity: affinity } }),
-          tolerations: spec.nodes.tolerations.map((toleration) => ({ ...toleration }) as V1Toleration),
-          containers: [
-            {
-              name: "agent",
-              image: settings.image,
-              args: [
-                "agent", "--namespace", owner.namespace, "--name", owner.name, "--http-port", String(port), "--log-level", settings.logLevel,
-                ...(settings.httpAddress === undefined ? [] : ["--http-address", settings.httpAddress]),
-              ],
-              env: [
-                { name: "NODE_NAME", valueFrom: { fieldRef: { fieldPath: "spec.nodeName" } } },
-                // The node's InternalIP: the agent's default VRRP interface is the one holding it, not a CNI bridge.
-                { name: "HOST_IP", valueFrom: { fieldRef: { fieldPath: "status.hostIP" } } },
-                // Every family's node address: the agent serves HTTP there, where the kubelet probes, and not on the VIP.
-                { name: "HOST_IPS", valueFrom: { fieldRef: { fieldPath: "status.hostIPs" } } },
-              ],
-              ports: [{ name: "http", containerPort: port, protocol: "TCP" }],
-              readinessProbe: probe,
-              livenessProbe: { ...probe, initialDelaySeconds: 10 },
-              resources: { requests: { ...settings.resources.requests }, limits: { ...settings.resources.limits } },
-              securityContext: {
-                capabilities: { add: ["NET_ADMIN", "NET_RAW"], drop: ["ALL"] },
-                allowPrivilegeEscalation: false,
-                readOnlyRootFilesystem: true,
-              },
-            },
-          ],
+          terminationGracePeriodSeconds: Math.max(MIN_GRACE_SECONDS, ...specs.map(terminationGraceSeconds)),
+          ...(terms === undefined ? {} : { affinity: { nodeAffinity: { requiredDuringSchedulingIgnoredDuringExecution: { nodeSelectorTerms: terms } } } }),
+          tolerations: unionOfTolerations(specs),
+          containers: [container],
         },
       },
     },

@@ -1,11 +1,13 @@
-// Deletion: the finalizer holds the resource until every agent pod is gone, because an agent releases the VIP on
-// SIGTERM and a resource that vanished first would leave nobody to see the hand-over through. The wait is bounded:
-// after FINALIZE_TIMEOUT_MS the finalizer goes anyway, with a Warning Event naming the pods left behind.
+// Deletion: the finalizer holds the resource until every running agent has stopped its router (the agents stop it when
+// they see the deletionTimestamp, and say so with an INIT entry), so the VIP is released before the resource and its
+// password access go. The wait is bounded: after FINALIZE_TIMEOUT_MS the finalizer goes anyway, with a Warning Event
+// naming the nodes left behind. The agents themselves stay: they serve the other resources.
 import type { Logger } from "pino";
 import type { AgentPodInfo } from "./inputs.js";
 import type { Cluster, HavipRef } from "./k8s/cluster.js";
 import { apiStatusCode } from "../k8s/errors.js";
-import { agentObjectName, passwordAccessName } from "./names.js";
+import { passwordAccessName } from "./names.js";
+import { readHaVipStatus } from "../api/v1alpha1/index.js";
 import type { ReconcileOutcome } from "./queue.js";
 import type { RawHavip } from "./reconcile.js";
 
@@ -13,7 +15,7 @@ export const FINALIZER = "ha-nginx.io/release";
 export const FINALIZE_TIMEOUT_MS = 60_000;
 
 export interface FinalizeContext {
-  readonly cluster: Pick<Cluster, "deleteDaemonSet" | "deleteRole" | "deleteRoleBinding" | "deleteServiceAccount" | "emit" | "setFinalizers">;
+  readonly cluster: Pick<Cluster, "deleteRole" | "deleteRoleBinding" | "emit" | "setFinalizers">;
   readonly logger: Logger;
   readonly pods: () => readonly AgentPodInfo[];
   readonly now: number;
@@ -30,34 +32,27 @@ export async function finalize(object: RawHavip, context: FinalizeContext): Prom
   if (!finalizers.includes(FINALIZER)) return { kind: "done" };
   const ref: HavipRef = { namespace: metadata.namespace ?? "", name: metadata.name ?? "", uid: metadata.uid ?? "", resourceVersion: metadata.resourceVersion ?? "" };
   const key = `${ref.namespace}/${ref.name}`;
-  const agents = agentObjectName(ref.name);
-  await context.cluster.deleteDaemonSet(ref.namespace, agents).then(
-    () => context.logger.info({ havip: key }, "deleted the agent DaemonSet; waiting for its pods to release the VIP"),
-    unlessGone,
-  );
-  const left = context.pods();
+  const running = new Set(context.pods().filter((pod) => !pod.isTerminating).map((pod) => pod.node));
+  const left = readHaVipStatus(object.status).nodes?.filter((entry) => running.has(entry.node) && (entry.state === "MASTER" || entry.state === "BACKUP")) ?? [];
   const deletedAt = metadata.deletionTimestamp === undefined ? context.now : new Date(metadata.deletionTimestamp).getTime();
   const deadline = deletedAt + FINALIZE_TIMEOUT_MS;
   if (left.length > 0 && context.now < deadline) {
-    // Pod deletions wake this key through the pod watch; the deadline is the only time-based reason to come back.
+    // The agents' status writes wake this key through the resource watch; the deadline is the only time-based reason.
     return { kind: "done", requeueAt: deadline };
   }
   if (left.length > 0) {
-    const names = left.map((pod) => `${pod.name} on ${pod.node}`).join(", ");
+    const names = left.map((entry) => `${entry.node} (${entry.state})`).join(", ");
     await context.cluster
-      .emit(ref, { type: "Warning", reason: "ReleaseTimedOut", message: `agent pods still present after ${FINALIZE_TIMEOUT_MS / 1000} s, removing the finalizer anyway: ${names}` }, new Date(context.now))
+      .emit(ref, { type: "Warning", reason: "ReleaseTimedOut", message: `agents still serving after ${FINALIZE_TIMEOUT_MS / 1000} s, removing the finalizer anyway: ${names}` }, new Date(context.now))
       .catch((error: unknown) => context.logger.warn({ havip: key, err: error }, "could not write an Event"));
   }
-  // Deleted explicitly rather than left to the garbage collector, so nothing of ours outlives the resource, and only
-  // now, because a terminating agent still uses its token for its last status write. The password Role may never
-  // have existed (no authentication): its 404 is as good as a delete.
+  // Deleted explicitly rather than left to the garbage collector, so nothing of ours outlives the resource. The password
+  // Role may never have existed (no authentication): its 404 is as good as a delete.
   const passwordAccess = passwordAccessName(ref.name);
   await context.cluster.deleteRoleBinding(ref.namespace, passwordAccess).catch(unlessGone);
   await context.cluster.deleteRole(ref.namespace, passwordAccess).catch(unlessGone);
-  await context.cluster.deleteRoleBinding(ref.namespace, agents).catch(unlessGone);
-  await context.cluster.deleteServiceAccount(ref.namespace, agents).catch(unlessGone);
   // Gone already: someone else removed the last finalizer.
   await context.cluster.setFinalizers(ref, finalizers.filter((finalizer) => finalizer !== FINALIZER)).catch(unlessGone);
-  context.logger.info({ havip: key, podsLeft: left.length }, "released");
+  context.logger.info({ havip: key, agentsLeft: left.length }, "released");
   return { kind: "done" };
 }

@@ -1,9 +1,11 @@
 import type { HaVipSpec } from "../api/v1alpha1/index.js";
+import type { Taint } from "../api/v1alpha1/placement.js";
 
 /** What the planner needs to know about a Node. */
 export interface NodeInfo {
   readonly name: string;
   readonly labels: Readonly<Record<string, string>>;
+  readonly taints: readonly Taint[];
   readonly isReady: boolean;
   /** spec.unschedulable: kubectl cordon or drain. */
   readonly isCordoned: boolean;
@@ -11,7 +13,7 @@ export interface NodeInfo {
   readonly internalAddresses: readonly string[];
 }
 
-/** An agent pod of this resource's DaemonSet. */
+/** A pod of the agent DaemonSet, one per node, serving every resource placed on that node. */
 export interface AgentPodInfo {
   readonly name: string;
   readonly node: string;

@@ -4,17 +4,16 @@ import { AppsV1Api, CoreV1Api, CustomObjectsApi, Watch, type KubernetesObject, t
 import { createServer, type Server } from "node:http";
 import { hostname } from "node:os";
 import { pino, type Logger } from "pino";
-import { HAVIP_GROUP, HAVIP_KIND, HAVIP_PLURAL, HAVIP_VERSION } from "../api/v1alpha1/index.js";
+import { HAVIP_GROUP, HAVIP_PLURAL, HAVIP_VERSION } from "../api/v1alpha1/index.js";
 import { makeBoundedApiClient } from "../k8s/bounded-client.js";
 import { describeApiError } from "../k8s/errors.js";
 import { Reflector, listedObjects, type ReflectorOptions, type ReflectorTiming } from "../k8s/reflector.js";
-import { AGENT_LABEL, FIELD_MANAGER, type AgentResources, type AgentSettings } from "./agent-objects.js";
+import { AGENT_LABEL, AGENT_NAME, type AgentResources, type AgentSettings } from "./agent-objects.js";
 import { Cluster } from "./k8s/cluster.js";
 import { LeaderElector } from "./leader.js";
 import { createControllerMetrics } from "./metrics.js";
-import { agentObjectName } from "./names.js";
 import { WorkQueue } from "./queue.js";
-import { Reconciler, nodeInfo } from "./reconcile.js";
+import { AGENTS_KEY, Reconciler, nodeInfo } from "./reconcile.js";
 import { checkCluster, loadKubeConfig } from "./startup.js";
 
 /** Every resource is looked at again this often, whatever the watches said: a missed event heals here. */
@@ -30,6 +29,8 @@ export interface ControllerOptions {
   readonly isLeaderElect: boolean;
   readonly agentImage: string;
   readonly agentResources: AgentResources;
+  readonly agentHttpPort: number;
+  readonly agentServiceAccount: string;
   readonly agentHttpAddress: string | undefined;
   readonly agentScrapeAnnotations: boolean;
   readonly logLevel: string;
@@ -45,7 +46,7 @@ const keyOf = (object: KubernetesObject): string => `${object.metadata?.namespac
 
 function nodeFingerprint(node: V1Node): string {
   const info = nodeInfo(node);
-  return JSON.stringify([info.labels, info.isReady, info.isCordoned, info.internalAddresses]);
+  return JSON.stringify([info.labels, info.taints, info.isReady, info.isCordoned, info.internalAddresses]);
 }
 
 export async function runController(options: ControllerOptions): Promise<RunningController> {
@@ -61,7 +62,16 @@ export async function runController(options: ControllerOptions): Promise<Running
   // Every Node, in full: on a large cluster that list alone may take longer than the bound for small calls.
   const nodeLister = makeBoundedApiClient(kubeConfig, CoreV1Api, NODE_LIST_TIMEOUT_MS);
   const apps = makeBoundedApiClient(kubeConfig, AppsV1Api);
-  const agent: AgentSettings = { image: options.agentImage, logLevel: options.logLevel, resources: options.agentResources, httpAddress: options.agentHttpAddress, scrapeAnnotations: options.agentScrapeAnnotations };
+  const agent: AgentSettings = {
+    image: options.agentImage,
+    logLevel: options.logLevel,
+    resources: options.agentResources,
+    namespace: options.namespace,
+    serviceAccount: options.agentServiceAccount,
+    httpPort: options.agentHttpPort,
+    httpAddress: options.agentHttpAddress,
+    scrapeAnnotations: options.agentScrapeAnnotations,
+  };
 
   // The watches start before the queue exists (the queue's reconciler reads their caches); keys wait in it anyway.
   const queueRef: { current?: WorkQueue } = {};
@@ -87,8 +97,12 @@ export async function runController(options: ControllerOptions): Promise<Running
         else havipGenerations.set(key, generation);
         enqueue(key);
       }
-      // VRIDs and addresses are shared: a spec that appears, changes or goes may change another resource's plan.
-      if (isSpecChange) for (const other of havips.items) enqueue(keyOf(other));
+      // VRIDs and addresses are shared: a spec that appears, changes or goes may change another resource's plan, and
+      // the agent DaemonSet's placement.
+      if (isSpecChange) {
+        for (const other of havips.items) enqueue(keyOf(other));
+        enqueue(AGENTS_KEY);
+      }
     },
   });
   const nodes = makeReflector<V1Node>({
@@ -110,33 +124,24 @@ export async function runController(options: ControllerOptions): Promise<Running
       if (isRelevant) for (const havip of havips.items) enqueue(keyOf(havip));
     },
   });
-  const managedBy = `app.kubernetes.io/managed-by=${FIELD_MANAGER}`;
+  const { namespace } = options;
+  const agentLabel = `${AGENT_LABEL}=${AGENT_NAME}`;
   const daemonSets = makeReflector<V1DaemonSet>({
     what: "daemonsets",
-    path: "/apis/apps/v1/daemonsets",
-    query: { labelSelector: managedBy },
-    list: async () => listedObjects(await apps.listDaemonSetForAllNamespaces({ labelSelector: managedBy })),
-    onChange: (changes) => {
-      for (const { object: daemonSet } of changes) {
-        const owner = daemonSet.metadata?.ownerReferences?.find((reference) => reference.kind === HAVIP_KIND && reference.controller === true);
-        if (owner !== undefined) enqueue(`${daemonSet.metadata?.namespace ?? ""}/${owner.name}`);
-      }
-    },
+    path: `/apis/apps/v1/namespaces/${namespace}/daemonsets`,
+    query: { labelSelector: agentLabel },
+    list: async () => listedObjects(await apps.listNamespacedDaemonSet({ namespace, labelSelector: agentLabel })),
+    onChange: () => enqueue(AGENTS_KEY),
   });
-  const agentPods = `app.kubernetes.io/name=ha-nginx-agent`;
+  // Every resource's agent on a node is that node's one agent pod: its coming and going matters to all of them.
   const pods = makeReflector<V1Pod>({
-    what: "pods",
-    path: "/api/v1/pods",
-    query: { labelSelector: agentPods },
-    list: async () => listedObjects(await core.listPodForAllNamespaces({ labelSelector: agentPods })),
-    onChange: (changes) => {
-      for (const { object: pod } of changes) {
-        const label = pod.metadata?.labels?.[AGENT_LABEL];
-        const namespace = pod.metadata?.namespace;
-        for (const havip of havips.items) {
-          if (havip.metadata?.namespace === namespace && agentObjectName(havip.metadata?.name ?? "") === label) enqueue(keyOf(havip));
-        }
-      }
+    what: "agent pods",
+    path: `/api/v1/namespaces/${namespace}/pods`,
+    query: { labelSelector: agentLabel },
+    list: async () => listedObjects(await core.listNamespacedPod({ namespace, labelSelector: agentLabel })),
+    onChange: () => {
+      enqueue(AGENTS_KEY);
+      for (const havip of havips.items) enqueue(keyOf(havip));
     },
   });
   const reflectors = [havips, nodes, daemonSets, pods];
@@ -178,10 +183,12 @@ export async function runController(options: ControllerOptions): Promise<Running
     metrics.isLeader.set(1);
     clearInterval(resyncTimer);
     workQueue.start();
-    for (const havip of havips.items) workQueue.add(keyOf(havip));
-    resyncTimer = setInterval(() => {
+    const addAll = (): void => {
+      workQueue.add(AGENTS_KEY);
       for (const havip of havips.items) workQueue.add(keyOf(havip));
-    }, RESYNC_MS);
+    };
+    addAll();
+    resyncTimer = setInterval(addAll, RESYNC_MS);
   };
 
   // Work starts on full caches: a reconcile over a half-listed cluster would plan for nodes and pods that only seem absent.

@@ -1,6 +1,5 @@
 // The pure heart of the controller: from one HighAvailabilityVIP and what the cluster looks like, the objects that
 // should exist, the status to write and the Events to emit. No I/O, no clock: `now` comes in with the inputs.
-import type { V1DaemonSet, V1RoleBinding, V1ServiceAccount } from "@kubernetes/client-node";
 import {
   addressFamilyOf,
   ConditionReason,
@@ -16,7 +15,7 @@ import {
   type HaVipStatus,
   type NodeStatusEntry,
 } from "../api/v1alpha1/index.js";
-import { desiredDaemonSet, desiredPasswordAccess, desiredRoleBinding, desiredServiceAccount, type AgentSettings, type Owner, type PasswordAccess } from "./agent-objects.js";
+import { desiredPasswordAccess, type AgentSettings, type Owner, type PasswordAccess } from "./agent-objects.js";
 import {
   degradedCondition,
   isAbnormal,
@@ -30,7 +29,7 @@ import {
   type ConditionDraft,
 } from "./conditions.js";
 import { keyOf, type AgentPodInfo, type NodeInfo, type PeerResource } from "./inputs.js";
-import { matchesSelector } from "../api/v1alpha1/selector.js";
+import { isPlacedOn } from "../api/v1alpha1/placement.js";
 import { claimOf, decideVrid, type Claim } from "./vrid.js";
 
 /** How long an agent may be gone (pod or node) before its node is listed in status.goneNodes: a pod restart fits inside. */
@@ -42,7 +41,7 @@ export interface PlanInputs {
   /** Every other HighAvailabilityVIP in the cluster whose spec is valid. */
   readonly others: readonly PeerResource[];
   readonly nodes: readonly NodeInfo[];
-  /** Pods of this resource's agent DaemonSet. */
+  /** Pods of the agent DaemonSet, one per node. */
   readonly agentPods: readonly AgentPodInfo[];
   /** Since when (ms) the controller has seen each node's agent gone; kept by the caller between reconciles. */
   readonly agentGoneSince: ReadonlyMap<string, number>;
@@ -71,10 +70,9 @@ export interface PlannedEvent {
 }
 
 export interface Plan {
-  /** The objects to apply; undefined: leave what exists alone (invalid spec, or a conflict this resource must not act on). */
-  readonly agentObjects:
-    | { readonly daemonSet: V1DaemonSet; readonly serviceAccount: V1ServiceAccount; readonly roleBinding: V1RoleBinding; readonly passwordAccess: PasswordAccess | undefined }
-    | undefined;
+  /** The agents' access to this resource's password Secret, if it has one; undefined: leave what exists alone (invalid
+   * spec, or a conflict this resource must not act on). */
+  readonly agentObjects: { readonly passwordAccess: PasswordAccess | undefined } | undefined;
   /** The status fields the controller owns: all but the agents' nodes entries. */
   readonly status: ControllerStatus;
   readonly isStatusChanged: boolean;
@@ -98,9 +96,12 @@ function toIso(ms: number): string {
   return new Date(ms).toISOString().replace(/\.\d+Z$/, "Z");
 }
 
-/** The nodes a spec selects, among those that exist. */
-export function selectNodes(spec: HaVipSpec, nodes: readonly NodeInfo[]): readonly NodeInfo[] {
-  return nodes.filter((node) => matchesSelector(spec.nodes.selector, node.labels));
+/**
+ * The nodes a spec selects and whose taints it tolerates, among those that exist: where the agents serve it. `running`
+ * names the nodes whose agent already serves it, which a NoSchedule taint does not take it off.
+ */
+export function selectNodes(spec: HaVipSpec, nodes: readonly NodeInfo[], running: ReadonlySet<string>): readonly NodeInfo[] {
+  return nodes.filter((node) => isPlacedOn(spec, node, running.has(node.name)));
 }
 
 /**
@@ -122,7 +123,8 @@ export function publishedPeers(spec: HaVipSpec, selected: readonly NodeInfo[]): 
 }
 
 interface AgentsSeen {
-  /** Nodes whose agent is gone now (no pod on the node, or a node that is not Ready whose pod object lingers). */
+  /** Nodes whose agent is gone now for this resource (no pod on the node, a node that is not Ready whose pod object
+   * lingers, or a node the resource no longer selects). */
   readonly gone: string[];
   /** Selected nodes gone past the grace: status.goneNodes. */
   readonly goneNodes: string[];
@@ -145,7 +147,8 @@ function seeAgents(inputs: PlanInputs, entries: readonly NodeStatusEntry[], sele
       (selected.has(entry.node) ? seen.goneNodes : seen.staleEntries).push(entry.node);
       continue;
     }
-    if (ready.has(entry.node) && withPod.has(entry.node)) continue;
+    // A node no longer selected still runs the agent, which serves other resources: its entry here is as stale.
+    if (selected.has(entry.node) && ready.has(entry.node) && withPod.has(entry.node)) continue;
     seen.gone.push(entry.node);
     const expiresAt = (inputs.agentGoneSince.get(entry.node) ?? inputs.now) + AGENT_GONE_GRACE_MS;
     if (inputs.now < expiresAt) {
@@ -180,7 +183,7 @@ function tooManyNodesDrafts(selectedCount: number): ConditionDraft[] {
       reason: ConditionReason.TooManyNodes,
       message:
         `spec.nodes.selector matches ${selectedCount} nodes, more than the limit of ${MAX_NODES} per HighAvailabilityVIP; ` +
-        `narrow spec.nodes.selector to at most ${MAX_NODES} nodes (label only those that may hold the VIP); until then the controller neither creates nor updates the agent DaemonSet`,
+        `narrow spec.nodes.selector to at most ${MAX_NODES} nodes (label only those that may hold the VIP); until then the agents neither start nor change its routers`,
     },
     { type: ConditionType.Invalid, status: "False", reason: ConditionReason.SpecValid, message: "the spec is valid" },
   ];
@@ -272,7 +275,8 @@ export function computeDesired(inputs: PlanInputs): Plan {
   let staleEntries: string[] = [];
   const events: PlannedEvent[] = [];
 
-  const selected = validation.ok ? selectNodes(validation.value.spec, inputs.nodes) : [];
+  const running = new Set((previous.nodes ?? []).map((entry) => entry.node));
+  const selected = validation.ok ? selectNodes(validation.value.spec, inputs.nodes, running) : [];
   if (!validation.ok) {
     drafts = invalidDrafts(formatIssues(validation.issues));
     status = controllerFields(previous);
@@ -293,7 +297,9 @@ export function computeDesired(inputs: PlanInputs): Plan {
       statusVirtualRouterID: previous.virtualRouterID,
       nodes: selectedNames,
     };
-    const others = inputs.others.map((other) => claimOf(other, new Set(selectNodes(other.spec, inputs.nodes).map((node) => node.name))));
+    // Another resource may still run where a NoSchedule taint came later: its claim counts those nodes too.
+    const everyNode = new Set(inputs.nodes.map((node) => node.name));
+    const others = inputs.others.map((other) => claimOf(other, new Set(selectNodes(other.spec, inputs.nodes, everyNode).map((node) => node.name))));
     const vrid = decideVrid(mine, others);
     const entries = previous.nodes ?? [];
     const seen = seeAgents(inputs, entries, selectedNames);
@@ -323,12 +329,7 @@ export function computeDesired(inputs: PlanInputs): Plan {
     agentObjects =
       vrid.virtualRouterID === undefined || firstConflict !== undefined
         ? undefined
-        : {
-            daemonSet: desiredDaemonSet(owner, spec, vrid.virtualRouterID, inputs.agent),
-            serviceAccount: desiredServiceAccount(owner),
-            roleBinding: desiredRoleBinding(owner),
-            passwordAccess: desiredPasswordAccess(owner, spec),
-          };
+        : { passwordAccess: desiredPasswordAccess(owner, spec, inputs.agent) };
     const masters = claimedMasters(summary);
     status = {
       ...controllerFields(previous),

@@ -3,15 +3,18 @@
 import type { KubernetesObject, V1DaemonSet, V1Node, V1Pod } from "@kubernetes/client-node";
 import { createHash } from "node:crypto";
 import type { Logger } from "pino";
-import { readHaVipStatus, validateHaVip } from "../api/v1alpha1/index.js";
-import { AGENT_LABEL, type AgentSettings } from "./agent-objects.js";
+import { readHaVipStatus, validateHaVip, validateHaVipSpec } from "../api/v1alpha1/index.js";
+import { AGENT_LABEL, AGENT_NAME, AGENT_REVISION_ANNOTATION, desiredAgentDaemonSet, nextAgentToReplace, type AgentSettings, type PasswordAccess } from "./agent-objects.js";
 import { FINALIZER, finalize } from "./finalizer.js";
 import type { AgentPodInfo, NodeInfo, PeerResource } from "./inputs.js";
 import { Cluster, type HavipRef } from "./k8s/cluster.js";
 import { apiStatusCode } from "../k8s/errors.js";
-import { agentObjectName, passwordAccessName } from "./names.js";
+import { passwordAccessName } from "./names.js";
 import { computeDesired, type HavipObject } from "./plan.js";
 import type { ReconcileOutcome } from "./queue.js";
+
+/** The work queue key of the agent DaemonSet; a resource key always holds a slash. */
+export const AGENTS_KEY = "agents";
 
 /** On the DaemonSet: a hash of what the controller last applied, so an unchanged plan makes no write at all. */
 export const APPLIED_HASH_ANNOTATION = "ha-nginx.io/applied-hash";
@@ -36,6 +39,10 @@ export interface RawHavip extends KubernetesObject {
   readonly status?: unknown;
 }
 
+function isPodReady(pod: V1Pod): boolean {
+  return pod.status?.conditions?.some((condition) => condition.type === "Ready" && condition.status === "True") === true;
+}
+
 function isReady(node: V1Node): boolean {
   return node.status?.conditions?.some((condition) => condition.type === "Ready" && condition.status === "True") === true;
 }
@@ -44,6 +51,7 @@ export function nodeInfo(node: V1Node): NodeInfo {
   return {
     name: node.metadata?.name ?? "",
     labels: node.metadata?.labels ?? {},
+    taints: node.spec?.taints ?? [],
     isReady: isReady(node),
     isCordoned: node.spec?.unschedulable === true,
     internalAddresses: (node.status?.addresses ?? []).filter((address) => address.type === "InternalIP").map((address) => address.address),
@@ -80,6 +88,8 @@ function hashOf(value: unknown): string {
 }
 
 export class Reconciler {
+  /** Per resource key, whether its password access was last applied or deleted. */
+  private readonly appliedAccess = new Map<string, "applied" | "none">();
   /** Per resource key, per node: since when its agent has been seen gone (ms). */
   private readonly goneSince = new Map<string, Map<string, number>>();
 
@@ -90,6 +100,7 @@ export class Reconciler {
   }
 
   async reconcile(key: string): Promise<ReconcileOutcome> {
+    if (key === AGENTS_KEY) return this.reconcileAgents();
     const [namespace = "", name = ""] = key.split("/");
     const { cluster, logger } = this.options;
     let object: RawHavip;
@@ -102,7 +113,8 @@ export class Reconciler {
     }
     if (object.metadata?.deletionTimestamp !== undefined) {
       this.goneSince.delete(key);
-      return finalize(object, { cluster, logger, pods: () => this.agentPodsOf(namespace, name), now: this.now() });
+      this.appliedAccess.delete(key);
+      return finalize(object, { cluster, logger, pods: () => this.agentPods(), now: this.now() });
     }
     let ref = refOf(object);
     const finalizers = object.metadata?.finalizers ?? [];
@@ -113,7 +125,7 @@ export class Reconciler {
 
     const now = this.now();
     const nodes = this.options.view.nodes().map(nodeInfo);
-    const agentPods = this.agentPodsOf(namespace, name);
+    const agentPods = this.agentPods();
     const goneSince = this.goneSince.get(key) ?? new Map<string, number>();
     const plan = computeDesired({
       object: this.plannerObject(object),
@@ -129,32 +141,7 @@ export class Reconciler {
     for (const node of plan.agentsGone) nextGone.set(node, goneSince.get(node) ?? now);
     this.goneSince.set(key, nextGone);
 
-    if (plan.agentObjects !== undefined) {
-      const { daemonSet, serviceAccount, roleBinding, passwordAccess } = plan.agentObjects;
-      const hash = hashOf(plan.agentObjects);
-      const existing = this.options.view.daemonSet(namespace, daemonSet.metadata?.name ?? "");
-      // Applied every time, not only when the DaemonSet's hash moves: nothing watches these objects, so one deleted
-      // by hand would otherwise stay gone, and the next agent pod would start without its rights. An unchanged
-      // server-side apply writes nothing.
-      await cluster.applyServiceAccount(serviceAccount);
-      await cluster.applyRoleBinding(roleBinding);
-      if (passwordAccess !== undefined) {
-        // The Role first: binding a Role that does not exist yet fails the API server's escalation check.
-        await cluster.applyRole(passwordAccess.role);
-        await cluster.applyRoleBinding(passwordAccess.roleBinding);
-      }
-      if (existing?.metadata?.annotations?.[APPLIED_HASH_ANNOTATION] !== hash) {
-        if (passwordAccess === undefined) {
-          // Authentication removed, or never set, leaves the agents no Secret to read. Only when the applied objects
-          // change (the hash covers the access), so a resource without a password costs no 404 per reconcile.
-          const accessName = passwordAccessName(name);
-          await cluster.deleteRoleBinding(namespace, accessName).catch(unlessGone);
-          await cluster.deleteRole(namespace, accessName).catch(unlessGone);
-        }
-        await cluster.applyDaemonSet({ ...daemonSet, metadata: { ...daemonSet.metadata, annotations: { [APPLIED_HASH_ANNOTATION]: hash } } });
-        logger.info({ havip: key, daemonSet: daemonSet.metadata?.name, hash }, "applied agent DaemonSet");
-      }
-    }
+    if (plan.agentObjects !== undefined) await this.applyPasswordAccess(key, plan.agentObjects.passwordAccess);
     if (plan.isStatusChanged) {
       await cluster.applyStatus(ref, plan.status);
     }
@@ -204,13 +191,70 @@ export class Reconciler {
     });
   }
 
-  private agentPodsOf(namespace: string, name: string): AgentPodInfo[] {
-    const label = agentObjectName(name);
-    return this.options.view.pods().flatMap((pod) => {
-      if (pod.metadata?.namespace !== namespace || pod.metadata.labels?.[AGENT_LABEL] !== label) return [];
+  private agentPods(): AgentPodInfo[] {
+    return this.agentPodObjects().flatMap((pod) => {
       const node = pod.spec?.nodeName;
       if (node === undefined) return [];
-      return [{ name: pod.metadata.name ?? "", node, isTerminating: pod.metadata.deletionTimestamp !== undefined }];
+      return [{ name: pod.metadata?.name ?? "", node, isTerminating: pod.metadata?.deletionTimestamp !== undefined }];
     });
+  }
+
+  private agentPodObjects(): V1Pod[] {
+    const { namespace } = this.options.agent;
+    return this.options.view.pods().filter((pod) => pod.metadata?.namespace === namespace && pod.metadata.labels?.[AGENT_LABEL] === AGENT_NAME);
+  }
+
+  /** The password Role and RoleBinding: applied every time (nothing watches them, and one deleted by hand must come
+   * back), deleted once when the resource has none, not on every reconcile. */
+  private async applyPasswordAccess(key: string, access: PasswordAccess | undefined): Promise<void> {
+    const { cluster } = this.options;
+    const [namespace = "", name = ""] = key.split("/");
+    if (access !== undefined) {
+      // The Role first: binding a Role that does not exist yet fails the API server's escalation check.
+      await cluster.applyRole(access.role);
+      await cluster.applyRoleBinding(access.roleBinding);
+    } else if (this.appliedAccess.get(key) !== "none") {
+      const accessName = passwordAccessName(name);
+      await cluster.deleteRoleBinding(namespace, accessName).catch(unlessGone);
+      await cluster.deleteRole(namespace, accessName).catch(unlessGone);
+    }
+    this.appliedAccess.set(key, access === undefined ? "none" : "applied");
+  }
+
+  /** The one agent DaemonSet: placed on the union of every resource's nodes, gone when no resource is left. */
+  private async reconcileAgents(): Promise<ReconcileOutcome> {
+    const { cluster, logger, view, agent } = this.options;
+    const specs = view.havips().flatMap((item) => {
+      const validated = validateHaVipSpec((item as RawHavip).spec);
+      return validated.ok ? [validated.value] : [];
+    });
+    const existing = view.daemonSet(agent.namespace, AGENT_NAME);
+    if (specs.length === 0) {
+      if (existing !== undefined) {
+        await cluster.deleteDaemonSet(agent.namespace, AGENT_NAME).catch(unlessGone);
+        logger.info({ daemonSet: AGENT_NAME }, "no HighAvailabilityVIP left: deleted the agent DaemonSet");
+      }
+      return { kind: "done" };
+    }
+    const daemonSet = desiredAgentDaemonSet(specs, agent);
+    const hash = hashOf(daemonSet);
+    if (existing?.metadata?.annotations?.[APPLIED_HASH_ANNOTATION] !== hash) {
+      await cluster.applyDaemonSet({ ...daemonSet, metadata: { ...daemonSet.metadata, annotations: { [APPLIED_HASH_ANNOTATION]: hash } } });
+      logger.info({ daemonSet: AGENT_NAME, resources: specs.length, hash }, "applied the agent DaemonSet");
+    }
+    const revision = daemonSet.spec?.template.metadata?.annotations?.[AGENT_REVISION_ANNOTATION] ?? "";
+    const pods = this.agentPodObjects().map((pod) => ({
+      name: pod.metadata?.name ?? "",
+      node: pod.spec?.nodeName,
+      revision: pod.metadata?.annotations?.[AGENT_REVISION_ANNOTATION],
+      isReady: isPodReady(pod),
+      isTerminating: pod.metadata?.deletionTimestamp !== undefined,
+    }));
+    const next = nextAgentToReplace(pods, revision, existing?.status?.desiredNumberScheduled ?? pods.length);
+    if (next !== undefined) {
+      await cluster.deletePod(agent.namespace, next.name).catch(unlessGone);
+      logger.info({ pod: next.name, node: pods.find((pod) => pod.name === next.name)?.node }, "replacing an agent that runs an older revision");
+    }
+    return { kind: "done" };
   }
 }

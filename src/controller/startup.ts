@@ -42,13 +42,10 @@ interface Permission {
 const REQUIRED: readonly Permission[] = [
   ...["get", "list", "watch", "patch"].map((verb) => ({ group: HAVIP_GROUP, resource: HAVIP_PLURAL, verb, namespaced: "cluster" as const })),
   { group: HAVIP_GROUP, resource: HAVIP_PLURAL, subresource: "status", verb: "patch", namespaced: "cluster" },
-  ...["list", "watch", "create", "patch", "delete"].map((verb) => ({ group: "apps", resource: "daemonsets", verb, namespaced: "cluster" as const })),
-  ...["list", "watch"].flatMap((verb) => [
-    { group: "", resource: "pods", verb, namespaced: "cluster" as const },
-    { group: "", resource: "nodes", verb, namespaced: "cluster" as const },
-  ]),
-  ...["create", "patch"].flatMap((verb) => [
-    { group: "", resource: "serviceaccounts", verb, namespaced: "cluster" as const },
+  ...["list", "watch", "create", "patch", "delete"].map((verb) => ({ group: "apps", resource: "daemonsets", verb, namespaced: "controller" as const })),
+  ...["list", "watch", "delete"].map((verb) => ({ group: "", resource: "pods", verb, namespaced: "controller" as const })),
+  ...["list", "watch"].map((verb) => ({ group: "", resource: "nodes", verb, namespaced: "cluster" as const })),
+  ...["create", "patch", "delete"].flatMap((verb) => [
     { group: "rbac.authorization.k8s.io", resource: "rolebindings", verb, namespaced: "cluster" as const },
     { group: "rbac.authorization.k8s.io", resource: "roles", verb, namespaced: "cluster" as const },
   ]),

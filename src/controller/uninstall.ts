@@ -4,7 +4,8 @@
 //    each VIP's agents (which give the VIP up on SIGTERM) and then lets the resource go.
 // 2. Stop the controller (scale its Deployment to 0) and wait for its pods: a running leader recreates a missing Lease
 //    within RENEW_MS, so the Lease can only be deleted once no replica is left.
-// 3. Delete the leader Lease, which is the controller's own record and not one of the chart's objects.
+// 3. Delete the leader Lease, which is the controller's own record and not one of the chart's objects, and the agent
+//    DaemonSet, in case the controller stopped before it removed it: with no VIP left its agents serve nothing.
 // Every VIP in the cluster, not only the chart's own: the controller serves all namespaces (one per cluster, the chart's
 // ClusterRoles have fixed names), so a VIP left behind would keep its agents holding the address and its finalizer with
 // nobody left to remove it, and deleting the CRD afterwards would hang on it.
@@ -15,7 +16,7 @@ import { FINALIZER } from "./finalizer.js";
 import { Cluster } from "./k8s/cluster.js";
 import { apiStatusCode } from "../k8s/errors.js";
 import { LEASE_NAME } from "./leader.js";
-import { agentObjectName } from "./names.js";
+import { AGENT_NAME } from "./agent-objects.js";
 import { makeBoundedApiClient } from "../k8s/bounded-client.js";
 
 const POLL_MS = 1_000;
@@ -32,11 +33,12 @@ export interface VipPort {
   delete(namespace: string, name: string): Promise<void>;
 }
 
-/** The controller's Deployment, its pods and its leader Lease, in the release namespace. */
+/** The controller's Deployment, its pods, its leader Lease and the agent DaemonSet, in the release namespace. */
 export interface ControllerPort {
   scaleToZero(): Promise<void>;
   podNames(): Promise<readonly string[]>;
   deleteLease(): Promise<void>;
+  deleteAgents(): Promise<void>;
 }
 
 export interface UninstallOptions {
@@ -81,7 +83,7 @@ function stuckVipsMessage(left: readonly HavipName[], options: UninstallOptions)
   return `${left.length} HighAvailabilityVIP(s) still present after ${seconds} s: ${names}. `
     + `The controller removes its ${FINALIZER} finalizer once a VIP's agents have stopped; check that it runs: `
     + `kubectl -n ${options.namespace} get deployment ${options.deployment}. If it cannot run, stop the agents and drop the finalizer by hand `
-    + `(for each VIP): kubectl -n ${example.namespace} delete daemonset ${agentObjectName(example.name)} && `
+    + `(for each VIP): kubectl -n ${options.namespace} delete daemonset ${AGENT_NAME} && `
     + `kubectl -n ${example.namespace} patch havip ${example.name} --type=merge -p '{"metadata":{"finalizers":null}}', then run helm uninstall again.`;
 }
 
@@ -110,13 +112,14 @@ export async function uninstall(vips: VipPort, controller: ControllerPort, optio
   const controllerStoppedAt = options.now();
 
   const isLeaseDeleted = await controller.deleteLease().then(() => true, unlessGone(false));
+  await controller.deleteAgents().catch(unlessGone(undefined));
   const report: UninstallReport = {
     vipsDeleted: present.length,
     vipsGoneMs: vipsGoneAt - startedAt,
     controllerStoppedMs: controllerStoppedAt - vipsGoneAt,
     isLeaseDeleted,
   };
-  logger.info({ ...report, totalMs: options.now() - startedAt }, "uninstalled: no HighAvailabilityVIP, controller or Lease left");
+  logger.info({ ...report, totalMs: options.now() - startedAt }, "uninstalled: no HighAvailabilityVIP, controller, agent or Lease left");
   return report;
 }
 
@@ -152,6 +155,9 @@ export function clusterPorts(kubeConfig: KubeConfig, namespace: string, deployme
       },
       async deleteLease() {
         await coordination.deleteNamespacedLease({ name: LEASE_NAME, namespace });
+      },
+      async deleteAgents() {
+        await apps.deleteNamespacedDaemonSet({ name: AGENT_NAME, namespace });
       },
     },
   };

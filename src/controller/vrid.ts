@@ -3,7 +3,6 @@
 // see which nodes share a LAN, so an allocated VRID is unique per family in the whole cluster, whatever the node sets;
 // two spec VRIDs that clash are an error on shared nodes and a warning otherwise. Addresses collide cluster-wide.
 import { addressFamilyOf, ConditionReason, parseVipAddress, type HaVipSpec } from "../api/v1alpha1/index.js";
-import { isAgentPortTaken } from "./agent-objects.js";
 import { keyOf, type PeerResource } from "./inputs.js";
 
 /** RFC 5798 §5.2.3: VRID is 1..255. */
@@ -127,7 +126,7 @@ export function decideVrid(mine: Claim, others: readonly Claim[]): VridDecision 
     }));
     virtualRouterID = undefined;
     for (let vrid = MAX_VRID; vrid >= MIN_VRID; vrid -= 1) {
-      if (!taken.has(vrid) && !isAgentPortTaken(family, vrid)) {
+      if (!taken.has(vrid)) {
         virtualRouterID = vrid;
         break;
       }
@@ -137,20 +136,13 @@ export function decideVrid(mine: Claim, others: readonly Claim[]): VridDecision 
         reason: ConditionReason.VirtualRouterIDsExhausted,
         other: "",
         message:
-          `all ${allocatableVrids(family)} IPv${family} VRIDs the controller allocates are taken by other HighAvailabilityVIPs, the cluster's limit: an allocated VRID is unique ` +
+          `all ${MAX_VRID - MIN_VRID + 1} IPv${family} VRIDs are taken by other HighAvailabilityVIPs, the cluster's limit: an allocated VRID is unique ` +
           `per address family because the controller cannot see which nodes share a LAN; delete a HighAvailabilityVIP you no longer need, ` +
           `or set spec.virtualRouterID to one that a resource on another LAN sets in its spec`,
       });
     }
   }
   return { virtualRouterID, conflicts, sharings };
-}
-
-/** VRIDs whose agent port no Kubernetes node component holds: 255 for IPv4, 243 for IPv6. */
-function allocatableVrids(family: 4 | 6): number {
-  let count = 0;
-  for (let vrid = MIN_VRID; vrid <= MAX_VRID; vrid += 1) if (!isAgentPortTaken(family, vrid)) count += 1;
-  return count;
 }
 
 /** A Claim from another resource's facts, given the nodes its selector matches. */

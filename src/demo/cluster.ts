@@ -4,8 +4,7 @@
 // starting and removing the cluster is startHaVipBed's job. Loaded lazily by command.ts: only --cluster needs it.
 
 import { dirname } from "node:path";
-import { validateHaVipSpec } from "../api/v1alpha1/index.js";
-import { agentHttpPort } from "../controller/agent-objects.js";
+import { DEFAULT_AGENT_HTTP_PORT } from "../controller/command.js";
 import { waitFor } from "../lab/wait.js";
 import { havipNamespace, startHaVipBed, type HaVipBed } from "../testbed/havip-bed.js";
 import { createDisplay } from "./display.js";
@@ -56,9 +55,7 @@ export async function runClusterDemo(opts: ClusterDemoOptions): Promise<DemoResu
   try {
     const bed = await starting;
     const { testbed } = bed;
-    const spec = validateHaVipSpec({ addresses: [`${bed.vip}/24`] });
-    if (!spec.ok) throw new Error("the test bed's HighAvailabilityVIP does not validate");
-    const statePort = agentHttpPort(spec.value, bed.vrid);
+    const statePort = DEFAULT_AGENT_HTTP_PORT;
     const nodes: DemoNode[] = testbed.nodeNames.map((name) => ({
       name,
       watch: watchAgentState(testbed.lab, testbed.hostOf(name), { httpPort: statePort, address: testbed.hostOf(name).address, intervalMs: statePollMs }),

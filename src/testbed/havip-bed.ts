@@ -6,8 +6,8 @@ import type { ChildProcess } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { HAVIP_GROUP, HAVIP_PLURAL, HAVIP_VERSION, validateHaVipSpec, type HaVipStatus, type NodeStatusEntry } from "../api/v1alpha1/index.js";
-import { agentHttpPort } from "../controller/agent-objects.js";
+import { HAVIP_GROUP, HAVIP_PLURAL, HAVIP_VERSION, type HaVipStatus, type NodeStatusEntry } from "../api/v1alpha1/index.js";
+import { DEFAULT_AGENT_HTTP_PORT } from "../controller/command.js";
 import { vipHolders } from "../lab/agent.js";
 import { waitFor } from "../lab/wait.js";
 import type { StateKind } from "../vrrp/machine.js";
@@ -220,15 +220,15 @@ export async function startHaVipBed(options: HaVipBedOptions = {}): Promise<HaVi
       },
       { timeoutMs: 60_000, intervalMs: 200, what: "the controller to allocate status.virtualRouterID" },
     );
-    const spec = validateHaVipSpec({ addresses: [`${vip}/24`] });
-    if (!spec.ok) throw new Error("the bed's HAVIP spec does not validate");
-    const statePort = agentHttpPort(spec.value, vrid);
+    const statePort = DEFAULT_AGENT_HTTP_PORT;
     const statusNodes = async (): Promise<readonly NodeStatusEntry[]> => (await havipStatus()).nodes ?? [];
     const agentState = async (node: string): Promise<AgentStateView> => {
       const host = bed.hostOf(node);
       // The agent serves on the node's own address only, which answers inside the node even while it is cut off.
       const answer = await bed.lab.httpGet(host, `http://${host.address}:${statePort}/state`);
-      return answer.status === 200 ? ((JSON.parse(answer.body) as { routers?: AgentStateView[] }).routers?.[0] ?? {}) : {};
+      if (answer.status !== 200) return {};
+      const routers = (JSON.parse(answer.body) as { routers?: (AgentStateView & { havip?: string })[] }).routers ?? [];
+      return routers.find((router) => router.havip === `${havipNamespace}/${havipName}`) ?? {};
     };
     return {
       testbed: bed,

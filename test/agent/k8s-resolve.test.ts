@@ -13,6 +13,24 @@ function aHaVip(spec: Record<string, unknown> = {}, status?: Record<string, unkn
 }
 
 describe("resolving the agent's configuration from its HighAvailabilityVIP", () => {
+  const generation3 = (status: Record<string, unknown>) => ({ ...aHaVip({ virtualRouterID: 7 }, status), metadata: { name: "edge", namespace: "ingress", uid: "u-1", generation: 3 } });
+
+  it("waits until the controller has seen the resource's generation (status.observedGeneration)", () => {
+    const resolution = resolveHaVip(generation3({ observedGeneration: 2 }));
+    expect(resolution).toEqual({ kind: "waiting", message: "waiting for the controller to see generation 3 (status.observedGeneration is 2)" });
+    expect(resolveHaVip(generation3({})).kind).toBe("waiting");
+    expect(resolveHaVip(generation3({ observedGeneration: 3 })).kind).toBe("ready");
+  });
+
+  it("waits while the controller refuses the generation: a Conflict, or too many nodes", () => {
+    const conflict = resolveHaVip(generation3({ observedGeneration: 3, conditions: [{ type: "Conflict", status: "True", reason: "AddressConflict", message: "10.0.0.150 is claimed by ingress/other" }] }));
+    expect(conflict).toEqual({ kind: "waiting", message: "the controller refuses it: Conflict (AddressConflict): 10.0.0.150 is claimed by ingress/other" });
+    const tooMany = resolveHaVip(generation3({ observedGeneration: 3, conditions: [{ type: "Ready", status: "False", reason: "TooManyNodes", message: "130 nodes match" }] }));
+    expect(tooMany).toEqual({ kind: "waiting", message: "the controller refuses it: 130 nodes match" });
+    const noConflict = resolveHaVip(generation3({ observedGeneration: 3, conditions: [{ type: "Conflict", status: "False", reason: "NoConflict", message: "" }] }));
+    expect(noConflict.kind).toBe("ready");
+  });
+
   it("waits while neither the spec nor the status holds a VRID", () => {
     const resolution = resolveHaVip(aHaVip());
     expect(resolution.kind).toBe("waiting");

@@ -2,6 +2,7 @@ import type { HaVipSpecInput, NodeStatusEntry } from "../../src/api/v1alpha1/ind
 import { validateHaVipSpec } from "../../src/api/v1alpha1/index.js";
 import type { AgentPodInfo, NodeInfo, PeerResource } from "../../src/controller/inputs.js";
 import type { HavipObject, PlanInputs } from "../../src/controller/plan.js";
+import type { AgentSettings } from "../../src/controller/agent-objects.js";
 
 export const NOW = Date.parse("2026-11-23T10:00:00Z");
 export const EARLIER = "2026-11-23T09:00:00Z";
@@ -14,10 +15,11 @@ export function aSpec(overrides: Partial<HaVipSpecInput> = {}): HaVipSpecInput {
   };
 }
 
-export function aNode(name: string, options: { labels?: Record<string, string>; isReady?: boolean; isCordoned?: boolean; address?: string } = {}): NodeInfo {
+export function aNode(name: string, options: { labels?: Record<string, string>; taints?: NodeInfo["taints"]; isReady?: boolean; isCordoned?: boolean; address?: string } = {}): NodeInfo {
   return {
     name,
     labels: options.labels ?? { "ha-nginx.io/edge": "true" },
+    taints: options.taints ?? [],
     isReady: options.isReady ?? true,
     isCordoned: options.isCordoned ?? false,
     internalAddresses: [options.address ?? `10.77.0.${name.replace(/\D/g, "") || "9"}`],
@@ -29,7 +31,7 @@ export function anEntry(node: string, state: NodeStatusEntry["state"], overrides
 }
 
 export function aPod(node: string): AgentPodInfo {
-  return { name: `ha-nginx-agent-edge-${node}`, node, isTerminating: false };
+  return { name: `ha-nginx-agent-${node}`, node, isTerminating: false };
 }
 
 export function aHavip(options: { name?: string; spec?: unknown; status?: unknown; generation?: number; created?: string } = {}): HavipObject {
@@ -52,6 +54,20 @@ export function aPeer(name: string, spec: HaVipSpecInput, options: { statusVrid?
   return { namespace: "default", name, creationTimestamp: options.created ?? EARLIER, spec: parsed.value, statusVirtualRouterID: options.statusVrid };
 }
 
+export function anAgentSettings(overrides: Partial<AgentSettings> = {}): AgentSettings {
+  return {
+    image: "ha-nginx:dev",
+    logLevel: "info",
+    resources: { requests: { cpu: "20m", memory: "128Mi" }, limits: { cpu: "500m", memory: "256Mi" } },
+    namespace: "ha-nginx-system",
+    serviceAccount: "ha-nginx-agent",
+    httpPort: 9750,
+    httpAddress: undefined,
+    scrapeAnnotations: false,
+    ...overrides,
+  };
+}
+
 export function inputs(overrides: Partial<PlanInputs> = {}): PlanInputs {
   const nodes = overrides.nodes ?? [aNode("node-1"), aNode("node-2"), aNode("node-3")];
   return {
@@ -60,7 +76,7 @@ export function inputs(overrides: Partial<PlanInputs> = {}): PlanInputs {
     nodes,
     agentPods: nodes.map((node) => aPod(node.name)),
     agentGoneSince: new Map(),
-    agent: { image: "ha-nginx:dev", logLevel: "info", resources: { requests: { cpu: "20m", memory: "128Mi" }, limits: { cpu: "500m", memory: "256Mi" } }, httpAddress: undefined, scrapeAnnotations: false },
+    agent: anAgentSettings(),
     now: NOW,
     ...overrides,
   };

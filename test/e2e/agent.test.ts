@@ -8,11 +8,13 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ConditionType, type NodeStatusEntry } from "../../src/api/v1alpha1/index.js";
 import { vipHolders } from "../../src/lab/agent.js";
 import { waitFor } from "../../src/lab/wait.js";
-import { havipName, havipNamespace, isPodReady, startHaVipBed, type HaVipBed } from "../../src/testbed/havip-bed.js";
+import { havipName, havipNamespace, havipSystemNamespace, isPodReady, startHaVipBed, type HaVipBed } from "../../src/testbed/havip-bed.js";
 import { computeMasterDownInterval } from "../../src/vrrp/timers.js";
 import { centiseconds } from "../../src/vrrp/units.js";
 
 const namespace = havipNamespace;
+// The one agent DaemonSet runs in the controller's namespace, and serves every resource.
+const agentNamespace = havipSystemNamespace;
 const name = havipName;
 // The bed's HAVIP advertises every second; node-3's priority 50 waits longest, so this bounds every backup's wait.
 const masterDownIntervalMs = computeMasterDownInterval(3, 50, centiseconds(100));
@@ -68,10 +70,10 @@ describe("e2e: the agent in Kubernetes", () => {
     for (let moves = 0; moves < 3; moves += 1) {
       const { master } = await bed().settled();
       if (master === node) return;
-      const agents = await bed().core.listNamespacedPod({ namespace, labelSelector: "app.kubernetes.io/name=ha-nginx-agent", fieldSelector: `spec.nodeName=${master}` });
+      const agents = await bed().core.listNamespacedPod({ namespace: agentNamespace, labelSelector: "app.kubernetes.io/name=ha-nginx-agent", fieldSelector: `spec.nodeName=${master}` });
       const pod = agents.items[0]?.metadata?.name;
       if (pod === undefined) throw new Error(`no agent pod on ${master}`);
-      const deleted = await bed().testbed.kubectl(["delete", "pod", pod, "-n", namespace, "--wait=false"]);
+      const deleted = await bed().testbed.kubectl(["delete", "pod", pod, "-n", agentNamespace, "--wait=false"]);
       expect(deleted.code, deleted.stderr).toBe(0);
       await waitFor(async () => !(await masters()).includes(master), { timeoutMs: 20_000, intervalMs: 100, what: `${master} to hand over` });
     }
@@ -106,7 +108,7 @@ describe("e2e: the agent in Kubernetes", () => {
         controlPlane: { controllerManagerArgs: [`--node-monitor-grace-period=${nodeMonitorGraceMs / 1000}s`, "--node-monitor-period=1s"] },
       },
     });
-    const daemonSet = await bed().testbed.kubectl(["get", "daemonset", "-n", namespace, "-l", "app.kubernetes.io/name=ha-nginx-agent", "-o", "jsonpath={.items[0].spec.template.spec.containers[0].args}"]);
+    const daemonSet = await bed().testbed.kubectl(["get", "daemonset", "-n", agentNamespace, "-l", "app.kubernetes.io/name=ha-nginx-agent", "-o", "jsonpath={.items[0].spec.template.spec.containers[0].args}"]);
     measured.agentArgs = daemonSet.stdout;
   }, 240_000);
 
@@ -209,7 +211,7 @@ describe("e2e: the agent in Kubernetes", () => {
     const { testbed } = bed();
     const { master: before } = await bed().settled();
     const beforeHost = testbed.hostOf(before).name;
-    const agent = testbed.runner.processes().find((item) => item.node === before && item.container === "agent" && item.namespace === namespace);
+    const agent = testbed.runner.processes().find((item) => item.node === before && item.container === "agent" && item.namespace === agentNamespace);
     if (agent === undefined) throw new Error(`no agent process on ${before}`);
     const probe = await testbed.lab.startProbe(`http://${bed().vip}/`, { intervalMs: 10, timeoutMs: 500 });
     const sampler = sampleHolders();
@@ -251,13 +253,13 @@ describe("e2e: the agent in Kubernetes", () => {
   it("agent pod deleted on the master: it hands over on SIGTERM, no hole (at most the in-flight request), its replacement joins as BACKUP", async () => {
     const { testbed, core } = bed();
     const { master: before } = await bed().settled();
-    const agents = await core.listNamespacedPod({ namespace, labelSelector: "app.kubernetes.io/name=ha-nginx-agent", fieldSelector: `spec.nodeName=${before}` });
+    const agents = await core.listNamespacedPod({ namespace: agentNamespace, labelSelector: "app.kubernetes.io/name=ha-nginx-agent", fieldSelector: `spec.nodeName=${before}` });
     const agent = agents.items[0];
     if (agent?.metadata?.name === undefined) throw new Error(`no agent pod on ${before}`);
     const probe = await testbed.lab.startProbe(`http://${bed().vip}/`, { intervalMs: 10, timeoutMs: 500 });
     try {
       const deleteAt = Date.now();
-      const deleted = await testbed.kubectl(["delete", "pod", agent.metadata.name, "-n", namespace, "--wait=false"]);
+      const deleted = await testbed.kubectl(["delete", "pod", agent.metadata.name, "-n", agentNamespace, "--wait=false"]);
       expect(deleted.code, deleted.stderr).toBe(0);
       let after = "";
       await waitFor(
@@ -277,7 +279,7 @@ describe("e2e: the agent in Kubernetes", () => {
     } finally {
       const report = await probe.stop();
       measured.agentDeleteProbe = `${report.ok}/${report.sent} ok, ${report.failed} failed, max outage ${report.maxOutageMs} ms`;
-      const logDir = testbed.runner.podDir(namespace, agent.metadata.name);
+      const logDir = testbed.runner.podDir(agentNamespace, agent.metadata.name);
       if (report.failed > 0 && logDir !== undefined) log(`old agent log:\n${readFileSync(`${logDir}/agent.log`, "utf8").slice(-4000)}`);
       // No hole (that shows as 100 ms timeouts); at most the one request whose connection opened on the old master
       // just before the client's ARP entry flipped, reset by the new master (see test/ns/agent/failover.test.ts).

@@ -85,8 +85,8 @@ describe("chart: lint and render", () => {
     const defaults = await helm(["template", release, chart, "-n", namespace]);
     expect(defaults.code, defaults.stderr).toBe(0);
     expect(kindsOf(defaults.stdout)).toEqual([
-      "ClusterRole", "ClusterRole", "ClusterRole", "ClusterRoleBinding", "ClusterRoleBinding", "Deployment", "Job", "PodDisruptionBudget",
-      "Role", "Role", "RoleBinding", "RoleBinding", "ServiceAccount", "ServiceAccount",
+      "ClusterRole", "ClusterRole", "ClusterRole", "ClusterRoleBinding", "ClusterRoleBinding", "ClusterRoleBinding", "Deployment", "Job", "PodDisruptionBudget",
+      "Role", "Role", "RoleBinding", "RoleBinding", "ServiceAccount", "ServiceAccount", "ServiceAccount",
     ]);
     expect(defaults.stdout).toContain("- --leader-elect");
     expect(defaults.stdout).not.toContain("--agent-http-address");

@@ -6,12 +6,11 @@
 import { readFileSync, readdirSync } from "node:fs";
 import { dirname } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { validateHaVipSpec } from "../../src/api/v1alpha1/index.js";
-import { agentHttpPort } from "../../src/controller/agent-objects.js";
+import { DEFAULT_AGENT_HTTP_PORT } from "../../src/controller/command.js";
 import { vipHolders } from "../../src/lab/agent.js";
 import type { Lab } from "../../src/lab/types.js";
 import { waitFor } from "../../src/lab/wait.js";
-import { havipName, havipNamespace, isPodReady, startHaVipBed, type HaVipBed } from "../../src/testbed/havip-bed.js";
+import { havipName, havipNamespace, havipSystemNamespace, isPodReady, startHaVipBed, type HaVipBed } from "../../src/testbed/havip-bed.js";
 
 const outageMs = 60_000;
 // The goal is 5 s from the control plane accepting writes again, seen by this test's first successful write. The
@@ -63,7 +62,7 @@ describe("e2e: control plane loss", () => {
   }
 
   function agentProcesses(): Map<string, number> {
-    const agents = theBed().testbed.runner.processes().filter((item) => item.container === "agent" && item.namespace === havipNamespace);
+    const agents = theBed().testbed.runner.processes().filter((item) => item.container === "agent" && item.namespace === havipSystemNamespace);
     return new Map(agents.map((item) => [item.node, item.pid]));
   }
 
@@ -112,16 +111,14 @@ describe("e2e: control plane loss", () => {
         .filter((line) => Number(/"time":(\d+)/.exec(line)?.[1] ?? 0) >= since)
         .join("\n");
     process.stdout.write(`[control-plane-loss] controller log:\n${recent(theBed().controllerLog)}\n`);
-    for (const agent of theBed().testbed.runner.processes().filter((item) => item.container === "agent" && item.namespace === havipNamespace)) {
-      const dir = theBed().testbed.runner.podDir(havipNamespace, agent.pod);
+    for (const agent of theBed().testbed.runner.processes().filter((item) => item.container === "agent" && item.namespace === havipSystemNamespace)) {
+      const dir = theBed().testbed.runner.podDir(havipSystemNamespace, agent.pod);
       if (dir !== undefined) process.stdout.write(`[control-plane-loss] agent log on ${agent.node}:\n${recent(`${dir}/agent.log`)}\n`);
     }
   }
 
   async function agentState(node: string): Promise<{ state?: string; statusWriteFailures?: number }> {
-    const spec = validateHaVipSpec({ addresses: [`${theBed().vip}/24`] });
-    if (!spec.ok) throw new Error("the bed's HAVIP spec does not validate");
-    const port = agentHttpPort(spec.value, theBed().vrid);
+    const port = DEFAULT_AGENT_HTTP_PORT;
     const answer = await theBed().testbed.lab.httpGet(theBed().testbed.lab.client, `http://${theBed().testbed.hostOf(node).address}:${port}/state`);
     return (JSON.parse(answer.body) as { routers?: { state?: string; statusWriteFailures?: number }[] }).routers?.[0] ?? {};
   }
@@ -227,7 +224,7 @@ describe("e2e: control plane loss", () => {
     expect(agentProcesses()).toEqual(agentPids);
     expect(isAlive(controllerPid)).toBe(true);
     expect(findControllerPid()).toBe(controllerPid);
-    const agents = await theBed().core.listNamespacedPod({ namespace: havipNamespace, labelSelector: "app.kubernetes.io/name=ha-nginx-agent" });
+    const agents = await theBed().core.listNamespacedPod({ namespace: havipSystemNamespace, labelSelector: "app.kubernetes.io/name=ha-nginx-agent" });
     expect(agents.items).toHaveLength(3);
     for (const pod of agents.items) expect(pod.status?.containerStatuses?.map((status) => status.restartCount)).toEqual([0]);
   }

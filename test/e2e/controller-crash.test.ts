@@ -1,8 +1,10 @@
-// Issue 7, crash and restart: the controller is SIGKILLed in the middle of a reconcile, on the real API server, and a
+// Issue 7, crash and restart: the controller is SIGKILLed in the middle of its work, on the real API server, and a
 // fresh process must finish the job. The kill is timed by the cluster itself: the test watches for an object the
 // controller (or the user) writes and SIGKILLs the controller from the watch callback, at once or a few milliseconds
-// later, so it lands between the controller's writes (finalizer, ServiceAccount, RoleBinding, DaemonSet, status; or,
-// on deletion, DaemonSet, RoleBinding, ServiceAccount, finalizer). What the controller had done when it died is read
+// later, so it lands between the controller's writes. Creating a resource, it writes the finalizer, the password Role
+// and RoleBinding, the status, and (under its own work-queue key) the one agent DaemonSet in ha-nginx-system; a spec
+// change rewrites the status and the DaemonSet's placement; deleting, it deletes the RoleBinding and Role, removes the
+// finalizer, and deletes the DaemonSet once no resource is left. What the controller had done when it died is read
 // back and printed, so the log shows which gaps were really hit. Agent pods are created by the real DaemonSet
 // controller but not run (an image the test bed refuses), as in controller.test.ts: this file is about the controller.
 import {
@@ -14,17 +16,20 @@ import {
   Watch,
   type KubernetesObject,
   type V1DaemonSet,
+  type V1NodeSelectorTerm,
+  type V1Pod,
 } from "@kubernetes/client-node";
 import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { HAVIP_GROUP, HAVIP_PLURAL, HAVIP_VERSION } from "../../src/api/v1alpha1/index.js";
-import { AGENT_LABEL } from "../../src/controller/agent-objects.js";
+import { matchesSelector } from "../../src/api/v1alpha1/selector.js";
+import { AGENT_LABEL, AGENT_NAME, AGENT_REVISION_ANNOTATION } from "../../src/controller/agent-objects.js";
 import { FINALIZER } from "../../src/controller/finalizer.js";
-import { agentObjectName } from "../../src/controller/names.js";
+import { passwordAccessName } from "../../src/controller/names.js";
 import { APPLIED_HASH_ANNOTATION } from "../../src/controller/reconcile.js";
-import { freePort, installControllerAccess, killControllers, spawnController, waitUntilReady, type ControllerProcess as Controller } from "../../src/testbed/controller-process.js";
+import { freePort, havipSystemNamespace as system, installControllerAccess, killControllers, spawnController, waitUntilReady, type ControllerProcess as Controller } from "../../src/testbed/controller-process.js";
 import { haVipManifest } from "../../src/testbed/havip-bed.js";
 import { startTestbed, type Testbed } from "../../src/testbed/testbed.js";
 import { waitForValue } from "../support/wait-value.js";
@@ -32,13 +37,19 @@ import { waitForValue } from "../support/wait-value.js";
 const repo = resolve(import.meta.dirname, "../..");
 const ns = "default";
 const agentImage = "example.invalid/ha-nginx-agent-stub:0";
-// The agent's HTTP port is 9800 + VRID for IPv4 (src/controller/agent-objects.ts): a DaemonSet built for another VRID
-// than the status shows would have agents listening where nobody looks.
-const agentPortBase = 9800;
+// Named by every resource here, so each gets a password Role and RoleBinding. The Secret itself need not exist: the
+// controller never reads it, and no agent runs.
+const passwordSecret = "crash-password";
+const hostnameLabel = "kubernetes.io/hostname";
 const convergeTimeoutMs = 30_000;
 
+interface Selector {
+  matchLabels?: Record<string, string>;
+  matchExpressions?: { key: string; operator: "In" | "NotIn" | "Exists" | "DoesNotExist"; values?: string[] }[];
+}
+
 interface Havip extends KubernetesObject {
-  spec?: { nodes?: { tolerations?: unknown[] } };
+  spec?: { nodes?: { selector?: Selector; tolerations?: unknown[] } };
   status?: { virtualRouterID?: number; observedGeneration?: number; conditions?: { type: string; status: string }[] };
 }
 
@@ -64,9 +75,40 @@ async function getOrUndefined<T>(get: () => Promise<T>): Promise<T | undefined> 
   }
 }
 
-function havipManifest(name: string, address: string): string {
-  return haVipManifest(address, { name, namespace: ns, agents: null });
+/** A resource with a VRRPv2 password, its agents on `node` only. */
+function havipManifest(name: string, address: string, node: string): string {
+  return `${haVipManifest(address, { name, namespace: ns, agents: null })}  vrrpVersion: 2
+  authentication:
+    passwordSecretRef: { name: ${passwordSecret}, key: password }
+  nodes:
+    selector: { matchLabels: { "${hostnameLabel}": ${node} } }
+`;
 }
+
+/** Order-free JSON: key order and the order of list items do not change what a term or a toleration means. */
+function canonical(value: unknown): string {
+  if (Array.isArray(value)) return `[${value.map(canonical).sort().join(",")}]`;
+  if (typeof value !== "object" || value === null) return JSON.stringify(value);
+  const entries = Object.entries(value).filter(([, item]) => item !== undefined && item !== null).sort(([a], [b]) => (a < b ? -1 : 1));
+  return `{${entries.map(([key, item]) => `${JSON.stringify(key)}:${canonical(item)}`).join(",")}}`;
+}
+
+/** The distinct items of `items`, order-free, as one string. */
+function setOf(items: readonly unknown[]): string {
+  return [...new Set(items.map(canonical))].sort().join(",");
+}
+
+/** The node affinity term that places agents where `selector` selects, as the API documents the two forms. */
+function termOf(selector: Selector): V1NodeSelectorTerm {
+  return {
+    matchExpressions: [
+      ...Object.entries(selector.matchLabels ?? {}).map(([key, value]) => ({ key, operator: "In", values: [value] })),
+      ...(selector.matchExpressions ?? []),
+    ],
+  };
+}
+
+const isTerminating = (pod: V1Pod): boolean => pod.metadata?.deletionTimestamp !== undefined;
 
 describe("e2e: the controller SIGKILLed mid-reconcile", () => {
   let bed: Testbed | undefined;
@@ -88,10 +130,12 @@ describe("e2e: the controller SIGKILLed mid-reconcile", () => {
     return result.stdout;
   };
   const getHavip = (name: string) => getOrUndefined(async () => (await custom.getNamespacedCustomObject({ group: HAVIP_GROUP, version: HAVIP_VERSION, plural: HAVIP_PLURAL, namespace: ns, name })) as Havip);
-  const getDaemonSet = (name: string) => getOrUndefined(() => apps.readNamespacedDaemonSet({ namespace: ns, name: agentObjectName(name) }));
-  const getServiceAccount = (name: string) => getOrUndefined(() => core.readNamespacedServiceAccount({ namespace: ns, name: agentObjectName(name) }));
-  const getRoleBinding = (name: string) => getOrUndefined(() => rbac.readNamespacedRoleBinding({ namespace: ns, name: agentObjectName(name) }));
-  const agentPods = async (name: string) => (await core.listNamespacedPod({ namespace: ns, labelSelector: `${AGENT_LABEL}=${agentObjectName(name)}` })).items;
+  const listHavipItems = async () => ((await custom.listNamespacedCustomObject({ group: HAVIP_GROUP, version: HAVIP_VERSION, plural: HAVIP_PLURAL, namespace: ns })) as { items: Havip[] }).items;
+  const getDaemonSet = () => getOrUndefined(() => apps.readNamespacedDaemonSet({ namespace: system, name: AGENT_NAME }));
+  const getRole = (name: string) => getOrUndefined(() => rbac.readNamespacedRole({ namespace: ns, name: passwordAccessName(name) }));
+  const getRoleBinding = (name: string) => getOrUndefined(() => rbac.readNamespacedRoleBinding({ namespace: ns, name: passwordAccessName(name) }));
+  /** The agent pods the DaemonSet controller has made and not yet been told to remove. */
+  const agentPods = async () => (await core.listNamespacedPod({ namespace: system, labelSelector: `${AGENT_LABEL}=${AGENT_NAME}` })).items.filter((pod) => !isTerminating(pod));
 
   async function startController(): Promise<Controller> {
     const metricsPort = await freePort();
@@ -139,18 +183,22 @@ describe("e2e: the controller SIGKILLed mid-reconcile", () => {
     return { firedAfterMs: firedAt - actionAt, stage: await stageOf(name) };
   }
 
-  /** What exists of `name` and its agent objects, in a compact line for the log. */
+  /** What exists of `name`, its password access and the agent DaemonSet, in a compact line for the log. */
   async function stageOf(name: string): Promise<string> {
-    const [havip, daemonSet, account, binding, pods] = await Promise.all([getHavip(name), getDaemonSet(name), getServiceAccount(name), getRoleBinding(name), agentPods(name)]);
+    const [havip, role, binding, daemonSet, pods] = await Promise.all([getHavip(name), getRole(name), getRoleBinding(name), getDaemonSet(), agentPods()]);
     const parts = [
       havip === undefined ? "HAVIP gone" : `HAVIP${havip.metadata?.deletionTimestamp === undefined ? "" : " deleting"} finalizer=${havip.metadata?.finalizers?.includes(FINALIZER) === true ? "yes" : "no"}`,
       `status vrid=${havip?.status?.virtualRouterID ?? "-"} observed=${havip?.status?.observedGeneration ?? "-"}/${havip?.metadata?.generation ?? "-"}`,
-      `SA=${account === undefined ? "no" : "yes"}`,
+      `Role=${role === undefined ? "no" : "yes"}`,
       `RB=${binding === undefined ? "no" : "yes"}`,
-      `DS=${daemonSet === undefined ? "no" : `gen ${daemonSet.metadata?.generation ?? "?"}${tolerationTag(daemonSet)}`}`,
-      `pods=${pods.length}`,
+      `DS=${daemonSet === undefined ? "no" : `gen ${daemonSet.metadata?.generation ?? "?"} terms ${termsOf(daemonSet)?.length ?? "all"}${tolerationTag(daemonSet)}`}`,
+      `pods=${pods.map((pod) => pod.spec?.nodeName ?? "?").sort().join("+") || "none"}`,
     ];
     return parts.join(", ");
+  }
+
+  function termsOf(daemonSet: V1DaemonSet): V1NodeSelectorTerm[] | undefined {
+    return daemonSet.spec?.template.spec?.affinity?.nodeAffinity?.requiredDuringSchedulingIgnoredDuringExecution?.nodeSelectorTerms;
   }
 
   function tolerationTag(daemonSet: V1DaemonSet): string {
@@ -158,58 +206,116 @@ describe("e2e: the controller SIGKILLed mid-reconcile", () => {
     return tags.length === 0 ? "" : ` tol ${tags.join("+")}`;
   }
 
-  /** Undefined once `name` is fully reconciled: finalizer, status for this generation, and agent objects owned and in step. */
+  /**
+   * Undefined once the agent DaemonSet serves exactly the resources there are: one affinity term per distinct selector
+   * and the union of their tolerations, and agent pods, all on the DaemonSet's current agent revision, on exactly the
+   * nodes some resource selects.
+   */
+  async function agentsUnconverged(): Promise<string | undefined> {
+    const [havips, daemonSet, pods, nodes] = await Promise.all([listHavipItems(), getDaemonSet(), agentPods(), core.listNode()]);
+    if (havips.length === 0) return daemonSet === undefined ? undefined : "a DaemonSet with no resource left";
+    if (daemonSet === undefined) return "no DaemonSet";
+    if (daemonSet.metadata?.annotations?.[APPLIED_HASH_ANNOTATION] === undefined) return "DaemonSet without the applied hash";
+    const selectors = havips.map((havip) => havip.spec?.nodes?.selector);
+    // A resource without a selector runs on every node, and so must the agents: no affinity at all.
+    const selectsAll = selectors.some((selector) => selector === undefined || termOf(selector).matchExpressions?.length === 0);
+    const wantedTerms = selectsAll ? undefined : setOf(selectors.map((selector) => termOf(selector ?? {})));
+    const terms = termsOf(daemonSet);
+    const actualTerms = terms === undefined ? undefined : setOf(terms);
+    if (actualTerms !== wantedTerms) return `DaemonSet terms ${actualTerms ?? "(every node)"}, resources' ${wantedTerms ?? "(every node)"}`;
+    const wantedTolerations = setOf(havips.flatMap((havip) => havip.spec?.nodes?.tolerations ?? []));
+    const actualTolerations = setOf(daemonSet.spec?.template.spec?.tolerations ?? []);
+    if (actualTolerations !== wantedTolerations) return `DaemonSet tolerations ${actualTolerations}, resources' ${wantedTolerations}`;
+    const revision = daemonSet.spec?.template.metadata?.annotations?.[AGENT_REVISION_ANNOTATION];
+    if (revision === undefined || revision === "") return "DaemonSet template without an agent revision";
+    const stale = pods.filter((pod) => pod.metadata?.annotations?.[AGENT_REVISION_ANNOTATION] !== revision);
+    if (stale.length > 0) return `agent pods ${stale.map((pod) => pod.metadata?.name).join(", ")} not on revision ${revision}`;
+    const selected = nodes.items.filter((node) => selectors.some((selector) => matchesSelector(selector, node.metadata?.labels ?? {}))).map((node) => node.metadata?.name ?? "").sort();
+    const placed = pods.map((pod) => pod.spec?.nodeName ?? "(unscheduled)").sort();
+    if (JSON.stringify(placed) !== JSON.stringify(selected)) return `agent pods on ${placed.join("+") || "no node"}, resources select ${selected.join("+")}`;
+    return undefined;
+  }
+
+  /** Undefined once `name` is fully reconciled: finalizer, status for this generation, password access, agents. */
   async function unconverged(name: string): Promise<string | undefined> {
     const havip = await getHavip(name);
     if (havip === undefined) return "HAVIP missing";
     const uid = havip.metadata?.uid;
     if (havip.metadata?.finalizers?.includes(FINALIZER) !== true) return "no finalizer";
-    const vrid = havip.status?.virtualRouterID;
-    if (vrid === undefined) return "no VRID in status";
-    if (havip.status?.observedGeneration !== havip.metadata?.generation) return `status observed generation ${havip.status?.observedGeneration} of ${havip.metadata?.generation}`;
-    if (havip.status?.conditions?.find((condition) => condition.type === "Invalid")?.status !== "False") return "Invalid is not False";
-    const [daemonSet, account, binding] = await Promise.all([getDaemonSet(name), getServiceAccount(name), getRoleBinding(name)]);
-    for (const [kind, object] of [["DaemonSet", daemonSet], ["ServiceAccount", account], ["RoleBinding", binding]] as const) {
-      if (object === undefined) return `no ${kind}`;
-      if (object.metadata?.ownerReferences?.[0]?.uid !== uid) return `${kind} not owned by this HAVIP`;
+    if (havip.status?.virtualRouterID === undefined) return "no VRID in status";
+    if (havip.status.observedGeneration !== havip.metadata?.generation) return `status observed generation ${havip.status.observedGeneration} of ${havip.metadata?.generation}`;
+    if (havip.status.conditions?.find((condition) => condition.type === "Invalid")?.status !== "False") return "Invalid is not False";
+    const [role, binding] = await Promise.all([getRole(name), getRoleBinding(name)]);
+    for (const [kind, object] of [["Role", role], ["RoleBinding", binding]] as const) {
+      if (object === undefined) return `no password ${kind}`;
+      if (object.metadata?.ownerReferences?.[0]?.uid !== uid) return `password ${kind} not owned by this HAVIP`;
     }
-    const port = await agentPort(name);
-    if (port !== String(agentPortBase + vrid)) return `DaemonSet port ${port} for VRID ${vrid}`;
-    if (daemonSet?.metadata?.annotations?.[APPLIED_HASH_ANNOTATION] === undefined) return "DaemonSet without the applied hash";
-    const wanted = JSON.stringify(havip.spec?.nodes?.tolerations ?? []);
-    const actual = JSON.stringify(daemonSet?.spec?.template.spec?.tolerations ?? []);
-    if (wanted !== actual) return `DaemonSet tolerations ${actual}, spec ${wanted}`;
-    return undefined;
+    if (canonical(role?.rules) !== canonical([{ apiGroups: [""], resources: ["secrets"], resourceNames: [passwordSecret], verbs: ["get"] }])) return `password Role rules ${JSON.stringify(role?.rules)}`;
+    if (canonical(binding?.subjects) !== canonical([{ kind: "ServiceAccount", name: AGENT_NAME, namespace: system }])) return `password RoleBinding subjects ${JSON.stringify(binding?.subjects)}`;
+    return agentsUnconverged();
   }
 
-  async function restartAndConverge(name: string, isDeleted: boolean): Promise<number> {
+  /**
+   * What is left of ours once no resource is: the agent DaemonSet and its pods in the controller's namespace, and any
+   * password Role or RoleBinding, anywhere (every agent object carries the agent label).
+   */
+  async function leftovers(): Promise<string> {
+    return (await kubectl(["get", "daemonsets,pods,rolebindings,roles", "-A", "-l", `${AGENT_LABEL}=${AGENT_NAME}`, "-o", "name"])).trim();
+  }
+
+  /** `name`'s password Role and RoleBinding, if either is still there. */
+  async function passwordAccessLeft(name: string): Promise<string> {
+    const [role, binding] = await Promise.all([getRole(name), getRoleBinding(name)]);
+    return [role === undefined ? "" : "Role", binding === undefined ? "" : "RoleBinding"].filter((kind) => kind !== "").join(", ");
+  }
+
+  /**
+   * Starts a fresh controller and waits until `name` is reconciled, or, when deleted, gone with its password access
+   * and the agents reconciled for the resources left (none: no DaemonSet).
+   */
+  async function restartAndConverge(name: string, isDeleted: boolean): Promise<{ convergedMs: number; accessWhenGone: string; waits: string }> {
     const restartedAt = Date.now();
     await startController();
+    const readyMs = Date.now() - restartedAt;
     let last: string | undefined;
+    let accessWhenGone: string | undefined;
+    // What convergence waited on, and from when: the log then shows where the time after a restart went.
+    const waits = [`ready@${readyMs}`];
+    const note = (reason: string | undefined): void => {
+      if (reason !== undefined && reason !== last) waits.push(`${reason.replace(/^(.{60}).+$/, "$1…")}@${Date.now() - restartedAt}`);
+    };
     try {
       await waitForValue(isDeleted ? `${name} to be released` : `${name} to converge`, convergeTimeoutMs, async () => {
-        last = isDeleted ? ((await getHavip(name)) === undefined ? undefined : "HAVIP still there") : await unconverged(name);
+        let reason: string | undefined;
+        if (!isDeleted) reason = await unconverged(name);
+        else if ((await getHavip(name)) !== undefined) reason = "HAVIP still there";
+        else {
+          // Read at the first poll that finds the resource gone, before the garbage collector could have stepped in.
+          accessWhenGone ??= await passwordAccessLeft(name);
+          const access = await passwordAccessLeft(name);
+          reason = access === "" ? await agentsUnconverged() : `password ${access} left`;
+        }
+        note(reason);
+        last = reason;
         return last === undefined ? true : undefined;
       }, 100);
     } catch (error) {
       throw new Error(`${String(error)}; last: ${last}; now: ${await stageOf(name)}; controller log: ${readFileSync(controller?.logFile ?? "", "utf8").slice(-3000)}`);
     }
-    return Date.now() - restartedAt;
+    return { convergedMs: Date.now() - restartedAt, accessWhenGone: accessWhenGone ?? "", waits: waits.join(", ") };
   }
 
-  async function agentPort(name: string): Promise<string | undefined> {
-    const args = (await getDaemonSet(name))?.spec?.template.spec?.containers[0]?.args ?? [];
-    return args[args.indexOf("--http-port") + 1];
-  }
-
-  /** Nothing of `name` left: no DaemonSet, pods, ServiceAccount, RoleBinding or Role carrying its agent label. */
-  async function leftovers(name: string): Promise<string> {
-    return (await kubectl(["get", "daemonsets,pods,serviceaccounts,rolebindings,roles", "-n", ns, "-l", `${AGENT_LABEL}=${agentObjectName(name)}`, "-o", "name"])).trim();
+  /** Agent pod UIDs by node. */
+  async function podUids(): Promise<Map<string, string>> {
+    return new Map((await agentPods()).map((pod) => [pod.spec?.nodeName ?? "", pod.metadata?.uid ?? ""]));
   }
 
   const havipPath = `/apis/${HAVIP_GROUP}/${HAVIP_VERSION}/namespaces/${ns}/${HAVIP_PLURAL}`;
   const listHavips = () => custom.listNamespacedCustomObject({ group: HAVIP_GROUP, version: HAVIP_VERSION, plural: HAVIP_PLURAL, namespace: ns }) as Promise<{ metadata?: { resourceVersion?: string } }>;
   const named = (name: string) => (object: KubernetesObject) => object.metadata?.name === name;
+  const rolePath = `/apis/rbac.authorization.k8s.io/v1/namespaces/${ns}/roles`;
+  const bindingPath = `/apis/rbac.authorization.k8s.io/v1/namespaces/${ns}/rolebindings`;
+  const daemonSetPath = `/apis/apps/v1/namespaces/${system}/daemonsets`;
   const on = {
     finalizerAdded: (name: string): Trigger => ({
       what: "finalizer added (the controller's first write)",
@@ -217,24 +323,31 @@ describe("e2e: the controller SIGKILLed mid-reconcile", () => {
       list: listHavips,
       matches: (phase, object) => phase === "MODIFIED" && named(name)(object) && object.metadata?.finalizers?.includes(FINALIZER) === true,
     }),
-    accountApplied: (name: string): Trigger => ({
-      what: "ServiceAccount applied",
-      path: `/api/v1/namespaces/${ns}/serviceaccounts`,
-      list: () => core.listNamespacedServiceAccount({ namespace: ns }),
-      matches: (phase, object) => phase === "ADDED" && named(agentObjectName(name))(object),
+    roleApplied: (name: string): Trigger => ({
+      what: "password Role applied",
+      path: rolePath,
+      list: () => rbac.listNamespacedRole({ namespace: ns }),
+      matches: (phase, object) => phase === "ADDED" && named(passwordAccessName(name))(object),
     }),
     bindingApplied: (name: string): Trigger => ({
-      what: "RoleBinding applied",
-      path: `/apis/rbac.authorization.k8s.io/v1/namespaces/${ns}/rolebindings`,
+      what: "password RoleBinding applied",
+      path: bindingPath,
       list: () => rbac.listNamespacedRoleBinding({ namespace: ns }),
-      matches: (phase, object) => phase === "ADDED" && named(agentObjectName(name))(object),
+      matches: (phase, object) => phase === "ADDED" && named(passwordAccessName(name))(object),
     }),
-    daemonSetWritten: (name: string, phase: "ADDED" | "MODIFIED" | "DELETED"): Trigger => ({
-      what: `DaemonSet ${phase.toLowerCase()}`,
-      path: `/apis/apps/v1/namespaces/${ns}/daemonsets`,
-      list: () => apps.listNamespacedDaemonSet({ namespace: ns }),
+    statusObserved: (name: string): Trigger => ({
+      what: "status written for the current generation",
+      path: havipPath,
+      list: listHavips,
+      matches: (phase, object) => phase === "MODIFIED" && named(name)(object) && (object as Havip).status?.virtualRouterID !== undefined &&
+        (object as Havip).status?.observedGeneration === object.metadata?.generation,
+    }),
+    daemonSetWritten: (phase: "ADDED" | "MODIFIED" | "DELETED"): Trigger => ({
+      what: `agent DaemonSet ${phase.toLowerCase()}`,
+      path: daemonSetPath,
+      list: () => apps.listNamespacedDaemonSet({ namespace: system }),
       // MODIFIED: only a template change (a new generation), not the DaemonSet controller's status updates.
-      matches: (eventPhase, object) => eventPhase === phase && named(agentObjectName(name))(object) &&
+      matches: (eventPhase, object) => eventPhase === phase && named(AGENT_NAME)(object) &&
         (phase !== "MODIFIED" || ((object as V1DaemonSet).metadata?.generation !== 1 && (object as V1DaemonSet).status?.observedGeneration !== (object as V1DaemonSet).metadata?.generation)),
     }),
     specChanged: (name: string): Trigger => ({
@@ -250,16 +363,22 @@ describe("e2e: the controller SIGKILLed mid-reconcile", () => {
       matches: (phase, object) => phase === "MODIFIED" && named(name)(object) && object.metadata?.deletionTimestamp !== undefined,
     }),
     bindingDeleted: (name: string): Trigger => ({
-      what: "RoleBinding deleted (pods gone, finalizer about to go)",
-      path: `/apis/rbac.authorization.k8s.io/v1/namespaces/${ns}/rolebindings`,
+      what: "password RoleBinding deleted (the finalizer's first write)",
+      path: bindingPath,
       list: () => rbac.listNamespacedRoleBinding({ namespace: ns }),
-      matches: (phase, object) => phase === "DELETED" && named(agentObjectName(name))(object),
+      matches: (phase, object) => phase === "DELETED" && named(passwordAccessName(name))(object),
     }),
-    accountDeleted: (name: string): Trigger => ({
-      what: "ServiceAccount deleted (the write before the finalizer's removal)",
-      path: `/api/v1/namespaces/${ns}/serviceaccounts`,
-      list: () => core.listNamespacedServiceAccount({ namespace: ns }),
-      matches: (phase, object) => phase === "DELETED" && named(agentObjectName(name))(object),
+    roleDeleted: (name: string): Trigger => ({
+      what: "password Role deleted (the write before the finalizer's removal)",
+      path: rolePath,
+      list: () => rbac.listNamespacedRole({ namespace: ns }),
+      matches: (phase, object) => phase === "DELETED" && named(passwordAccessName(name))(object),
+    }),
+    havipGone: (name: string): Trigger => ({
+      what: "HAVIP gone (finalizer removed; the agents' DaemonSet not yet reconciled)",
+      path: havipPath,
+      list: listHavips,
+      matches: (phase, object) => phase === "DELETED" && named(name)(object),
     }),
   };
 
@@ -285,71 +404,95 @@ describe("e2e: the controller SIGKILLed mid-reconcile", () => {
   }, 120_000);
 
   // Each lifecycle creates, changes and deletes one HAVIP with a kill in each phase; the triggers and delays rotate
-  // so that the kills land at different writes.
+  // so that the kills land at different writes. Each starts with no resource, so its create makes the DaemonSet anew.
   const lifecycles = [
-    { create: on.finalizerAdded, createDelayMs: 0, change: (name: string) => on.specChanged(name), changeDelayMs: 0, remove: on.deletionStarted, removeDelayMs: 0 },
-    { create: on.accountApplied, createDelayMs: 0, change: (name: string) => on.daemonSetWritten(name, "MODIFIED"), changeDelayMs: 0, remove: (name: string) => on.daemonSetWritten(name, "DELETED"), removeDelayMs: 0 },
-    { create: on.bindingApplied, createDelayMs: 0, change: (name: string) => on.specChanged(name), changeDelayMs: 30, remove: on.bindingDeleted, removeDelayMs: 0 },
-    { create: (name: string) => on.daemonSetWritten(name, "ADDED"), createDelayMs: 0, change: (name: string) => on.specChanged(name), changeDelayMs: 80, remove: on.accountDeleted, removeDelayMs: 0 },
-    { create: on.finalizerAdded, createDelayMs: 15, change: (name: string) => on.daemonSetWritten(name, "MODIFIED"), changeDelayMs: 5, remove: on.deletionStarted, removeDelayMs: 40 },
+    { create: on.finalizerAdded, createDelayMs: 0, change: on.specChanged, changeDelayMs: 0, remove: on.deletionStarted, removeDelayMs: 0 },
+    { create: on.roleApplied, createDelayMs: 0, change: () => on.daemonSetWritten("MODIFIED"), changeDelayMs: 0, remove: on.bindingDeleted, removeDelayMs: 0 },
+    { create: on.bindingApplied, createDelayMs: 0, change: on.specChanged, changeDelayMs: 30, remove: on.roleDeleted, removeDelayMs: 0 },
+    { create: () => on.daemonSetWritten("ADDED"), createDelayMs: 0, change: on.statusObserved, changeDelayMs: 0, remove: on.havipGone, removeDelayMs: 0 },
+    { create: on.statusObserved, createDelayMs: 0, change: () => on.daemonSetWritten("MODIFIED"), changeDelayMs: 5, remove: () => on.daemonSetWritten("DELETED"), removeDelayMs: 0 },
+    { create: on.finalizerAdded, createDelayMs: 15, change: on.specChanged, changeDelayMs: 80, remove: on.deletionStarted, removeDelayMs: 40 },
   ];
 
   it.each(lifecycles.map((lifecycle, index) => [index + 1, lifecycle] as const))("lifecycle %i: killed while creating, while changing the spec and while deleting, it converges and leaves nothing", async (index, lifecycle) => {
     const name = `crash-${index}`;
     const address = `10.77.0.${210 + index}`;
+    const firstNode = index % 2 === 0 ? "node-2" : "node-1";
     const record = async (phase: string, trigger: Trigger, delayMs: number, action: () => Promise<void>, isDeleted: boolean): Promise<void> => {
       const { firedAfterMs, stage } = await killDuring(name, trigger, delayMs, action);
-      const convergedMs = await restartAndConverge(name, isDeleted);
-      tried.push(`${name} ${phase}: on ${trigger.what} +${delayMs} ms (${firedAfterMs} ms after the action) -> at death: ${stage}; restarted and ${isDeleted ? "released" : "converged"} in ${convergedMs} ms`);
+      const { convergedMs, accessWhenGone, waits } = await restartAndConverge(name, isDeleted);
+      // The finalizer deletes the password access before it lets go: the garbage collector, which would tidy it up
+      // later, has not had to.
+      expect({ phase, accessWhenGone }).toEqual({ phase, accessWhenGone: "" });
+      tried.push(`${name} ${phase}: on ${trigger.what} +${delayMs} ms (${firedAfterMs} ms after the action) -> at death: ${stage}; restarted and ${isDeleted ? "released" : "converged"} in ${convergedMs} ms (${waits})`);
     };
 
     await record("create", lifecycle.create(name), lifecycle.createDelayMs, async () => {
-      await kubectl(["apply", "-f", "-"], havipManifest(name, address));
+      await kubectl(["apply", "-f", "-"], havipManifest(name, address, firstNode));
     }, false);
     const ownerUid = (await getHavip(name))?.metadata?.uid;
+    const firstAgent = (await podUids()).get(firstNode);
+    expect(firstAgent).toBeDefined();
 
-    const toleration = JSON.stringify({ spec: { nodes: { tolerations: [{ key: "crash-test", operator: "Equal", value: `v${index}`, effect: "NoSchedule" }] } } });
+    // Wider placement and a toleration: a new DaemonSet generation, whose template the restarted controller must write.
+    const toleration = { key: "crash-test", operator: "Equal", value: `v${index}`, effect: "NoSchedule" };
+    const selector = { matchExpressions: [{ key: hostnameLabel, operator: "In" as const, values: ["node-1", "node-2"] }] };
+    const change = JSON.stringify({ spec: { nodes: { selector: { matchLabels: null, ...selector }, tolerations: [toleration] } } });
     await record("spec change", lifecycle.change(name), lifecycle.changeDelayMs, async () => {
-      await kubectl(["patch", "havip", name, "-n", ns, "--type=merge", "-p", toleration]);
+      await kubectl(["patch", "havip", name, "-n", ns, "--type=merge", "-p", change]);
     }, false);
-    expect(tolerationTag((await getDaemonSet(name)) ?? {})).toBe(` tol v${index}`);
+    const daemonSet = (await getDaemonSet()) ?? {};
+    expect(termsOf(daemonSet)).toEqual([termOf(selector)]);
+    expect(daemonSet.spec?.template.spec?.tolerations).toEqual([toleration]);
+    // The update strategy is OnDelete and the agent revision did not change: neither the placement change nor the
+    // restart replaced the agent already running, and the newly selected node got one.
+    expect(Object.fromEntries(await podUids())).toEqual({ [firstNode]: firstAgent, [firstNode === "node-1" ? "node-2" : "node-1"]: expect.any(String) });
 
     await record("delete", lifecycle.remove(name), lifecycle.removeDelayMs, async () => {
       await kubectl(["delete", "havip", name, "-n", ns, "--wait=false"]);
     }, true);
-    // The finalizer deletes what it owns before it lets go, so nothing is left the moment the HAVIP is gone; the
-    // garbage collector, which would tidy up later, has not had to.
-    expect(await leftovers(name)).toBe("");
+    // The controller deleted the DaemonSet once no resource was left (restartAndConverge waited for that); its pods
+    // follow it, and no password Role or RoleBinding is left anywhere.
+    await waitForValue("the agent pods to follow their DaemonSet", convergeTimeoutMs, async () => ((await leftovers()) === "" ? true : undefined), 250);
     // And nothing comes back: a restarted controller that re-applied from a stale view would show here.
     await new Promise((resolveWait) => setTimeout(resolveWait, 2_000));
-    expect(await leftovers(name)).toBe("");
-    const owned = (await apps.listNamespacedDaemonSet({ namespace: ns })).items.filter((daemonSet) => daemonSet.metadata?.ownerReferences?.some((reference) => reference.uid === ownerUid));
+    expect(await leftovers()).toBe("");
+    const owned = [...(await rbac.listNamespacedRole({ namespace: ns })).items, ...(await rbac.listNamespacedRoleBinding({ namespace: ns })).items]
+      .filter((object) => object.metadata?.ownerReferences?.some((reference) => reference.uid === ownerUid));
     expect(owned).toEqual([]);
-  }, 150_000);
+  }, 180_000);
 
-  it("two HAVIPs applied together, killed as the first DaemonSet appears: each keeps a VRID of its own, and its DaemonSet matches it", async () => {
-    const names = ["pair-a", "pair-b"];
-    const trigger: Trigger = {
-      what: "the first of two DaemonSets added",
-      path: `/apis/apps/v1/namespaces/${ns}/daemonsets`,
-      list: () => apps.listNamespacedDaemonSet({ namespace: ns }),
-      matches: (phase, object) => phase === "ADDED" && names.some((name) => object.metadata?.name === agentObjectName(name)),
-    };
-    const { firedAfterMs } = await killDuring(names[0] ?? "", trigger, 0, async () => {
-      await kubectl(["apply", "-f", "-"], names.map((name, i) => havipManifest(name, `10.77.0.${230 + i}`)).join("---\n"));
+  it("two HAVIPs applied together, killed as the DaemonSet appears: each keeps a VRID of its own, and the one DaemonSet serves both until the last is deleted", async () => {
+    const names = ["pair-a", "pair-b"] as const;
+    const nodeOf = { "pair-a": "node-1", "pair-b": "node-2" };
+    const { firedAfterMs } = await killDuring(names[0], on.daemonSetWritten("ADDED"), 0, async () => {
+      await kubectl(["apply", "-f", "-"], names.map((name, i) => havipManifest(name, `10.77.0.${230 + i}`, nodeOf[name])).join("---\n"));
     });
     const stages = await Promise.all(names.map(async (name) => `${name}: ${await stageOf(name)}`));
-    const portsAtDeath = await Promise.all(names.map(agentPort));
-    const convergedMs = await restartAndConverge(names[0] ?? "", false);
-    await waitForValue("pair-b to converge", convergeTimeoutMs, async () => ((await unconverged(names[1] ?? "")) === undefined ? true : undefined), 100);
-    // A DaemonSet written before the crash whose VRID the restarted controller gave away is rewritten (its agents
-    // roll): legal, since unconverged() checked port and VRID agree, but worth seeing.
-    const ports = await Promise.all(names.map(agentPort));
-    tried.push(`pair: on ${trigger.what} +0 ms (${firedAfterMs} ms after the apply) -> at death: ${stages.join("; ")}; restarted and converged in ${convergedMs} ms; ` +
-      `agent ports at death ${JSON.stringify(portsAtDeath)}, after ${JSON.stringify(ports)}`);
+    const { convergedMs, waits } = await restartAndConverge(names[0], false);
+    await waitForValue("pair-b to converge", convergeTimeoutMs, async () => ((await unconverged(names[1])) === undefined ? true : undefined), 100);
+    tried.push(`pair: on agent DaemonSet added +0 ms (${firedAfterMs} ms after the apply) -> at death: ${stages.join("; ")}; restarted and converged in ${convergedMs} ms (${waits})`);
     const vrids = await Promise.all(names.map(async (name) => (await getHavip(name))?.status?.virtualRouterID));
     expect(new Set(vrids).size).toBe(2);
-    await kubectl(["delete", "havip", ...names, "-n", ns, "--wait=true", "--timeout=60s"]);
-    for (const name of names) expect(await leftovers(name)).toBe("");
-  }, 120_000);
+    // One DaemonSet, placed for both, one agent on each resource's node (unconverged checked the terms and pods).
+    expect(termsOf((await getDaemonSet()) ?? {})).toHaveLength(2);
+    const pairBAgent = (await podUids()).get(nodeOf["pair-b"]);
+    expect(pairBAgent).toBeDefined();
+
+    // pair-a goes, killed just as its finalizer lets go: the restarted controller must narrow the DaemonSet to pair-b,
+    // not delete it, and pair-b's agent keeps running throughout.
+    const { firedAfterMs: goneAfterMs, stage } = await killDuring(names[0], on.havipGone(names[0]), 0, async () => {
+      await kubectl(["delete", "havip", names[0], "-n", ns, "--wait=false"]);
+    });
+    const { convergedMs: releasedMs, accessWhenGone, waits: releaseWaits } = await restartAndConverge(names[0], true);
+    expect(accessWhenGone).toBe("");
+    tried.push(`pair-a delete: on HAVIP gone +0 ms (${goneAfterMs} ms after the delete) -> at death: ${stage}; restarted and released in ${releasedMs} ms (${releaseWaits})`);
+    expect(await unconverged(names[1])).toBeUndefined();
+    expect(termsOf((await getDaemonSet()) ?? {})).toEqual([termOf({ matchLabels: { [hostnameLabel]: nodeOf["pair-b"] } })]);
+    expect(Object.fromEntries(await podUids())).toEqual({ [nodeOf["pair-b"]]: pairBAgent });
+
+    await kubectl(["delete", "havip", names[1], "-n", ns, "--wait=true", "--timeout=60s"]);
+    await waitForValue("nothing of ours left", convergeTimeoutMs, async () => ((await leftovers()) === "" ? true : undefined), 250);
+    expect(await leftovers()).toBe("");
+  }, 150_000);
 });

@@ -1,15 +1,18 @@
-// Least privilege on the test bed, with real ServiceAccount tokens against the real API server: the controller and an
-// agent may do exactly what the chart and the controller grant them, and representative other things are denied; the
-// containers carry the securityContext the API server holds for them; and with a VRRPv2 password the agents still
-// elect a master while the password shows up in no log, Event, status or workload object.
+// Least privilege on the test bed, with real ServiceAccount tokens against the real API server: the controller and the
+// agents may do exactly what the chart and the controller grant them, and representative other things are denied. The
+// agents run as the chart's one ServiceAccount ha-nginx-agent in the controller's namespace, bound cluster-wide to the
+// ClusterRole ha-nginx-agent; the only Secret they may read is the password one resource names, through the Role and
+// RoleBinding the controller writes for that resource. The containers carry the securityContext the API server holds
+// for them; and with a VRRPv2 password the agents still elect a master while the password shows up in no log, Event,
+// status or workload object.
 import { spawn } from "node:child_process";
 import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { HAVIP_GROUP, HAVIP_PLURAL, HAVIP_VERSION } from "../../src/api/v1alpha1/index.js";
-import { AGENT_LABEL } from "../../src/controller/agent-objects.js";
-import { agentObjectName, passwordAccessName } from "../../src/controller/names.js";
+import { AGENT_LABEL, AGENT_NAME } from "../../src/controller/agent-objects.js";
+import { passwordAccessName } from "../../src/controller/names.js";
 import { waitFor } from "../../src/lab/wait.js";
 import { locateBinaries } from "../../src/testbed/binaries.js";
 import { kubeconfigForServiceAccount } from "../../src/testbed/control-plane.js";
@@ -18,7 +21,8 @@ import { haVipManifest, havipName, havipNamespace, havipSystemNamespace, startHa
 const repo = resolve(import.meta.dirname, "../..");
 const edge = havipNamespace;
 const system = havipSystemNamespace;
-const agentAccount = agentObjectName(havipName);
+// The chart's agent ServiceAccount (charts/ha-nginx/templates/rbac-agent.yaml), which is also the DaemonSet's name.
+const agentAccount = AGENT_NAME;
 const passwordSecret = "web-vip-password";
 // Twelve bytes, of which RFC 3768 sends the first eight (keepalived's auth_pass rule); unlikely to occur by chance
 // in a log or an object, whole or cut.
@@ -120,7 +124,7 @@ describe("e2e: least privilege", () => {
     const startedAt = Date.now();
     havipBed = await startHaVipBed({ havipManifest: withPassword, extraManifest: secretsManifest });
     controllerKubeconfig = await kubeconfigForServiceAccount(bed().testbed.cp, system, "ha-nginx-controller");
-    agentKubeconfig = await kubeconfigForServiceAccount(bed().testbed.cp, edge, agentAccount);
+    agentKubeconfig = await kubeconfigForServiceAccount(bed().testbed.cp, system, agentAccount);
     measured.bedUpMs = Date.now() - startedAt;
   });
 
@@ -130,44 +134,54 @@ describe("e2e: least privilege", () => {
     console.log(`least-privilege measurements: ${JSON.stringify(measured)}`);
   });
 
-  it("with a VRRPv2 password the agents elect one MASTER, having read it through a Role for that one Secret", async () => {
+  it("with a VRRPv2 password the agents, as the chart's ServiceAccount, elect one MASTER, having read it through a Role for that one Secret", async () => {
     const { master } = await bed().settled();
     measured.applyToSettledMs = Date.now() - bed().appliedAt;
     expect(bed().testbed.nodeNames).toContain(master);
+    const daemonSet = await getJson(["get", "daemonset", AGENT_NAME, "-n", system]);
+    expect((daemonSet.spec as { template: { spec: Json } }).template.spec.serviceAccountName).toBe(agentAccount);
     const role = await getJson(["get", "role", passwordAccessName(havipName), "-n", edge]);
     expect(role.rules).toEqual([{ apiGroups: [""], resources: ["secrets"], resourceNames: [passwordSecret], verbs: ["get"] }]);
     const binding = await getJson(["get", "rolebinding", passwordAccessName(havipName), "-n", edge]);
     expect(binding.roleRef).toEqual({ apiGroup: "rbac.authorization.k8s.io", kind: "Role", name: passwordAccessName(havipName) });
-    expect(binding.subjects).toEqual([{ kind: "ServiceAccount", name: agentAccount, namespace: edge }]);
+    expect(binding.subjects).toEqual([{ kind: "ServiceAccount", name: agentAccount, namespace: system }]);
   });
 
-  it("an agent's token may do exactly its set in its namespace, nothing elsewhere, and is denied the rest", async () => {
-    expect(await grantedIn(agentKubeconfig, edge)).toEqual([
+  it("an agent's token may do exactly the ClusterRole's set in every namespace, get only the Secret a resource names, and is denied the rest", async () => {
+    // One agent per node serves every resource in every namespace, so the ClusterRole's rights hold everywhere.
+    const clusterWide = [
       "events||create",
       "highavailabilityvips.ha-nginx.io/status||patch",
       "highavailabilityvips.ha-nginx.io||list",
       "highavailabilityvips.ha-nginx.io||watch",
+      "nodes||list",
+      "nodes||watch",
       "pods||list",
       "pods||watch",
-      `secrets|${passwordSecret}|get`,
-    ]);
-    expect(await grantedIn(agentKubeconfig, system)).toEqual([]);
+    ];
+    expect(await grantedIn(agentKubeconfig, edge)).toEqual([...clusterWide, `secrets|${passwordSecret}|get`].sort());
+    // Its own namespace holds a Secret of the same name, which no resource there names: not readable.
+    expect(await grantedIn(agentKubeconfig, system)).toEqual(clusterWide);
+    expect(await grantedIn(agentKubeconfig, "default")).toEqual(clusterWide);
     const denied: readonly (readonly string[])[] = [
       ["get", "secrets/unrelated", "-n", edge],
       ["list", "secrets", "-n", edge],
       ["watch", `secrets/${passwordSecret}`, "-n", edge],
       ["get", `secrets/${passwordSecret}`, "-n", system],
-      ["list", "highavailabilityvips.ha-nginx.io", "-n", system],
-      ["patch", "highavailabilityvips.ha-nginx.io", "--subresource=status", "-n", system],
+      ["list", "secrets", "-A"],
+      ["get", `highavailabilityvips.ha-nginx.io/${havipName}`, "-n", edge],
       ["patch", `highavailabilityvips.ha-nginx.io/${havipName}`, "-n", edge],
+      ["update", "highavailabilityvips.ha-nginx.io", "--subresource=status", "-n", edge],
       ["delete", "highavailabilityvips.ha-nginx.io", "-n", edge],
       ["create", "pods", "--subresource=exec", "-n", edge],
-      ["delete", "pods", "-n", edge],
+      ["delete", "pods", "-n", system],
+      ["get", "nodes"],
       ["patch", "nodes"],
-      ["list", "nodes"],
+      ["patch", "nodes", "--subresource=status"],
       ["create", "rolebindings", "-n", edge],
       ["get", "configmaps", "-n", edge],
-      ["patch", "daemonsets.apps", "-n", edge],
+      ["patch", "daemonsets.apps", "-n", system],
+      ["create", "serviceaccounts", "--subresource=token", "-n", system],
     ];
     for (const args of denied) expect({ args, answer: await canI(agentKubeconfig, ...args) }).toEqual({ args, answer: "no" });
     // The same through real requests, not only SelfSubjectAccessReviews.
@@ -175,16 +189,12 @@ describe("e2e: least privilege", () => {
     expect(own.code).toBe(0);
     const other = await kubectl(["get", "secret", "unrelated", "-n", edge, "-o", "name"], { kubeconfig: agentKubeconfig });
     expect(other.stderr).toContain("Forbidden");
+    const sameNameElsewhere = await kubectl(["get", "secret", passwordSecret, "-n", system, "-o", "name"], { kubeconfig: agentKubeconfig });
+    expect(sameNameElsewhere.stderr).toContain("Forbidden");
   });
 
-  it("the controller's token may do exactly the chart's set, and cannot widen it through the RBAC it writes", async () => {
+  it("the controller's token may do exactly the chart's set, DaemonSets and pods in its own namespace only, and cannot widen it through the RBAC it writes", async () => {
     const clusterWide = [
-      "clusterroles.rbac.authorization.k8s.io|ha-nginx-agent|bind",
-      "daemonsets.apps||create",
-      "daemonsets.apps||delete",
-      "daemonsets.apps||list",
-      "daemonsets.apps||patch",
-      "daemonsets.apps||watch",
       "events.events.k8s.io||create",
       "highavailabilityvips.ha-nginx.io/status||patch",
       "highavailabilityvips.ha-nginx.io||get",
@@ -193,8 +203,6 @@ describe("e2e: least privilege", () => {
       "highavailabilityvips.ha-nginx.io||watch",
       "nodes||list",
       "nodes||watch",
-      "pods||list",
-      "pods||watch",
       "rolebindings.rbac.authorization.k8s.io||create",
       "rolebindings.rbac.authorization.k8s.io||delete",
       "rolebindings.rbac.authorization.k8s.io||patch",
@@ -202,25 +210,43 @@ describe("e2e: least privilege", () => {
       "roles.rbac.authorization.k8s.io||delete",
       "roles.rbac.authorization.k8s.io||patch",
       "secrets||get",
-      "serviceaccounts||create",
-      "serviceaccounts||delete",
-      "serviceaccounts||patch",
     ];
     expect(await grantedIn(controllerKubeconfig, edge)).toEqual(clusterWide);
-    // Its own namespace adds the leader-election Lease: create, and get and patch on that one name.
-    const leases = ["leases.coordination.k8s.io|ha-nginx-controller|get", "leases.coordination.k8s.io|ha-nginx-controller|patch", "leases.coordination.k8s.io||create"];
-    expect(await grantedIn(controllerKubeconfig, system)).toEqual([...clusterWide, ...leases].sort());
+    // Its own namespace adds the Role ha-nginx-controller: the one agent DaemonSet and its pods (list and watch for the
+    // caches, delete to replace an outdated agent), and the leader-election Lease (create, and get and patch on that
+    // one name).
+    const ownNamespace = [
+      "daemonsets.apps||create",
+      "daemonsets.apps||delete",
+      "daemonsets.apps||list",
+      "daemonsets.apps||patch",
+      "daemonsets.apps||watch",
+      "pods||delete",
+      "pods||list",
+      "pods||watch",
+      "leases.coordination.k8s.io|ha-nginx-controller|get",
+      "leases.coordination.k8s.io|ha-nginx-controller|patch",
+      "leases.coordination.k8s.io||create",
+    ];
+    expect(await grantedIn(controllerKubeconfig, system)).toEqual([...clusterWide, ...ownNamespace].sort());
     const denied: readonly (readonly string[])[] = [
       ["list", "secrets", "-A"],
       ["watch", "secrets", "-n", edge],
-      ["create", "pods", "-n", edge],
-      ["create", "pods", "--subresource=exec", "-n", edge],
+      ["create", "daemonsets.apps", "-n", edge],
+      ["list", "pods", "-n", edge],
+      ["delete", "pods", "-n", edge],
+      ["create", "pods", "-n", system],
+      ["create", "pods", "--subresource=exec", "-n", system],
+      ["create", "serviceaccounts", "-n", edge],
+      ["create", "serviceaccounts", "-n", system],
+      ["create", "serviceaccounts", "--subresource=token", "-n", system],
       ["patch", "nodes"],
       ["delete", "nodes"],
       ["delete", "highavailabilityvips.ha-nginx.io", "-n", edge],
       ["update", "highavailabilityvips.ha-nginx.io", "-n", edge],
       ["escalate", "roles", "-n", edge],
       ["bind", "roles", "-n", edge],
+      ["bind", "clusterroles/ha-nginx-agent"],
       ["bind", "clusterroles/cluster-admin"],
       ["create", "clusterroles"],
       ["create", "clusterrolebindings"],
@@ -248,10 +274,24 @@ describe("e2e: least privilege", () => {
     });
     expect(adminBinding.stderr).toMatch(/forbidden.*attempting to grant RBAC permissions not currently held/is);
     expect(await isGone(["rolebinding", "admin-for-me", "-n", edge])).toBe(true);
+    // Nor can it hand the agents' rights to another identity: it may not bind ClusterRole ha-nginx-agent, and does not
+    // hold all of it (pods outside its namespace, core Events).
+    const agentRoleBinding = await kubectl(["create", "-f", "-"], {
+      kubeconfig: controllerKubeconfig,
+      input: JSON.stringify({
+        apiVersion: "rbac.authorization.k8s.io/v1",
+        kind: "RoleBinding",
+        metadata: { name: "agent-for-default", namespace: edge },
+        roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "ClusterRole", name: "ha-nginx-agent" },
+        subjects: [{ kind: "ServiceAccount", name: "default", namespace: edge }],
+      }),
+    });
+    expect(agentRoleBinding.stderr).toMatch(/forbidden.*attempting to grant RBAC permissions not currently held/is);
+    expect(await isGone(["rolebinding", "agent-for-default", "-n", edge])).toBe(true);
   });
 
   it("securityContext as the API server holds it: agent NET_ADMIN and NET_RAW only; controller non-root, no capabilities", async () => {
-    const daemonSet = await getJson(["get", "daemonset", agentAccount, "-n", edge]);
+    const daemonSet = await getJson(["get", "daemonset", AGENT_NAME, "-n", system]);
     const podSpec = (daemonSet.spec as { template: { spec: Json } }).template.spec;
     const [agent] = podSpec.containers as Json[];
     expect(agent?.securityContext).toEqual({
@@ -296,10 +336,10 @@ describe("e2e: least privilege", () => {
   it("the password is in no log, Event, HAVIP or DaemonSet", async () => {
     // Let the agents run a while past settling, so their steady-state logging is in the files too.
     await new Promise((resolveWait) => setTimeout(resolveWait, 3_000));
-    const pods = (await getJson(["get", "pods", "-n", edge, "-l", `${AGENT_LABEL}=${agentAccount}`])).items as { metadata: { name: string } }[];
+    const pods = (await getJson(["get", "pods", "-n", system, "-l", `${AGENT_LABEL}=${AGENT_NAME}`])).items as { metadata: { name: string } }[];
     expect(pods).toHaveLength(bed().testbed.nodeNames.length);
     const files = pods.flatMap((pod) => {
-      const dir = bed().testbed.runner.podDir(edge, pod.metadata.name);
+      const dir = bed().testbed.runner.podDir(system, pod.metadata.name);
       if (dir === undefined) throw new Error(`no pod folder for ${pod.metadata.name}`);
       const podFiles = filesUnder(dir);
       // Each agent got past reading the password: it logs "router starting" only once it has its configuration.
@@ -313,7 +353,7 @@ describe("e2e: least privilege", () => {
       { where: "core/v1 Events", text: JSON.stringify(await getJson(["get", "events", "-A"])) },
       { where: "events.k8s.io Events", text: JSON.stringify(await getJson(["get", "events.events.k8s.io", "-A"])) },
       { where: "HAVIP", text: JSON.stringify(await bed().custom.getNamespacedCustomObject({ group: HAVIP_GROUP, version: HAVIP_VERSION, namespace: edge, plural: HAVIP_PLURAL, name: havipName })) },
-      { where: "DaemonSet", text: JSON.stringify(await getJson(["get", "daemonset", agentAccount, "-n", edge])) },
+      { where: "DaemonSet", text: JSON.stringify(await getJson(["get", "daemonset", AGENT_NAME, "-n", system])) },
       { where: "agent pods", text: JSON.stringify(pods) },
     ];
     // The searches must have something to search: the agents' Events are there, and the Secret itself, read the same
@@ -331,7 +371,7 @@ describe("e2e: least privilege", () => {
     }
   });
 
-  it("removing authentication removes the Role; deleting the resource removes it before the resource is gone", async () => {
+  it("removing authentication removes the Role; deleting the resource removes it before the resource is gone, then the agents go", async () => {
     const accessName = passwordAccessName(havipName);
     const patch = JSON.stringify({ spec: { authentication: null } });
     expect((await kubectl(["patch", "highavailabilityvip", havipName, "-n", edge, "--type=merge", "-p", patch])).code).toBe(0);
@@ -358,6 +398,11 @@ describe("e2e: least privilege", () => {
     // The garbage collector would remove them only after the resource is gone; the finalizer does it before.
     expect(await isGone(["role", accessName, "-n", edge])).toBe(true);
     expect(await isGone(["rolebinding", accessName, "-n", edge])).toBe(true);
-    expect(await isGone(["serviceaccount", agentAccount, "-n", edge])).toBe(true);
+    expect(await canI(agentKubeconfig, "get", `secrets/${passwordSecret}`, "-n", edge)).toBe("no");
+    // With no resource left the controller deletes the agent DaemonSet; the agents' ServiceAccount and its cluster-wide
+    // binding are the chart's, and stay for the next resource.
+    await waitFor(() => isGone(["daemonset", AGENT_NAME, "-n", system]), { timeoutMs: 30_000, intervalMs: 250, what: "the agent DaemonSet deleted with the last resource" });
+    expect(await isGone(["serviceaccount", agentAccount, "-n", system])).toBe(false);
+    expect(await isGone(["clusterrolebinding", "ha-nginx-agent"])).toBe(false);
   });
 });

@@ -7,9 +7,10 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { join, resolve } from "node:path";
 import { buildCrd, type JsonObject, type JsonValue } from "../../src/api/v1alpha1/index.js";
+import { DEFAULT_AGENT_HTTP_PORT } from "../../src/controller/command.js";
 import { vipHolders } from "../../src/lab/agent.js";
 import { waitFor } from "../../src/lab/wait.js";
-import { haVipManifest, havipName, havipNamespace as namespace, isPodReady, startHaVipBed, type HaVipBed } from "../../src/testbed/havip-bed.js";
+import { haVipManifest, havipName, havipNamespace as namespace, havipSystemNamespace, isPodReady, startHaVipBed, type HaVipBed } from "../../src/testbed/havip-bed.js";
 
 const repo = resolve(import.meta.dirname, "../..");
 const crdFile = join(repo, "crds/ha-nginx.io_highavailabilityvips.yaml");
@@ -137,6 +138,8 @@ const storedBeforeTheRule: readonly (Row & { readonly ruleAt: readonly string[] 
   },
 ];
 
+const oldToleration = (index: number): string => `ha-nginx.io/old-${index}`;
+
 function manifest(name: string, spec: Record<string, unknown>): string {
   return JSON.stringify({ apiVersion: "ha-nginx.io/v1alpha1", kind: "HighAvailabilityVIP", metadata: { name, namespace }, spec });
 }
@@ -157,7 +160,15 @@ interface Condition {
 
 // node-1 at 150 over node-2 at 100: unhealthy, node-1 advertises 150 - 10 = 140, still above 100, so node-2 never
 // preempts (RFC 5798 §6.4.2). The smallest weight that works is -51.
-const weakWeightManifest = (vip: string): string => haVipManifest(vip, { agents: { preemption: "Always", weight: -10, hasLocalProbe: false } });
+// The resource tolerates the NoSchedule taint the third test puts on node-1: an agent serves only the resources whose
+// tolerations cover its node's taints, and the nginx DaemonSet, which has none, must be the only one kept off node-1.
+const testTaint = "ha-nginx.io/resource-input-test";
+const weakWeightManifest = (vip: string): string => {
+  const manifest = haVipManifest(vip, { agents: { preemption: "Always", weight: -10, hasLocalProbe: false } });
+  const tolerating = manifest.replace("  nodes:\n", `  nodes:\n    tolerations: [{ key: ${testTaint}, operator: Exists, effect: NoSchedule }]\n`);
+  if (tolerating === manifest) throw new Error("the bed's HAVIP manifest has no spec.nodes to add the toleration to");
+  return tolerating;
+};
 
 describe("e2e resource input", () => {
   let havip: HaVipBed | undefined;
@@ -227,8 +238,8 @@ describe("e2e resource input", () => {
   it("the warning is right: node-1 unhealthy at 140 keeps the VIP for three advert intervals", async () => {
     const { testbed, core } = bed();
     // A NoSchedule taint keeps the DaemonSet from replacing node-1's nginx pod, so node-1 stays unhealthy; the running
-    // agent pod is not evicted by it.
-    const taint = "ha-nginx.io/resource-input-test=unhealthy:NoSchedule";
+    // agent pod is not evicted by it, and the resource tolerates it, so that agent keeps serving it.
+    const taint = `${testTaint}=unhealthy:NoSchedule`;
     const tainted = await kubectl(["taint", "node", "node-1", taint]);
     expect(tainted.code, tainted.stderr).toBe(0);
     try {
@@ -276,8 +287,10 @@ describe("e2e resource input", () => {
       const downgraded = await kubectl(["apply", "--server-side", "-f", "-"], JSON.stringify(older));
       expect(downgraded.code, downgraded.stderr).toBe(0);
       for (const [index, row] of storedBeforeTheRule.entries()) {
+        // Each with a toleration of its own, which would show in the agent DaemonSet if the controller placed agents for it.
+        const spec = { ...row.spec, nodes: { tolerations: [{ key: oldToleration(index), operator: "Exists" }] } };
         // The API server may take a moment to serve the older schema.
-        await waitFor(async () => (await kubectl(["apply", "-f", "-"], manifest(`old-${index}`, row.spec))).code === 0, {
+        await waitFor(async () => (await kubectl(["apply", "-f", "-"], manifest(`old-${index}`, spec))).code === 0, {
           timeoutMs: 30_000,
           intervalMs: 500,
           what: `the older CRD to accept ${row.name}`,
@@ -301,12 +314,37 @@ describe("e2e resource input", () => {
       expect(invalid?.message).toContain(`${row.path}: `);
       expect(invalid?.message).toContain(row.fix);
       expect((await conditionsOf(name)).find((condition) => condition.type === "Ready")).toMatchObject({ status: "False", reason: "SpecInvalid" });
-      const daemonSets = await kubectl(["get", "daemonset", `ha-nginx-agent-${name}`, "-n", namespace]);
-      expect(daemonSets.code, `the controller started agents for invalid ${name}`).not.toBe(0);
     }
+    // A valid resource stored after them, on no node: once its toleration is in the agent DaemonSet, the controller has
+    // placed the agents with the invalid ones in its cache, and their tolerations must not be there.
+    const control = manifest("placement-control", { addresses: ["10.77.0.212/24"], nodes: { selector: { matchLabels: { "ha-nginx.io/nowhere": "true" } }, tolerations: [{ key: "ha-nginx.io/placement-control", operator: "Exists" }] } });
+    const applied = await kubectl(["apply", "-f", "-"], control);
+    expect(applied.code, applied.stderr).toBe(0);
+    let tolerations: readonly string[] = [];
+    await waitFor(
+      async () => {
+        const got = await kubectl(["get", "daemonset", "ha-nginx-agent", "-n", havipSystemNamespace, "-o", "jsonpath={.spec.template.spec.tolerations[*].key}"]);
+        tolerations = got.code === 0 ? got.stdout.split(" ") : [];
+        return tolerations.includes("ha-nginx.io/placement-control");
+      },
+      { timeoutMs: 30_000, intervalMs: 250, what: "the control resource's toleration in the agent DaemonSet" },
+    );
+    for (const index of storedBeforeTheRule.keys()) expect(tolerations, `the controller placed agents for invalid old-${index}`).not.toContain(oldToleration(index));
+    // Nor does any agent serve them: on every node, no router and no problem under their names.
+    for (const node of bed().testbed.nodeNames) {
+      const host = bed().testbed.hostOf(node);
+      const answer = await bed().testbed.lab.httpGet(host, `http://${host.address}:${DEFAULT_AGENT_HTTP_PORT}/state`);
+      expect(answer.status, `${node}'s agent /state`).toBe(200);
+      const state = JSON.parse(answer.body) as { routers?: { havip?: string }[]; problems?: { havip?: string }[] };
+      const served = [...(state.routers ?? []), ...(state.problems ?? [])].map((part) => part.havip);
+      expect(served, `${node}'s agent`).toContain(`${namespace}/${havipName}`);
+      for (const index of storedBeforeTheRule.keys()) expect(served, `${node}'s agent`).not.toContain(`${namespace}/old-${index}`);
+    }
+    const removed = await kubectl(["delete", "havip", "placement-control", "-n", namespace, "--wait=true", "--timeout=60s"]);
+    expect(removed.code, removed.stderr).toBe(0);
     // The restored CRD keeps refusing the same spec for a new object.
     const again = await kubectl(["apply", "-f", "-"], manifest("old-again", storedBeforeTheRule[0]?.spec ?? {}));
     expect(again.code).not.toBe(0);
-  }, 90_000);
+  }, 120_000);
 });
 

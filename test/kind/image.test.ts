@@ -63,7 +63,7 @@ describe("the image", () => {
   });
 
   it.each([
-    ["agent", ["agent", "--namespace", "default", "--name", "edge"]],
+    ["agent", ["agent", "--http-port", "9750"]],
     ["controller", ["controller", "--namespace", "default"]],
   ])("the %s stops on SIGTERM within 3 s while still starting up (its API server never answers)", async (_role, args) => {
     // An API server that accepts connections and never answers keeps the process in its start-up, before any

@@ -13,7 +13,7 @@ import { createKindCluster, docker, kindBinary, repo, run, type KindCluster, typ
 export const namespace = "ha-nginx-system";
 export const release = "edge";
 export const havipName = "edge-ha-nginx";
-const agentDaemonSet = `ha-nginx-agent-${havipName}`;
+const agentDaemonSet = "ha-nginx-agent";
 const nginxSelector = "app.kubernetes.io/name=ha-nginx-nginx";
 const agentSelector = "app.kubernetes.io/name=ha-nginx-agent";
 const controllerSelector = "app.kubernetes.io/name=ha-nginx-controller";
@@ -328,6 +328,23 @@ async function waitForRollout(ha: KindHa, kind: string, name: string): Promise<v
   await ha.cluster.kubectl(["rollout", "status", "-n", namespace, `${kind}/${name}`, "--timeout=240s"], { timeoutMs: 250_000 });
 }
 
+/**
+ * Every agent pod Ready and on the DaemonSet's current revision. `rollout status` cannot tell: the agent DaemonSet is
+ * OnDelete, and the controller replaces its pods itself, one node at a time.
+ */
+async function waitForAgentsCurrent(ha: KindHa): Promise<void> {
+  let seen = "";
+  await waitFor(async () => {
+    const revision = (await ha.cluster.kubectl(["get", "daemonset", "-n", namespace, agentDaemonSet, "-o", "jsonpath={.spec.template.metadata.annotations.ha-nginx\\.io/agent-revision}"])).stdout.trim();
+    const pods = await ha.cluster.kubectl(["get", "pods", "-n", namespace, "-l", agentSelector, "-o", "jsonpath={range .items[*]}{.metadata.annotations.ha-nginx\\.io/agent-revision} {.status.conditions[?(@.type==\"Ready\")].status} {.metadata.deletionTimestamp}{\"\\n\"}{end}"]);
+    const lines = pods.stdout.trim().split("\n").filter((line) => line.trim() !== "");
+    seen = `revision ${revision}; pods: ${lines.join(", ")}`;
+    return revision !== "" && lines.length === ha.cluster.nodes.length && lines.every((line) => line.trim() === `${revision} True`);
+  }, { timeoutMs: 240_000, intervalMs: 500, what: "every agent Ready on the current revision" }).catch((error: unknown) => {
+    throw new Error(`${String(error)}; ${seen}`);
+  });
+}
+
 async function waitForStatusMaster(ha: KindHa, node: string, timeoutMs: number): Promise<void> {
   await waitFor(async () => (await ha.statusMaster()) === node, { timeoutMs, intervalMs: 250, what: `status.master = ${node}` });
 }
@@ -357,14 +374,14 @@ async function currentMaster(ha: KindHa): Promise<KindNode> {
   return holder;
 }
 
-async function deleteMastersPod(ha: KindHa, label: string, scenario: string, selector: string, daemonSet: string): Promise<ScenarioRow> {
+async function deleteMastersPod(ha: KindHa, label: string, scenario: string, selector: string, settle: () => Promise<void>): Promise<ScenarioRow> {
   const master = await currentMaster(ha);
   return withTimeline(ha, async () => {
     const probe = await ha.startClient(label);
     const pod = await ha.podOn(selector, master.name);
     await ha.cluster.kubectl(["delete", "pod", "-n", namespace, pod, "--wait=false"]);
     const next = await waitForMove(ha, master.name, 30_000);
-    await waitForRollout(ha, "daemonset", daemonSet);
+    await settle();
     await waitForReplacement(ha, selector, master.name, pod);
     await sleep(1000);
     const report = await probe.stop();
@@ -385,15 +402,15 @@ async function waitForReplacement(ha: KindHa, selector: string, node: string, de
 
 /** Deleting the master's nginx pod: its readiness goes, the agent hands the VIP over, then nginx stops. */
 export function nginxPodDelete(ha: KindHa): Promise<ScenarioRow> {
-  return deleteMastersPod(ha, "nginx-pod-delete", "nginx pod deleted (planned)", nginxSelector, `${release}-ha-nginx-nginx`);
+  return deleteMastersPod(ha, "nginx-pod-delete", "nginx pod deleted (planned)", nginxSelector, () => waitForRollout(ha, "daemonset", `${release}-ha-nginx-nginx`));
 }
 
 /** Deleting the master's agent pod: SIGTERM, the agent sends priority 0 and keeps the VIP until its successor speaks. */
 export function agentPodDelete(ha: KindHa): Promise<ScenarioRow> {
-  return deleteMastersPod(ha, "agent-pod-delete", "agent pod deleted (planned)", agentSelector, agentDaemonSet);
+  return deleteMastersPod(ha, "agent-pod-delete", "agent pod deleted (planned)", agentSelector, () => waitForAgentsCurrent(ha));
 }
 
-/** A `helm upgrade` that changes the agents' pod template, so the DaemonSet rolls every agent, one at a time. */
+/** A `helm upgrade` that changes what the agents run, so the controller replaces every agent, one at a time. */
 export async function helmUpgradeRollsAgents(ha: KindHa): Promise<ScenarioRow> {
   await currentMaster(ha);
   return withTimeline(ha, () => helmUpgradeMeasured(ha));
@@ -407,7 +424,7 @@ async function helmUpgradeMeasured(ha: KindHa): Promise<{ row: ScenarioRow; repo
     const after = await ha.cluster.kubectl(["get", "daemonset", "-n", namespace, agentDaemonSet, "-o", "jsonpath={.metadata.generation}"]);
     return after.stdout !== before.stdout;
   }, { timeoutMs: 60_000, intervalMs: 500, what: "the controller updating the agent DaemonSet" });
-  await waitForRollout(ha, "daemonset", agentDaemonSet);
+  await waitForAgentsCurrent(ha);
   await currentMaster(ha);
   await sleep(1000);
   const report = await probe.stop();

@@ -1,7 +1,8 @@
-// What the agent needs from its HighAvailabilityVIP before the router can run: a valid spec, a VRID (the spec's,
-// or the one the controller allocated into status) and the unicast peers the controller published. Pure.
+// What the agent needs from a HighAvailabilityVIP before its router can run: a valid spec that the controller has
+// seen and not refused, a VRID (the spec's, or the one the controller allocated into status) and the unicast peers
+// the controller published. Pure.
 
-import { nodeStatusEntrySchema, validateHaVipSpec, formatIssues, type HaVipSpec, type NodeStatusEntry } from "../../api/v1alpha1/index.js";
+import { ConditionReason, ConditionType, nodeStatusEntrySchema, validateHaVipSpec, formatIssues, type HaVipSpec, type NodeStatusEntry } from "../../api/v1alpha1/index.js";
 
 export interface SecretKeyRef {
   readonly name: string;
@@ -41,11 +42,35 @@ function statusStrings(status: unknown, field: "peers" | "cordonedNodes"): reado
   return list.filter((item): item is string => typeof item === "string" && item !== "");
 }
 
+function conditionsOf(status: unknown): readonly Readonly<Record<string, unknown>>[] {
+  if (!isRecord(status) || !Array.isArray(status.conditions)) return [];
+  return status.conditions.filter(isRecord);
+}
+
+/**
+ * Why the controller holds this generation back, if it does: it has not seen it yet, or it refused it (a VRID or
+ * address conflict, too many nodes). The agents then keep what runs, as the resource's own DaemonSet once did.
+ */
+function controllerRefusal(object: Readonly<Record<string, unknown>>): string | undefined {
+  const generation = isRecord(object.metadata) ? object.metadata.generation : undefined;
+  if (typeof generation !== "number") return undefined;
+  const observed = isRecord(object.status) ? object.status.observedGeneration : undefined;
+  if (observed !== generation) return `waiting for the controller to see generation ${generation} (status.observedGeneration is ${typeof observed === "number" ? observed : "unset"})`;
+  const conditions = conditionsOf(object.status);
+  const conflict = conditions.find((condition) => condition.type === ConditionType.Conflict && condition.status === "True");
+  if (conflict !== undefined) return `the controller refuses it: Conflict (${String(conflict.reason)}): ${String(conflict.message)}`;
+  const tooMany = conditions.find((condition) => condition.type === ConditionType.Ready && condition.reason === ConditionReason.TooManyNodes);
+  if (tooMany !== undefined) return `the controller refuses it: ${String(tooMany.message)}`;
+  return undefined;
+}
+
 export function resolveHaVip(object: unknown): HaVipResolution {
   if (!isRecord(object)) return { kind: "invalid", message: "the object is not a HighAvailabilityVIP" };
   const validated = validateHaVipSpec(object.spec);
   if (!validated.ok) return { kind: "invalid", message: formatIssues(validated.issues) };
   const spec = validated.value;
+  const refusal = controllerRefusal(object);
+  if (refusal !== undefined) return { kind: "waiting", message: refusal };
   const vrid = spec.virtualRouterID ?? statusVrid(object.status);
   if (vrid === undefined) {
     return { kind: "waiting", message: "waiting for the controller to allocate status.virtualRouterID (spec.virtualRouterID is not set)" };

@@ -34,11 +34,11 @@ export const ConditionReason = {
   MasterElected: "MasterElected",
   /** Ready=False: agents run but none is MASTER (all BACKUP, FAULT or INIT). */
   NoMaster: "NoMaster",
-  /** Ready=False: no agent has reported yet, e.g. the DaemonSet is still rolling out. */
+  /** Ready=False: no agent has reported yet, e.g. the agent DaemonSet is still rolling out. */
   AgentsPending: "AgentsPending",
   /** Ready=False: no node matches `spec.nodes.selector`. */
   NoEligibleNodes: "NoEligibleNodes",
-  /** Ready=False: `spec.nodes.selector` matches more than MAX_NODES nodes; the controller neither creates nor updates its agents. */
+  /** Ready=False: `spec.nodes.selector` matches more than MAX_NODES nodes; the agents neither start nor change its routers. */
   TooManyNodes: "TooManyNodes",
   /** Ready=False: the spec is invalid, see the Invalid condition. */
   SpecInvalid: "SpecInvalid",

@@ -206,12 +206,12 @@ const preemptionSchema = z
 
 const nodesSchema = z
   .strictObject({
-    selector: labelSelector.optional().describe("Node label selector: agents run only on matching nodes. Empty or absent: every node."),
+    selector: labelSelector.optional().describe("Node label selector: the node's agent serves this resource only on matching nodes. Empty or absent: every node."),
     tolerations: z
       .array(z.looseObject({}).meta({ "x-kubernetes-preserve-unknown-fields": true }))
       .max(64)
       .default([])
-      .describe("Tolerations (core/v1 Toleration) copied to the agent DaemonSet."),
+      .describe("Tolerations (core/v1 Toleration): the resource runs only on nodes whose NoSchedule and NoExecute taints it tolerates. The one agent DaemonSet carries every resource's."),
     priorities: z
       .array(z.strictObject({ node: z.string().min(1).max(253), priority }))
       .max(MAX_NODES)
@@ -593,7 +593,7 @@ export const haVipStatusSchema = z
       .meta({ "x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["node"] })
       .optional()
       .describe(
-        "One entry per node, written only by that node's agent (server-side apply, field manager ha-nginx-agent-<node>). The controller removes the entry of a node that left the selection once its agent is gone.",
+        "One entry per node, written only by that node's agent (server-side apply, field manager ha-nginx-agent-<node>). The controller removes the entry of a node that left the selection 30 s later.",
       ),
     conditions: z
       .array(conditionSchema)

@@ -1,5 +1,5 @@
-// metav1.LabelSelector, as spec.nodes.selector and spec.healthCheck.nginxPodSelector use it: the controller matches
-// nodes with it, the agent turns it into a labelSelector query.
+// metav1.LabelSelector, as spec.nodes.selector and spec.healthCheck.nginxPodSelector use it: nodes and the agent's
+// nginx pods are matched with it in memory, from the watches' caches.
 import type { LabelSelector } from "./schema.js";
 
 /** metav1.LabelSelector semantics: every matchLabels pair and every expression must hold; an empty selector matches all. */
@@ -21,23 +21,4 @@ export function matchesSelector(selector: LabelSelector | undefined, labels: Rea
         return value === undefined;
     }
   });
-}
-
-/** The `key=value,key in (a,b)` form the API server accepts as a labelSelector query. */
-export function formatSelector(selector: LabelSelector): string {
-  const pairs = Object.entries(selector.matchLabels ?? {}).map(([key, value]) => `${key}=${value}`);
-  const expressions = (selector.matchExpressions ?? []).map((expression) => {
-    const values = (expression.values ?? []).join(",");
-    switch (expression.operator) {
-      case "In":
-        return `${expression.key} in (${values})`;
-      case "NotIn":
-        return `${expression.key} notin (${values})`;
-      case "Exists":
-        return expression.key;
-      case "DoesNotExist":
-        return `!${expression.key}`;
-    }
-  });
-  return [...pairs, ...expressions].join(",");
 }

@@ -13,7 +13,6 @@ import {
   type V1DaemonSet,
   type V1Role,
   type V1RoleBinding,
-  type V1ServiceAccount,
 } from "@kubernetes/client-node";
 import { randomBytes } from "node:crypto";
 import { HAVIP_API_VERSION, HAVIP_GROUP, HAVIP_KIND, HAVIP_PLURAL, HAVIP_VERSION } from "../../api/v1alpha1/index.js";
@@ -97,11 +96,6 @@ export class Cluster {
     return this.apps.patchNamespacedDaemonSet({ name, namespace, body: daemonSet, fieldManager: FIELD_MANAGER, force: true }, serverSideApply);
   }
 
-  applyServiceAccount(account: V1ServiceAccount): Promise<V1ServiceAccount> {
-    const { name = "", namespace = "" } = account.metadata ?? {};
-    return this.core.patchNamespacedServiceAccount({ name, namespace, body: account, fieldManager: FIELD_MANAGER, force: true }, serverSideApply);
-  }
-
   applyRoleBinding(binding: V1RoleBinding): Promise<V1RoleBinding> {
     const { name = "", namespace = "" } = binding.metadata ?? {};
     return this.rbac.patchNamespacedRoleBinding({ name, namespace, body: binding, fieldManager: FIELD_MANAGER, force: true }, serverSideApply);
@@ -124,8 +118,8 @@ export class Cluster {
     await this.rbac.deleteNamespacedRoleBinding({ namespace, name });
   }
 
-  async deleteServiceAccount(namespace: string, name: string): Promise<void> {
-    await this.core.deleteNamespacedServiceAccount({ namespace, name });
+  async deletePod(namespace: string, name: string): Promise<void> {
+    await this.core.deleteNamespacedPod({ namespace, name });
   }
 
   /** An events.k8s.io/v1 Event on the resource, as `kubectl describe havip` shows it. */
