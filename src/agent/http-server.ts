@@ -9,10 +9,12 @@ export interface AgentHttpSources {
   state(): unknown;
   /** Whether the agent's loop is alive; /healthz answers 503 otherwise. */
   isAlive(): boolean;
+  /** Whether every router it should run has started or said why not; /readyz answers 503 otherwise. Absent: alive. */
+  isReady?(): boolean;
 }
 
 /**
- * Serves /metrics, /healthz and /state on each of `addresses`, one listener each; with none, on every address of
+ * Serves /metrics, /healthz, /readyz and /state on each of `addresses`, one listener each; with none, on every address of
  * every family the host has. Starts nothing until `start()`.
  */
 export class AgentHttpServer {
@@ -36,7 +38,7 @@ export class AgentHttpServer {
       this.#servers.push(server);
       await new Promise<void>((resolve, reject) => {
         server.once("error", (error: NodeJS.ErrnoException) => {
-          reject(new StartupError(`cannot serve HTTP on ${address ?? "every address"} port ${this.port}: ${error.code ?? error.message}; set --http-address or --http-port`));
+          reject(new StartupError(`cannot serve HTTP on ${address ?? "every address"} port ${this.port}: ${error.code ?? error.message}; set --http-address or --http-port (the chart's agent.httpAddress or agent.httpPort)`));
         });
         server.listen(this.port, address, () => resolve());
       });
@@ -66,10 +68,13 @@ export class AgentHttpServer {
     } else if (path === "/healthz") {
       const alive = this.sources.isAlive();
       response.writeHead(alive ? 200 : 503, { "content-type": "text/plain" }).end(alive ? "ok\n" : "stalled\n");
+    } else if (path === "/readyz") {
+      const ready = this.sources.isReady?.() ?? this.sources.isAlive();
+      response.writeHead(ready ? 200 : 503, { "content-type": "text/plain" }).end(ready ? "ok\n" : "routers starting\n");
     } else if (path === "/state") {
       response.writeHead(200, { "content-type": "application/json" }).end(`${JSON.stringify(this.sources.state(), null, 2)}\n`);
     } else {
-      response.writeHead(404, { "content-type": "text/plain" }).end("not found: try /metrics, /healthz or /state\n");
+      response.writeHead(404, { "content-type": "text/plain" }).end("not found: try /metrics, /healthz, /readyz or /state\n");
     }
   };
 }

@@ -150,11 +150,12 @@ function hashOf(value: unknown): string {
 //
 // Placement is the union of the resources' node selectors and tolerations. OnDelete: a resource added, edited or
 // deleted changes the template's placement, and must restart no agent; the controller replaces agents itself, one node
-// at a time, only when what they run changes (AGENT_REVISION_ANNOTATION).
+// at a time, only when what they run changes (AGENT_REVISION_ANNOTATION): image, arguments, resources, or a longer
+// termination grace.
 export function desiredAgentDaemonSet(specs: readonly HaVipSpec[], settings: AgentSettings): V1DaemonSet {
   const labels = { [AGENT_LABEL]: AGENT_NAME, "app.kubernetes.io/name": AGENT_NAME, "app.kubernetes.io/managed-by": FIELD_MANAGER };
   const port = settings.httpPort;
-  const probe = { httpGet: { path: "/healthz", port }, periodSeconds: 5, timeoutSeconds: 2, failureThreshold: 3 };
+  const probe = { periodSeconds: 5, timeoutSeconds: 2, failureThreshold: 3 };
   const container = {
     name: "agent",
     image: settings.image,
@@ -167,8 +168,10 @@ export function desiredAgentDaemonSet(specs: readonly HaVipSpec[], settings: Age
       { name: "HOST_IPS", valueFrom: { fieldRef: { fieldPath: "status.hostIPs" } } },
     ],
     ports: [{ name: "http", containerPort: port, protocol: "TCP" }],
-    readinessProbe: probe,
-    livenessProbe: { ...probe, initialDelaySeconds: 10 },
+    // Ready once every resource placed on the node runs or says why not, so the rollout replaces the next agent only
+    // after this one can take VIPs over; alive as long as its loop answers.
+    readinessProbe: { ...probe, httpGet: { path: "/readyz", port } },
+    livenessProbe: { ...probe, httpGet: { path: "/healthz", port }, initialDelaySeconds: 10 },
     resources: { requests: { ...settings.resources.requests }, limits: { ...settings.resources.limits } },
     securityContext: {
       capabilities: { add: ["NET_ADMIN", "NET_RAW"], drop: ["ALL"] },
@@ -177,7 +180,9 @@ export function desiredAgentDaemonSet(specs: readonly HaVipSpec[], settings: Age
     },
   };
   const terms = nodeTerms(specs);
-  const annotations: Record<string, string> = { [AGENT_REVISION_ANNOTATION]: hashOf([container, settings.serviceAccount]) };
+  // A running pod keeps the grace it was created with: a slower resource must replace the agents to reach them.
+  const grace = Math.max(MIN_GRACE_SECONDS, ...specs.map(terminationGraceSeconds));
+  const annotations: Record<string, string> = { [AGENT_REVISION_ANNOTATION]: hashOf([container, settings.serviceAccount, grace]) };
   if (settings.scrapeAnnotations) Object.assign(annotations, { "prometheus.io/scrape": "true", "prometheus.io/port": String(port), "prometheus.io/path": "/metrics" });
   return {
     apiVersion: "apps/v1",
@@ -192,7 +197,7 @@ export function desiredAgentDaemonSet(specs: readonly HaVipSpec[], settings: Age
           serviceAccountName: settings.serviceAccount,
           hostNetwork: true,
           dnsPolicy: "ClusterFirstWithHostNet",
-          terminationGracePeriodSeconds: Math.max(MIN_GRACE_SECONDS, ...specs.map(terminationGraceSeconds)),
+          terminationGracePeriodSeconds: grace,
           ...(terms === undefined ? {} : { affinity: { nodeAffinity: { requiredDuringSchedulingIgnoredDuringExecution: { nodeSelectorTerms: terms } } } }),
           tolerations: unionOfTolerations(specs),
           containers: [container],

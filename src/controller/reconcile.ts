@@ -88,6 +88,11 @@ function hashOf(value: unknown): string {
 }
 
 export class Reconciler {
+  /**
+   * Per resource key, the VRID this controller last wrote into its status, until the watch cache shows it: in a burst
+   * of creates the next resource's plan reads the cache, which lags these writes, and would pick the same VRID.
+   */
+  private readonly writtenVrids = new Map<string, number>();
   /** Per resource key, whether its password access was last applied or deleted. */
   private readonly appliedAccess = new Map<string, "applied" | "none">();
   /** Per resource key, per node: since when its agent has been seen gone (ms). */
@@ -109,6 +114,7 @@ export class Reconciler {
     } catch (error) {
       if (apiStatusCode(error) !== 404) throw error;
       this.goneSince.delete(key);
+      this.writtenVrids.delete(key);
       return { kind: "done" };
     }
     if (object.metadata?.deletionTimestamp !== undefined) {
@@ -144,6 +150,7 @@ export class Reconciler {
     if (plan.agentObjects !== undefined) await this.applyPasswordAccess(key, plan.agentObjects.passwordAccess);
     if (plan.isStatusChanged) {
       await cluster.applyStatus(ref, plan.status);
+      if (plan.status.virtualRouterID !== undefined) this.writtenVrids.set(key, plan.status.virtualRouterID);
     }
     if (plan.staleEntries.length > 0) {
       await cluster.removeStatusEntries(ref, entriesOf(object), plan.staleEntries);
@@ -186,9 +193,19 @@ export class Reconciler {
         name,
         creationTimestamp: timestampOf(raw.metadata?.creationTimestamp),
         spec: validated.value.spec,
-        statusVirtualRouterID: readHaVipStatus(raw.status).virtualRouterID,
+        statusVirtualRouterID: this.vridOf(`${namespace}/${name}`, readHaVipStatus(raw.status).virtualRouterID),
       }];
     });
+  }
+
+  /** The VRID in `key`'s status: the one this controller wrote, until the cache has caught up with it. */
+  private vridOf(key: string, cached: number | undefined): number | undefined {
+    const written = this.writtenVrids.get(key);
+    if (written === undefined || written === cached) {
+      this.writtenVrids.delete(key);
+      return cached;
+    }
+    return written;
   }
 
   private agentPods(): AgentPodInfo[] {
@@ -254,6 +271,10 @@ export class Reconciler {
     if (next !== undefined) {
       await cluster.deletePod(agent.namespace, next.name).catch(unlessGone);
       logger.info({ pod: next.name, node: pods.find((pod) => pod.name === next.name)?.node }, "replacing an agent that runs an older revision");
+    } else if (pods.some((pod) => pod.revision !== revision)) {
+      // Said at every look (pod changes, the resync), so a rollout held up by a node that never gets a Ready agent shows.
+      const waitingOn = pods.filter((pod) => !pod.isReady || pod.isTerminating).map((pod) => `${pod.name} on ${pod.node ?? "?"}`);
+      logger.info({ outdated: pods.filter((pod) => pod.revision !== revision).length, waitingOn }, "agent replacement waits until every node has a Ready agent");
     }
     return { kind: "done" };
   }

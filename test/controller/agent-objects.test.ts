@@ -37,7 +37,7 @@ describe("the one agent DaemonSet", () => {
       { name: "HOST_IPS", valueFrom: { fieldRef: { fieldPath: "status.hostIPs" } } },
     ]);
     expect(container?.securityContext).toEqual({ capabilities: { add: ["NET_ADMIN", "NET_RAW"], drop: ["ALL"] }, allowPrivilegeEscalation: false, readOnlyRootFilesystem: true });
-    expect(container?.readinessProbe?.httpGet).toEqual({ path: "/healthz", port: 9750 });
+    expect(container?.readinessProbe?.httpGet).toEqual({ path: "/readyz", port: 9750 });
     expect(container?.livenessProbe?.httpGet).toEqual({ path: "/healthz", port: 9750 });
     expect(container?.resources).toEqual({ requests: { cpu: "20m", memory: "128Mi" }, limits: { cpu: "500m", memory: "256Mi" } });
     const exposed = desiredAgentDaemonSet([edge], anAgentSettings({ httpAddress: "0.0.0.0", httpPort: 9900 }));
@@ -69,7 +69,7 @@ describe("the one agent DaemonSet", () => {
 
   it("a resource added, edited or deleted changes placement at most, never the revision that replaces agents", () => {
     const revision = (specs: readonly HaVipSpec[]) => desiredAgentDaemonSet(specs, anAgentSettings()).spec?.template.metadata?.annotations?.[AGENT_REVISION_ANNOTATION];
-    const edited = specOf(aSpec({ nodes: { selector: { matchLabels: { role: "lb" } }, priorities: [{ node: "node-1", priority: 200 }] }, advertisementInterval: "5s", transport: { peers: ["10.77.0.50"] } }));
+    const edited = specOf(aSpec({ nodes: { selector: { matchLabels: { role: "lb" } }, priorities: [{ node: "node-1", priority: 200 }] }, advertisementInterval: "500ms", transport: { peers: ["10.77.0.50"] } }));
     expect(revision([edge, edited])).toBe(revision([edge]));
     expect(revision([edited])).toBe(revision([edge]));
     // What the agent runs does: its image, arguments and resources.
@@ -77,9 +77,11 @@ describe("the one agent DaemonSet", () => {
     expect(desiredAgentDaemonSet([edge], anAgentSettings({ logLevel: "debug" })).spec?.template.metadata?.annotations?.[AGENT_REVISION_ANNOTATION]).not.toBe(revision([edge]));
   });
 
-  it("its termination grace covers the slowest resource's hand-over", () => {
+  it("its termination grace covers the slowest resource's hand-over, and a longer one replaces the agents to reach them", () => {
     const slow = specOf(aSpec({ advertisementInterval: "5s" }));
-    expect(desiredAgentDaemonSet([edge, slow], anAgentSettings()).spec?.template.spec?.terminationGracePeriodSeconds).toBe(25);
+    const template = (specs: readonly HaVipSpec[]) => desiredAgentDaemonSet(specs, anAgentSettings()).spec?.template;
+    expect(template([edge, slow])?.spec?.terminationGracePeriodSeconds).toBe(25);
+    expect(template([edge, slow])?.metadata?.annotations?.[AGENT_REVISION_ANNOTATION]).not.toBe(template([edge])?.metadata?.annotations?.[AGENT_REVISION_ANNOTATION]);
   });
 
   const graces = [

@@ -59,6 +59,16 @@ describe("e2e: one agent per node serves every HighAvailabilityVIP", () => {
     return Object.fromEntries(entries);
   }
 
+  /** The kubelet's readiness view of each agent: Ready once every resource placed on its node runs or says why not. */
+  async function readiness(): Promise<readonly number[]> {
+    return Promise.all(
+      bed().testbed.nodeNames.map(async (node) => {
+        const host = bed().testbed.hostOf(node);
+        return (await bed().testbed.lab.httpGet(host, `http://${host.address}:${DEFAULT_AGENT_HTTP_PORT}/readyz`)).status;
+      }),
+    );
+  }
+
   async function agentPods(): Promise<readonly V1Pod[]> {
     return (await bed().core.listNamespacedPod({ namespace: havipSystemNamespace, labelSelector: "app.kubernetes.io/name=ha-nginx-agent" })).items;
   }
@@ -118,6 +128,7 @@ describe("e2e: one agent per node serves every HighAvailabilityVIP", () => {
     expect(await agentIdentities()).toEqual(agentsBefore);
     expect(await webRouters()).toEqual(webBefore);
     expect((await bed().settled()).master).toBe(webMaster);
+    expect(await readiness()).toEqual([200, 200, 200]);
     const metrics = await bed().testbed.lab.httpGet(bed().testbed.hostOf("node-1"), `http://${bed().testbed.hostOf("node-1").address}:${DEFAULT_AGENT_HTTP_PORT}/metrics`);
     expect(metrics.body).toContain(`havip="${web}"`);
     expect(metrics.body).toContain(`havip="${havipNamespace}/${second}"`);
@@ -149,6 +160,8 @@ describe("e2e: one agent per node serves every HighAvailabilityVIP", () => {
       { timeoutMs: 60_000, intervalMs: 250, what: "every agent to name the missing Secret for the broken resource" },
     );
     expect(await vipHolders(bed().testbed.lab, bed().testbed.lab.vip(2).address)).toEqual([]);
+    // A resource that says why it does not run is settled: the agent stays Ready, and a rollout is not held up by it.
+    expect(await readiness()).toEqual([200, 200, 200]);
     expect(await webRouters()).toEqual(webBefore);
     expect(await agentIdentities()).toEqual(agentsBefore);
     const answer = await bed().testbed.lab.httpGet(bed().testbed.lab.client, `http://${bed().vip}/`);

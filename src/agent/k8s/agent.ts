@@ -16,6 +16,7 @@ import { makeBoundedApiClient } from "../../k8s/bounded-client.js";
 import { Reflector, listedObjects, type Change } from "../../k8s/reflector.js";
 import { AgentApi } from "./client.js";
 import { ResourceAgent } from "./resource-agent.js";
+import { observedStatusEntry } from "./resolve.js";
 
 export interface KubernetesAgentOptions {
   /** Only the resources of this namespace; undefined: every namespace. */
@@ -110,6 +111,12 @@ class KubernetesAgent {
     };
   }
 
+  /** Ready for the kubelet (and so for the controller's rollout): every resource placed here runs or says why not. */
+  isReady(): boolean {
+    if (!this.#havips.hasSynced || this.#nodeObject?.hasSynced === false) return false;
+    return [...this.#resources.values()].every((resource) => resource.isSettled);
+  }
+
   start(): void {
     this.#logger.info({ namespace: this.options.namespace ?? "(all)", name: this.options.name ?? "(all placed on this node)" }, "agent starting: watching HighAvailabilityVIPs");
     this.#nodeObject?.start();
@@ -155,13 +162,17 @@ class KubernetesAgent {
     resource.update(object);
   }
 
-  /** An invalid spec cannot say where it runs: a router already running keeps going, and none starts. */
-  #isPlaced(object: KubernetesObject, isRunning: boolean): boolean {
+  /**
+   * An invalid spec cannot say where it runs: a router already running keeps going, and none starts. A resource whose
+   * status holds this node's entry ran here before this process (a restart), and a NoSchedule taint does not take it off.
+   */
+  #isPlaced(object: KubernetesObject, isServing: boolean): boolean {
+    const isRunning = isServing || observedStatusEntry(object, this.options.node) !== undefined;
     if (this.#nodeObject === undefined) return true;
     const node = this.#nodeObject.items[0];
-    if (node === undefined) return isRunning;
+    if (node === undefined) return isServing;
     const validated = validateHaVipSpec((object as { spec?: unknown }).spec);
-    if (!validated.ok) return isRunning;
+    if (!validated.ok) return isServing;
     return isPlacedOn(validated.value, { labels: node.metadata?.labels ?? {}, taints: node.spec?.taints ?? [] }, isRunning);
   }
 
@@ -218,6 +229,7 @@ export async function runKubernetesAgent(options: KubernetesAgentOptions): Promi
       registry: agent.metricsRegistry,
       state: () => agent.state(),
       isAlive: () => true,
+      isReady: () => agent.isReady(),
     },
     options.httpPort,
     options.httpAddresses,

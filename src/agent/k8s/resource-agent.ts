@@ -72,6 +72,8 @@ export class ResourceAgent {
   #vrid: number | undefined;
   #password: { readonly ref: string; readonly value: string } | undefined;
   #problem: string | undefined = "waiting for configuration";
+  /** Its router has left INIT, or the resource has said why it does not run: a rollout may move on. */
+  #isSettled = false;
   #isReconciling = false;
   #isReconcileAgain = false;
   #retry: NodeJS.Timeout | undefined;
@@ -96,6 +98,10 @@ export class ResourceAgent {
 
   get runtime(): AgentRuntime | undefined {
     return this.#runtime;
+  }
+
+  get isSettled(): boolean {
+    return this.#isSettled;
   }
 
   /** This resource's part of /state: its router once it runs, else why it does not. */
@@ -179,6 +185,7 @@ export class ResourceAgent {
 
   #refuse(problem: string): void {
     this.#problem = problem;
+    this.#isSettled = true;
   }
 
   async #reconcileOnce(): Promise<void> {
@@ -347,6 +354,7 @@ export class ResourceAgent {
   }
 
   #onTransition(transition: Transition): void {
+    this.#isSettled ||= transition.to !== "Initialize";
     this.#publish();
     if (this.#isStarting) {
       this.#isStarting = transition.to !== "Backup" && transition.to !== "Master";
