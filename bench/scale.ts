@@ -1,18 +1,21 @@
-// Scale benchmark: one process per node serving N virtual routers, our standalone agent against one keepalived with N
-// vrrp_instance blocks, in the same lab with the same VRIDs, priorities, addresses and 1 s adverts. Once n1 is
-// Master and n2 Backup for every router, it measures each process's RSS and CPU over a window and counts the state
-// changes in it (a settled pair has none).
+// Scale benchmark in two parts. Standalone: one process per node serving N virtual routers, our standalone agent
+// against one keepalived with N vrrp_instance blocks, in the same lab with the same VRIDs, priorities, addresses and
+// 1 s adverts. Once n1 is Master and n2 Backup for every router, it measures each process's RSS and CPU over a window
+// and counts the state changes in it (a settled pair has none). Kubernetes (scale-kubernetes.ts): N
+// HighAvailabilityVIPs on the e2e test bed, served by the one agent per node.
 //
-//   npx tsx bench/scale.ts [--routers 1,10,100] [--window-seconds 60] [--systems ours,keepalived]
+//   npx tsx bench/scale.ts [--parts standalone,kubernetes] [--routers 1,10,100] [--window-seconds 60] [--systems ours,keepalived]
 //
-// Root only (namespaces). Needs `npm run build` first (the agent runs from dist/). Prints progress lines, then one
-// markdown table per router count, which are also written to bench/results/scale-<UTC stamp>.md.
+// --routers is the router count per process (standalone) and the resource count (kubernetes); --systems applies to
+// the standalone part. Root only (namespaces). Needs `npm run build` first (agent and controller run from dist/).
+// Prints progress lines, then one markdown table per count and part, also written to bench/results/scale-<UTC stamp>.md.
 
 import { parseArgs } from "node:util";
 import { haVipManifest, startAgent } from "../src/lab/agent.js";
 import { addressesOn, createLab, waitFor, type Lab, type LabHost } from "../src/lab/index.js";
 import { startKeepalived } from "../src/lab/keepalived.js";
-import { errorText } from "./support/bed.js";
+import { maxResources, runKubernetes } from "./scale-kubernetes.js";
+import { errorText, failureOf, mib } from "./support/bed.js";
 import { machineNote, markdownTable, parseList, parsePositiveInts, writeResults } from "./support/report.js";
 import { sampleResources, type Measured, type ResourceSample } from "./support/resources.js";
 import { childPids, priorities, systemNames, type SystemName } from "./support/speakers.js";
@@ -21,6 +24,8 @@ const advertisementIntervalMs = 1000;
 // VIPs take the fourth octets from .101 up: above the client (.100), clear of the nodes (.11, .12), below broadcast.
 const firstVipOctet = 101;
 const maxRouters = 150;
+const partNames = ["standalone", "kubernetes"] as const;
+type PartName = (typeof partNames)[number];
 // Starting N routers takes longer with N; a minute covers Master_Down_Interval (about 3.6 s) many times over.
 const settleTimeoutMs = 60_000;
 // Roles unchanged this long before the window, so startup work (parsing, first adverts, GARP bursts) stays out of it.
@@ -65,12 +70,18 @@ function options() {
       routers: { type: "string" },
       "window-seconds": { type: "string" },
       systems: { type: "string" },
+      parts: { type: "string" },
     },
   });
+  const parts = parseList(values.parts ?? partNames.join(","), partNames, "part");
   const routerCounts = parsePositiveInts(values.routers ?? "1,10,100", "--routers");
-  const tooMany = routerCounts.filter((n) => n > maxRouters);
-  if (tooMany.length > 0) throw new Error(`--routers: at most ${maxRouters} (the lab subnet's free addresses), not ${tooMany.join(", ")}`);
+  const limits: Readonly<Record<PartName, number>> = { standalone: maxRouters, kubernetes: maxResources };
+  for (const part of parts) {
+    const tooMany = routerCounts.filter((n) => n > limits[part]);
+    if (tooMany.length > 0) throw new Error(`--routers: at most ${limits[part]} for the ${part} part (the lab subnet's free addresses), not ${tooMany.join(", ")}`);
+  }
   return {
+    parts,
     routerCounts,
     windowMs: 1000 * (parsePositiveInts(values["window-seconds"] ?? "60", "--window-seconds")[0] ?? 60),
     systems: parseList(values.systems ?? systemNames.join(","), systemNames, "system"),
@@ -272,18 +283,6 @@ async function runOne(lab: Lab, system: SystemName, routers: readonly Router[], 
   }
 }
 
-async function failureOf(step: () => Promise<unknown>): Promise<string | undefined> {
-  try {
-    await step();
-    return undefined;
-  } catch (err) {
-    return errorText(err);
-  }
-}
-
-function mib(kib: number): string {
-  return (kib / 1024).toFixed(1);
-}
 
 function ratio(ours: number | undefined, theirs: number | undefined, digits: number): string {
   if (ours === undefined || theirs === undefined) return "–";
@@ -328,11 +327,8 @@ function notes(results: readonly RunResult[], routers: number): string[] {
   ]);
 }
 
-async function main(): Promise<void> {
-  const opts = options();
-  if (process.getuid?.() !== 0) throw new Error("run as root: the lab creates network namespaces");
-  const startedAt = new Date();
-  console.log(`scale benchmark: systems ${opts.systems.join(",")}, routers ${opts.routerCounts.join(",")}, window ${opts.windowMs / 1000} s`);
+async function runStandalone(opts: ReturnType<typeof options>): Promise<string[]> {
+  const startedAt = performance.now();
   const lab = await createLab({ nodes: 2, idPrefix: "bsc" });
   const results: RunResult[] = [];
   try {
@@ -346,25 +342,43 @@ async function main(): Promise<void> {
   } finally {
     await lab.destroy();
   }
-
-  const elapsedS = Math.round((Date.now() - startedAt.getTime()) / 1000);
-  const text = [
-    `# Scale benchmark, ${startedAt.toISOString()}`,
+  return [
+    "## Standalone",
     "",
     `Two lab nodes on one segment, one process per node serving N virtual routers: our standalone agent with N HighAvailabilityVIP documents in one file, ` +
       `keepalived with N vrrp_instance blocks in one config. Router i has VRID i and one IPv4 VIP; VRRPv3 multicast, ${advertisementIntervalMs / 1000} s adverts, ` +
       `n1 priority ${priorities.master}, n2 priority ${priorities.backup}, preemption on, no health check. Measured over a ${opts.windowMs / 1000} s window once n1 was Master ` +
       `and n2 Backup for every router and nothing had changed for ${quietMs / 1000} s: VmRSS at the end of the window, VmHWM (peak), utime+stime as % of one core, ` +
       `and the state changes logged in the window (flips, expected 0). keepalived's figures sum its parent and VRRP child, which share pages, so its RSS is overstated. ` +
-      `Run took ${elapsedS} s.`,
+      `Part took ${Math.round((performance.now() - startedAt) / 1000)} s.`,
     "Goals (figures to compare, not assertions): ours at most 80 MiB RSS for 1 router, and at most 100 MiB and 1 % of a core per node for 100 routers at 1 s adverts; " +
       "keepalived was measured elsewhere at 13 MiB and 0.19 % of a core per node for 100 routers.",
-    machineNote(),
     "",
     ...opts.routerCounts.flatMap((count) => {
       const below = notes(results, count);
-      return [`## ${count} router${count === 1 ? "" : "s"}`, "", scaleTable(results, count), "", ...below, ...(below.length === 0 ? [] : [""])];
+      return [`### ${count} router${count === 1 ? "" : "s"}`, "", scaleTable(results, count), "", ...below, ...(below.length === 0 ? [] : [""])];
     }),
+  ];
+}
+
+async function main(): Promise<void> {
+  const opts = options();
+  if (process.getuid?.() !== 0) throw new Error("run as root: the lab creates network namespaces");
+  const startedAt = new Date();
+  console.log(`scale benchmark: parts ${opts.parts.join(",")}, counts ${opts.routerCounts.join(",")}, window ${opts.windowMs / 1000} s` +
+    `${opts.parts.includes("standalone") ? `, standalone systems ${opts.systems.join(",")}` : ""}`);
+  const sections = [
+    ...(opts.parts.includes("standalone") ? await runStandalone(opts) : []),
+    ...(opts.parts.includes("kubernetes") ? await runKubernetes(opts.routerCounts, opts.windowMs) : []),
+  ];
+  const elapsedS = Math.round((Date.now() - startedAt.getTime()) / 1000);
+  const text = [
+    `# Scale benchmark, ${startedAt.toISOString()}`,
+    "",
+    `Parts: ${opts.parts.join(", ")}; window ${opts.windowMs / 1000} s. Run took ${elapsedS} s.`,
+    machineNote(),
+    "",
+    ...sections,
   ].join("\n");
   console.log(`\n${text}`);
   console.log(`written to ${writeResults("scale", startedAt, text)}`);

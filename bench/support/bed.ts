@@ -144,6 +144,20 @@ export async function createBed(idPrefix: string): Promise<Bed> {
   return bed;
 }
 
+/** Runs `step`; its error's text, or undefined when it succeeded. */
+export async function failureOf(step: () => Promise<unknown>): Promise<string | undefined> {
+  try {
+    await step();
+    return undefined;
+  } catch (err) {
+    return errorText(err);
+  }
+}
+
+export function mib(kib: number): string {
+  return (kib / 1024).toFixed(1);
+}
+
 export function errorText(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
 }
