@@ -34,7 +34,7 @@ export function pinnedModuleVersion(toolDir: string, module: string): string {
   throw new Error(`tools/${toolDir}/go.mod does not require ${module}`);
 }
 
-function binFolder(env: NodeJS.ProcessEnv, envName: string, cacheName: string, version: string): string {
+export function binFolder(env: NodeJS.ProcessEnv, envName: string, cacheName: string, version: string): string {
   const fromEnv = env[envName];
   if (fromEnv !== undefined && fromEnv !== "") return fromEnv;
   const cache = env.HA_NGINX_CACHE ?? join(homedir(), ".cache", "ha-nginx");
@@ -47,7 +47,7 @@ function binFolder(env: NodeJS.ProcessEnv, envName: string, cacheName: string, v
   return folder;
 }
 
-function executable(folder: string, name: string): string {
+export function executable(folder: string, name: string): string {
   const path = join(folder, name);
   try {
     accessSync(path, constants.X_OK);
