@@ -262,32 +262,25 @@ describe("e2e: least privilege", () => {
       input: JSON.stringify({ apiVersion: "rbac.authorization.k8s.io/v1", kind: "Role", metadata: { name: "wider", namespace: edge }, rules: [{ apiGroups: [""], resources: ["secrets"], verbs: ["list"] }] }),
     });
     expect(widerRole.stderr).toMatch(/forbidden.*attempting to grant RBAC permissions not currently held/is);
-    const adminBinding = await kubectl(["create", "-f", "-"], {
-      kubeconfig: controllerKubeconfig,
-      input: JSON.stringify({
-        apiVersion: "rbac.authorization.k8s.io/v1",
-        kind: "RoleBinding",
-        metadata: { name: "admin-for-me", namespace: edge },
-        roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "ClusterRole", name: "admin" },
-        subjects: [{ kind: "ServiceAccount", name: "ha-nginx-controller", namespace: system }],
-      }),
-    });
-    expect(adminBinding.stderr).toMatch(/forbidden.*attempting to grant RBAC permissions not currently held/is);
-    expect(await isGone(["rolebinding", "admin-for-me", "-n", edge])).toBe(true);
+    /** The controller binds `clusterRole` in edge: the escalation check refuses it, and no binding is left. */
+    const expectBindingRefused = async (name: string, clusterRole: string, subject: { name: string; namespace: string }): Promise<void> => {
+      const binding = await kubectl(["create", "-f", "-"], {
+        kubeconfig: controllerKubeconfig,
+        input: JSON.stringify({
+          apiVersion: "rbac.authorization.k8s.io/v1",
+          kind: "RoleBinding",
+          metadata: { name, namespace: edge },
+          roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "ClusterRole", name: clusterRole },
+          subjects: [{ kind: "ServiceAccount", ...subject }],
+        }),
+      });
+      expect(binding.stderr).toMatch(/forbidden.*attempting to grant RBAC permissions not currently held/is);
+      expect(await isGone(["rolebinding", name, "-n", edge])).toBe(true);
+    };
+    await expectBindingRefused("admin-for-me", "admin", { name: "ha-nginx-controller", namespace: system });
     // Nor can it hand the agents' rights to another identity: it may not bind ClusterRole ha-nginx-agent, and does not
     // hold all of it (pods outside its namespace, core Events).
-    const agentRoleBinding = await kubectl(["create", "-f", "-"], {
-      kubeconfig: controllerKubeconfig,
-      input: JSON.stringify({
-        apiVersion: "rbac.authorization.k8s.io/v1",
-        kind: "RoleBinding",
-        metadata: { name: "agent-for-default", namespace: edge },
-        roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "ClusterRole", name: "ha-nginx-agent" },
-        subjects: [{ kind: "ServiceAccount", name: "default", namespace: edge }],
-      }),
-    });
-    expect(agentRoleBinding.stderr).toMatch(/forbidden.*attempting to grant RBAC permissions not currently held/is);
-    expect(await isGone(["rolebinding", "agent-for-default", "-n", edge])).toBe(true);
+    await expectBindingRefused("agent-for-default", "ha-nginx-agent", { name: "default", namespace: edge });
   });
 
   it("securityContext as the API server holds it: agent NET_ADMIN and NET_RAW only; controller non-root, no capabilities", async () => {
