@@ -116,6 +116,7 @@ function unionOfTolerations(specs: readonly HaVipSpec[]): V1Toleration[] {
 /** What the rollout reads of an agent pod. */
 export interface AgentPodRevision {
   readonly name: string;
+  readonly node?: string;
   readonly revision: string | undefined;
   readonly isReady: boolean;
   readonly isTerminating: boolean;

@@ -270,7 +270,7 @@ export class Reconciler {
     const next = nextAgentToReplace(pods, revision, existing?.status?.desiredNumberScheduled ?? pods.length);
     if (next !== undefined) {
       await cluster.deletePod(agent.namespace, next.name).catch(unlessGone);
-      logger.info({ pod: next.name, node: pods.find((pod) => pod.name === next.name)?.node }, "replacing an agent that runs an older revision");
+      logger.info({ pod: next.name, node: next.node }, "replacing an agent that runs an older revision");
     } else if (pods.some((pod) => pod.revision !== revision)) {
       // Said at every look (pod changes, the resync), so a rollout held up by a node that never gets a Ready agent shows.
       const waitingOn = pods.filter((pod) => !pod.isReady || pod.isTerminating).map((pod) => `${pod.name} on ${pod.node ?? "?"}`);
