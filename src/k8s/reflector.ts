@@ -4,7 +4,7 @@
 // and a 410 (the resource version expired) relists at once. The watch is also ended by the server every few minutes
 // (timeoutSeconds) and by a watchdog, so a silently dead connection heals.
 
-import type { KubernetesObject, Watch } from "@kubernetes/client-node";
+import type { KubernetesObject } from "@kubernetes/client-node";
 import type { Logger } from "pino";
 import { apiStatusCode, describeApiError } from "./errors.js";
 
@@ -38,6 +38,11 @@ export interface ReflectorOptions<T> {
   onChange(changes: readonly Change<T>[]): void;
   /** Called on every failed list or watch, for a metric; the reflector logs and retries by itself. */
   onError?(error: unknown): void;
+}
+
+/** client-node's Watch for the controller, KubernetesHttpClient for the agent. */
+export interface Watcher {
+  watch(path: string, query: Readonly<Record<string, string>>, onEvent: (type: string, object: unknown) => void, done: (error: unknown) => void): Promise<{ abort(): void }>;
 }
 
 export interface ReflectorTiming {
@@ -78,7 +83,7 @@ export class Reflector<T extends KubernetesObject> {
   #backoffMs: number;
 
   constructor(
-    private readonly watcher: Pick<Watch, "watch">,
+    private readonly watcher: Watcher,
     private readonly options: ReflectorOptions<T>,
     private readonly logger: Logger,
     private readonly timing: ReflectorTiming = defaultReflectorTiming,
@@ -197,7 +202,8 @@ export class Reflector<T extends KubernetesObject> {
     const controller = await this.watcher.watch(
       this.options.path,
       query,
-      (type: string, object: T) => {
+      (type: string, received: unknown) => {
+        const object = received as T;
         if (type === "ERROR") {
           failure = watchStatusError(object as { code?: number; message?: string });
           this.#abortWatch?.();

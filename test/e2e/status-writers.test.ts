@@ -7,6 +7,7 @@ import { join, resolve } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { HAVIP_GROUP, HAVIP_PLURAL, HAVIP_VERSION, type HaVipStatus, type NodeStatusEntry } from "../../src/api/v1alpha1/index.js";
 import { AgentApi } from "../../src/agent/k8s/client.js";
+import { credentialsFromKubeconfig, KubernetesHttpClient } from "../../src/k8s/http-client.js";
 import { FIELD_MANAGER } from "../../src/controller/agent-objects.js";
 import { Cluster, type HavipRef } from "../../src/controller/k8s/cluster.js";
 import type { ControllerStatus } from "../../src/controller/plan.js";
@@ -55,7 +56,7 @@ function controllerStatus(master: string): ControllerStatus {
 async function agentWrites(node: string, state: NodeStatusEntry["state"]): Promise<void> {
   let agent = agents.get(node);
   if (agent === undefined) {
-    agent = new AgentApi(kubeConfig(), havipNamespace, havipName, `ha-nginx-agent-${node}`);
+    agent = new AgentApi(new KubernetesHttpClient(credentialsFromKubeconfig(controlPlane().adminKubeconfig)), havipNamespace, havipName, `ha-nginx-agent-${node}`);
     agents.set(node, agent);
   }
   const outcome = await agent.applyStatus(entry(node, state), new AbortController().signal);

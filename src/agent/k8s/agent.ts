@@ -5,14 +5,14 @@
 // The API server is never on a router's path: every call runs beside the loop, and a failed call keeps the last
 // known state and retries.
 
-import { KubeConfig, Watch, CoreV1Api, CustomObjectsApi, type KubernetesObject, type V1Node, type V1Pod } from "@kubernetes/client-node";
+import type { KubernetesObject, V1Node, V1Pod } from "@kubernetes/client-node";
 import { pino, type Logger } from "pino";
 import { HAVIP_GROUP, HAVIP_PLURAL, HAVIP_VERSION, validateHaVipSpec } from "../../api/v1alpha1/index.js";
 import { isPlacedOn } from "../../api/v1alpha1/placement.js";
 import type { VipBackend } from "../adapters/vips.js";
 import { createSharedAdapters, untilSignalled, type SharedAdapters } from "../host.js";
 import { AgentHttpServer } from "../http-server.js";
-import { makeBoundedApiClient } from "../../k8s/bounded-client.js";
+import { credentialsFromEnvironment, KubernetesHttpClient, type Query } from "../../k8s/http-client.js";
 import { Reflector, listedObjects, type Change } from "../../k8s/reflector.js";
 import { AgentApi } from "./client.js";
 import { ResourceAgent } from "./resource-agent.js";
@@ -38,8 +38,6 @@ function keyOf(object: KubernetesObject): string {
 
 class KubernetesAgent {
   readonly #logger: Logger;
-  readonly #watch: Watch;
-  readonly #core: CoreV1Api;
   readonly #startedAt = new Date();
   readonly #shared: SharedAdapters;
   readonly #havips: Reflector<KubernetesObject>;
@@ -52,48 +50,25 @@ class KubernetesAgent {
   #isStopping = false;
 
   constructor(
-    private readonly kubeConfig: KubeConfig,
+    private readonly client: KubernetesHttpClient,
     private readonly options: KubernetesAgentOptions,
     logger: Logger,
   ) {
     this.#logger = logger;
     this.#shared = createSharedAdapters(options.vipBackend, options.node);
-    this.#watch = new Watch(kubeConfig);
-    this.#core = makeBoundedApiClient(kubeConfig, CoreV1Api);
-    const custom = makeBoundedApiClient(kubeConfig, CustomObjectsApi);
     const { namespace, name, node } = options;
-    const query: Readonly<Record<string, string>> = name === undefined ? {} : { fieldSelector: `metadata.name=${name}` };
-    this.#havips = new Reflector<KubernetesObject>(
-      this.#watch,
-      {
-        what: name === undefined ? `highavailabilityvips${namespace === undefined ? "" : ` in ${namespace}`}` : `highavailabilityvip ${namespace}/${name}`,
-        path: namespace === undefined ? `/apis/${HAVIP_GROUP}/${HAVIP_VERSION}/${HAVIP_PLURAL}` : `/apis/${HAVIP_GROUP}/${HAVIP_VERSION}/namespaces/${namespace}/${HAVIP_PLURAL}`,
-        query,
-        list: async () =>
-          listedObjects<KubernetesObject>(
-            namespace === undefined
-              ? await custom.listClusterCustomObject({ group: HAVIP_GROUP, version: HAVIP_VERSION, plural: HAVIP_PLURAL, ...query })
-              : await custom.listNamespacedCustomObject({ group: HAVIP_GROUP, version: HAVIP_VERSION, namespace, plural: HAVIP_PLURAL, ...query }),
-          ),
-        onChange: (changes) => this.#onHavipChanges(changes),
-      },
-      this.#logger,
+    const havipsPath = namespace === undefined ? `/apis/${HAVIP_GROUP}/${HAVIP_VERSION}/${HAVIP_PLURAL}` : `/apis/${HAVIP_GROUP}/${HAVIP_VERSION}/namespaces/${namespace}/${HAVIP_PLURAL}`;
+    this.#havips = this.#reflector<KubernetesObject>(
+      name === undefined ? `highavailabilityvips${namespace === undefined ? "" : ` in ${namespace}`}` : `highavailabilityvip ${namespace}/${name}`,
+      havipsPath,
+      name === undefined ? {} : { fieldSelector: `metadata.name=${name}` },
+      (changes) => this.#onHavipChanges(changes),
     );
-    const nodeSelector = `metadata.name=${node}`;
-    this.#nodeObject =
-      name === undefined
-        ? new Reflector<V1Node>(
-            this.#watch,
-            {
-              what: `node ${node}`,
-              path: "/api/v1/nodes",
-              query: { fieldSelector: nodeSelector },
-              list: async () => listedObjects<V1Node>(await this.#core.listNode({ fieldSelector: nodeSelector })),
-              onChange: () => this.#resyncAll(),
-            },
-            this.#logger,
-          )
-        : undefined;
+    this.#nodeObject = name === undefined ? this.#reflector<V1Node>(`node ${node}`, "/api/v1/nodes", { fieldSelector: `metadata.name=${node}` }, () => this.#resyncAll()) : undefined;
+  }
+
+  #reflector<T extends KubernetesObject>(what: string, path: string, query: Query, onChange: (changes: readonly Change<T>[]) => void): Reflector<T> {
+    return new Reflector<T>(this.client, { what, path, query, list: async () => listedObjects<T>(await this.client.call("GET", path, { query })), onChange }, this.#logger);
   }
 
   get metricsRegistry() {
@@ -184,7 +159,7 @@ class KubernetesAgent {
       node,
       nodeAddress,
       shared: this.#shared,
-      api: new AgentApi(this.kubeConfig, namespace, name, `ha-nginx-agent-${node}`),
+      api: new AgentApi(this.client, namespace, name, `ha-nginx-agent-${node}`),
       logger: this.#logger.child({ havip: `${namespace}/${name}` }),
       startedAt: this.#startedAt,
       previousStopped: this.#stopping.get(`${namespace}/${name}`) ?? Promise.resolve(),
@@ -198,20 +173,13 @@ class KubernetesAgent {
   #podsOnNode(): readonly V1Pod[] | undefined {
     if (this.#pods === undefined) {
       const { namespace, node } = this.options;
-      const fieldSelector = `spec.nodeName=${node}`;
-      this.#pods = new Reflector<V1Pod>(
-        this.#watch,
-        {
-          what: `pods on ${node}${namespace === undefined ? "" : ` in ${namespace}`}`,
-          path: namespace === undefined ? "/api/v1/pods" : `/api/v1/namespaces/${namespace}/pods`,
-          query: { fieldSelector },
-          list: async () =>
-            listedObjects<V1Pod>(namespace === undefined ? await this.#core.listPodForAllNamespaces({ fieldSelector }) : await this.#core.listNamespacedPod({ namespace, fieldSelector })),
-          onChange: () => {
-            for (const resource of this.#resources.values()) resource.podsChanged();
-          },
+      this.#pods = this.#reflector<V1Pod>(
+        `pods on ${node}${namespace === undefined ? "" : ` in ${namespace}`}`,
+        namespace === undefined ? "/api/v1/pods" : `/api/v1/namespaces/${namespace}/pods`,
+        { fieldSelector: `spec.nodeName=${node}` },
+        () => {
+          for (const resource of this.#resources.values()) resource.podsChanged();
         },
-        this.#logger,
       );
       this.#pods.start();
     }
@@ -220,10 +188,8 @@ class KubernetesAgent {
 }
 
 export async function runKubernetesAgent(options: KubernetesAgentOptions): Promise<void> {
-  const kubeConfig = new KubeConfig();
-  kubeConfig.loadFromDefault();
   const logger = pino({ level: options.logLevel, base: { node: options.node } });
-  const agent = new KubernetesAgent(kubeConfig, options, logger);
+  const agent = new KubernetesAgent(new KubernetesHttpClient(credentialsFromEnvironment()), options, logger);
   const http = new AgentHttpServer(
     {
       registry: agent.metricsRegistry,

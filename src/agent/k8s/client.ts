@@ -1,11 +1,10 @@
-// Thin adapters over client-node for what the agent does besides watching: read the VRRP password, apply its status
+// The agent's calls besides watching: read the VRRP password, apply its status
 // entry, record an Event. Each call ends within the shared bound (the status write within its publisher's deadline)
 // and maps failures to a result; retries belong to the caller.
 
-import { CoreV1Api, CustomObjectsApi, PatchStrategy, setHeaderOptions, type KubeConfig } from "@kubernetes/client-node";
 import { HAVIP_API_VERSION, HAVIP_GROUP, HAVIP_KIND, HAVIP_PLURAL, HAVIP_VERSION, type NodeStatusEntry } from "../../api/v1alpha1/index.js";
-import { abortable, makeBoundedApiClient } from "../../k8s/bounded-client.js";
 import { describeApiError } from "../../k8s/errors.js";
+import type { KubernetesHttpClient } from "../../k8s/http-client.js";
 import type { SecretKeyRef } from "./resolve.js";
 import { statusApplyBody } from "./status-entry.js";
 import type { WriteOutcome } from "./status-publisher.js";
@@ -13,22 +12,16 @@ import type { WriteOutcome } from "./status-publisher.js";
 export type SecretRead = { readonly ok: true; readonly value: string } | { readonly ok: false; readonly detail: string };
 
 export class AgentApi {
-  readonly #core: CoreV1Api;
-  readonly #custom: CustomObjectsApi;
-
   constructor(
-    kubeConfig: KubeConfig,
+    private readonly client: KubernetesHttpClient,
     private readonly namespace: string,
     private readonly name: string,
     private readonly fieldManager: string,
-  ) {
-    this.#core = makeBoundedApiClient(kubeConfig, CoreV1Api);
-    this.#custom = makeBoundedApiClient(kubeConfig, CustomObjectsApi);
-  }
+  ) {}
 
   async readPassword(ref: SecretKeyRef): Promise<SecretRead> {
     try {
-      const secret = await this.#core.readNamespacedSecret({ name: ref.name, namespace: this.namespace });
+      const secret = await this.client.call<{ data?: Record<string, string> }>("GET", `/api/v1/namespaces/${this.namespace}/secrets/${ref.name}`);
       const encoded = secret.data?.[ref.key];
       if (encoded === undefined) return { ok: false, detail: `Secret ${ref.name} has no key ${ref.key}` };
       return { ok: true, value: Buffer.from(encoded, "base64").toString("utf8").trim() };
@@ -40,19 +33,12 @@ export class AgentApi {
   /** Bounded by `signal` instead of the client's bound: the status publisher owns this write's deadline. */
   async applyStatus(entry: NodeStatusEntry, signal: AbortSignal): Promise<WriteOutcome> {
     try {
-      await this.#custom.patchNamespacedCustomObjectStatus(
-        {
-          group: HAVIP_GROUP,
-          version: HAVIP_VERSION,
-          namespace: this.namespace,
-          plural: HAVIP_PLURAL,
-          name: this.name,
-          body: statusApplyBody(this.namespace, this.name, entry),
-          fieldManager: this.fieldManager,
-          force: true,
-        },
-        abortable(signal, setHeaderOptions("Content-Type", PatchStrategy.ServerSideApply)),
-      );
+      await this.client.call("PATCH", `/apis/${HAVIP_GROUP}/${HAVIP_VERSION}/namespaces/${this.namespace}/${HAVIP_PLURAL}/${this.name}/status`, {
+        query: { fieldManager: this.fieldManager, force: "true" },
+        body: statusApplyBody(this.namespace, this.name, entry),
+        contentType: "application/apply-patch+yaml",
+        signal,
+      });
       return { ok: true };
     } catch (error) {
       return { ok: false, detail: describeApiError(error) };
@@ -62,9 +48,10 @@ export class AgentApi {
   async recordEvent(event: { readonly uid: string | undefined; readonly node: string; readonly type: "Normal" | "Warning"; readonly reason: string; readonly message: string }): Promise<WriteOutcome> {
     const now = new Date();
     try {
-      await this.#core.createNamespacedEvent({
-        namespace: this.namespace,
+      await this.client.call("POST", `/api/v1/namespaces/${this.namespace}/events`, {
         body: {
+          apiVersion: "v1",
+          kind: "Event",
           metadata: { generateName: `${this.name}.`, namespace: this.namespace },
           involvedObject: { apiVersion: HAVIP_API_VERSION, kind: HAVIP_KIND, name: this.name, namespace: this.namespace, ...(event.uid === undefined ? {} : { uid: event.uid }) },
           type: event.type,
@@ -73,8 +60,8 @@ export class AgentApi {
           source: { component: "ha-nginx-agent", host: event.node },
           reportingComponent: "ha-nginx.io/agent",
           reportingInstance: event.node,
-          firstTimestamp: now,
-          lastTimestamp: now,
+          firstTimestamp: now.toISOString(),
+          lastTimestamp: now.toISOString(),
           count: 1,
         },
       });
