@@ -35,6 +35,9 @@ import { claimOf, decideVrid, type Claim } from "./vrid.js";
 /** How long an agent may be gone (pod or node) before its node is listed in status.goneNodes: a pod restart fits inside. */
 export const AGENT_GONE_GRACE_MS = 30_000;
 
+/** How often the controller looks at a VRRPv2 password Secret's resourceVersion: a rotation reaches the agents within it. */
+export const PASSWORD_CHECK_INTERVAL_MS = 10_000;
+
 export interface PlanInputs {
   /** The resource as read from the API server, before validation. */
   readonly object: HavipObject;
@@ -46,6 +49,8 @@ export interface PlanInputs {
   /** Since when (ms) the controller has seen each node's agent gone; kept by the caller between reconciles. */
   readonly agentGoneSince: ReadonlyMap<string, number>;
   readonly agent: AgentSettings;
+  /** The resourceVersion of the password Secret the spec names, as just read; undefined without one or when it is missing. */
+  readonly passwordSecretVersion: string | undefined;
   /** Wall clock, ms since the epoch. */
   readonly now: number;
 }
@@ -330,9 +335,14 @@ export function computeDesired(inputs: PlanInputs): Plan {
       vrid.virtualRouterID === undefined || firstConflict !== undefined
         ? undefined
         : { passwordAccess: desiredPasswordAccess(owner, spec, inputs.agent) };
+    const { passwordSecretVersion: _readBelow, ...previousOwned } = controllerFields(previous);
+    const hasPassword = spec.vrrpVersion === 2 && spec.authentication !== undefined;
+    // Nothing tells the controller of a changed Secret (it may get one, not watch them all), so it looks again.
+    if (hasPassword) requeueAt = Math.min(requeueAt ?? Infinity, inputs.now + PASSWORD_CHECK_INTERVAL_MS);
     const masters = claimedMasters(summary);
     status = {
-      ...controllerFields(previous),
+      ...previousOwned,
+      ...(hasPassword && inputs.passwordSecretVersion !== undefined ? { passwordSecretVersion: inputs.passwordSecretVersion } : {}),
       ...(vrid.virtualRouterID === undefined ? {} : { virtualRouterID: vrid.virtualRouterID }),
       master: masters.length === 1 ? (masters[0] ?? "") : "",
       peers: publishedPeers(spec, selected),

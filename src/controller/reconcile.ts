@@ -140,6 +140,7 @@ export class Reconciler {
       agentPods,
       agentGoneSince: goneSince,
       agent: this.options.agent,
+      passwordSecretVersion: await this.passwordSecretVersion(object),
       now,
     });
 
@@ -162,6 +163,14 @@ export class Reconciler {
       });
     }
     return plan.requeueAt === undefined ? { kind: "done" } : { kind: "done", requeueAt: plan.requeueAt };
+  }
+
+  /** Read for every reconcile of a VRRPv2 resource; failures other than NotFound fail the reconcile, which retries. */
+  private async passwordSecretVersion(object: RawHavip): Promise<string | undefined> {
+    const spec = object.spec as { vrrpVersion?: unknown; authentication?: { passwordSecretRef?: { name?: unknown } } } | undefined;
+    const secret = spec?.authentication?.passwordSecretRef?.name;
+    if (spec?.vrrpVersion !== 2 || typeof secret !== "string" || secret === "") return undefined;
+    return this.options.cluster.secretVersion(object.metadata?.namespace ?? "", secret);
   }
 
   private plannerObject(object: RawHavip): HavipObject {

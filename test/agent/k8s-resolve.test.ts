@@ -78,6 +78,14 @@ describe("resolving the agent's configuration from its HighAvailabilityVIP", () 
     expect(v3.kind === "ready" && v3.passwordRef).toBeUndefined();
   });
 
+  it("passes on the password Secret's resourceVersion the controller published, so a rotation is read again", () => {
+    const spec = { vrrpVersion: 2, advertisementInterval: "1s", virtualRouterID: 9, authentication: { passwordSecretRef: { name: "vrrp-auth", key: "password" } } };
+    const published = resolveHaVip(aHaVip(spec, { passwordSecretVersion: "1002" }));
+    expect(published.kind === "ready" && published.passwordSecretVersion).toBe("1002");
+    const notYet = resolveHaVip(aHaVip(spec));
+    expect(notYet.kind === "ready" && notYet.passwordSecretVersion).toBeUndefined();
+  });
+
   it("peers are status.peers plus spec.transport.peers, without the node's own addresses", () => {
     const resolution = resolveHaVip(aHaVip({ transport: { peers: ["10.0.0.99"] }, nodes: { priorities: [{ node: "node-1", priority: 150 }] } }, { virtualRouterID: 42, peers: ["10.0.0.11", "10.0.0.12", "10.0.0.13"] }));
     if (resolution.kind !== "ready") throw new Error(`expected ready, got ${resolution.kind}`);

@@ -77,6 +77,7 @@ export function inputs(overrides: Partial<PlanInputs> = {}): PlanInputs {
     agentPods: nodes.map((node) => aPod(node.name)),
     agentGoneSince: new Map(),
     agent: anAgentSettings(),
+    passwordSecretVersion: undefined,
     now: NOW,
     ...overrides,
   };

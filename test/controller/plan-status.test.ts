@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { ConditionType, type HaVipCondition, type NodeStatusEntry } from "../../src/api/v1alpha1/index.js";
-import { AGENT_GONE_GRACE_MS, computeDesired, STARTUP_GRACE_MS } from "../../src/controller/plan.js";
+import { AGENT_GONE_GRACE_MS, computeDesired, PASSWORD_CHECK_INTERVAL_MS, STARTUP_GRACE_MS } from "../../src/controller/plan.js";
 import { aHavip, aNode, aPod, aSpec, anEntry, inputs, NOW } from "./builders.js";
 
 function conditionOf(conditions: readonly HaVipCondition[] | undefined, type: string): HaVipCondition | undefined {
@@ -215,6 +215,30 @@ describe("status bookkeeping", () => {
       nodes: [aNode("node-3"), aNode("node-1"), aNode("node-2", { isReady: false }), aNode("node-4", { labels: {} }), aNode("node-5", { address: "fd00::5" })],
     }));
     expect(plan.status.peers).toEqual(["10.77.0.1", "10.77.0.2", "10.77.0.3"]);
+  });
+});
+
+describe("a rotated VRRPv2 password reaches every agent together", () => {
+  const withPassword = aSpec({ vrrpVersion: 2, virtualRouterID: 51, authentication: { passwordSecretRef: { name: "vrrp-pass", key: "password" } } });
+  const settled = { virtualRouterID: 51, nodes: [anEntry("node-1", "MASTER"), anEntry("node-2", "BACKUP"), anEntry("node-3", "BACKUP")] };
+
+  it("publishes the Secret's resourceVersion, and a new one when it changes, and looks again within the check interval", () => {
+    const first = computeDesired(inputs({ object: aHavip({ spec: withPassword, status: settled }), passwordSecretVersion: "1001" }));
+    expect(first.status.passwordSecretVersion).toBe("1001");
+    expect(first.requeueAt).toBeLessThanOrEqual(NOW + PASSWORD_CHECK_INTERVAL_MS);
+    const rotated = computeDesired(inputs({ object: aHavip({ spec: withPassword, status: { ...first.status, nodes: settled.nodes } }), passwordSecretVersion: "1002" }));
+    expect(rotated.status.passwordSecretVersion).toBe("1002");
+    expect(rotated.isStatusChanged).toBe(true);
+    const unchanged = computeDesired(inputs({ object: aHavip({ spec: withPassword, status: { ...rotated.status, nodes: settled.nodes } }), passwordSecretVersion: "1002" }));
+    expect(unchanged.isStatusChanged).toBe(false);
+  });
+
+  it("a missing Secret, or authentication removed, drops the field; without a password nothing is checked again", () => {
+    const missing = computeDesired(inputs({ object: aHavip({ spec: withPassword, status: { ...settled, passwordSecretVersion: "1001" } }), passwordSecretVersion: undefined }));
+    expect(missing.status.passwordSecretVersion).toBeUndefined();
+    const plain = computeDesired(inputs({ object: aHavip({ spec: aSpec({ virtualRouterID: 51 }), status: { ...settled, passwordSecretVersion: "1001" } }) }));
+    expect(plain.status.passwordSecretVersion).toBeUndefined();
+    expect(plain.requeueAt).toBeUndefined();
   });
 });
 

@@ -21,6 +21,8 @@ export type HaVipResolution =
       readonly cordonedNodes: readonly string[];
       /** The VRRPv2 password's Secret; only for version 2, where RFC 3768 carries it. */
       readonly passwordRef: SecretKeyRef | undefined;
+      /** That Secret's resourceVersion as the controller last saw it: the password is read again when it changes. */
+      readonly passwordSecretVersion: string | undefined;
     };
 
 function isRecord(value: unknown): value is Readonly<Record<string, unknown>> {
@@ -83,6 +85,7 @@ export function resolveHaVip(object: unknown): HaVipResolution {
     publishedPeers: spec.transport.mode === "Unicast" ? statusStrings(object.status, "peers") : [],
     cordonedNodes: statusStrings(object.status, "cordonedNodes"),
     passwordRef: spec.vrrpVersion === 2 && ref !== undefined ? { name: ref.name, key: ref.key } : undefined,
+    passwordSecretVersion: isRecord(object.status) && typeof object.status.passwordSecretVersion === "string" ? object.status.passwordSecretVersion : undefined,
   };
 }
 

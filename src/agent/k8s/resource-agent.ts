@@ -246,7 +246,8 @@ export class ResourceAgent {
   async #passwordFor(resolution: Extract<HaVipResolution, { kind: "ready" }>): Promise<string | undefined | "missing"> {
     const ref = resolution.passwordRef;
     if (ref === undefined) return undefined;
-    const key = `${ref.name}/${ref.key}`;
+    // A new resourceVersion from the controller means the Secret changed: every agent reads it again at once.
+    const key = `${ref.name}/${ref.key}@${resolution.passwordSecretVersion ?? ""}`;
     if (this.#password?.ref === key) return this.#password.value;
     const read = await this.context.api.readPassword(ref);
     if (!read.ok) {

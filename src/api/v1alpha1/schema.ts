@@ -273,7 +273,7 @@ const authenticationSchema = z.strictObject({
       name: z.string().min(1).max(253),
       key: z.string().min(1).max(253).regex(/^[-._a-zA-Z0-9]+$/, { error: (issue) => `${quote(issue.input)} is not a Secret key; use letters, digits, "-", "_" or "."` }),
     })
-    .describe("Secret in the resource's namespace holding the password. Its first 8 bytes are sent (RFC 2338 §5.3.6.1): a longer one is cut, as keepalived cuts auth_pass, and the agent logs a warning."),
+    .describe("Secret in the resource's namespace holding the password. Its first 8 bytes are sent (RFC 2338 §5.3.6.1): a longer one is cut, as keepalived cuts auth_pass, and the agent logs a warning. A change to the Secret reaches every agent within about 10 s, on all nodes at once."),
 });
 
 const probeSchema = z
@@ -584,6 +584,13 @@ export const haVipStatusSchema = z
       .max(MAX_NODES)
       .optional()
       .describe("Selected nodes whose agent reports BACKUP or MASTER and a healthy nginx: how many can hold the VIP now (kubectl get havip -o wide)."),
+    passwordSecretVersion: z
+      .string()
+      .max(64)
+      .optional()
+      .describe(
+        "The resourceVersion of the VRRPv2 password Secret (spec.authentication.passwordSecretRef) as the controller last saw it, checked every 10 s without reading the password; when it changes every agent reads the password again at once, so a rotated Secret takes effect on all nodes together.",
+      ),
     goneNodes: nodeNameSet(
       "Selected nodes whose agent has been silent for 30 s (its pod gone, or its node NotReady), published by the controller: their nodes entries are the agent's last word, and they count as neither MASTER nor BACKUP.",
     ),

@@ -19,6 +19,7 @@ import { HAVIP_API_VERSION, HAVIP_GROUP, HAVIP_KIND, HAVIP_PLURAL, HAVIP_VERSION
 import { FIELD_MANAGER } from "../agent-objects.js";
 import type { ControllerStatus, PlannedEvent } from "../plan.js";
 import { makeBoundedApiClient } from "../../k8s/bounded-client.js";
+import { apiStatusCode } from "../../k8s/errors.js";
 
 const serverSideApply = setHeaderOptions("Content-Type", PatchStrategy.ServerSideApply);
 const mergePatch = setHeaderOptions("Content-Type", PatchStrategy.MergePatch);
@@ -48,6 +49,17 @@ export class Cluster {
 
   getHavip(namespace: string, name: string): Promise<unknown> {
     return this.custom.getNamespacedCustomObject({ group: HAVIP_GROUP, version: HAVIP_VERSION, plural: HAVIP_PLURAL, namespace, name });
+  }
+
+  /** A Secret's resourceVersion, asked for as metadata only so that the controller never receives the password. */
+  async secretVersion(namespace: string, name: string): Promise<string | undefined> {
+    try {
+      const secret = await this.core.readNamespacedSecret({ namespace, name }, setHeaderOptions("Accept", "application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1"));
+      return secret.metadata?.resourceVersion;
+    } catch (error) {
+      if (apiStatusCode(error) === 404) return undefined;
+      throw error;
+    }
   }
 
   listHavips(): Promise<{ items: unknown[] }> {
