@@ -1,14 +1,17 @@
-// Writes the CRD from the zod schema in src/api/v1alpha1, to crds/ and to the chart's crds/ (helm installs that copy).
-//   npx tsx scripts/generate-crd.ts           write both files
-//   npx tsx scripts/generate-crd.ts --check   exit 1 when a committed file differs from what the schema generates
+// Writes the CRDs from the zod schemas in src/api/v1alpha1, to crds/ and to the chart's crds/ (helm installs that copy).
+//   npx tsx scripts/generate-crd.ts           write every file
+//   npx tsx scripts/generate-crd.ts --check   exit 1 when a committed file differs from what the schemas generate
 import { readFile, writeFile } from "node:fs/promises";
 import { fileURLToPath } from "node:url";
-import { CRD_FILE, renderCrdYaml } from "../src/api/v1alpha1/index.js";
+import { CRD_FILE, POOL_CRD_FILE, renderCrdYaml, renderPoolCrdYaml } from "../src/api/v1alpha1/index.js";
 
-const targets = [CRD_FILE, `charts/ha-nginx/${CRD_FILE}`];
-const generated = renderCrdYaml();
+const outputs = [
+  { file: CRD_FILE, generated: renderCrdYaml() },
+  { file: POOL_CRD_FILE, generated: renderPoolCrdYaml() },
+];
+const targets = outputs.flatMap(({ file, generated }) => [{ file, generated }, { file: `charts/ha-nginx/${file}`, generated }]);
 
-for (const file of targets) {
+for (const { file, generated } of targets) {
   const target = fileURLToPath(new URL(`../${file}`, import.meta.url));
   if (process.argv.includes("--check")) {
     const committed = await readFile(target, "utf8").catch(() => "");

@@ -4,7 +4,7 @@ import { AppsV1Api, CoreV1Api, CustomObjectsApi, Watch, type KubernetesObject, t
 import { createServer, type Server } from "node:http";
 import { hostname } from "node:os";
 import { pino, type Logger } from "pino";
-import { HAVIP_GROUP, HAVIP_PLURAL, HAVIP_VERSION } from "../api/v1alpha1/index.js";
+import { HAVIP_GROUP, HAVIP_PLURAL, HAVIP_VERSION, POOL_PLURAL } from "../api/v1alpha1/index.js";
 import { makeBoundedApiClient } from "../k8s/bounded-client.js";
 import { describeApiError } from "../k8s/errors.js";
 import { Reflector, listedObjects, type ReflectorOptions, type ReflectorTiming } from "../k8s/reflector.js";
@@ -121,7 +121,22 @@ export async function runController(options: ControllerOptions): Promise<Running
         else nodeFingerprints.set(name, fingerprint);
         isRelevant = true;
       }
-      if (isRelevant) for (const havip of havips.items) enqueue(keyOf(havip));
+      if (!isRelevant) return;
+      for (const havip of havips.items) enqueue(keyOf(havip));
+      // A pool's nodes.selector reads node labels: a relabelled node may admit or refuse a resource, and so place or
+      // remove agents.
+      enqueue(AGENTS_KEY);
+    },
+  });
+  // A pool created, changed or deleted may admit or refuse any resource, and so change where agents run.
+  const pools = makeReflector<KubernetesObject>({
+    what: POOL_PLURAL,
+    path: `/apis/${HAVIP_GROUP}/${HAVIP_VERSION}/${POOL_PLURAL}`,
+    query: {},
+    list: async () => listedObjects(await custom.listClusterCustomObject({ group: HAVIP_GROUP, version: HAVIP_VERSION, plural: POOL_PLURAL })),
+    onChange: () => {
+      for (const havip of havips.items) enqueue(keyOf(havip));
+      enqueue(AGENTS_KEY);
     },
   });
   const { namespace } = options;
@@ -144,7 +159,7 @@ export async function runController(options: ControllerOptions): Promise<Running
       for (const havip of havips.items) enqueue(keyOf(havip));
     },
   });
-  const reflectors = [havips, nodes, daemonSets, pods];
+  const reflectors = [havips, nodes, pools, daemonSets, pods];
 
   const reconciler = new Reconciler({
     cluster,
@@ -155,6 +170,7 @@ export async function runController(options: ControllerOptions): Promise<Running
       nodes: () => nodes.items,
       daemonSet: (namespace, name) => daemonSets.get(name, namespace),
       pods: () => pods.items,
+      pools: () => pools.items,
     },
   });
   const workQueue = new WorkQueue({
@@ -194,7 +210,7 @@ export async function runController(options: ControllerOptions): Promise<Running
   // Work starts on full caches: a reconcile over a half-listed cluster would plan for nodes and pods that only seem absent.
   for (const reflector of reflectors) reflector.start();
   await Promise.all(reflectors.map((reflector) => reflector.untilSynced()));
-  logger.info({ havips: havips.items.length, nodes: nodes.items.length }, "caches synced");
+  logger.info({ havips: havips.items.length, nodes: nodes.items.length, pools: pools.items.length }, "caches synced");
 
   const server = await listen(options.metricsPort, async (path) => {
     if (path === "/metrics") return { status: 200, type: metrics.registry.contentType, body: await metrics.registry.metrics() };

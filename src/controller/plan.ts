@@ -16,11 +16,13 @@ import {
   type NodeStatusEntry,
 } from "../api/v1alpha1/index.js";
 import { desiredPasswordAccess, type AgentSettings, type Owner, type PasswordAccess } from "./agent-objects.js";
+import { decideAdmission, type Admission, type AddressPool } from "./admission.js";
 import {
   degradedCondition,
   isAbnormal,
   claimedMasters,
   healthyNodeCount,
+  mastersOf,
   readyCondition,
   splitBrainCondition,
   stampConditions,
@@ -41,8 +43,10 @@ export const PASSWORD_CHECK_INTERVAL_MS = 10_000;
 export interface PlanInputs {
   /** The resource as read from the API server, before validation. */
   readonly object: HavipObject;
-  /** Every other HighAvailabilityVIP in the cluster whose spec is valid. */
+  /** Every other HighAvailabilityVIP in the cluster whose spec is valid and that a pool admits. */
   readonly others: readonly PeerResource[];
+  /** Every VIPAddressPool whose spec is valid: a resource runs only if one of them admits it. */
+  readonly pools: readonly AddressPool[];
   readonly nodes: readonly NodeInfo[];
   /** Pods of the agent DaemonSet, one per node. */
   readonly agentPods: readonly AgentPodInfo[];
@@ -194,6 +198,21 @@ function tooManyNodesDrafts(selectedCount: number): ConditionDraft[] {
   ];
 }
 
+function admittedDrafts(admission: Admission | undefined): ConditionDraft[] {
+  if (admission?.isAdmitted !== true) return [];
+  return [{ type: ConditionType.NotAdmitted, status: "False", reason: ConditionReason.AdmittedByPool, message: `VIPAddressPool "${admission.pool}" admits it` }];
+}
+
+// Refused like too many nodes, with one difference: the agents withdraw a running router (the pool that let it run was
+// deleted or narrowed), so the status keeps the VRID but tells the MASTER and healthy count from the agents' entries.
+function notAdmittedDrafts(message: string): ConditionDraft[] {
+  return [
+    { type: ConditionType.Ready, status: "False", reason: ConditionReason.AddressNotAdmitted, message: "no VIPAddressPool admits it; see the NotAdmitted condition" },
+    { type: ConditionType.NotAdmitted, status: "True", reason: ConditionReason.NoPoolAdmits, message },
+    { type: ConditionType.Invalid, status: "False", reason: ConditionReason.SpecValid, message: "the spec is valid" },
+  ];
+}
+
 /**
  * A resource whose VRID changes has its agents restarted on the new one, and the VIP moves once: say so, and why, so
  * that the move is explained in kubectl describe (a clash with a resource created or upgraded elsewhere, say).
@@ -212,8 +231,16 @@ function renumberEvent(before: number | undefined, after: number | undefined, sp
 
 // Conditions about the spec are news at once. Those about the running agents (Ready, Degraded, SplitBrain) are not
 // while the resource starts: agents pending and nginx not Ready yet are its normal first moments, not a Warning.
-const specConditions: ReadonlySet<string> = new Set([ConditionType.Invalid, ConditionType.Conflict, ConditionType.VirtualRouterIDShared, ConditionType.WeightIneffective]);
-const specReadyReasons: ReadonlySet<string> = new Set([ConditionReason.NoEligibleNodes, ConditionReason.TooManyNodes]);
+const specConditions: ReadonlySet<string> = new Set([
+  ConditionType.Invalid,
+  ConditionType.Conflict,
+  ConditionType.VirtualRouterIDShared,
+  ConditionType.WeightIneffective,
+  ConditionType.NotAdmitted,
+]);
+const specReadyReasons: ReadonlySet<string> = new Set([ConditionReason.NoEligibleNodes, ConditionReason.TooManyNodes, ConditionReason.AddressNotAdmitted]);
+// Ready reasons that only point at another condition, which raises its own Event: one Warning per refusal, not two.
+const readyReasonsToldElsewhere: ReadonlySet<string> = new Set([ConditionReason.AddressNotAdmitted]);
 
 /** How long a resource that has not been Ready yet counts as starting. */
 export const STARTUP_GRACE_MS = 120_000;
@@ -243,6 +270,7 @@ function conditionEvents(before: readonly HaVipCondition[], after: readonly HaVi
     // A condition's first value is news only when it is bad: SpecValid or NoConflict is the normal state.
     if (previous === undefined && !isBad) return [];
     if (isStarting && !isAboutSpec(condition)) return [];
+    if (condition.type === ConditionType.Ready && readyReasonsToldElsewhere.has(condition.reason)) return [];
     return [{ type: isBad ? "Warning" as const : "Normal" as const, reason: condition.reason, message: `${condition.type}=${condition.status}: ${condition.message}` }];
   });
 }
@@ -282,14 +310,23 @@ export function computeDesired(inputs: PlanInputs): Plan {
 
   const running = new Set((previous.nodes ?? []).map((entry) => entry.node));
   const selected = validation.ok ? selectNodes(validation.value.spec, inputs.nodes, running) : [];
+  const admission: Admission | undefined = validation.ok
+    ? decideAdmission({ namespace: metadata.namespace, spec: validation.value.spec, nodes: selected }, inputs.pools)
+    : undefined;
   if (!validation.ok) {
     drafts = invalidDrafts(formatIssues(validation.issues));
     status = controllerFields(previous);
     agentObjects = undefined;
+  } else if (admission?.isAdmitted === false) {
+    drafts = notAdmittedDrafts(admission.message);
+    const entries = previous.nodes ?? [];
+    const masters = mastersOf(entries);
+    status = { ...controllerFields(previous), master: masters.length === 1 ? (masters[0] ?? "") : "", healthyNodes: healthyNodeCount({ entries }) };
+    agentObjects = undefined;
   } else if (selected.length > MAX_NODES) {
     // Refused like an invalid spec: the status keeps what the API server accepted before (a running resource keeps
     // its VRID and peers), and running agents are left alone rather than torn down over a selector change.
-    drafts = tooManyNodesDrafts(selected.length);
+    drafts = [...tooManyNodesDrafts(selected.length), ...admittedDrafts(admission)];
     status = controllerFields(previous);
     agentObjects = undefined;
   } else {
@@ -328,6 +365,7 @@ export function computeDesired(inputs: PlanInputs): Plan {
         : { type: ConditionType.Conflict, status: "True", reason: firstConflict.reason, message: vrid.conflicts.map((conflict) => conflict.message).join("; ") },
       virtualRouterIdSharedCondition(vrid.sharings),
       { type: ConditionType.Invalid, status: "False", reason: ConditionReason.SpecValid, message: "the spec is valid" },
+      ...admittedDrafts(admission),
       // A weak weight is legal, so it gets its own condition rather than Invalid; turning True raises a Warning Event.
       weightCondition(spec, weightWarnings(spec, summary.selectedNodes)),
     ];

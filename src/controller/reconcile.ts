@@ -3,14 +3,15 @@
 import type { KubernetesObject, V1DaemonSet, V1Node, V1Pod } from "@kubernetes/client-node";
 import { createHash } from "node:crypto";
 import type { Logger } from "pino";
-import { readHaVipStatus, validateHaVip, validateHaVipSpec } from "../api/v1alpha1/index.js";
+import { readHaVipStatus, validateHaVip, validateHaVipSpec, validateVipAddressPoolSpec, type HaVipSpec } from "../api/v1alpha1/index.js";
+import { decideAdmission, type AddressPool } from "./admission.js";
 import { AGENT_LABEL, AGENT_NAME, AGENT_REVISION_ANNOTATION, desiredAgentDaemonSet, nextAgentToReplace, type AgentSettings, type PasswordAccess } from "./agent-objects.js";
 import { FINALIZER, finalize } from "./finalizer.js";
 import type { AgentPodInfo, NodeInfo, PeerResource } from "./inputs.js";
 import { Cluster, type HavipRef } from "./k8s/cluster.js";
 import { apiStatusCode } from "../k8s/errors.js";
 import { passwordAccessName } from "./names.js";
-import { computeDesired, type HavipObject } from "./plan.js";
+import { computeDesired, selectNodes, type HavipObject } from "./plan.js";
 import type { ReconcileOutcome } from "./queue.js";
 
 /** The work queue key of the agent DaemonSet; a resource key always holds a slash. */
@@ -24,6 +25,8 @@ export interface ClusterView {
   nodes(): readonly V1Node[];
   daemonSet(namespace: string, name: string): V1DaemonSet | undefined;
   pods(): readonly V1Pod[];
+  /** VIPAddressPools, cluster-scoped. */
+  pools(): readonly KubernetesObject[];
 }
 
 export interface ReconcilerOptions {
@@ -97,6 +100,8 @@ export class Reconciler {
   private readonly appliedAccess = new Map<string, "applied" | "none">();
   /** Per resource key, per node: since when its agent has been seen gone (ms). */
   private readonly goneSince = new Map<string, Map<string, number>>();
+  /** Pools (name and resourceVersion) already reported invalid, so a resync does not repeat the warning. */
+  private readonly invalidPoolsLogged = new Set<string>();
 
   constructor(private readonly options: ReconcilerOptions) {}
 
@@ -133,9 +138,11 @@ export class Reconciler {
     const nodes = this.options.view.nodes().map(nodeInfo);
     const agentPods = this.agentPods();
     const goneSince = this.goneSince.get(key) ?? new Map<string, number>();
+    const pools = this.addressPools();
     const plan = computeDesired({
       object: this.plannerObject(object),
-      others: this.peerResources(key),
+      others: this.peerResources(key, pools, nodes),
+      pools,
       nodes,
       agentPods,
       agentGoneSince: goneSince,
@@ -188,7 +195,32 @@ export class Reconciler {
     };
   }
 
-  private peerResources(selfKey: string): PeerResource[] {
+  /**
+   * The valid pools. The API server checks a pool against the same rules, so an invalid one means a schema drift; it
+   * admits nothing, and the controller says so once per version of it.
+   */
+  private addressPools(): AddressPool[] {
+    return this.options.view.pools().flatMap((item) => {
+      const name = item.metadata?.name ?? "";
+      const validated = validateVipAddressPoolSpec((item as { spec?: unknown }).spec);
+      if (validated.ok) return [{ name, spec: validated.value }];
+      const version = `${name}@${item.metadata?.resourceVersion ?? ""}`;
+      if (!this.invalidPoolsLogged.has(version)) {
+        this.invalidPoolsLogged.add(version);
+        this.options.logger.warn({ pool: name, issues: validated.issues }, "VIPAddressPool is invalid and admits nothing; fix its spec");
+      }
+      return [];
+    });
+  }
+
+  /** Whether a pool admits a resource where it is placed now (NoSchedule taints included, as for its VRID claim). */
+  private isAdmitted(namespace: string, spec: HaVipSpec, pools: readonly AddressPool[], nodes: readonly NodeInfo[]): boolean {
+    const everyNode = new Set(nodes.map((node) => node.name));
+    return decideAdmission({ namespace, spec, nodes: selectNodes(spec, nodes, everyNode) }, pools).isAdmitted;
+  }
+
+  /** The other resources that take part in VRID and address claims: a refused one must not block an admitted one. */
+  private peerResources(selfKey: string, pools: readonly AddressPool[], nodes: readonly NodeInfo[]): PeerResource[] {
     return this.options.view.havips().flatMap((item) => {
       const raw = item as RawHavip;
       const namespace = raw.metadata?.namespace ?? "";
@@ -196,7 +228,7 @@ export class Reconciler {
       if (`${namespace}/${name}` === selfKey || raw.metadata?.deletionTimestamp !== undefined) return [];
       // The spec alone decides whether it takes part; a malformed status entry must not hide its VRID from the others.
       const validated = validateHaVip({ apiVersion: raw.apiVersion, kind: raw.kind, metadata: { name, namespace }, spec: raw.spec });
-      if (!validated.ok) return [];
+      if (!validated.ok || !this.isAdmitted(namespace, validated.value.spec, pools, nodes)) return [];
       return [{
         namespace,
         name,
@@ -250,9 +282,12 @@ export class Reconciler {
   /** The one agent DaemonSet: placed on the union of every resource's nodes, gone when no resource is left. */
   private async reconcileAgents(): Promise<ReconcileOutcome> {
     const { cluster, logger, view, agent } = this.options;
+    // Only admitted resources place agents: a refused one must not put privileged pods on the nodes it selects.
+    const pools = this.addressPools();
+    const nodes = view.nodes().map(nodeInfo);
     const specs = view.havips().flatMap((item) => {
       const validated = validateHaVipSpec((item as RawHavip).spec);
-      return validated.ok ? [validated.value] : [];
+      return validated.ok && this.isAdmitted(item.metadata?.namespace ?? "", validated.value, pools, nodes) ? [validated.value] : [];
     });
     const existing = view.daemonSet(agent.namespace, AGENT_NAME);
     if (specs.length === 0) {

@@ -3,7 +3,7 @@ import { AuthorizationV1Api, CustomObjectsApi, KubeConfig } from "@kubernetes/cl
 import { existsSync } from "node:fs";
 import { homedir } from "node:os";
 import { join } from "node:path";
-import { HAVIP_GROUP, HAVIP_PLURAL, HAVIP_VERSION } from "../api/v1alpha1/index.js";
+import { HAVIP_GROUP, HAVIP_PLURAL, HAVIP_VERSION, POOL_KIND, POOL_PLURAL } from "../api/v1alpha1/index.js";
 import { apiStatusCode, describeApiError } from "../k8s/errors.js";
 import { LEASE_NAME } from "./leader.js";
 import { StartupError } from "../startup-error.js";
@@ -42,6 +42,7 @@ interface Permission {
 const REQUIRED: readonly Permission[] = [
   ...["get", "list", "watch", "patch"].map((verb) => ({ group: HAVIP_GROUP, resource: HAVIP_PLURAL, verb, namespaced: "cluster" as const })),
   { group: HAVIP_GROUP, resource: HAVIP_PLURAL, subresource: "status", verb: "patch", namespaced: "cluster" },
+  ...["list", "watch"].map((verb) => ({ group: HAVIP_GROUP, resource: POOL_PLURAL, verb, namespaced: "cluster" as const })),
   ...["list", "watch", "create", "patch", "delete"].map((verb) => ({ group: "apps", resource: "daemonsets", verb, namespaced: "controller" as const })),
   ...["list", "watch", "delete"].map((verb) => ({ group: "", resource: "pods", verb, namespaced: "controller" as const })),
   ...["list", "watch"].map((verb) => ({ group: "", resource: "nodes", verb, namespaced: "cluster" as const })),
@@ -82,6 +83,16 @@ export async function checkCluster(kubeConfig: KubeConfig, namespace: string, is
     if (code === 401) throw new ControllerStartupError(`the API server at ${server} rejected the credentials (401); refresh the kubeconfig's token or certificate`);
     if (code === undefined) throw new ControllerStartupError(`cannot reach the API server at ${server}: ${describeApiError(error)}`);
     if (code !== 403) throw new ControllerStartupError(`listing ${HAVIP_PLURAL} failed: ${describeApiError(error)}`);
+  }
+  // Without the pool CRD the pool watch would never sync, and the controller would sit unready with no word of why.
+  try {
+    await kubeConfig.makeApiClient(CustomObjectsApi).listClusterCustomObject({ group: HAVIP_GROUP, version: HAVIP_VERSION, plural: POOL_PLURAL, limit: 1 });
+  } catch (error) {
+    const code = apiStatusCode(error);
+    if (code === 404) {
+      throw new ControllerStartupError(`the ${POOL_KIND} CRD is not installed on ${server}; install the CRDs: kubectl apply -f crds/`);
+    }
+    if (code !== 403) throw new ControllerStartupError(`listing ${POOL_PLURAL} failed: ${describeApiError(error)}`);
   }
   const authorization = kubeConfig.makeApiClient(AuthorizationV1Api);
   const wanted = isLeaderElect ? [...REQUIRED, ...LEASE_PERMISSIONS] : REQUIRED;

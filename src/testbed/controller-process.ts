@@ -1,6 +1,6 @@
 // The controller as a real process (node dist/cli.js controller) on the test bed, holding a ServiceAccount token bound
 // by charts/ha-nginx's RBAC files, never system:masters: the one way the HAVIP bed and the controller's e2e tests
-// install its prerequisites and start it.
+// install its prerequisites (a pool that admits every resource among them) and start it.
 import { spawn, type ChildProcess } from "node:child_process";
 import { createWriteStream, readFileSync } from "node:fs";
 import { createServer } from "node:net";
@@ -12,6 +12,17 @@ import type { Testbed } from "./testbed.js";
 const repo = resolve(import.meta.dirname, "../..");
 export const havipSystemNamespace = "ha-nginx-system";
 export const crdFile = join(repo, "crds/ha-nginx.io_highavailabilityvips.yaml");
+export const poolCrdFile = join(repo, "crds/ha-nginx.io_vipaddresspools.yaml");
+/** The pool the bed admits every resource with: tests that are not about who may claim an address run as before. */
+export const permissivePoolName = "test-bed-admits-all";
+export const permissivePoolManifest = `
+apiVersion: ha-nginx.io/v1alpha1
+kind: VIPAddressPool
+metadata: { name: ${permissivePoolName} }
+spec:
+  addresses: ["0.0.0.0/0", "::/0"]
+  namespaces: ["*"]
+`;
 
 export function renderChart(file: string): string {
   return readFileSync(join(repo, "charts/ha-nginx/templates", file), "utf8")
@@ -38,12 +49,30 @@ export async function installCrd(bed: Testbed): Promise<void> {
 }
 
 /**
- * The controller's namespace and the chart's controller and agent RBAC; the CRD too unless `shouldInstallCrd` is false
- * (a test of the controller's startup without it). Returns the controller's ServiceAccount kubeconfig.
+ * Applies the VIPAddressPool CRD and waits until it is served; with `shouldAdmitEverything`, also a pool that admits
+ * every resource (retried: a CRD just Established may refuse its first object for a moment).
  */
-export async function installControllerAccess(bed: Testbed, { shouldInstallCrd = true } = {}): Promise<string> {
+export async function installPoolCrd(bed: Testbed, { shouldAdmitEverything = true } = {}): Promise<void> {
+  await mustKubectl(bed, ["apply", "--server-side", "-f", poolCrdFile]);
+  await mustKubectl(bed, ["wait", "--for=condition=Established", "crd/vipaddresspools.ha-nginx.io", "--timeout=60s"]);
+  if (!shouldAdmitEverything) return;
+  await waitFor(async () => (await bed.kubectl(["apply", "-f", "-"], { input: permissivePoolManifest })).code === 0, {
+    timeoutMs: 30_000,
+    intervalMs: 250,
+    what: `the VIPAddressPool ${permissivePoolName} to be created`,
+  });
+}
+
+/**
+ * The controller's namespace, the chart's controller and agent RBAC, the VIPAddressPool CRD and (unless
+ * `shouldAdmitEverything` is false, for the tests of admission itself) a pool that admits every resource; the
+ * HighAvailabilityVIP CRD too unless `shouldInstallCrd` is false (a test of the controller's startup without it).
+ * Returns the controller's ServiceAccount kubeconfig.
+ */
+export async function installControllerAccess(bed: Testbed, { shouldInstallCrd = true, shouldAdmitEverything = true } = {}): Promise<string> {
   await bed.createNamespace(havipSystemNamespace);
   if (shouldInstallCrd) await installCrd(bed);
+  await installPoolCrd(bed, { shouldAdmitEverything });
   for (const file of ["rbac-controller.yaml", "rbac-agent.yaml"]) await mustKubectl(bed, ["apply", "-f", "-"], renderChart(file));
   return kubeconfigForServiceAccount(bed.cp, havipSystemNamespace, "ha-nginx-controller");
 }

@@ -31,6 +31,17 @@ describe("resolving the agent's configuration from its HighAvailabilityVIP", () 
     expect(noConflict.kind).toBe("ready");
   });
 
+  it("refuses, so a running router is withdrawn, while no VIPAddressPool admits it, whatever generation the condition was written for", () => {
+    const notAdmitted = { type: "NotAdmitted", status: "True", reason: "NoPoolAdmits", message: "no VIPAddressPool exists" };
+    expect(resolveHaVip(generation3({ observedGeneration: 3, conditions: [notAdmitted] }))).toEqual({
+      kind: "refused",
+      message: "the controller refuses it: NotAdmitted (NoPoolAdmits): no VIPAddressPool exists",
+    });
+    expect(resolveHaVip(generation3({ observedGeneration: 2, conditions: [notAdmitted] })).kind).toBe("refused");
+    const admitted = { type: "NotAdmitted", status: "False", reason: "AdmittedByPool", message: 'VIPAddressPool "edge" admits it' };
+    expect(resolveHaVip(generation3({ observedGeneration: 3, conditions: [admitted] })).kind).toBe("ready");
+  });
+
   it("waits while neither the spec nor the status holds a VRID", () => {
     const resolution = resolveHaVip(aHaVip());
     expect(resolution.kind).toBe("waiting");

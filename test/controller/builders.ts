@@ -2,6 +2,7 @@ import type { HaVipSpecInput, NodeStatusEntry } from "../../src/api/v1alpha1/ind
 import { validateHaVipSpec } from "../../src/api/v1alpha1/index.js";
 import type { AgentPodInfo, NodeInfo, PeerResource } from "../../src/controller/inputs.js";
 import type { HavipObject, PlanInputs } from "../../src/controller/plan.js";
+import type { AddressPool } from "../../src/controller/admission.js";
 import type { AgentSettings } from "../../src/controller/agent-objects.js";
 
 export const NOW = Date.parse("2026-11-23T10:00:00Z");
@@ -68,11 +69,17 @@ export function anAgentSettings(overrides: Partial<AgentSettings> = {}): AgentSe
   };
 }
 
+/** A VIPAddressPool that admits everything, so tests about other things run as in a cluster with one. */
+export function aPermissivePool(name = "everything"): AddressPool {
+  return { name, spec: { addresses: ["0.0.0.0/0", "::/0"], namespaces: ["*"] } };
+}
+
 export function inputs(overrides: Partial<PlanInputs> = {}): PlanInputs {
   const nodes = overrides.nodes ?? [aNode("node-1"), aNode("node-2"), aNode("node-3")];
   return {
     object: aHavip(),
     others: [],
+    pools: [aPermissivePool()],
     nodes,
     agentPods: nodes.map((node) => aPod(node.name)),
     agentGoneSince: new Map(),

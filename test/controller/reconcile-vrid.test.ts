@@ -39,7 +39,13 @@ describe("the reconciler's VRID allocation in a burst of creates", () => {
       agent: anAgentSettings(),
       logger: pino({ level: "silent" }),
       now: () => Date.parse("2026-12-05T10:00:05Z"),
-      view: { havips: () => resources, nodes: () => [node], daemonSet: () => undefined, pods: () => [] },
+      view: {
+        havips: () => resources,
+        nodes: () => [node],
+        daemonSet: () => undefined,
+        pods: () => [],
+        pools: () => [{ metadata: { name: "everything" }, spec: { addresses: ["0.0.0.0/0", "::/0"], namespaces: ["*"] } }],
+      },
     });
     await reconciler.reconcile("default/a");
     await reconciler.reconcile("default/b");

@@ -19,6 +19,9 @@ const repo = resolve(import.meta.dirname, "../..");
 const chart = join(repo, "charts/ha-nginx");
 const generatedCrd = join(repo, "crds/ha-nginx.io_highavailabilityvips.yaml");
 const crdName = "highavailabilityvips.ha-nginx.io";
+// The chart's own VIP comes with a VIPAddressPool that admits it, so the dry run needs that CRD too.
+const generatedPoolCrd = join(repo, "crds/ha-nginx.io_vipaddresspools.yaml");
+const poolCrdName = "vipaddresspools.ha-nginx.io";
 const release = "edge";
 const namespace = "ha-nginx-system";
 const havipName = "edge-ha-nginx";
@@ -209,9 +212,9 @@ describe("chart e2e on the test bed", () => {
   }, 180_000);
 
   it("kubectl apply --dry-run=server accepts the rendered manifests (defaults, and nginx plus VIP)", async () => {
-    const crd = await bed().kubectl(["apply", "--server-side", "-f", generatedCrd]);
+    const crd = await bed().kubectl(["apply", "--server-side", "-f", generatedCrd, "-f", generatedPoolCrd]);
     expect(crd.code, crd.stderr).toBe(0);
-    const established = await bed().kubectl(["wait", "--for=condition=Established", `crd/${crdName}`, "--timeout=60s"]);
+    const established = await bed().kubectl(["wait", "--for=condition=Established", `crd/${crdName}`, `crd/${poolCrdName}`, "--timeout=60s"]);
     expect(established.code, established.stderr).toBe(0);
     for (const extra of [[], fullValues(`${vip()}/24`)]) {
       const rendered = await helm(["template", release, chart, "-n", namespace, ...extra]);
@@ -221,7 +224,7 @@ describe("chart e2e on the test bed", () => {
       expect(dryRun.stdout).toContain("(server dry run)");
     }
     // helm install must create the CRD from the chart's crds/ itself.
-    const deleted = await bed().kubectl(["delete", "crd", crdName, "--wait", "--timeout=60s"]);
+    const deleted = await bed().kubectl(["delete", "crd", crdName, poolCrdName, "--wait", "--timeout=60s"]);
     expect(deleted.code, deleted.stderr).toBe(0);
   }, 120_000);
 
@@ -310,7 +313,7 @@ describe("chart e2e on the test bed", () => {
     expect(report).toMatchObject({ vipsDeleted: 1, isLeaseDeleted: true });
     measured.hook = `total ${report?.totalMs} ms: VIPs gone ${report?.vipsGoneMs} ms, controller stopped ${report?.controllerStoppedMs} ms`;
     // Nothing was left for the CRD's own deletion to wait on.
-    const crd = await bed().kubectl(["delete", "crd", crdName, "--wait", "--timeout=60s"]);
+    const crd = await bed().kubectl(["delete", "crd", crdName, poolCrdName, "--wait", "--timeout=60s"]);
     expect(crd.code, crd.stderr).toBe(0);
     measured.crdDeletedMs = Date.now() - startedAt;
     await waitFor(async () => bed().runner.processes().every((item) => item.namespace !== namespace), {

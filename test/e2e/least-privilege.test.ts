@@ -210,6 +210,8 @@ describe("e2e: least privilege", () => {
       "roles.rbac.authorization.k8s.io||delete",
       "roles.rbac.authorization.k8s.io||patch",
       "secrets||get",
+      "vipaddresspools.ha-nginx.io||list",
+      "vipaddresspools.ha-nginx.io||watch",
     ];
     expect(await grantedIn(controllerKubeconfig, edge)).toEqual(clusterWide);
     // Its own namespace adds the Role ha-nginx-controller: the one agent DaemonSet and its pods (list and watch for the

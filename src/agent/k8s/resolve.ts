@@ -12,6 +12,8 @@ export interface SecretKeyRef {
 export type HaVipResolution =
   | { readonly kind: "invalid"; readonly message: string }
   | { readonly kind: "waiting"; readonly message: string }
+  /** No VIPAddressPool admits it: no router may run, and a running one is withdrawn with its VIP. */
+  | { readonly kind: "refused"; readonly message: string }
   | {
       readonly kind: "ready";
       readonly spec: HaVipSpec;
@@ -50,6 +52,16 @@ function conditionsOf(status: unknown): readonly Readonly<Record<string, unknown
 }
 
 /**
+ * Why the controller refuses the resource outright, if it does: no VIPAddressPool admits it. Unlike a conflict, this is
+ * the cluster admin saying the resource may not claim its address at all, so it counts whatever generation it was
+ * written for: a pool deleted or narrowed takes a running router down too.
+ */
+function policyRefusal(object: Readonly<Record<string, unknown>>): string | undefined {
+  const notAdmitted = conditionsOf(object.status).find((condition) => condition.type === ConditionType.NotAdmitted && condition.status === "True");
+  return notAdmitted === undefined ? undefined : `the controller refuses it: NotAdmitted (${String(notAdmitted.reason)}): ${String(notAdmitted.message)}`;
+}
+
+/**
  * Why the controller holds this generation back, if it does: it has not seen it yet, or it refused it (a VRID or
  * address conflict, too many nodes). The agents then keep what runs, as the resource's own DaemonSet once did.
  */
@@ -71,6 +83,8 @@ export function resolveHaVip(object: unknown): HaVipResolution {
   const validated = validateHaVipSpec(object.spec);
   if (!validated.ok) return { kind: "invalid", message: formatIssues(validated.issues) };
   const spec = validated.value;
+  const refused = policyRefusal(object);
+  if (refused !== undefined) return { kind: "refused", message: refused };
   const refusal = controllerRefusal(object);
   if (refusal !== undefined) return { kind: "waiting", message: refusal };
   const vrid = spec.virtualRouterID ?? statusVrid(object.status);

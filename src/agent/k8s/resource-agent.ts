@@ -195,6 +195,15 @@ export class ResourceAgent {
     if (object === undefined) return;
     this.#publisher.observed(observedStatusEntry(object, this.context.node));
     const resolution = resolveHaVip(object);
+    if (resolution.kind === "refused") {
+      if (this.#runtime !== undefined) {
+        this.context.logger.warn({ problem: resolution.message }, "no VIPAddressPool admits this HighAvailabilityVIP any more; releasing its VIP");
+        await this.#stopRouter();
+        this.#vrid = undefined;
+      }
+      this.#once.log("config", "warn", { problem: resolution.message }, "not serving: no VIPAddressPool admits it");
+      return this.#refuse(resolution.message);
+    }
     if (resolution.kind !== "ready") {
       const isRunning = this.#runtime !== undefined;
       const level = resolution.kind === "invalid" ? "error" : "info";

@@ -20,6 +20,11 @@ export const ConditionType = {
   /** True while the spec breaks a rule the CRD schema cannot express; the message names the field and the fix. */
   Invalid: "Invalid",
   /**
+   * True while no VIPAddressPool admits the resource (its addresses, namespace, nodes and interface): the agents do
+   * not serve it, and withdraw it if they did. The message names each pool's rule and the fix.
+   */
+  NotAdmitted: "NotAdmitted",
+  /**
    * True while the health check's negative weight cannot move the VIP off an unhealthy MASTER (keepalived issue
    * #942): the spec is valid and the VIP works, so this is a warning that leaves Ready alone.
    */
@@ -42,6 +47,8 @@ export const ConditionReason = {
   TooManyNodes: "TooManyNodes",
   /** Ready=False: the spec is invalid, see the Invalid condition. */
   SpecInvalid: "SpecInvalid",
+  /** Ready=False: no VIPAddressPool admits the resource, see the NotAdmitted condition. */
+  AddressNotAdmitted: "AddressNotAdmitted",
 
   // Degraded
   /** Degraded=False: every selected node runs a healthy agent. */
@@ -80,6 +87,12 @@ export const ConditionReason = {
   SpecValid: "SpecValid",
   /** Invalid=True: the spec failed validation; the message lists `path: problem; fix`. */
   ValidationFailed: "ValidationFailed",
+
+  // NotAdmitted
+  /** NotAdmitted=False: a VIPAddressPool admits the resource; the message names it. */
+  AdmittedByPool: "AdmittedByPool",
+  /** NotAdmitted=True: no VIPAddressPool admits the resource; the message says why for each pool, and the fix. */
+  NoPoolAdmits: "NoPoolAdmits",
 
   // WeightIneffective
   /** WeightIneffective=False: weight 0 (FAULT releases the VIP), or a weight that drops an unhealthy node below the next. */

@@ -49,7 +49,7 @@ export type {
 } from "./schema.js";
 export { ConditionReason, ConditionType } from "./conditions.js";
 export { DURATION_MAX_LENGTH, DURATION_PATTERN, formatDuration, isDuration, parseDuration } from "./duration.js";
-export { ADDRESS_MAX_LENGTH, parseIpAddress, parseIpAddressList, parseVipAddress } from "./ip.js";
+export { ADDRESS_MAX_LENGTH, hasHostBits, isInNetwork, parseIpAddress, parseIpAddressList, parseVipAddress } from "./ip.js";
 export type { IpAddress, IpFamily, VipAddress } from "./ip.js";
 export {
   formatIssues,
@@ -58,9 +58,22 @@ export {
   readHaVipStatus,
   validateHaVip,
   validateHaVipSpec,
+  validateVipAddressPoolSpec,
   weightFix,
   weightWarnings,
 } from "./validate.js";
 export type { HaVipWarning, LoadedDocument, ValidationIssue, ValidationResult } from "./validate.js";
-export { CRD_FILE, buildCrd, renderCrdYaml, toStructural } from "./crd.js";
+export {
+  ALL_NAMESPACES,
+  POOL_API_VERSION,
+  POOL_EXAMPLE_FILE,
+  POOL_KIND,
+  POOL_PLURAL,
+  POOL_SHORT_NAME,
+  POOL_SINGULAR,
+  vipAddressPoolSchema,
+  vipAddressPoolSpecSchema,
+} from "./pool.js";
+export type { VipAddressPool, VipAddressPoolSpec, VipAddressPoolSpecInput } from "./pool.js";
+export { CRD_FILE, POOL_CRD_FILE, buildCrd, buildPoolCrd, renderCrdYaml, renderPoolCrdYaml, toStructural } from "./crd.js";
 export type { JsonObject, JsonValue } from "./crd.js";

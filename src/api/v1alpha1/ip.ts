@@ -51,3 +51,31 @@ export function parseIpAddressList(text: string): { readonly addresses: readonly
   const invalid = entries.find((entry) => parseIpAddress(entry) === undefined);
   return invalid === undefined ? { addresses: entries } : { invalid };
 }
+
+/** The address as an unsigned integer of 32 (IPv4) or 128 (IPv6) bits. */
+function addressBits(ip: IpAddress): bigint {
+  if (ip.family === 4) return ip.address.split(".").reduce((bits, octet) => (bits << 8n) | BigInt(Number(octet)), 0n);
+  // Canonical IPv6 text has hex groups only (parseIpAddress writes no dotted tail) and at most one "::".
+  const [head = "", tail] = ip.address.split("::");
+  const groupsOf = (text: string): string[] => (text === "" ? [] : text.split(":"));
+  const written = [...groupsOf(head), ...(tail === undefined ? [] : groupsOf(tail))];
+  const groups = tail === undefined ? written : [...groupsOf(head), ...Array<string>(8 - written.length).fill("0"), ...groupsOf(tail)];
+  return groups.reduce((bits, group) => (bits << 16n) | BigInt(Number.parseInt(group, 16)), 0n);
+}
+
+function prefixMask(family: IpFamily, prefixLength: number): bigint {
+  const width = BigInt(family === 4 ? 32 : 128);
+  return ((1n << width) - 1n) ^ ((1n << (width - BigInt(prefixLength))) - 1n);
+}
+
+/** Whether `network` has bits set past its prefix, as in 192.0.2.10/24; a range is written 192.0.2.0/24. */
+export function hasHostBits(network: VipAddress): boolean {
+  return (addressBits(network) & ~prefixMask(network.family, network.prefixLength)) !== 0n;
+}
+
+/** Whether `ip` lies inside `network` (its address and prefix; a prefix-less network is the one address). */
+export function isInNetwork(ip: IpAddress, network: VipAddress): boolean {
+  if (ip.family !== network.family) return false;
+  const mask = prefixMask(network.family, network.prefixLength);
+  return (addressBits(ip) & mask) === (addressBits(network) & mask);
+}

@@ -43,11 +43,11 @@ export interface CelRule {
   readonly fieldPath?: string;
 }
 
-function cel(...rules: CelRule[]): { "x-kubernetes-validations": CelRule[] } {
+export function cel(...rules: CelRule[]): { "x-kubernetes-validations": CelRule[] } {
   return { "x-kubernetes-validations": rules };
 }
 
-const quote = (value: unknown): string => JSON.stringify(value) ?? String(value);
+export const quote = (value: unknown): string => JSON.stringify(value) ?? String(value);
 
 // --- durations --------------------------------------------------------------------------------------------------
 
@@ -154,7 +154,7 @@ const labelSelectorRequirement = z
   );
 
 /** A Kubernetes label selector (metav1.LabelSelector); an empty selector matches everything. */
-const labelSelector = z.strictObject({
+export const labelSelector = z.strictObject({
   matchLabels: z.record(z.string().min(1).max(317), z.string().max(63)).optional(),
   matchExpressions: z.array(labelSelectorRequirement).max(32).optional(),
 });
@@ -349,6 +349,21 @@ const garpSchema = z.strictObject({
 /** A Linux interface name: IFNAMSIZ - 1 characters, none of them a slash, colon, percent sign or white space. */
 const INTERFACE_NAME = /^[^\s/:%]{1,15}$/;
 
+export const interfaceName = z
+  .string()
+  .max(15, { error: (issue) => `${quote(issue.input)} is longer than 15 characters, the Linux limit; write e.g. eth0, or omit it` })
+  // A refinement rather than a regex: the API server would report a regex as a bare pattern, the CEL rule says
+  // what a name may hold. "." and ".." are refused by the kernel's dev_valid_name().
+  .refine((name) => INTERFACE_NAME.test(name) && name !== "." && name !== "..", {
+    error: (issue) => `${quote(issue.input)} is not a Linux interface name (1..15 characters, no "/", ":" or spaces); write e.g. eth0, or omit it`,
+  })
+  .meta(
+    cel({
+      rule: `self.matches('${INTERFACE_NAME.source.replaceAll("\\", "\\\\")}') && self != '.' && self != '..'`,
+      message: 'must be a Linux interface name: 1..15 characters, not "." or "..", no "/", ":", "%" or spaces; write e.g. eth0, or omit it',
+    }),
+  );
+
 const V2_MIN_INTERVAL_MS = 1_000; // RFC 3768 §5.3.7: Adver Int is whole seconds, 8 bits
 const V2_MAX_INTERVAL_MS = 255_000;
 const V3_MIN_INTERVAL_MS = 10; // RFC 5798 §5.2.7: Max Adver Int is 12 bits of centiseconds
@@ -391,20 +406,7 @@ export const haVipSpecSchema = z
         }),
       })
       .describe("Virtual addresses, all IPv4 or all IPv6, each with an optional prefix (default /32 or /128)."),
-    interface: z
-      .string()
-      .max(15, { error: (issue) => `${quote(issue.input)} is longer than 15 characters, the Linux limit; write e.g. eth0, or omit it` })
-      // A refinement rather than a regex: the API server would report a regex as a bare pattern, the CEL rule says
-      // what a name may hold. "." and ".." are refused by the kernel's dev_valid_name().
-      .refine((name) => INTERFACE_NAME.test(name) && name !== "." && name !== "..", {
-        error: (issue) => `${quote(issue.input)} is not a Linux interface name (1..15 characters, no "/", ":" or spaces); write e.g. eth0, or omit it`,
-      })
-      .meta(
-        cel({
-          rule: `self.matches('${INTERFACE_NAME.source.replaceAll("\\", "\\\\")}') && self != '.' && self != '..'`,
-          message: 'must be a Linux interface name: 1..15 characters, not "." or "..", no "/", ":", "%" or spaces; write e.g. eth0, or omit it',
-        }),
-      )
+    interface: interfaceName
       .optional()
       .describe("Interface for the addresses and adverts; default: the interface holding the node's own address."),
     virtualRouterID: z

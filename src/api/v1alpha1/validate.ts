@@ -12,6 +12,7 @@ import {
   type HaVipStatus,
   type HighAvailabilityVIP,
 } from "./schema.js";
+import { vipAddressPoolSpecSchema, type VipAddressPoolSpec } from "./pool.js";
 
 /** One problem: where (e.g. "spec.addresses[1]") and what to do about it. */
 export interface ValidationIssue {
@@ -109,6 +110,12 @@ export function readHaVipStatus(status: unknown): HaVipStatus {
 /** Validates a spec alone and fills in defaults; issue paths still start with "spec.". */
 export function validateHaVipSpec(spec: unknown): ValidationResult<HaVipSpec> {
   const result = haVipSpecSchema.safeParse(spec, { error: explainIssue });
+  return result.success ? { ok: true, value: result.data } : { ok: false, issues: toIssues(result.error, ["spec"]) };
+}
+
+/** Checks a VIPAddressPool's spec; issue paths start at "spec". */
+export function validateVipAddressPoolSpec(spec: unknown): ValidationResult<VipAddressPoolSpec> {
+  const result = vipAddressPoolSpecSchema.safeParse(spec, { error: explainIssue });
   return result.success ? { ok: true, value: result.data } : { ok: false, issues: toIssues(result.error, ["spec"]) };
 }
 
