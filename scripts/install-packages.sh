@@ -3,8 +3,9 @@
 # namespace lab, arping for gratuitous ARP, socat for the test bed's API relay, stress-ng for the starvation bench.
 # docker.io, debootstrap and jq build and run the kind cluster (scripts/docker-daemon.sh, scripts/kind-images.sh).
 # gcc builds the agent's gratuitous-ARP helper (src/agent/adapters/garp.c) in `npm run build`.
+# python3-aiosmtpd is the SMTP server that receives Alertmanager's mail in test/e2e/alerting.test.ts.
 set -euo pipefail
-packages=(iproute2 nginx-light keepalived iputils-arping tcpdump openssl curl socat nftables stress-ng procps ca-certificates docker.io debootstrap jq gcc)
+packages=(iproute2 nginx-light keepalived iputils-arping tcpdump openssl curl socat nftables stress-ng procps ca-certificates docker.io debootstrap jq gcc python3-aiosmtpd)
 missing=()
 for package in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")

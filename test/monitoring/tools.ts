@@ -10,7 +10,8 @@ interface GoTool {
 
 /**
  * The tool's HA_NGINX_*_BIN, else the cache folder of the pinned version, by src/testbed/binaries.ts's rule: the unit
- * tests need only promtool and helm, not the test bed's control plane that locateBinaries() demands.
+ * tests need only promtool and helm (the alerting e2e also the Prometheus server and Alertmanager), not the test bed's
+ * control plane that locateBinaries() demands.
  */
 function locateGoTool(tool: GoTool, env: NodeJS.ProcessEnv): string {
   const version = pinnedModuleVersion(tool.toolDir, tool.module);
@@ -23,4 +24,13 @@ export function locatePromtool(env: NodeJS.ProcessEnv = process.env): string {
 
 export function locateHelm(env: NodeJS.ProcessEnv = process.env): string {
   return locateGoTool({ name: "helm", envName: "HA_NGINX_HELM_BIN", toolDir: "helm", module: "helm.sh/helm/v3" }, env);
+}
+
+/** The Prometheus server, built with remove_all_sd from the same module version as promtool. */
+export function locatePrometheus(env: NodeJS.ProcessEnv = process.env): string {
+  return locateGoTool({ name: "prometheus", envName: "HA_NGINX_PROMETHEUS_BIN", toolDir: "prometheus", module: "github.com/prometheus/prometheus" }, env);
+}
+
+export function locateAlertmanager(env: NodeJS.ProcessEnv = process.env): string {
+  return locateGoTool({ name: "alertmanager", envName: "HA_NGINX_ALERTMANAGER_BIN", toolDir: "alertmanager", module: "github.com/prometheus/alertmanager" }, env);
 }
