@@ -26,7 +26,6 @@ interface AgentOptions {
   readonly standalone?: boolean;
   readonly config?: string;
   readonly namespace?: string;
-  readonly name?: string;
   readonly node?: string;
   readonly nodeAddress?: string;
   readonly httpPort: number;
@@ -42,7 +41,6 @@ export function agentCommand(): Command {
     .option("--standalone", "run without Kubernetes, from a HighAvailabilityVIP manifest file")
     .option("--config <file>", "the HighAvailabilityVIP manifest (standalone mode)")
     .option("--namespace <namespace>", "serve only the HighAvailabilityVIPs of this namespace (Kubernetes mode); default: every namespace")
-    .option("--name <name>", "serve only this HighAvailabilityVIP of --namespace, wherever it runs (Kubernetes mode); default: every one placed on this node")
     .option("--node <name>", "this node's name, as in spec.nodes.priorities", process.env.NODE_NAME)
     .option("--node-address <ip>", "this node's own address; the interface holding it is the default VRRP interface (Kubernetes mode)", process.env.HOST_IP)
     .option("--http-port <port>", "port for /metrics, /healthz and /state", parsePort, 9750)
@@ -71,11 +69,9 @@ export function agentCommand(): Command {
         });
         return;
       }
-      if (options.name !== undefined && options.namespace === undefined) throw new StartupError("--name HAVIP needs --namespace NS too");
       const { runKubernetesAgent } = await import("./k8s/agent.js");
       await runKubernetesAgent({
         namespace: options.namespace,
-        name: options.name,
         node: options.node,
         nodeAddress: options.nodeAddress === "" ? undefined : options.nodeAddress,
         httpPort: options.httpPort,

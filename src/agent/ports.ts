@@ -50,7 +50,8 @@ export interface ReceivedDatagram {
 export type SendFailure = "not-started" | "unreachable" | "failed";
 
 export interface AdvertTransport {
-  /** Opens the socket, joins the group (multicast) and begins delivering every VRRP datagram on the interface. */
+  /** Opens the socket, joins the group (multicast) and begins delivering this router's VRRP datagrams: its VRID's,
+   * on its interface. */
   start(onDatagram: (datagram: ReceivedDatagram) => void): Promise<Outcome<SetupFailure>>;
   /** Sends one VRRP message (without IP header) to a peer or to the group; TTL / hop limit 255 (RFC 5798 §5.1.1.3). */
   send(message: Uint8Array, destination: string): Promise<Outcome<SendFailure>>;

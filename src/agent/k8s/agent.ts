@@ -1,7 +1,6 @@
 // `ha-nginx agent` in Kubernetes: one process per node serves every HighAvailabilityVIP placed on it, one router
 // each, over one raw socket per interface and family. It shares one watch on the resources, one on the node's pods
-// and (when it serves every resource) one on its Node; each resource's router, probe, password and status entry are
-// its own (resource-agent.ts). With --name it serves that one resource, placed by the resource's own DaemonSet.
+// and one on its Node; each resource's router, probe, password and status entry are its own (resource-agent.ts).
 // The API server is never on a router's path: every call runs beside the loop, and a failed call keeps the last
 // known state and retries.
 
@@ -21,8 +20,6 @@ import { observedStatusEntry } from "./resolve.js";
 export interface KubernetesAgentOptions {
   /** Only the resources of this namespace; undefined: every namespace. */
   readonly namespace: string | undefined;
-  /** Only this resource (with `namespace`), placed by its own DaemonSet; undefined: every resource placed on the node. */
-  readonly name: string | undefined;
   readonly node: string;
   /** The node's own address (the pod's status.hostIP): its interface is the default VRRP interface. */
   readonly nodeAddress: string | undefined;
@@ -41,8 +38,8 @@ class KubernetesAgent {
   readonly #startedAt = new Date();
   readonly #shared: SharedAdapters;
   readonly #havips: Reflector<KubernetesObject>;
-  /** This node's Node, for its labels and taints; only when the agent decides placement itself. */
-  readonly #nodeObject: Reflector<V1Node> | undefined;
+  /** This node's Node, for its labels and taints. */
+  readonly #nodeObject: Reflector<V1Node>;
   #pods: Reflector<V1Pod> | undefined;
   readonly #resources = new Map<string, ResourceAgent>();
   /** Routers stopping, by resource: a resource served again meanwhile waits for its old router. */
@@ -56,15 +53,15 @@ class KubernetesAgent {
   ) {
     this.#logger = logger;
     this.#shared = createSharedAdapters(options.vipBackend, options.node);
-    const { namespace, name, node } = options;
+    const { namespace, node } = options;
     const havipsPath = namespace === undefined ? `/apis/${HAVIP_GROUP}/${HAVIP_VERSION}/${HAVIP_PLURAL}` : `/apis/${HAVIP_GROUP}/${HAVIP_VERSION}/namespaces/${namespace}/${HAVIP_PLURAL}`;
     this.#havips = this.#reflector<KubernetesObject>(
-      name === undefined ? `highavailabilityvips${namespace === undefined ? "" : ` in ${namespace}`}` : `highavailabilityvip ${namespace}/${name}`,
+      `highavailabilityvips${namespace === undefined ? "" : ` in ${namespace}`}`,
       havipsPath,
-      name === undefined ? {} : { fieldSelector: `metadata.name=${name}` },
+      {},
       (changes) => this.#onHavipChanges(changes),
     );
-    this.#nodeObject = name === undefined ? this.#reflector<V1Node>(`node ${node}`, "/api/v1/nodes", { fieldSelector: `metadata.name=${node}` }, () => this.#resyncAll()) : undefined;
+    this.#nodeObject = this.#reflector<V1Node>(`node ${node}`, "/api/v1/nodes", { fieldSelector: `metadata.name=${node}` }, () => this.#resyncAll());
   }
 
   #reflector<T extends KubernetesObject>(what: string, path: string, query: Query, onChange: (changes: readonly Change<T>[]) => void): Reflector<T> {
@@ -88,20 +85,20 @@ class KubernetesAgent {
 
   /** Ready for the kubelet (and so for the controller's rollout): every resource placed here runs or says why not. */
   isReady(): boolean {
-    if (!this.#havips.hasSynced || this.#nodeObject?.hasSynced === false) return false;
+    if (!this.#havips.hasSynced || !this.#nodeObject.hasSynced) return false;
     return [...this.#resources.values()].every((resource) => resource.isSettled);
   }
 
   start(): void {
-    this.#logger.info({ namespace: this.options.namespace ?? "(all)", name: this.options.name ?? "(all placed on this node)" }, "agent starting: watching HighAvailabilityVIPs");
-    this.#nodeObject?.start();
+    this.#logger.info({ namespace: this.options.namespace ?? "(all)" }, "agent starting: watching HighAvailabilityVIPs");
+    this.#nodeObject.start();
     this.#havips.start();
   }
 
   async stop(): Promise<void> {
     this.#isStopping = true;
     this.#havips.stop();
-    this.#nodeObject?.stop();
+    this.#nodeObject.stop();
     this.#pods?.stop();
     await Promise.all([...[...this.#resources.values()].map((resource) => resource.stop()), ...this.#stopping.values()]);
   }
@@ -143,7 +140,6 @@ class KubernetesAgent {
    */
   #isPlaced(object: KubernetesObject, isServing: boolean): boolean {
     const isRunning = isServing || observedStatusEntry(object, this.options.node) !== undefined;
-    if (this.#nodeObject === undefined) return true;
     const node = this.#nodeObject.items[0];
     if (node === undefined) return isServing;
     const validated = validateHaVipSpec((object as { spec?: unknown }).spec);

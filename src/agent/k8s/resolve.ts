@@ -63,7 +63,7 @@ function policyRefusal(object: Readonly<Record<string, unknown>>): string | unde
 
 /**
  * Why the controller holds this generation back, if it does: it has not seen it yet, or it refused it (a VRID or
- * address conflict, too many nodes). The agents then keep what runs, as the resource's own DaemonSet once did.
+ * address conflict, too many nodes). The agents then keep what runs and start nothing new.
  */
 function controllerRefusal(object: Readonly<Record<string, unknown>>): string | undefined {
   const generation = isRecord(object.metadata) ? object.metadata.generation : undefined;
