@@ -18,6 +18,9 @@ const agentNamespace = havipSystemNamespace;
 const name = havipName;
 // The bed's HAVIP advertises every second; node-3's priority 50 waits longest, so this bounds every backup's wait.
 const masterDownIntervalMs = computeMasterDownInterval(3, 50, centiseconds(100));
+// The kernel lease on a Master's VIP at this interval (src/agent/vip-lease.ts: the Master_Down_Interval at priority 1
+// plus 100 ms, in whole seconds): a SIGKILLed agent's address is gone this long after its last advert at the latest.
+const vipLeaseMs = 5_000;
 // The bed's highest priority (150); node-2 has 100, node-3 50.
 const topNode = "node-1";
 // A node whose kubelet goes quiet is NotReady after this grace, not the default 40 s, so the node link cut test
@@ -207,7 +210,7 @@ describe("e2e: the agent in Kubernetes", () => {
     expect(now).not.toBe(before);
   }, 120_000);
 
-  it("agent process SIGKILLed on the master: the backup takes over, the restarted agent removes the stale VIP; the duplicate window is reported", async () => {
+  it("agent process SIGKILLed on the master: the backup takes over, the stale VIP overlaps it for less than its 5 s lease, and the client never waits a whole Master_Down_Interval", async () => {
     const { testbed } = bed();
     const { master: before } = await bed().settled();
     const beforeHost = testbed.hostOf(before).name;
@@ -238,13 +241,23 @@ describe("e2e: the agent in Kubernetes", () => {
       measured.agentKillSampleGapMs = `median ${[...gaps].sort((a, b) => a - b)[Math.floor(gaps.length / 2)] ?? 0}, max ${Math.max(0, ...gaps)} over ${samples.length} samples`;
       log(`agent SIGKILL: duplicate window ${duplicateMs} ms (Master_Down_Interval ${masterDownIntervalMs} ms), takeover after ${measured.agentKillTakeoverMs} ms`);
       expect(takeover).toBeDefined();
-      // One Master_Down_Interval is what the restarted agent's start may take (the runner's 1 s restart delay, node
-      // start-up, reading its HAVIP); 5 s more for two shared cores.
-      expect(duplicateMs).toBeLessThanOrEqual(masterDownIntervalMs + 5_000);
+      // The stale address goes when the restarted agent removes it (the runner's 1 s restart delay, node start-up,
+      // reading its HAVIP) or at the latest when its kernel lease runs out, while the backup waits a
+      // Master_Down_Interval (3.6-3.8 s) first: so they overlap for under 2 s, plus the sampling's gaps (up to 1 s on
+      // two busy cores). Measured 596 ms in CI and 1970 ms here (samples up to 1040 ms apart); the lease keeps 2.5×.
+      expect(duplicateMs).toBeLessThan(vipLeaseMs);
     } finally {
       if (samples.length === 0) await sampler.stop();
       const report = await probe.stop();
       measured.agentKillProbe = `${report.ok}/${report.sent} ok, ${report.failed} failed, max outage ${report.maxOutageMs} ms`;
+      // The client probed throughout. Until the backup takes over, the killed agent's node still holds the VIP and its
+      // nginx answers; an outage needs the restarted agent to remove the stale address first (at least the runner's
+      // 1 s restart delay after the kill), so it ends within one Master_Down_Interval, when the backup takes over.
+      // With a holder at every sample, at most the one request in flight when the client's ARP entry flips fails
+      // (see test/ns/agent/failover.test.ts). Measured in CI: 914/914 ok, max outage 0 ms.
+      expect(report.sent).toBeGreaterThan(100);
+      expect(report.maxOutageMs).toBeLessThan(masterDownIntervalMs);
+      if (measured.agentKillNoHolderWindowMs === 0) expect(report.failed).toBeLessThanOrEqual(1);
     }
     const { master } = await bed().settled();
     expect(master).not.toBe(before);
@@ -385,7 +398,8 @@ describe("e2e: the agent in Kubernetes", () => {
       measured.linkCutProbe = `${report.ok}/${report.sent} ok, ${report.failed} failed, max outage ${report.maxOutageMs} ms`;
       const afterRestore = report.windows.filter((window) => window.startMs >= restoredAt);
       measured.linkRestoreFailed = afterRestore.reduce((sum, window) => sum + window.failed, 0);
-      // The takeover waits out a Master_Down_Interval; 5 s more for two shared cores.
+      // The takeover waits out a Master_Down_Interval; 5 s more for two shared cores. Measured: max outage 3529 ms in CI
+      // and 4084 ms here (takeover after 3437 and 3758 ms), so the bound keeps about twice the worst.
       expect(report.maxOutageMs).toBeLessThan(masterDownIntervalMs + 5_000);
     }
     expect(samples.filter((sample) => sample.holders.includes(host.name))).toEqual([]);

@@ -13,13 +13,16 @@ import { waitFor } from "../../src/lab/wait.js";
 import { havipName, havipNamespace, havipSystemNamespace, isPodReady, startHaVipBed, type HaVipBed } from "../../src/testbed/havip-bed.js";
 
 const outageMs = 60_000;
-// The goal is 5 s from the control plane accepting writes again, seen by this test's first successful write. The
-// slack covers what the test adds on top of the product: that write is a kubectl run (a few hundred ms on a busy
-// machine), the status is polled every 100 ms with a GET of its own, and two shared cores may be running seven other
-// helpers' tests.
+// The goal, asserted for status.nodes: 5 s from the control plane accepting writes again, seen by this test's first
+// successful write (a kubectl run, a few hundred ms on a busy machine; the status is polled every 100 ms). Measured in
+// CI: 606 ms after the API server's outage, 1385 ms after etcd's (on two busy cores the status was already true
+// before that write in four outages), so the goal keeps over 3× the worst.
 const catchUpGoalMs = 5_000;
 const writableTimeoutMs = 60_000;
-const catchUpSlackMs = 2_000;
+// The client's longest outage when nginx dies on the master: the probe's 200 ms × failureThreshold 2, then the Fault
+// node's priority-0 advert makes a backup wait only Skew_Time (at most 0.8 s at priority 50). Measured: 490 and
+// 701 ms in CI, 562-846 ms in four outages on two busy cores; 2 s keeps over twice the worst.
+const outageBoundMs = 2_000;
 // status.master is the controller's, which learns of the agents' writes through its watch. It bounds every API call
 // (src/k8s/bounded-client.ts) and restarts a failed watch within 2 s, and after the API server's outage it
 // follows within a second. After etcd's it did so in 0.08-4.1 s in three runs but took 16 s in one, with status.nodes
@@ -215,10 +218,8 @@ describe("e2e: control plane loss", () => {
         figures[`${label}MaxOutageMs`] = report.maxOutageMs;
       }
     }
-    // Probe period 200 ms × failureThreshold 2, then Master_Down_Interval after nginx's death is noticed (the
-    // backups still hear the old master, which drops its priority): about 1 s; generous for two shared cores.
-    expect(figures[`${label}MaxOutageMs`]).toBeLessThan(5_000);
-    expect(figures[`${label}NodesCatchUpMs`]).toBeLessThanOrEqual(catchUpGoalMs + catchUpSlackMs);
+    expect(figures[`${label}MaxOutageMs`]).toBeLessThan(outageBoundMs);
+    expect(figures[`${label}NodesCatchUpMs`]).toBeLessThanOrEqual(catchUpGoalMs);
     expect(figures[`${label}MasterCatchUpMs`]).toBeLessThanOrEqual(masterCatchUpBoundMs);
     // Nothing restarted: the same agent processes and the same controller, never a crash loop.
     expect(agentProcesses()).toEqual(agentPids);
@@ -255,7 +256,7 @@ describe("e2e: control plane loss", () => {
     );
   }, 120_000);
 
-  it("API server down for 60 s: nginx dies on the master, the VIP moves anyway, nothing restarts, status catches up", async () => {
+  it("API server down for 60 s: nginx dies on the master, the VIP moves anyway (client outage under 2 s), nothing restarts, status.nodes catches up within 5 s", async () => {
     const { master } = await theBed().settled();
     figures.apiMaster = master;
     const downAt = Date.now();
@@ -263,7 +264,7 @@ describe("e2e: control plane loss", () => {
     await failoverDuringOutage("api", downAt, () => theBed().testbed.cp.startApiServer());
   }, 240_000);
 
-  it("etcd down for 60 s behind a running API server: another failover happens, nothing restarts, status catches up", async () => {
+  it("etcd down for 60 s behind a running API server: another failover happens (client outage under 2 s), nothing restarts, status.nodes catches up within 5 s", async () => {
     // The nginx killed in the first outage was restarted by its node; wait until that node could take the VIP again.
     await allHealthy();
     const { master } = await theBed().settled();

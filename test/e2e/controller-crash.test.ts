@@ -1,12 +1,15 @@
 // Issue 7, crash and restart: the controller is SIGKILLed in the middle of its work, on the real API server, and a
 // fresh process must finish the job. The kill is timed by the cluster itself: the test watches for an object the
 // controller (or the user) writes and SIGKILLs the controller from the watch callback, at once or a few milliseconds
-// later, so it lands between the controller's writes. Creating a resource, it writes the finalizer, the password Role
-// and RoleBinding, the status, and (under its own work-queue key) the one agent DaemonSet in ha-nginx-system; a spec
-// change rewrites the status and the DaemonSet's placement; deleting, it deletes the RoleBinding and Role, removes the
-// finalizer, and deletes the DaemonSet once no resource is left. What the controller had done when it died is read
-// back and printed, so the log shows which gaps were really hit. Agent pods are created by the real DaemonSet
-// controller but not run (an image the test bed refuses), as in controller.test.ts: this file is about the controller.
+// later. Creating a resource, it writes the finalizer, the password Role and RoleBinding, the status, and (under its
+// own work-queue key) the one agent DaemonSet in ha-nginx-system; a spec change rewrites the status and the
+// DaemonSet's placement; deleting, it deletes the RoleBinding and Role, removes the finalizer, and deletes the
+// DaemonSet once no resource is left. What the controller had done when it died, and what it still had to write, is
+// read back and printed. A kill at once on an event that the controller writes more after in the same reconcile must
+// find work left: that is asserted, so those kills provably land between its writes. The timed kills (+5..+80 ms) and
+// those on the DaemonSet (its own work-queue key, not ordered against the status write) may land after the phase's
+// last write; the log says which. Agent pods are created by the real DaemonSet controller but not run (an image the
+// test bed refuses), as in controller.test.ts: this file is about the controller.
 import {
   AppsV1Api,
   CoreV1Api,
@@ -56,6 +59,8 @@ interface Havip extends KubernetesObject {
 /** A watch event that kills the controller: on `path`, the first event `matches` accepts. */
 interface Trigger {
   readonly what: string;
+  /** The controller writes more after this event in the same reconcile, so a kill at once leaves work undone. */
+  readonly isFollowedByWrites: boolean;
   readonly path: string;
   readonly list: () => Promise<{ metadata?: { resourceVersion?: string } }>;
   readonly matches: (phase: string, object: KubernetesObject) => boolean;
@@ -211,7 +216,7 @@ describe("e2e: the controller SIGKILLed mid-reconcile", () => {
    * and the union of their tolerations, and agent pods, all on the DaemonSet's current agent revision, on exactly the
    * nodes some resource selects.
    */
-  async function agentsUnconverged(): Promise<string | undefined> {
+  async function agentsUnconverged(shouldCheckPods = true): Promise<string | undefined> {
     const [havips, daemonSet, pods, nodes] = await Promise.all([listHavipItems(), getDaemonSet(), agentPods(), core.listNode()]);
     if (havips.length === 0) return daemonSet === undefined ? undefined : "a DaemonSet with no resource left";
     if (daemonSet === undefined) return "no DaemonSet";
@@ -228,6 +233,7 @@ describe("e2e: the controller SIGKILLed mid-reconcile", () => {
     if (actualTolerations !== wantedTolerations) return `DaemonSet tolerations ${actualTolerations}, resources' ${wantedTolerations}`;
     const revision = daemonSet.spec?.template.metadata?.annotations?.[AGENT_REVISION_ANNOTATION];
     if (revision === undefined || revision === "") return "DaemonSet template without an agent revision";
+    if (!shouldCheckPods) return undefined;
     const stale = pods.filter((pod) => pod.metadata?.annotations?.[AGENT_REVISION_ANNOTATION] !== revision);
     if (stale.length > 0) return `agent pods ${stale.map((pod) => pod.metadata?.name).join(", ")} not on revision ${revision}`;
     const selected = nodes.items.filter((node) => selectors.some((selector) => matchesSelector(selector, node.metadata?.labels ?? {}))).map((node) => node.metadata?.name ?? "").sort();
@@ -237,7 +243,7 @@ describe("e2e: the controller SIGKILLed mid-reconcile", () => {
   }
 
   /** Undefined once `name` is fully reconciled: finalizer, status for this generation, password access, agents. */
-  async function unconverged(name: string): Promise<string | undefined> {
+  async function unconverged(name: string, shouldCheckPods = true): Promise<string | undefined> {
     const havip = await getHavip(name);
     if (havip === undefined) return "HAVIP missing";
     const uid = havip.metadata?.uid;
@@ -252,7 +258,18 @@ describe("e2e: the controller SIGKILLed mid-reconcile", () => {
     }
     if (canonical(role?.rules) !== canonical([{ apiGroups: [""], resources: ["secrets"], resourceNames: [passwordSecret], verbs: ["get"] }])) return `password Role rules ${JSON.stringify(role?.rules)}`;
     if (canonical(binding?.subjects) !== canonical([{ kind: "ServiceAccount", name: AGENT_NAME, namespace: system }])) return `password RoleBinding subjects ${JSON.stringify(binding?.subjects)}`;
-    return agentsUnconverged();
+    return agentsUnconverged(shouldCheckPods);
+  }
+
+  /**
+   * What the controller itself still had to write for `name` (created or changed; released when `isDeleted`), or
+   * undefined when its part was done. The agent pods are the DaemonSet controller's work, so they are not asked.
+   */
+  async function controllerWorkLeft(name: string, isDeleted: boolean): Promise<string | undefined> {
+    if (!isDeleted) return unconverged(name, false);
+    if ((await getHavip(name)) !== undefined) return "HAVIP still there";
+    const access = await passwordAccessLeft(name);
+    return access === "" ? agentsUnconverged(false) : `password ${access} left`;
   }
 
   /**
@@ -319,24 +336,29 @@ describe("e2e: the controller SIGKILLed mid-reconcile", () => {
   const on = {
     finalizerAdded: (name: string): Trigger => ({
       what: "finalizer added (the controller's first write)",
+      isFollowedByWrites: true,
       path: havipPath,
       list: listHavips,
       matches: (phase, object) => phase === "MODIFIED" && named(name)(object) && object.metadata?.finalizers?.includes(FINALIZER) === true,
     }),
     roleApplied: (name: string): Trigger => ({
       what: "password Role applied",
+      isFollowedByWrites: true,
       path: rolePath,
       list: () => rbac.listNamespacedRole({ namespace: ns }),
       matches: (phase, object) => phase === "ADDED" && named(passwordAccessName(name))(object),
     }),
     bindingApplied: (name: string): Trigger => ({
       what: "password RoleBinding applied",
+      isFollowedByWrites: true,
       path: bindingPath,
       list: () => rbac.listNamespacedRoleBinding({ namespace: ns }),
       matches: (phase, object) => phase === "ADDED" && named(passwordAccessName(name))(object),
     }),
     statusObserved: (name: string): Trigger => ({
       what: "status written for the current generation",
+      // The DaemonSet write has followed it in every run so far, but under its own work-queue key: not a fixed order.
+      isFollowedByWrites: false,
       path: havipPath,
       list: listHavips,
       matches: (phase, object) => phase === "MODIFIED" && named(name)(object) && (object as Havip).status?.virtualRouterID !== undefined &&
@@ -344,6 +366,8 @@ describe("e2e: the controller SIGKILLed mid-reconcile", () => {
     }),
     daemonSetWritten: (phase: "ADDED" | "MODIFIED" | "DELETED"): Trigger => ({
       what: `agent DaemonSet ${phase.toLowerCase()}`,
+      // Each phase's last write so far, as far as the order of two work-queue keys allows.
+      isFollowedByWrites: false,
       path: daemonSetPath,
       list: () => apps.listNamespacedDaemonSet({ namespace: system }),
       // MODIFIED: only a template change (a new generation), not the DaemonSet controller's status updates.
@@ -352,30 +376,35 @@ describe("e2e: the controller SIGKILLed mid-reconcile", () => {
     }),
     specChanged: (name: string): Trigger => ({
       what: "spec change accepted by the API server",
+      isFollowedByWrites: true,
       path: havipPath,
       list: listHavips,
       matches: (phase, object) => phase === "MODIFIED" && named(name)(object) && (object as Havip).status?.observedGeneration !== object.metadata?.generation,
     }),
     deletionStarted: (name: string): Trigger => ({
       what: "deletionTimestamp set (kubectl delete)",
+      isFollowedByWrites: true,
       path: havipPath,
       list: listHavips,
       matches: (phase, object) => phase === "MODIFIED" && named(name)(object) && object.metadata?.deletionTimestamp !== undefined,
     }),
     bindingDeleted: (name: string): Trigger => ({
       what: "password RoleBinding deleted (the finalizer's first write)",
+      isFollowedByWrites: true,
       path: bindingPath,
       list: () => rbac.listNamespacedRoleBinding({ namespace: ns }),
       matches: (phase, object) => phase === "DELETED" && named(passwordAccessName(name))(object),
     }),
     roleDeleted: (name: string): Trigger => ({
       what: "password Role deleted (the write before the finalizer's removal)",
+      isFollowedByWrites: true,
       path: rolePath,
       list: () => rbac.listNamespacedRole({ namespace: ns }),
       matches: (phase, object) => phase === "DELETED" && named(passwordAccessName(name))(object),
     }),
     havipGone: (name: string): Trigger => ({
       what: "HAVIP gone (finalizer removed; the agents' DaemonSet not yet reconciled)",
+      isFollowedByWrites: true,
       path: havipPath,
       list: listHavips,
       matches: (phase, object) => phase === "DELETED" && named(name)(object),
@@ -420,11 +449,15 @@ describe("e2e: the controller SIGKILLed mid-reconcile", () => {
     const firstNode = index % 2 === 0 ? "node-2" : "node-1";
     const record = async (phase: string, trigger: Trigger, delayMs: number, action: () => Promise<void>, isDeleted: boolean): Promise<void> => {
       const { firedAfterMs, stage } = await killDuring(name, trigger, delayMs, action);
+      const workLeft = await controllerWorkLeft(name, isDeleted);
+      const landed = workLeft === undefined ? "after the phase's last write" : `between writes (left: ${workLeft})`;
+      // Killed at once on an event the controller writes more after: the kill must land before those writes.
+      if (delayMs === 0 && trigger.isFollowedByWrites) expect({ phase, trigger: trigger.what, stage, workLeft }).toEqual({ phase, trigger: trigger.what, stage, workLeft: expect.any(String) });
       const { convergedMs, accessWhenGone, waits } = await restartAndConverge(name, isDeleted);
       // The finalizer deletes the password access before it lets go: the garbage collector, which would tidy it up
       // later, has not had to.
       expect({ phase, accessWhenGone }).toEqual({ phase, accessWhenGone: "" });
-      tried.push(`${name} ${phase}: on ${trigger.what} +${delayMs} ms (${firedAfterMs} ms after the action) -> at death: ${stage}; restarted and ${isDeleted ? "released" : "converged"} in ${convergedMs} ms (${waits})`);
+      tried.push(`${name} ${phase}: on ${trigger.what} +${delayMs} ms (${firedAfterMs} ms after the action), ${landed} -> at death: ${stage}; restarted and ${isDeleted ? "released" : "converged"} in ${convergedMs} ms (${waits})`);
     };
 
     await record("create", lifecycle.create(name), lifecycle.createDelayMs, async () => {
@@ -469,9 +502,10 @@ describe("e2e: the controller SIGKILLed mid-reconcile", () => {
       await kubectl(["apply", "-f", "-"], names.map((name, i) => havipManifest(name, `10.77.0.${230 + i}`, nodeOf[name])).join("---\n"));
     });
     const stages = await Promise.all(names.map(async (name) => `${name}: ${await stageOf(name)}`));
+    const pairLeft = (await Promise.all(names.map(async (name) => controllerWorkLeft(name, false)))).find((reason) => reason !== undefined);
     const { convergedMs, waits } = await restartAndConverge(names[0], false);
     await waitForValue("pair-b to converge", convergeTimeoutMs, async () => ((await unconverged(names[1])) === undefined ? true : undefined), 100);
-    tried.push(`pair: on agent DaemonSet added +0 ms (${firedAfterMs} ms after the apply) -> at death: ${stages.join("; ")}; restarted and converged in ${convergedMs} ms (${waits})`);
+    tried.push(`pair: on agent DaemonSet added +0 ms (${firedAfterMs} ms after the apply), ${pairLeft === undefined ? "after the last write" : `between writes (left: ${pairLeft})`} -> at death: ${stages.join("; ")}; restarted and converged in ${convergedMs} ms (${waits})`);
     const vrids = await Promise.all(names.map(async (name) => (await getHavip(name))?.status?.virtualRouterID));
     expect(new Set(vrids).size).toBe(2);
     // One DaemonSet, placed for both, one agent on each resource's node (unconverged checked the terms and pods).
@@ -484,9 +518,12 @@ describe("e2e: the controller SIGKILLed mid-reconcile", () => {
     const { firedAfterMs: goneAfterMs, stage } = await killDuring(names[0], on.havipGone(names[0]), 0, async () => {
       await kubectl(["delete", "havip", names[0], "-n", ns, "--wait=false"]);
     });
+    // The DaemonSet's narrowing to pair-b follows the finalizer's removal: the kill lands before it.
+    const goneLeft = await controllerWorkLeft(names[0], true);
+    expect({ stage, goneLeft }).toEqual({ stage, goneLeft: expect.any(String) });
     const { convergedMs: releasedMs, accessWhenGone, waits: releaseWaits } = await restartAndConverge(names[0], true);
     expect(accessWhenGone).toBe("");
-    tried.push(`pair-a delete: on HAVIP gone +0 ms (${goneAfterMs} ms after the delete) -> at death: ${stage}; restarted and released in ${releasedMs} ms (${releaseWaits})`);
+    tried.push(`pair-a delete: on HAVIP gone +0 ms (${goneAfterMs} ms after the delete), between writes (left: ${goneLeft ?? "-"}) -> at death: ${stage}; restarted and released in ${releasedMs} ms (${releaseWaits})`);
     expect(await unconverged(names[1])).toBeUndefined();
     expect(termsOf((await getDaemonSet()) ?? {})).toEqual([termOf({ matchLabels: { [hostnameLabel]: nodeOf["pair-b"] } })]);
     expect(Object.fromEntries(await podUids())).toEqual({ [nodeOf["pair-b"]]: pairBAgent });

@@ -17,6 +17,11 @@ const quietWindowMs = 60_000;
 const holderSampleMs = 100;
 const statusSampleMs = 1_000;
 const agentSampleMs = 5_000;
+// After healing, one holder and the client on it: one interval until the next advert of either Master, plus the
+// yielding one's 200 ms release linger, plus the polling (`ip` and the client's neighbour table in namespaces, slow on
+// two busy cores). Measured: one holder after 702 ms in CI and 247 and 985 ms here, the client on the survivor after
+// 751, 433 and 1064 ms; 2.5 s keeps over twice the worst.
+const healBoundMs = advertIntervalMs + 1_500;
 
 interface HavipStatus {
   readonly master?: string;
@@ -141,7 +146,7 @@ describe("e2e: a partition between the nodes, the client still reaching all of t
     measured.clientTargetDuringSplit = await clientTarget();
   }, 120_000);
 
-  it("healed: one holder within about an advertisement interval, SplitBrain clears, then 60 s without a move", async () => {
+  it("healed: one holder and the client on it within an advertisement interval plus 1.5 s, SplitBrain clears, then 60 s without a move", async () => {
     if (partition === undefined) throw new Error("the partition test did not cut the path");
     const { master, rival, bystander } = partition;
     const { lab } = b().testbed;
@@ -171,9 +176,13 @@ describe("e2e: a partition between the nodes, the client still reaching all of t
       const healToSingleHolderMs = Date.now() - healedAt;
       measured.healToSingleHolderMs = healToSingleHolderMs;
       expect(current).toEqual([survivor]);
-      // One interval until the next advert of either Master, plus the yielding one's 200 ms release linger; tripled,
-      // because two shared cores delay timers and the sampling.
-      expect(healToSingleHolderMs).toBeLessThan(3 * (advertIntervalMs + 200));
+      expect(healToSingleHolderMs).toBeLessThan(healBoundMs);
+      // The yielding Master's last advert makes the survivor announce the VIP again even when its own advert got
+      // there first (src/vrrp/machine.ts), so the client follows within about one interval. Timed before the status
+      // wait below, so that the API's pace does not count against the data plane.
+      await waitFor(async () => (await clientTarget()) === survivor, { timeoutMs: 30_000, intervalMs: 20, what: `the client's neighbour entry on ${survivor}` });
+      measured.healToClientOnSurvivorMs = Date.now() - healedAt;
+      expect(measured.healToClientOnSurvivorMs).toBeLessThan(healBoundMs);
 
       let status: HavipStatus = {};
       await waitFor(
@@ -185,11 +194,6 @@ describe("e2e: a partition between the nodes, the client still reaching all of t
       );
       measured.healToSplitBrainClearedMs = Date.now() - healedAt;
       expect(mastersIn(status)).toEqual([survivor]);
-      // The yielding Master's last advert makes the survivor announce the VIP again even when its own advert got
-      // there first (src/vrrp/machine.ts), so the client follows within about one interval.
-      await waitFor(async () => (await clientTarget()) === survivor, { timeoutMs: 30_000, intervalMs: 20, what: `the client's neighbour entry on ${survivor}` });
-      measured.healToClientOnSurvivorMs = Date.now() - healedAt;
-      expect(measured.healToClientOnSurvivorMs).toBeLessThan(5_000);
       expect((await lab.httpGet(lab.client, `http://${b().vip}/`)).status).toBe(200);
       measured.clientTargetAfterHeal = await clientTarget();
     } finally {
@@ -241,8 +245,9 @@ describe("e2e: a partition between the nodes, the client still reaching all of t
     measured.quietStatusSamples = statusSamples;
     measured.quietAgentSamples = agentSamples;
     expect(moves).toEqual([]);
-    // At 100 ms a sample 600 would be taken; a loaded machine slows the `ip` calls, so ask for a third of that.
-    expect(holderSamples).toBeGreaterThan(quietWindowMs / holderSampleMs / 3);
+    // At 100 ms a sample 600 would be taken; a loaded machine slows the `ip` calls (587 samples in CI, 197 and 228 on
+    // two busy cores here), so ask for a sixth of that: about half the fewest seen.
+    expect(holderSamples).toBeGreaterThan(quietWindowMs / holderSampleMs / 6);
     expect(statusSamples).toBeGreaterThan(quietWindowMs / statusSampleMs / 3);
     expect(agentSamples).toBeGreaterThanOrEqual(quietWindowMs / agentSampleMs / 3);
     for (const node of nodes) expect((await agentView(node)).transitions).toBe(baseline.get(node)?.transitions);

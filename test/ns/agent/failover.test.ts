@@ -9,8 +9,9 @@ const intervalMs = 100;
 const priorities = [150, 120, 50] as const;
 // RFC 5798 §6.1 for the 120 node: Master_Down_Interval = 3 × interval + (256 − 120) × interval / 256 ≈ 353 ms.
 const masterDownMs = 3 * intervalMs + Math.floor(((256 - 120) * intervalMs) / 256);
-// Generous for two shared cores: timer lateness, arping start-up, the client's next request.
-const outageBoundMs = masterDownMs + 1_200;
+// Master_Down_Interval plus 700 ms for timer lateness, arping start-up and the client's next request on two shared
+// cores: 1053 ms, twice the worst measured (takeover 364-508 ms, client outage 303-521 ms over four runs, one in CI).
+const outageBoundMs = masterDownMs + 700;
 
 describe("standalone agent: failover", () => {
   let bed: AgentBed;
@@ -60,7 +61,7 @@ describe("standalone agent: failover", () => {
   it.each([
     ["the Master's link goes silent (carrier stays up)", true],
     ["the Master loses carrier", false],
-  ])("RFC 5798 §6.4.2: when %s, the next priority takes over after Master_Down_Interval", async (_, shouldKeepCarrier) => {
+  ])("RFC 5798 §6.4.2: when %s, the next priority takes over after Master_Down_Interval (353 ms), takeover and the client's outage under 1053 ms", async (_, shouldKeepCarrier) => {
     const { a2, a3 } = await startThree();
     const probe = await bed.lab.startProbe(`http://${bed.vip}/`, { intervalMs: 10 });
     await sleep(300);
@@ -72,9 +73,10 @@ describe("standalone agent: failover", () => {
     });
     const report = await probe.stop();
     const { first, hasLowestRaced } = takeover(a2, a3, cutAt);
-    reportMeasure(`link cut (${shouldKeepCarrier ? "silent" : "carrier loss"}), interval ${intervalMs} ms${hasLowestRaced ? ", n3 raced to Master" : ""}`, report);
+    const takeoverMs = first === undefined ? Infinity : first.time - cutAt;
+    reportMeasure(`link cut (${shouldKeepCarrier ? "silent" : "carrier loss"}), interval ${intervalMs} ms, takeover ${takeoverMs} ms${hasLowestRaced ? ", n3 raced to Master" : ""}`, report);
     expect(first?.reason).toBe("master-down-timer-expired");
-    expect(first === undefined ? Infinity : first.time - cutAt).toBeLessThan(outageBoundMs);
+    expect(takeoverMs).toBeLessThan(outageBoundMs);
     expect((await a3.waitForState("Backup", 2_000)).state).toBe("Backup");
     expect(report.maxOutageMs).toBeGreaterThan(0);
     expect(report.maxOutageMs).toBeLessThan(outageBoundMs);
