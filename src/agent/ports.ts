@@ -36,15 +36,12 @@ export interface ReceivedDatagram {
    * header to a raw socket. The IPv6 hop limit is therefore not observable here: raw-socket has no recvmsg() for
    * IPV6_RECVHOPLIMIT, and IPV6_MINHOPCOUNT is accepted but not enforced on raw sockets (measured in namespaces, kernel
    * 6.18). RFC 5798 §5.1.2.3 / §7.1's hop-limit check is replaced by: the socket is bound to the interface, and
-   * multicast adverts must come from a link-local source (RFC 5798 §5.1.2.1), which no router forwards.
+   * multicast adverts must come from a link-local source (RFC 5798 §5.1.2.1), which no router forwards. The kernel
+   * has verified an IPv6 message's checksum (IPV6_CHECKSUM) and dropped bad ones, because the destination address
+   * that the pseudo-header needs is not visible to a raw IPv6 socket.
    */
   readonly bytes: Uint8Array;
   readonly source: string;
-  /**
-   * IPv6 only: the kernel verified the VRRP checksum (IPV6_CHECKSUM) and dropped bad ones, because the destination
-   * address that the pseudo-header needs is not visible to a raw IPv6 socket.
-   */
-  readonly isChecksumVerified: boolean;
 }
 
 export type SendFailure = "not-started" | "unreachable" | "failed";

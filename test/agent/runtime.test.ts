@@ -110,7 +110,7 @@ describe("AgentRuntime", () => {
     await setup.runtime.start();
     for (let round = 0; round < 5; round++) {
       setup.clock.advance(1_000);
-      setup.transport.deliver({ family: "ipv4", bytes: keepalivedAdvert, source: "10.77.0.11", isChecksumVerified: false });
+      setup.transport.deliver({ family: "ipv4", bytes: keepalivedAdvert, source: "10.77.0.11" });
       await afterPollPhase();
     }
     expect(setup.runtime.snapshot()).toMatchObject({ state: "Backup", masterAddress: "10.77.0.11", holdsVip: false });
@@ -124,7 +124,7 @@ describe("AgentRuntime", () => {
     const corrupted = keepalivedAdvert.slice();
     corrupted[20 + 6] = (corrupted[20 + 6] ?? 0) ^ 0xff;
     setup.clock.advance(MASTER_DOWN_MS - 10);
-    setup.transport.deliver({ family: "ipv4", bytes: corrupted, source: "10.77.0.11", isChecksumVerified: false });
+    setup.transport.deliver({ family: "ipv4", bytes: corrupted, source: "10.77.0.11" });
     expect(setup.runtime.snapshot().counters["dropped:bad-checksum"]).toBe(1);
     await becomeMaster(setup);
     expect(setup.runtime.snapshot().state).toBe("Master");
@@ -138,7 +138,7 @@ describe("AgentRuntime", () => {
     expect(sentPriorities(setup.transport).at(-1)).toBe(0);
     expect(setup.vips.holds("10.77.0.200", "eth0")).toBe(true);
     setup.clock.advance(50);
-    setup.transport.deliver({ family: "ipv4", bytes: keepalivedAdvert, source: "10.77.0.11", isChecksumVerified: false });
+    setup.transport.deliver({ family: "ipv4", bytes: keepalivedAdvert, source: "10.77.0.11" });
     await stopped;
     expect(setup.vips.holds("10.77.0.200", "eth0")).toBe(false);
     expect(setup.transport.isStopped).toBe(true);
@@ -158,7 +158,7 @@ describe("AgentRuntime", () => {
     expect(sentPriorities(setup.transport)).toEqual([100, 100, 100, 100]);
     // Yielding to a higher priority sends one last advert, then removes the VIP: a renewal run after the removal
     // would put the address back, so the one due with that advert is dropped.
-    setup.transport.deliver({ family: "ipv4", bytes: keepalivedAdvert, source: "10.77.0.11", isChecksumVerified: false });
+    setup.transport.deliver({ family: "ipv4", bytes: keepalivedAdvert, source: "10.77.0.11" });
     await vi.waitFor(() => expect(setup.vips.holds("10.77.0.200", "eth0")).toBe(false));
     expect(sentPriorities(setup.transport)).toEqual([100, 100, 100, 100, 100]);
     expect(setup.vips.log.slice(4)).toEqual(["remove 10.77.0.200 eth0"]);

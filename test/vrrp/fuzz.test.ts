@@ -172,7 +172,7 @@ function countedBetween(before: Observation, after: Observation): [string, numbe
 /** The raw socket's view: the source is the IP header's (recvfrom), the IPv6 header is not in the bytes. */
 function datagramFor(bytes: Uint8Array, capture: Capture) {
   const source = capture.meta.family === "ipv4" && bytes.length >= 20 ? formatAddress(bytes.subarray(12, 16)) : capture.meta.source;
-  return { family: capture.meta.family, bytes, source, isChecksumVerified: false };
+  return { family: capture.meta.family, bytes, source };
 }
 
 type Outcome = { readonly reason: string; readonly hasChanged: boolean; readonly problems: readonly string[] };

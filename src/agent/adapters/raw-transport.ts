@@ -124,7 +124,7 @@ export class RawSocketPool {
       const onDatagram = shared.routers.get(vrid);
       if (onDatagram === undefined) return this.onUnclaimed("other-vrid", source);
       // raw-socket reuses one receive buffer: copy before the next datagram overwrites it.
-      onDatagram({ family, bytes: Uint8Array.from(buffer), source, isChecksumVerified: family === "ipv6" });
+      onDatagram({ family, bytes: Uint8Array.from(buffer), source });
     });
     socket.on("error", (error) => {
       shared.failure = error.message;

@@ -59,7 +59,6 @@ async function handle(request: Request): Promise<unknown> {
           family: datagram.family,
           hex: Buffer.from(datagram.bytes).toString("hex"),
           source: datagram.source,
-          isChecksumVerified: datagram.isChecksumVerified,
         }),
       );
     }

@@ -89,7 +89,6 @@ describe("raw VRRP transport between two lab nodes", () => {
     expect(bytes.length).toBe(40);
     expect(Buffer.concat([bytes.subarray(0, 6), bytes.subarray(8)])).toEqual(Buffer.concat([payload.subarray(0, 6), payload.subarray(8)]));
     expect(bytes.readUInt16BE(6)).not.toBe(payload.readUInt16BE(6));
-    expect(event.isChecksumVerified).toBe(true);
   });
 
   it("IPv6 unicast advert reaches the peer from n1's global address", async () => {
