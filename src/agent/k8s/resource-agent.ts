@@ -17,6 +17,7 @@ import type { AgentApi } from "./client.js";
 import { combineHealth, cordonReadiness, nodeReadiness, type Readiness } from "./readiness.js";
 import { observedStatusEntry, resolveHaVip, type HaVipResolution } from "./resolve.js";
 import { buildStatusEntry, describeReason } from "./status-entry.js";
+import { EventBudget } from "./event-budget.js";
 import { StatusPublisher } from "./status-publisher.js";
 
 /** The final status write on SIGTERM is best effort: the pod's grace period belongs to the hand-over. */
@@ -74,6 +75,7 @@ export class ResourceAgent {
   #problem: string | undefined = "waiting for configuration";
   /** Its router has left INIT, or the resource has said why it does not run: a rollout may move on. */
   #isSettled = false;
+  readonly #eventBudget = new EventBudget();
   #isReconciling = false;
   #isReconcileAgain = false;
   #retry: NodeJS.Timeout | undefined;
@@ -370,7 +372,10 @@ export class ResourceAgent {
       this.#isStarting = transition.to !== "Backup" && transition.to !== "Master";
       return;
     }
-    const message = `${this.context.node}: ${stateNames[transition.from]} -> ${stateNames[transition.to]}: ${describeReason(transition.reason)} (priority ${transition.priority})`;
+    const { isAdmitted, suppressedBefore } = this.#eventBudget.admit(Date.now());
+    if (!isAdmitted) return;
+    const heldBack = suppressedBefore === 0 ? "" : `; ${suppressedBefore} earlier transitions not recorded as Events (flapping: see the agent's log and metrics)`;
+    const message = `${this.context.node}: ${stateNames[transition.from]} -> ${stateNames[transition.to]}: ${describeReason(transition.reason)} (priority ${transition.priority})${heldBack}`;
     this.#recordEvent(transition.to === "Fault" ? "Warning" : "Normal", eventReasons[transition.to], message);
   }
 

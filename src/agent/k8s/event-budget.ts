@@ -1,0 +1,26 @@
+// How many transition Events one node records for one resource: a few per failover, never a storm while nginx or a
+// link flaps. The state, the metrics and the status entry still follow every transition.
+
+/** At most this many Events in any window of `windowMs`; the defaults allow two failovers and their returns. */
+export class EventBudget {
+  readonly #recorded: number[] = [];
+  #suppressed = 0;
+
+  constructor(
+    private readonly burst = 4,
+    private readonly windowMs = 60_000,
+  ) {}
+
+  /** Whether an Event at `now` (ms) may be recorded, and how many were held back since the last one that was. */
+  admit(now: number): { readonly isAdmitted: boolean; readonly suppressedBefore: number } {
+    while (this.#recorded.length > 0 && now - (this.#recorded[0] ?? now) >= this.windowMs) this.#recorded.shift();
+    if (this.#recorded.length >= this.burst) {
+      this.#suppressed += 1;
+      return { isAdmitted: false, suppressedBefore: 0 };
+    }
+    this.#recorded.push(now);
+    const suppressedBefore = this.#suppressed;
+    this.#suppressed = 0;
+    return { isAdmitted: true, suppressedBefore };
+  }
+}
