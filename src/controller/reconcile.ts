@@ -10,8 +10,9 @@ import { FINALIZER, finalize } from "./finalizer.js";
 import type { AgentPodInfo, NodeInfo, PeerResource } from "./inputs.js";
 import { Cluster, type HavipRef } from "./k8s/cluster.js";
 import { apiStatusCode } from "../k8s/errors.js";
+import { EventBudget } from "../k8s/event-budget.js";
 import { passwordAccessName } from "./names.js";
-import { computeDesired, selectNodes, type HavipObject } from "./plan.js";
+import { computeDesired, selectNodes, type HavipObject, type PlannedEvent } from "./plan.js";
 import type { ReconcileOutcome } from "./queue.js";
 
 /** The work queue key of the agent DaemonSet; a resource key always holds a slash. */
@@ -98,6 +99,8 @@ export class Reconciler {
   private readonly writtenVrids = new Map<string, number>();
   /** Per resource key, whether its password access was last applied or deleted. */
   private readonly appliedAccess = new Map<string, "applied" | "none">();
+  /** Per resource key: the MASTER change Events it may still record. */
+  private readonly masterEventBudgets = new Map<string, EventBudget>();
   /** Per resource key, per node: since when its agent has been seen gone (ms). */
   private readonly goneSince = new Map<string, Map<string, number>>();
   /** Pools (name and resourceVersion) already reported invalid, so a resync does not repeat the warning. */
@@ -120,6 +123,7 @@ export class Reconciler {
       if (apiStatusCode(error) !== 404) throw error;
       this.goneSince.delete(key);
       this.writtenVrids.delete(key);
+      this.masterEventBudgets.delete(key);
       return { kind: "done" };
     }
     if (object.metadata?.deletionTimestamp !== undefined) {
@@ -163,7 +167,9 @@ export class Reconciler {
     if (plan.staleEntries.length > 0) {
       await cluster.removeStatusEntries(ref, entriesOf(object), plan.staleEntries);
     }
-    for (const event of plan.events) {
+    for (const planned of plan.events) {
+      const event = this.withinMasterEventBudget(key, planned, now);
+      if (event === undefined) continue;
       await cluster.emit(ref, event, new Date(now)).catch((error: unknown) => {
         // An Event is a courtesy; failing to write one must not fail or repeat the reconcile.
         logger.warn({ havip: key, reason: event.reason, err: error }, "could not write an Event");
@@ -178,6 +184,16 @@ export class Reconciler {
     const secret = spec?.authentication?.passwordSecretRef?.name;
     if (spec?.vrrpVersion !== 2 || typeof secret !== "string" || secret === "") return undefined;
     return this.options.cluster.secretVersion(object.metadata?.namespace ?? "", secret);
+  }
+
+  /** A MASTER that flaps would write an Event per change; past the budget they wait, and the next one counts them. */
+  private withinMasterEventBudget(key: string, event: PlannedEvent, now: number): PlannedEvent | undefined {
+    if (event.reason !== "MasterChanged" && event.reason !== "MasterLost") return event;
+    const budget = this.masterEventBudgets.get(key) ?? new EventBudget();
+    this.masterEventBudgets.set(key, budget);
+    const { isAdmitted, suppressedBefore } = budget.admit(now);
+    if (!isAdmitted) return undefined;
+    return suppressedBefore === 0 ? event : { ...event, message: `${event.message}; ${suppressedBefore} earlier MASTER changes not recorded as Events (flapping)` };
   }
 
   private plannerObject(object: RawHavip): HavipObject {

@@ -17,7 +17,7 @@ import type { AgentApi } from "./client.js";
 import { combineHealth, cordonReadiness, nodeReadiness, type Readiness } from "./readiness.js";
 import { observedStatusEntry, resolveHaVip, type HaVipResolution } from "./resolve.js";
 import { buildStatusEntry, describeReason } from "./status-entry.js";
-import { EventBudget } from "./event-budget.js";
+import { EventBudget } from "../../k8s/event-budget.js";
 import { StatusPublisher } from "./status-publisher.js";
 
 /** The final status write on SIGTERM is best effort: the pod's grace period belongs to the hand-over. */

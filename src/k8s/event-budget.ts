@@ -1,5 +1,6 @@
-// How many transition Events one node records for one resource: a few per failover, never a storm while nginx or a
-// link flaps. The state, the metrics and the status entry still follow every transition.
+// How many Events of one kind one writer records for one resource: a few per failover, never a storm while nginx or
+// a link flaps. Used by each agent for its transitions and by the controller for MASTER changes; the status, the
+// metrics and the logs still follow every change.
 
 /** At most this many Events in any window of `windowMs`; the defaults allow two failovers and their returns. */
 export class EventBudget {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { EventBudget } from "../../src/agent/k8s/event-budget.js";
+import { EventBudget } from "../../src/k8s/event-budget.js";
 
 describe("transition Events per node and resource", () => {
   it("a failover and its return are all recorded", () => {
