@@ -146,50 +146,49 @@ function schemaOf(schema: z.ZodType, path: string): JsonObject {
   return toStructural(json, path);
 }
 
-/** The CustomResourceDefinition, as a plain object ready for YAML or the API server. */
-export function buildCrd(): JsonObject {
+interface CrdShape {
+  readonly kind: string;
+  readonly plural: string;
+  readonly singular: string;
+  readonly shortName: string;
+  readonly scope: "Namespaced" | "Cluster";
+  readonly printerColumns: readonly JsonObject[];
+  readonly description: string;
+  /** The top-level fields besides apiVersion, kind and metadata. */
+  readonly properties: JsonObject;
+  readonly hasStatus: boolean;
+}
+
+/** The envelope both of our CRDs share: one served, stored version, the ha-nginx category, spec required. */
+function crdOf(shape: CrdShape): JsonObject {
   return {
     apiVersion: "apiextensions.k8s.io/v1",
     kind: "CustomResourceDefinition",
-    metadata: { name: `${HAVIP_PLURAL}.${HAVIP_GROUP}` },
+    metadata: { name: `${shape.plural}.${HAVIP_GROUP}` },
     spec: {
       group: HAVIP_GROUP,
       names: {
-        kind: HAVIP_KIND,
-        listKind: `${HAVIP_KIND}List`,
-        plural: HAVIP_PLURAL,
-        singular: HAVIP_SINGULAR,
-        shortNames: [HAVIP_SHORT_NAME],
+        kind: shape.kind,
+        listKind: `${shape.kind}List`,
+        plural: shape.plural,
+        singular: shape.singular,
+        shortNames: [shape.shortName],
         categories: ["ha-nginx"],
       },
-      scope: "Namespaced",
+      scope: shape.scope,
       versions: [
         {
           name: HAVIP_VERSION,
           served: true,
           storage: true,
-          subresources: { status: {} },
-          additionalPrinterColumns: [
-            { name: "VIP", type: "string", jsonPath: ".spec.addresses[0]" },
-            { name: "MASTER", type: "string", jsonPath: ".status.master" },
-            { name: "READY", type: "string", jsonPath: '.status.conditions[?(@.type=="Ready")].status' },
-            { name: "AGE", type: "date", jsonPath: ".metadata.creationTimestamp" },
-            { name: "VRID", type: "integer", jsonPath: ".status.virtualRouterID", priority: 1 },
-            { name: "HEALTHY", type: "integer", description: "Selected nodes whose agent reports BACKUP or MASTER and healthy", jsonPath: ".status.healthyNodes", priority: 1 },
-            { name: "TRANSPORT", type: "string", jsonPath: ".spec.transport.mode", priority: 1 },
-          ],
+          ...(shape.hasStatus ? { subresources: { status: {} } } : {}),
+          additionalPrinterColumns: [...shape.printerColumns],
           schema: {
             openAPIV3Schema: {
-              description: `${HAVIP_KIND} gives a set of nodes a floating virtual IP, elected over VRRP (${HAVIP_API_VERSION}).`,
+              description: shape.description,
               type: "object",
               required: ["spec"],
-              properties: {
-                apiVersion: { type: "string" },
-                kind: { type: "string" },
-                metadata: { type: "object" },
-                spec: schemaOf(haVipSpecSchema, ".spec"),
-                status: schemaOf(haVipStatusSchema, ".status"),
-              },
+              properties: { apiVersion: { type: "string" }, kind: { type: "string" }, metadata: { type: "object" }, ...shape.properties },
             },
           },
         },
@@ -198,50 +197,46 @@ export function buildCrd(): JsonObject {
   };
 }
 
+/** The CustomResourceDefinition, as a plain object ready for YAML or the API server. */
+export function buildCrd(): JsonObject {
+  return crdOf({
+    kind: HAVIP_KIND,
+    plural: HAVIP_PLURAL,
+    singular: HAVIP_SINGULAR,
+    shortName: HAVIP_SHORT_NAME,
+    scope: "Namespaced",
+    printerColumns: [
+      { name: "VIP", type: "string", jsonPath: ".spec.addresses[0]" },
+      { name: "MASTER", type: "string", jsonPath: ".status.master" },
+      { name: "READY", type: "string", jsonPath: '.status.conditions[?(@.type=="Ready")].status' },
+      { name: "AGE", type: "date", jsonPath: ".metadata.creationTimestamp" },
+      { name: "VRID", type: "integer", jsonPath: ".status.virtualRouterID", priority: 1 },
+      { name: "HEALTHY", type: "integer", description: "Selected nodes whose agent reports BACKUP or MASTER and healthy", jsonPath: ".status.healthyNodes", priority: 1 },
+      { name: "TRANSPORT", type: "string", jsonPath: ".spec.transport.mode", priority: 1 },
+    ],
+    description: `${HAVIP_KIND} gives a set of nodes a floating virtual IP, elected over VRRP (${HAVIP_API_VERSION}).`,
+    properties: { spec: schemaOf(haVipSpecSchema, ".spec"), status: schemaOf(haVipStatusSchema, ".status") },
+    hasStatus: true,
+  });
+}
+
 /** The VIPAddressPool CustomResourceDefinition: cluster-scoped, spec only (the controller writes nothing back). */
 export function buildPoolCrd(): JsonObject {
-  return {
-    apiVersion: "apiextensions.k8s.io/v1",
-    kind: "CustomResourceDefinition",
-    metadata: { name: `${POOL_PLURAL}.${HAVIP_GROUP}` },
-    spec: {
-      group: HAVIP_GROUP,
-      names: {
-        kind: POOL_KIND,
-        listKind: `${POOL_KIND}List`,
-        plural: POOL_PLURAL,
-        singular: POOL_SINGULAR,
-        shortNames: [POOL_SHORT_NAME],
-        categories: ["ha-nginx"],
-      },
-      scope: "Cluster",
-      versions: [
-        {
-          name: HAVIP_VERSION,
-          served: true,
-          storage: true,
-          additionalPrinterColumns: [
-            { name: "ADDRESSES", type: "string", jsonPath: ".spec.addresses" },
-            { name: "NAMESPACES", type: "string", jsonPath: ".spec.namespaces" },
-            { name: "AGE", type: "date", jsonPath: ".metadata.creationTimestamp" },
-          ],
-          schema: {
-            openAPIV3Schema: {
-              description: `${POOL_KIND} admits ${HAVIP_KIND}s: the addresses they may claim, from which namespaces, on which nodes and interfaces (${POOL_API_VERSION}).`,
-              type: "object",
-              required: ["spec"],
-              properties: {
-                apiVersion: { type: "string" },
-                kind: { type: "string" },
-                metadata: { type: "object" },
-                spec: schemaOf(vipAddressPoolSpecSchema, ".spec"),
-              },
-            },
-          },
-        },
-      ],
-    },
-  };
+  return crdOf({
+    kind: POOL_KIND,
+    plural: POOL_PLURAL,
+    singular: POOL_SINGULAR,
+    shortName: POOL_SHORT_NAME,
+    scope: "Cluster",
+    printerColumns: [
+      { name: "ADDRESSES", type: "string", jsonPath: ".spec.addresses" },
+      { name: "NAMESPACES", type: "string", jsonPath: ".spec.namespaces" },
+      { name: "AGE", type: "date", jsonPath: ".metadata.creationTimestamp" },
+    ],
+    description: `${POOL_KIND} admits ${HAVIP_KIND}s: the addresses they may claim, from which namespaces, on which nodes and interfaces (${POOL_API_VERSION}).`,
+    properties: { spec: schemaOf(vipAddressPoolSpecSchema, ".spec") },
+    hasStatus: false,
+  });
 }
 
 function renderYaml(crd: JsonObject, source: string): string {
