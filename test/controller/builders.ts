@@ -4,6 +4,9 @@ import type { AgentPodInfo, NodeInfo, PeerResource } from "../../src/controller/
 import type { HavipObject, PlanInputs } from "../../src/controller/plan.js";
 import type { AddressPool } from "../../src/controller/admission.js";
 import type { AgentSettings } from "../../src/controller/agent-objects.js";
+import { pino } from "pino";
+import type { Cluster } from "../../src/controller/k8s/cluster.js";
+import { Reconciler, type ClusterView } from "../../src/controller/reconcile.js";
 
 export const NOW = Date.parse("2026-11-23T10:00:00Z");
 export const EARLIER = "2026-11-23T09:00:00Z";
@@ -88,4 +91,16 @@ export function inputs(overrides: Partial<PlanInputs> = {}): PlanInputs {
     now: NOW,
     ...overrides,
   };
+}
+
+/** A Reconciler on a stand-in API (only the calls a test expects) and stand-in watch caches: the default agent
+ * settings, silent logs, a fixed clock unless `now` is given. */
+export function aReconciler(cluster: object, view: Partial<ClusterView>, now: () => number = () => Date.parse("2026-12-05T10:00:05Z")): Reconciler {
+  return new Reconciler({
+    cluster: cluster as Cluster,
+    agent: anAgentSettings(),
+    logger: pino({ level: "silent" }),
+    now,
+    view: { havips: () => [], nodes: () => [], daemonSet: () => undefined, pods: () => [], pools: () => [], ...view },
+  });
 }

@@ -1,14 +1,13 @@
 // The reconciler's side of VIPAddressPool admission: a refused resource neither blocks an admitted one's address or
 // VRID nor places privileged agents on the nodes it selects.
 import type { KubernetesObject, V1DaemonSet, V1Node } from "@kubernetes/client-node";
-import { pino } from "pino";
 import { describe, expect, it } from "vitest";
 import { ConditionType, type HaVipCondition } from "../../src/api/v1alpha1/index.js";
 import type { Cluster, HavipRef } from "../../src/controller/k8s/cluster.js";
 import type { ControllerStatus } from "../../src/controller/plan.js";
-import { AGENTS_KEY, Reconciler } from "../../src/controller/reconcile.js";
+import { AGENTS_KEY } from "../../src/controller/reconcile.js";
 import { FINALIZER } from "../../src/controller/finalizer.js";
-import { anAgentSettings } from "./builders.js";
+import { aReconciler } from "./builders.js";
 
 /** Both claim 10.77.0.201; "squatter" in namespace web is the older, so it would keep the address if it counted. */
 function aResource(name: string, namespace: string, created: string): KubernetesObject & { spec: unknown } {
@@ -42,13 +41,7 @@ function harness(resources: (KubernetesObject & { spec: unknown })[], pools: Kub
     async deleteRoleBinding() {},
     async deleteDaemonSet() {},
   } as unknown as Cluster;
-  const reconciler = new Reconciler({
-    cluster,
-    agent: anAgentSettings(),
-    logger: pino({ level: "silent" }),
-    now: () => Date.parse("2026-12-05T10:00:05Z"),
-    view: { havips: () => resources, nodes: () => [node], daemonSet: () => undefined, pods: () => [], pools: () => pools },
-  });
+  const reconciler = aReconciler(cluster, { havips: () => resources, nodes: () => [node], pools: () => pools });
   return { reconciler, written, daemonSets };
 }
 

@@ -1,13 +1,11 @@
 // The reconciler's Event volume: a MASTER that flaps gives a few Events a minute, not one per change.
 import type { KubernetesObject, V1Node, V1Pod } from "@kubernetes/client-node";
-import { pino } from "pino";
 import { describe, expect, it } from "vitest";
 import type { Cluster } from "../../src/controller/k8s/cluster.js";
 import type { ControllerStatus, PlannedEvent } from "../../src/controller/plan.js";
 import { AGENT_LABEL, AGENT_NAME } from "../../src/controller/agent-objects.js";
-import { Reconciler } from "../../src/controller/reconcile.js";
 import { FINALIZER } from "../../src/controller/finalizer.js";
-import { anAgentSettings, anEntry } from "./builders.js";
+import { aReconciler, anAgentSettings, anEntry } from "./builders.js";
 
 const node = (name: string, address: string): V1Node => ({
   metadata: { name, labels: {} },
@@ -43,13 +41,11 @@ describe("Events while the MASTER flaps", () => {
       async deleteRole() {},
       async deleteRoleBinding() {},
     } as unknown as Cluster;
-    const reconciler = new Reconciler({
+    const reconciler = aReconciler(
       cluster,
-      agent: anAgentSettings(),
-      logger: pino({ level: "silent" }),
-      now: () => now,
-      view: { havips: () => [resource], nodes: () => [node("node-1", "10.77.0.1"), node("node-2", "10.77.0.2")], daemonSet: () => undefined, pods: () => [agentPod("node-1"), agentPod("node-2")], pools: () => [admitAll] },
-    });
+      { havips: () => [resource], nodes: () => [node("node-1", "10.77.0.1"), node("node-2", "10.77.0.2")], pods: () => [agentPod("node-1"), agentPod("node-2")], pools: () => [admitAll] },
+      () => now,
+    );
     const masterChanges = (): PlannedEvent[] => emitted.filter((event) => event.reason === "MasterChanged");
     // The MASTER moves between the two nodes every second for a minute, as the agents' entries report it.
     for (let second = 0; second < 60; second += 1) {

@@ -1,11 +1,9 @@
 import type { KubernetesObject, V1Node } from "@kubernetes/client-node";
-import { pino } from "pino";
 import { describe, expect, it } from "vitest";
 import type { Cluster, HavipRef } from "../../src/controller/k8s/cluster.js";
 import type { ControllerStatus } from "../../src/controller/plan.js";
-import { Reconciler } from "../../src/controller/reconcile.js";
 import { FINALIZER } from "../../src/controller/finalizer.js";
-import { anAgentSettings } from "./builders.js";
+import { aReconciler } from "./builders.js";
 
 function aResource(name: string): KubernetesObject & { spec: unknown } {
   return {
@@ -34,18 +32,10 @@ describe("the reconciler's VRID allocation in a burst of creates", () => {
       async deleteRoleBinding() {},
     } as unknown as Cluster;
     // The cache never catches up here: it holds both resources as created, without any status.
-    const reconciler = new Reconciler({
-      cluster,
-      agent: anAgentSettings(),
-      logger: pino({ level: "silent" }),
-      now: () => Date.parse("2026-12-05T10:00:05Z"),
-      view: {
-        havips: () => resources,
-        nodes: () => [node],
-        daemonSet: () => undefined,
-        pods: () => [],
-        pools: () => [{ metadata: { name: "everything" }, spec: { addresses: ["0.0.0.0/0", "::/0"], namespaces: ["*"] } }],
-      },
+    const reconciler = aReconciler(cluster, {
+      havips: () => resources,
+      nodes: () => [node],
+      pools: () => [{ metadata: { name: "everything" }, spec: { addresses: ["0.0.0.0/0", "::/0"], namespaces: ["*"] } }],
     });
     await reconciler.reconcile("default/a");
     await reconciler.reconcile("default/b");
