@@ -5,6 +5,7 @@
 // typed results (`ok: false` with a kebab-case `code`), never as a throw for an expected condition.
 
 import type { AddressFamily } from "../vrrp/advertisement.js";
+import type { ReceivedDatagram } from "../vrrp/receive.js";
 import type { Milliseconds, Seconds } from "../vrrp/units.js";
 
 export type IpFamily = AddressFamily;
@@ -28,21 +29,7 @@ export type SetupFailure = "permission-denied" | "no-such-interface" | "vrid-in-
 
 // ---- VRRP advertisements (RFC 5798 §5.1) ----
 
-export interface ReceivedDatagram {
-  readonly family: IpFamily;
-  /**
-   * IPv4: the whole IP datagram, header included, as the kernel hands it to a raw socket (TTL, source and destination
-   * are read from it by src/vrrp/codec.ts). IPv6: the VRRP message only, because the kernel never hands the IPv6
-   * header to a raw socket. The IPv6 hop limit is therefore not observable here: raw-socket has no recvmsg() for
-   * IPV6_RECVHOPLIMIT, and IPV6_MINHOPCOUNT is accepted but not enforced on raw sockets (measured in namespaces, kernel
-   * 6.18). RFC 5798 §5.1.2.3 / §7.1's hop-limit check is replaced by: the socket is bound to the interface, and
-   * multicast adverts must come from a link-local source (RFC 5798 §5.1.2.1), which no router forwards. The kernel
-   * has verified an IPv6 message's checksum (IPV6_CHECKSUM) and dropped bad ones, because the destination address
-   * that the pseudo-header needs is not visible to a raw IPv6 socket.
-   */
-  readonly bytes: Uint8Array;
-  readonly source: string;
-}
+export type { ReceivedDatagram };
 
 export type SendFailure = "not-started" | "unreachable" | "failed";
 
@@ -109,7 +96,12 @@ export interface HttpProbe {
 export interface Clock {
   /** Monotonic milliseconds; unrelated to wall-clock time and never goes back. */
   now(): Milliseconds;
-  /** Calls `onDeadline` once `now() >= at`. Replaces any earlier schedule: there is exactly one timer. */
+  /**
+   * Calls `onDeadline` once `now() >= at`, after the I/O already waiting has been delivered. Replaces any earlier
+   * schedule: there is exactly one timer.
+   */
   schedule(at: Milliseconds, onDeadline: () => void): void;
   cancel(): void;
+  /** Resolves after `duration`: spacing for work outside the protocol's one timer, such as repeated announcements. */
+  wait(duration: Milliseconds): Promise<void>;
 }

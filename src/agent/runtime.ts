@@ -3,11 +3,11 @@
 
 import type { Logger } from "pino";
 import { advertDestinations, encodeContextFor, type RouterConfig, type VirtualAddress } from "../vrrp/config.js";
-import { decodeAdvertisement, decodeIpv4Datagram, encodeAdvertisement, type DecodeError } from "../vrrp/codec.js";
-import { VRRP_MULTICAST_IPV4, VRRP_MULTICAST_IPV6 } from "../vrrp/advertisement.js";
+import { encodeAdvertisement } from "../vrrp/codec.js";
 import {
   assertNever,
   effectivePriority,
+  heldAddresses,
   initialState,
   nextDeadline,
   step,
@@ -17,10 +17,10 @@ import {
   type StateKind,
   type TransitionReason,
 } from "../vrrp/machine.js";
-import { milliseconds, type Milliseconds } from "../vrrp/units.js";
+import { receiveDatagram } from "../vrrp/receive.js";
+import { milliseconds, type Milliseconds, type Seconds } from "../vrrp/units.js";
 import type { RouterMetrics } from "./metrics.js";
 import type { AddressWatcher, AdvertTransport, Clock, InterfaceAddress, LinkMonitor, NeighborAnnouncer, ReceivedDatagram, VipManager } from "./ports.js";
-import { vipLease } from "./vip-lease.js";
 
 export interface AgentPorts {
   readonly transport: AdvertTransport;
@@ -66,25 +66,15 @@ function toInterfaceAddress(vip: VirtualAddress, config: RouterConfig): Interfac
   return { family: config.family, address: vip.address, prefixLength: vip.prefixLength };
 }
 
-function describeDecodeError(error: DecodeError): string {
-  const { code, rfc, ...details } = error;
-  return `${code} (RFC ${rfc}) ${JSON.stringify(details)}`;
-}
-
 /** Drop logs are per reason and peer, at most one line per window, so a flood cannot flood the log. */
 const DROP_LOG_WINDOW_MS = 10_000;
 
 /** Normal on a shared segment or inside the loop: counted, never logged. */
-const QUIET_DROPS: ReadonlySet<string> = new Set(["other-vrid", "own-advert", "timer-not-due", "not-running", "lower-priority"]);
+const QUIET_DROPS: ReadonlySet<string> = new Set(["other-vrid", "other-family", "own-advert", "timer-not-due", "not-running", "lower-priority"]);
 
 export class AgentRuntime {
   #state: RouterState;
   #isStarted = false;
-  /**
-   * The VIPs on the interface by this run's doing, by address: a Master whose config drops one VIP removes that one and
-   * must go on renewing the others' lease.
-   */
-  readonly #held = new Map<string, VirtualAddress>();
   #masterAddress: string | undefined;
   #lastTransition: Transition | undefined;
   #shutdownDone: (() => void) | undefined;
@@ -131,7 +121,7 @@ export class AgentRuntime {
       if (!removed.ok) throw new Error(`cannot remove stale ${stale.address} from ${ifname}: ${removed.code}: ${removed.detail}`);
     }
     const watching = await this.ports.addresses.start((removed) => {
-      if (this.#isStarted && this.#held.size > 0) this.#feed({ kind: "vip-lost", now: this.ports.clock.now(), address: removed.address });
+      if (this.#isStarted) this.#feed({ kind: "vip-lost", now: this.ports.clock.now(), address: removed.address });
     });
     if (!watching.ok) throw new Error(`cannot watch the addresses of ${ifname}: ${watching.code}: ${watching.detail}`);
     const linkStarted = await this.ports.link.start((isUp) => this.#feed({ kind: isUp ? "interface-up" : "interface-down", now: this.ports.clock.now() }));
@@ -179,7 +169,7 @@ export class AgentRuntime {
       effectivePriority: effectivePriority(this.#state),
       isHealthy: this.#state.isHealthy,
       isLinkUp: this.#state.isLinkUp,
-      holdsVip: this.#held.size > 0,
+      holdsVip: heldAddresses(this.#state).length > 0,
       masterAddress: this.#state.kind === "Master" ? this.#state.config.primaryAddress : this.#masterAddress,
       lastTransition: this.#lastTransition,
       counters: Object.fromEntries(this.#counters),
@@ -204,29 +194,9 @@ export class AgentRuntime {
 
   #receive(datagram: ReceivedDatagram): void {
     if (!this.#isStarted) return;
-    const config = this.#state.config;
-    if (datagram.family !== config.family) return;
-    let payload = datagram.bytes;
-    let destination = config.peers.length > 0 ? config.primaryAddress : datagram.family === "ipv4" ? VRRP_MULTICAST_IPV4 : VRRP_MULTICAST_IPV6;
-    let ttl: number | undefined;
-    if (datagram.family === "ipv4") {
-      const ip = decodeIpv4Datagram(datagram.bytes);
-      if (!ip.ok) return this.#drop(ip.error.code, datagram.source, describeDecodeError(ip.error));
-      payload = ip.value.payload;
-      destination = ip.value.destination;
-      // keepalived skips the TTL check for unicast; RFC 5798 §7.1 asks it of adverts sent to the group.
-      if (destination === VRRP_MULTICAST_IPV4) ttl = ip.value.ttl;
-    }
-    const decoded = decodeAdvertisement(payload, {
-      family: config.family,
-      source: datagram.source,
-      destination,
-      v3Ipv4Checksum: config.v3Ipv4Checksum,
-      version: config.version,
-      ...(ttl === undefined ? {} : { ttl }),
-    });
-    if (!decoded.ok) return this.#drop(decoded.error.code, datagram.source, describeDecodeError(decoded.error));
-    this.#feed({ kind: "advert-received", now: this.ports.clock.now(), advert: decoded.value, source: datagram.source });
+    const received = receiveDatagram(datagram, this.#state.config);
+    if (received.kind === "discard") return this.#drop(received.reason, datagram.source, received.detail);
+    this.#feed({ kind: "advert-received", now: this.ports.clock.now(), advert: received.advert, source: received.source });
   }
 
   #feed(event: RouterEvent): void {
@@ -244,9 +214,7 @@ export class AgentRuntime {
       if (event.advert.priority > 0) this.#masterAddress = event.source;
     }
     for (const action of actions) this.#run(action, event.kind === "advert-received" ? event.source : undefined);
-    // After the step's own address changes: a Master that yields sends its last advert and then lets the VIPs go,
-    // and the add-vip of a takeover already carries a fresh lease.
-    if (this.#held.size > 0 && actions.some((action) => action.kind === "send-advert") && !actions.some((action) => action.kind === "add-vip")) this.#renewLease();
+    if (actions.some((action) => action.kind === "add-vip" || action.kind === "remove-vip")) this.options.metrics.vipHeld(heldAddresses(state).length > 0);
     this.options.metrics.effectivePriority(effectivePriority(state));
     this.#arm();
   }
@@ -257,19 +225,13 @@ export class AgentRuntime {
     this.ports.clock.schedule(deadline, () => this.#fire(deadline));
   }
 
-  // Timers run before I/O in Node's loop. A Master_Down_Timer that fires late may have adverts from a live Master
-  // waiting in the socket; setImmediate runs after the poll phase has delivered them, and only a deadline that is
-  // still due after that turns into `timer-expired`.
   #fire(deadline: Milliseconds): void {
-    const firedAt = this.ports.clock.now();
-    this.options.metrics.timerLateness(Math.max(0, firedAt - deadline) / 1000);
-    setImmediate(() => {
-      if (!this.#isStarted) return;
-      const due = nextDeadline(this.#state);
-      const now = this.ports.clock.now();
-      if (due === undefined || due > now) return this.#arm();
-      this.#feed({ kind: "timer-expired", now });
-    });
+    if (!this.#isStarted) return;
+    const now = this.ports.clock.now();
+    this.options.metrics.timerLateness(Math.max(0, now - deadline) / 1000);
+    const due = nextDeadline(this.#state);
+    if (due === undefined || due > now) return this.#arm();
+    this.#feed({ kind: "timer-expired", now });
   }
 
   #track(work: Promise<unknown>): void {
@@ -298,24 +260,21 @@ export class AgentRuntime {
         }
         return;
       }
-      case "add-vip": {
-        for (const vip of action.addresses) this.#held.set(vip.address, vip);
-        metrics.vipHeld(true);
-        const lease = vipLease(config);
+      case "add-vip":
         this.#changeAddresses(() =>
           Promise.all(
             action.addresses.map((vip) =>
-              this.ports.vips.add(toInterfaceAddress(vip, config), ifname, lease).then((added) => {
+              this.ports.vips.add(toInterfaceAddress(vip, config), ifname, action.lease).then((added) => {
                 if (!added.ok) logger.error({ address: vip.address, ifname, code: added.code, detail: added.detail }, "could not add the virtual address");
               }),
             ),
           ),
         );
         return;
-      }
+      case "renew-vip-lease":
+        this.#renewLease(action.addresses, action.lease);
+        return;
       case "remove-vip":
-        for (const vip of action.addresses) this.#held.delete(vip.address);
-        metrics.vipHeld(this.#held.size > 0);
         this.#changeAddresses(() =>
           Promise.all(
             action.addresses.map((vip) =>
@@ -358,11 +317,9 @@ export class AgentRuntime {
     this.#track(this.#addressWork);
   }
 
-  #renewLease(): void {
+  #renewLease(held: readonly VirtualAddress[], lease: Seconds): void {
     const { ifname, logger } = this.options;
     const config = this.#state.config;
-    const lease = vipLease(config);
-    const held = [...this.#held.values()];
     this.#changeAddresses(async () => {
       const results = await Promise.all(held.map((vip) => this.ports.vips.add(toInterfaceAddress(vip, config), ifname, lease)));
       const failed = results.find((result) => !result.ok);
@@ -380,8 +337,8 @@ export class AgentRuntime {
     await this.#addressWork;
     const rounds: Promise<void>[] = [];
     for (let round = 0; round < repeat; round++) {
-      if (round > 0) await new Promise((resolve) => setTimeout(resolve, spacing));
-      if (this.#held.size === 0) break;
+      if (round > 0) await this.ports.clock.wait(spacing);
+      if (heldAddresses(this.#state).length === 0) break;
       rounds.push(
         Promise.all(addresses.map((vip) => this.ports.announcer.announce(vip.address, this.options.ifname))).then((results) => {
           for (const result of results) {

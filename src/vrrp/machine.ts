@@ -15,8 +15,8 @@ import { formatAddress, parseAddress } from "./codec.js";
 import { outranks } from "./election.js";
 import type { NotForUsReason, RejectReason } from "./receive.js";
 import { classifyAdvert, isSameAddress } from "./receive.js";
-import { advertisedInterval, computeMasterDownInterval, computeSkewTime } from "./timers.js";
-import type { Centiseconds, Milliseconds } from "./units.js";
+import { advertisedInterval, computeMasterDownInterval, computeSkewTime, computeVipLease } from "./timers.js";
+import type { Centiseconds, Milliseconds, Seconds } from "./units.js";
 import { addMilliseconds, centisecondsToMilliseconds } from "./units.js";
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -36,7 +36,7 @@ interface Shared {
  * A hand-over in progress (graceful shutdown, or a Master whose nginx failed): the VIPs stay until the new Master has
  * been heard for RouterConfig.releaseLinger, or the deadline passes.
  */
-export interface Release {
+export interface VipHold {
   readonly deadline: Milliseconds;
   readonly addresses: readonly VirtualAddress[];
   /** Fault only: the successor has spoken, so healing must not take the VIPs back. */
@@ -50,7 +50,7 @@ export interface InitializeState extends Shared {
    * Extension, not in RFC 5798: §6.4.3 has a leaving Master send priority 0 and drop everything. Keeping the VIPs
    * until the next Master speaks closes the gap of one Skew_Time in which nobody answers ARP for them.
    */
-  readonly release: Release | undefined;
+  readonly hold: VipHold | undefined;
 }
 
 export type TakeoverReason = "master-down-timer-expired" | "priority-zero-received" | "preempted";
@@ -70,7 +70,7 @@ export interface BackupState extends Shared {
    * Extension, not in RFC 5798: a Master displaced by a higher priority keeps the VIPs for releaseLinger, so the new
    * Master's gratuitous ARP reaches clients before this router stops answering for them.
    */
-  readonly release: Release | undefined;
+  readonly hold: VipHold | undefined;
 }
 
 /** RFC 5798 §6.4.3 */
@@ -91,7 +91,7 @@ export interface MasterState extends Shared {
  */
 export interface FaultState extends Shared {
   readonly kind: "Fault";
-  readonly release: Release | undefined;
+  readonly hold: VipHold | undefined;
 }
 
 export type RouterState = InitializeState | BackupState | MasterState | FaultState;
@@ -102,7 +102,7 @@ export type RouterState = InitializeState | BackupState | MasterState | FaultSta
 export type RouterEvent =
   /** RFC 5798 §6.4.1 Startup event. */
   | { readonly kind: "started"; readonly now: Milliseconds }
-  /** RFC 5798 §6.4.2/§6.4.3 Shutdown event (SIGTERM). A second one during release ends it at once. */
+  /** RFC 5798 §6.4.2/§6.4.3 Shutdown event (SIGTERM). A second one during hold ends it at once. */
   | { readonly kind: "shutdown-requested"; readonly now: Milliseconds }
   /** A decoded advert (codec checks passed) and the IP source address of its packet. */
   | { readonly kind: "advert-received"; readonly now: Milliseconds; readonly advert: Advertisement; readonly source: string }
@@ -143,7 +143,10 @@ export type DiscardReason =
 export type RouterAction =
   /** RFC 5798 §7.2: send to every advertDestinations(config). */
   | { readonly kind: "send-advert"; readonly advert: Advertisement }
-  | { readonly kind: "add-vip"; readonly addresses: readonly VirtualAddress[] }
+  /** Adds the VIPs with a lifetime of `lease`, after which the kernel deletes them unless renewed. */
+  | { readonly kind: "add-vip"; readonly addresses: readonly VirtualAddress[]; readonly lease: Seconds }
+  /** Gives VIPs that are already on the interface a fresh `lease`; comes with every advert a holder sends. */
+  | { readonly kind: "renew-vip-lease"; readonly addresses: readonly VirtualAddress[]; readonly lease: Seconds }
   | { readonly kind: "remove-vip"; readonly addresses: readonly VirtualAddress[] }
   /** RFC 5798 §6.4.1/§6.4.2: gratuitous ARP (IPv4) or unsolicited NA (IPv6), `repeat` times each. */
   | { readonly kind: "announce-vip"; readonly addresses: readonly VirtualAddress[]; readonly repeat: number }
@@ -168,7 +171,7 @@ export function assertNever(value: never): never {
 // Helpers
 
 export function initialState(config: RouterConfig, initial: { readonly isHealthy?: boolean; readonly isLinkUp?: boolean } = {}): InitializeState {
-  return { kind: "Initialize", config, isHealthy: initial.isHealthy ?? true, isLinkUp: initial.isLinkUp ?? true, release: undefined };
+  return { kind: "Initialize", config, isHealthy: initial.isHealthy ?? true, isLinkUp: initial.isLinkUp ?? true, hold: undefined };
 }
 
 export function effectivePriority(state: RouterState): number {
@@ -203,6 +206,10 @@ function sendAdvert(state: RouterState, priority: number): RouterAction {
   return { kind: "send-advert", advert: buildAdvert(state.config, priority) };
 }
 
+function addVip(config: RouterConfig, addresses: readonly VirtualAddress[]): RouterAction {
+  return { kind: "add-vip", addresses, lease: computeVipLease(config.version, config.advertisementInterval) };
+}
+
 function announce(addresses: readonly VirtualAddress[], repeat: number): readonly RouterAction[] {
   return repeat > 0 && addresses.length > 0 ? [{ kind: "announce-vip", addresses, repeat }] : [];
 }
@@ -215,34 +222,34 @@ function andThen(first: StepResult, second: (state: RouterState) => StepResult):
 // ---------------------------------------------------------------------------------------------------------------
 // The one place that changes state.kind (FRR's vrrp_change_state)
 
-export type Entry =
+export type StateEntry =
   | { readonly to: "Master" }
-  | { readonly to: "Backup"; readonly masterAdverInterval: Centiseconds; readonly release?: Release }
-  | { readonly to: "Initialize"; readonly release: Release | undefined }
-  | { readonly to: "Fault"; readonly release?: Release };
+  | { readonly to: "Backup"; readonly masterAdverInterval: Centiseconds; readonly hold?: VipHold }
+  | { readonly to: "Initialize"; readonly hold: VipHold | undefined }
+  | { readonly to: "Fault"; readonly hold?: VipHold };
 
 /** Emits report-transition, the exit actions of the old state and the entry actions of RFC 5798 §6.4.x. */
-export function enterState(state: RouterState, entry: Entry, now: Milliseconds, reason: TransitionReason): StepResult {
-  if (state.kind === entry.to) return unchanged(state);
+export function enterState(state: RouterState, target: StateEntry, now: Milliseconds, reason: TransitionReason): StepResult {
+  if (state.kind === target.to) return unchanged(state);
   const { config, isHealthy, isLinkUp } = state;
   const shared: Shared = { config, isHealthy, isLinkUp };
   const priority = effectivePriority(state);
-  const actions: RouterAction[] = [{ kind: "report-transition", from: state.kind, to: entry.to, reason, priority }];
+  const actions: RouterAction[] = [{ kind: "report-transition", from: state.kind, to: target.to, reason, priority }];
   if (state.kind === "Master") {
     // RFC 5798 §6.4.3 Shutdown: "Send an ADVERTISEMENT with Priority = 0". Fault does the same, so that a
     // Backup takes over after Skew_Time instead of Master_Down_Interval.
-    if (entry.to === "Initialize" || entry.to === "Fault") actions.push(sendAdvert(state, 0));
-    const isHolding = entry.to !== "Master" && entry.release !== undefined;
+    if (target.to === "Initialize" || target.to === "Fault") actions.push(sendAdvert(state, 0));
+    const isHolding = target.to !== "Master" && target.hold !== undefined;
     if (!isHolding) actions.push({ kind: "remove-vip", addresses: config.addresses });
   }
   // A displaced Master still lingering: the VIPs go now, unless it becomes Master again and keeps them.
-  if (state.kind === "Backup" && state.release !== undefined && entry.to !== "Master") {
-    actions.push({ kind: "remove-vip", addresses: state.release.addresses });
+  if (state.kind === "Backup" && state.hold !== undefined && target.to !== "Master") {
+    actions.push({ kind: "remove-vip", addresses: state.hold.addresses });
   }
-  switch (entry.to) {
+  switch (target.to) {
     case "Master": {
       // RFC 5798 §6.4.1 / §6.4.2: send an ADVERTISEMENT, announce the addresses, set Adver_Timer.
-      actions.push({ kind: "add-vip", addresses: config.addresses }, sendAdvert(state, priority), ...announce(config.addresses, config.garp.repeat));
+      actions.push(addVip(config, config.addresses), sendAdvert(state, priority), ...announce(config.addresses, config.garp.repeat));
       const next: MasterState = {
         ...shared,
         kind: "Master",
@@ -256,24 +263,24 @@ export function enterState(state: RouterState, entry: Entry, now: Milliseconds, 
       const next: BackupState = {
         ...shared,
         kind: "Backup",
-        masterAdverInterval: entry.masterAdverInterval,
-        masterDownTimer: masterDownDeadline(state, entry.masterAdverInterval, now),
+        masterAdverInterval: target.masterAdverInterval,
+        masterDownTimer: masterDownDeadline(state, target.masterAdverInterval, now),
         preemptAllowedAt: config.preemption.mode === "delayed" ? addMilliseconds(now, config.preemption.delay) : undefined,
         takeoverReason: "master-down-timer-expired",
-        release: entry.release,
+        hold: target.hold,
       };
       return { state: next, actions };
     }
     case "Initialize": {
-      const next: InitializeState = { ...shared, kind: "Initialize", release: entry.release };
+      const next: InitializeState = { ...shared, kind: "Initialize", hold: target.hold };
       return { state: next, actions };
     }
     case "Fault": {
-      const next: FaultState = { ...shared, kind: "Fault", release: entry.release };
+      const next: FaultState = { ...shared, kind: "Fault", hold: target.hold };
       return { state: next, actions };
     }
     default:
-      return assertNever(entry);
+      return assertNever(target);
   }
 }
 
@@ -291,6 +298,10 @@ function start(state: RouterState, now: Milliseconds, reason: TransitionReason):
 // step
 
 export function step(state: RouterState, event: RouterEvent): StepResult {
+  return withLeaseRenewal(stepByState(state, event));
+}
+
+function stepByState(state: RouterState, event: RouterEvent): StepResult {
   switch (state.kind) {
     case "Initialize":
       return stepInitialize(state, event);
@@ -305,26 +316,43 @@ export function step(state: RouterState, event: RouterEvent): StepResult {
   }
 }
 
+/** The VIPs this router has on the interface, or is holding through a hand-over. */
+export function heldAddresses(state: RouterState): readonly VirtualAddress[] {
+  if (state.kind === "Master") return state.config.addresses;
+  return state.hold?.addresses ?? [];
+}
+
+/**
+ * Every advert a holder sends renews the lease on what it holds, so the lease only runs out once the adverts stop. A
+ * step that adds VIPs has given them a fresh lease already, and one that lets them go renews nothing.
+ */
+function withLeaseRenewal(result: StepResult): StepResult {
+  const held = heldAddresses(result.state);
+  if (held.length === 0 || !result.actions.some((action) => action.kind === "send-advert") || result.actions.some((action) => action.kind === "add-vip")) return result;
+  const { version, advertisementInterval } = result.state.config;
+  return { state: result.state, actions: [...result.actions, { kind: "renew-vip-lease", addresses: held, lease: computeVipLease(version, advertisementInterval) }] };
+}
+
 /** The deadline of the runtime's one timer; undefined: no timer. */
 export function nextDeadline(state: RouterState): Milliseconds | undefined {
   switch (state.kind) {
     case "Initialize":
-      return state.release?.deadline;
+      return state.hold?.deadline;
     case "Backup":
-      return state.release !== undefined && state.release.deadline < state.masterDownTimer ? state.release.deadline : state.masterDownTimer;
+      return state.hold !== undefined && state.hold.deadline < state.masterDownTimer ? state.hold.deadline : state.masterDownTimer;
     case "Master":
       return state.garpRefreshTimer !== undefined && state.garpRefreshTimer < state.adverTimer ? state.garpRefreshTimer : state.adverTimer;
     case "Fault":
-      return state.release?.deadline;
+      return state.hold?.deadline;
     default:
       return assertNever(state);
   }
 }
 
 /** The successor speaks: keep the VIPs only for the linger, never past the original bound. */
-function lingerAfterSuccessor(release: Release, config: RouterConfig, now: Milliseconds): Release {
+function lingerAfterSuccessor(hold: VipHold, config: RouterConfig, now: Milliseconds): VipHold {
   const end = addMilliseconds(now, config.releaseLinger);
-  return end < release.deadline ? { ...release, deadline: end } : release;
+  return end < hold.deadline ? { ...hold, deadline: end } : hold;
 }
 
 function isSuccessorAdvert(state: RouterState, advert: Advertisement, source: string): boolean {
@@ -332,14 +360,14 @@ function isSuccessorAdvert(state: RouterState, advert: Advertisement, source: st
 }
 
 /** Ends a Fault hand-over: the VIPs go now. */
-function dropFaultRelease(state: FaultState): StepResult {
-  if (state.release === undefined) return unchanged(state);
-  return unchanged({ ...state, release: undefined }, [{ kind: "remove-vip", addresses: state.release.addresses }]);
+function dropFaultHold(state: FaultState): StepResult {
+  if (state.hold === undefined) return unchanged(state);
+  return unchanged({ ...state, hold: undefined }, [{ kind: "remove-vip", addresses: state.hold.addresses }]);
 }
 
-function finishRelease(state: InitializeState, release: Release): StepResult {
-  const next: InitializeState = { ...state, release: undefined };
-  return { state: next, actions: [{ kind: "remove-vip", addresses: release.addresses }, { kind: "shutdown-complete" }] };
+function finishHold(state: InitializeState, hold: VipHold): StepResult {
+  const next: InitializeState = { ...state, hold: undefined };
+  return { state: next, actions: [{ kind: "remove-vip", addresses: hold.addresses }, { kind: "shutdown-complete" }] };
 }
 
 function isIdentityChange(before: RouterConfig, after: RouterConfig): boolean {
@@ -347,27 +375,27 @@ function isIdentityChange(before: RouterConfig, after: RouterConfig): boolean {
 }
 
 function stepInitialize(state: InitializeState, event: RouterEvent): StepResult {
-  const release = state.release;
+  const hold = state.hold;
   switch (event.kind) {
     case "started":
-      return release === undefined ? start(state, event.now, "started") : discard(state, "impossible-in-state");
+      return hold === undefined ? start(state, event.now, "started") : discard(state, "impossible-in-state");
     case "shutdown-requested":
-      return release === undefined ? unchanged(state, [{ kind: "shutdown-complete" }]) : finishRelease(state, release);
+      return hold === undefined ? unchanged(state, [{ kind: "shutdown-complete" }]) : finishHold(state, hold);
     case "advert-received": {
-      if (release === undefined) return discard(state, "not-running");
+      if (hold === undefined) return discard(state, "not-running");
       const verdict = classifyAdvert(event.advert, event.source, state.config);
       // The owner check of §7.1 protects a running owner; a leaving one must still hear its successor.
       const isHeard = verdict.kind === "accepted" || (verdict.kind === "rejected" && verdict.reason === "local-address-owner");
       if (isHeard && event.advert.priority > 0) {
-        const lingering = lingerAfterSuccessor(release, state.config, event.now);
-        return lingering.deadline <= event.now ? finishRelease(state, release) : unchanged({ ...state, release: lingering });
+        const lingering = lingerAfterSuccessor(hold, state.config, event.now);
+        return lingering.deadline <= event.now ? finishHold(state, hold) : unchanged({ ...state, hold: lingering });
       }
       if (verdict.kind === "accepted") return discard(state, "not-running");
       return discard(state, verdict.reason, verdict.ref);
     }
     case "timer-expired":
-      if (release === undefined) return discard(state, "impossible-in-state");
-      return event.now >= release.deadline ? finishRelease(state, release) : discard(state, "timer-not-due");
+      if (hold === undefined) return discard(state, "impossible-in-state");
+      return event.now >= hold.deadline ? finishHold(state, hold) : discard(state, "timer-not-due");
     case "config-changed":
       return unchanged({ ...state, config: event.config });
     case "health-changed":
@@ -375,7 +403,7 @@ function stepInitialize(state: InitializeState, event: RouterEvent): StepResult 
     case "interface-down": {
       // Nobody can be heard on a dead link: holding on gains nothing.
       const next: InitializeState = { ...state, isLinkUp: false };
-      return release === undefined ? unchanged(next) : finishRelease(next, release);
+      return hold === undefined ? unchanged(next) : finishHold(next, hold);
     }
     case "interface-up":
       return unchanged({ ...state, isLinkUp: true });
@@ -420,7 +448,7 @@ function backupReceive(state: BackupState, advert: Advertisement, source: string
 
 function reinitialize(state: BackupState | MasterState, config: RouterConfig, now: Milliseconds): StepResult {
   // Another VRID, version or family is another virtual router: leave the old one as on shutdown, join the new one.
-  return andThen(enterState(state, { to: "Initialize", release: undefined }, now, "config-changed"), (left) =>
+  return andThen(enterState(state, { to: "Initialize", hold: undefined }, now, "config-changed"), (left) =>
     start({ ...left, config }, now, "config-changed"),
   );
 }
@@ -431,7 +459,7 @@ function stepBackup(state: BackupState, event: RouterEvent): StepResult {
       return discard(state, "impossible-in-state");
     case "shutdown-requested":
       // RFC 5798 §6.4.2: cancel the Master_Down_Timer, transition to Initialize.
-      return andThen(enterState(state, { to: "Initialize", release: undefined }, event.now, "shutdown"), (left) =>
+      return andThen(enterState(state, { to: "Initialize", hold: undefined }, event.now, "shutdown"), (left) =>
         unchanged(left, [{ kind: "shutdown-complete" }]),
       );
     case "advert-received":
@@ -440,8 +468,8 @@ function stepBackup(state: BackupState, event: RouterEvent): StepResult {
       // RFC 5798 §6.4.2 Master_Down_Timer fires: advertise, announce, set Adver_Timer, become Master (keeping any
       // VIPs still lingering from a displacement).
       if (event.now >= state.masterDownTimer) return enterState(state, { to: "Master" }, event.now, state.takeoverReason);
-      if (state.release === undefined || event.now < state.release.deadline) return discard(state, "timer-not-due");
-      return unchanged({ ...state, release: undefined }, [{ kind: "remove-vip", addresses: state.release.addresses }]);
+      if (state.hold === undefined || event.now < state.hold.deadline) return discard(state, "timer-not-due");
+      return unchanged({ ...state, hold: undefined }, [{ kind: "remove-vip", addresses: state.hold.addresses }]);
     }
     case "config-changed": {
       if (isIdentityChange(state.config, event.config)) return reinitialize(state, event.config, event.now);
@@ -479,9 +507,9 @@ function masterReceive(state: MasterState, advert: Advertisement, source: string
   if (outranks({ priority: advert.priority, address: source }, local, state.config.family)) {
     // RFC 5798 §6.4.3: cancel Adver_Timer, learn Master_Adver_Interval, set Master_Down_Timer, become Backup.
     const linger = state.config.releaseLinger;
-    const release = linger > 0 ? { deadline: addMilliseconds(now, linger), addresses: state.config.addresses } : undefined;
+    const hold = linger > 0 ? { deadline: addMilliseconds(now, linger), addresses: state.config.addresses } : undefined;
     const masterAdverInterval = advertisedInterval(advert);
-    const yielded = enterState(state, release === undefined ? { to: "Backup", masterAdverInterval } : { to: "Backup", masterAdverInterval, release }, now, "higher-priority-advert");
+    const yielded = enterState(state, hold === undefined ? { to: "Backup", masterAdverInterval } : { to: "Backup", masterAdverInterval, hold }, now, "higher-priority-advert");
     // Extension, not in RFC 5798: one last advert at our own priority. When the winner's advert reached us before
     // ours reached it (a healing split brain), the winner never heard a second Master and would not announce the
     // VIPs again, leaving clients on our MAC until their ARP entries go stale; this advert triggers its RFC 9568
@@ -515,7 +543,7 @@ function masterReconfigure(state: MasterState, config: RouterConfig, now: Millis
   const added = addressesMissingFrom(config.addresses, state.config.addresses, config);
   const actions: RouterAction[] = [];
   if (removed.length > 0) actions.push({ kind: "remove-vip", addresses: removed });
-  if (added.length > 0) actions.push({ kind: "add-vip", addresses: added });
+  if (added.length > 0) actions.push(addVip(config, added));
   // A lowered priority does not make a Master step down (RFC 5798 §6.4.3 only yields to a received advert);
   // advertising the new values at once lets a preempting Backup act one interval sooner.
   const before = JSON.stringify(buildAdvert(state.config, effectivePriority(state)));
@@ -565,10 +593,10 @@ function stepMaster(state: MasterState, event: RouterEvent): StepResult {
     case "started":
       return discard(state, "impossible-in-state");
     case "shutdown-requested": {
-      const hold = state.config.shutdownHold;
-      const release: Release | undefined = hold > 0 ? { deadline: addMilliseconds(event.now, hold), addresses: state.config.addresses } : undefined;
-      const left = enterState(state, { to: "Initialize", release }, event.now, "shutdown");
-      return release === undefined ? andThen(left, (next) => unchanged(next, [{ kind: "shutdown-complete" }])) : left;
+      const bound = state.config.shutdownHold;
+      const hold: VipHold | undefined = bound > 0 ? { deadline: addMilliseconds(event.now, bound), addresses: state.config.addresses } : undefined;
+      const left = enterState(state, { to: "Initialize", hold }, event.now, "shutdown");
+      return hold === undefined ? andThen(left, (next) => unchanged(next, [{ kind: "shutdown-complete" }])) : left;
     }
     case "advert-received":
       return masterReceive(state, event.advert, event.source, event.now);
@@ -579,9 +607,9 @@ function stepMaster(state: MasterState, event: RouterEvent): StepResult {
     case "health-changed": {
       const next: MasterState = { ...state, isHealthy: event.isHealthy };
       if (isFaulty(next)) {
-        const hold = next.config.shutdownHold;
-        const release = hold > 0 ? { deadline: addMilliseconds(event.now, hold), addresses: next.config.addresses } : undefined;
-        return enterState(next, release === undefined ? { to: "Fault" } : { to: "Fault", release }, event.now, "health-failed");
+        const bound = next.config.shutdownHold;
+        const hold = bound > 0 ? { deadline: addMilliseconds(event.now, bound), addresses: next.config.addresses } : undefined;
+        return enterState(next, hold === undefined ? { to: "Fault" } : { to: "Fault", hold }, event.now, "health-failed");
       }
       const priority = effectivePriority(next);
       if (priority === effectivePriority(state)) return unchanged(next);
@@ -596,7 +624,7 @@ function stepMaster(state: MasterState, event: RouterEvent): StepResult {
       // A Master's VIP went behind its back (a stalled loop let the lease lapse): put it back and announce it, as on
       // becoming Master, or the clients' neighbour caches keep pointing elsewhere.
       const lost = state.config.addresses.filter((vip) => isSameAddress(vip.address, event.address, state.config));
-      return unchanged(state, lost.length === 0 ? [] : [{ kind: "add-vip", addresses: lost }, ...announce(lost, state.config.garp.repeat)]);
+      return unchanged(state, lost.length === 0 ? [] : [addVip(state.config, lost), ...announce(lost, state.config.garp.repeat)]);
     }
     default:
       return assertNever(event);
@@ -610,26 +638,26 @@ function stepFault(state: FaultState, event: RouterEvent): StepResult {
     case "shutdown-requested":
       // A hand-over already under way goes on as the shutdown's: the priority-0 advert went out on entering Fault, and
       // the VIPs stay until the successor is heard (or the same bound), instead of leaving a gap until it takes over.
-      if (state.release !== undefined) return enterState(state, { to: "Initialize", release: state.release }, event.now, "shutdown");
-      return andThen(enterState(state, { to: "Initialize", release: undefined }, event.now, "shutdown"), (left) =>
+      if (state.hold !== undefined) return enterState(state, { to: "Initialize", hold: state.hold }, event.now, "shutdown");
+      return andThen(enterState(state, { to: "Initialize", hold: undefined }, event.now, "shutdown"), (left) =>
         unchanged(left, [{ kind: "shutdown-complete" }]),
       );
     case "advert-received": {
-      const release = state.release;
-      if (release === undefined || !isSuccessorAdvert(state, event.advert, event.source)) return discard(state, "not-running");
-      const lingering = lingerAfterSuccessor(release, state.config, event.now);
-      return lingering.deadline <= event.now ? dropFaultRelease(state) : unchanged({ ...state, release: { ...lingering, isSuccessorHeard: true } });
+      const hold = state.hold;
+      if (hold === undefined || !isSuccessorAdvert(state, event.advert, event.source)) return discard(state, "not-running");
+      const lingering = lingerAfterSuccessor(hold, state.config, event.now);
+      return lingering.deadline <= event.now ? dropFaultHold(state) : unchanged({ ...state, hold: { ...lingering, isSuccessorHeard: true } });
     }
     case "timer-expired":
-      if (state.release === undefined) return discard(state, "impossible-in-state");
-      return event.now >= state.release.deadline ? dropFaultRelease(state) : discard(state, "timer-not-due");
+      if (state.hold === undefined) return discard(state, "impossible-in-state");
+      return event.now >= state.hold.deadline ? dropFaultHold(state) : discard(state, "timer-not-due");
     case "config-changed":
       return leaveFaultIfHealed({ ...state, config: event.config }, event.now, "config-changed");
     case "health-changed":
       return leaveFaultIfHealed({ ...state, isHealthy: event.isHealthy }, event.now, "health-recovered");
     case "interface-down":
       // Nobody can be heard on a dead link: holding on gains nothing.
-      return dropFaultRelease({ ...state, isLinkUp: false });
+      return dropFaultHold({ ...state, isLinkUp: false });
     case "interface-up":
       return leaveFaultIfHealed({ ...state, isLinkUp: true }, event.now, "link-up");
     case "vip-lost":
@@ -650,8 +678,8 @@ function stepFault(state: FaultState, event: RouterEvent): StepResult {
 function leaveFaultIfHealed(state: FaultState, now: Milliseconds, reason: TransitionReason): StepResult {
   if (isFaulty(state)) return unchanged(state);
   // Health only: a config change (other VIPs, another VRID) still goes through Startup.
-  if (reason === "health-recovered" && state.release !== undefined && state.release.isSuccessorHeard !== true) {
-    return enterState({ ...state, release: undefined }, { to: "Master" }, now, reason);
+  if (reason === "health-recovered" && state.hold !== undefined && state.hold.isSuccessorHeard !== true) {
+    return enterState({ ...state, hold: undefined }, { to: "Master" }, now, reason);
   }
-  return andThen(dropFaultRelease(state), (dropped) => start(dropped, now, reason));
+  return andThen(dropFaultHold(state), (dropped) => start(dropped, now, reason));
 }

@@ -2,11 +2,63 @@
 // here an advert is either not for us (another virtual router, or our own looped back), rejected (a
 // misconfiguration or a forgery, worth a log line) or accepted and handed to the state machine.
 
-import type { Advertisement } from "./advertisement.js";
-import { compareAddressBytes, formatAddress, parseAddress } from "./codec.js";
+import type { AddressFamily, Advertisement } from "./advertisement.js";
+import { VRRP_MULTICAST_IPV4, VRRP_MULTICAST_IPV6 } from "./advertisement.js";
+import type { DecodeError, DecodeErrorCode } from "./codec.js";
+import { compareAddressBytes, decodeAdvertisement, decodeIpv4Datagram, formatAddress, parseAddress, passwordToAuthData } from "./codec.js";
 import type { RouterConfig } from "./config.js";
-import { passwordToAuthData } from "./codec.js";
 import { advertisedInterval } from "./timers.js";
+
+/** A VRRP datagram as the router's socket delivered it. */
+export interface ReceivedDatagram {
+  readonly family: AddressFamily;
+  /**
+   * IPv4: the whole IP datagram, header included, as a raw socket hands it over. IPv6: the VRRP message only, because
+   * the kernel never hands the IPv6 header to a raw socket, so the hop limit is not checked and the kernel verifies
+   * the checksum (docs/design-notes/ipv6-receive.md).
+   */
+  readonly bytes: Uint8Array;
+  readonly source: string;
+}
+
+/** What became of a datagram: an advert for the state machine, or a discard with its reason. */
+export type Reception =
+  | { readonly kind: "advert"; readonly advert: Advertisement; readonly source: string }
+  | { readonly kind: "discard"; readonly reason: DecodeErrorCode | "other-family"; readonly detail: string };
+
+function describeDecodeError(error: DecodeError): string {
+  const { code, rfc, ...details } = error;
+  return `${code} (RFC ${rfc}) ${JSON.stringify(details)}`;
+}
+
+/**
+ * RFC 5798 §7.1 checks that need the IP layer. The v3 checksum's pseudo-header takes the packet's destination, which an
+ * IPv6 raw socket does not show, so there it is the one this router listens on. The TTL is checked for the group only:
+ * keepalived skips it for unicast.
+ */
+export function receiveDatagram(datagram: ReceivedDatagram, config: RouterConfig): Reception {
+  if (datagram.family !== config.family) return { kind: "discard", reason: "other-family", detail: datagram.family };
+  let payload = datagram.bytes;
+  let destination = config.peers.length > 0 ? config.primaryAddress : datagram.family === "ipv4" ? VRRP_MULTICAST_IPV4 : VRRP_MULTICAST_IPV6;
+  let ttl: number | undefined;
+  if (datagram.family === "ipv4") {
+    const ip = decodeIpv4Datagram(datagram.bytes);
+    if (!ip.ok) return { kind: "discard", reason: ip.error.code, detail: describeDecodeError(ip.error) };
+    payload = ip.value.payload;
+    destination = ip.value.destination;
+    if (destination === VRRP_MULTICAST_IPV4) ttl = ip.value.ttl;
+  }
+  const decoded = decodeAdvertisement(payload, {
+    family: config.family,
+    source: datagram.source,
+    destination,
+    v3Ipv4Checksum: config.v3Ipv4Checksum,
+    version: config.version,
+    ...(ttl === undefined ? {} : { ttl }),
+  });
+  if (!decoded.ok) return { kind: "discard", reason: decoded.error.code, detail: describeDecodeError(decoded.error) };
+  return { kind: "advert", advert: decoded.value, source: datagram.source };
+}
 
 export type NotForUsReason =
   /** RFC 5798 §7.1: "MUST verify that the VRID is configured on the receiving interface". */

@@ -1,8 +1,8 @@
 // RFC 5798 §6.1 timer arithmetic. Unit conversions of the protocol happen here (and in units.ts) only.
 
 import type { Advertisement, VrrpVersion } from "./advertisement.js";
-import type { Centiseconds, Milliseconds } from "./units.js";
-import { centisecondsToMilliseconds, milliseconds, secondsToCentiseconds } from "./units.js";
+import type { Centiseconds, Milliseconds, Seconds } from "./units.js";
+import { centisecondsToMilliseconds, milliseconds, seconds, secondsToCentiseconds } from "./units.js";
 
 /**
  * RFC 5798 §6.1: Skew_Time = ((256 - Priority) * Master_Adver_Interval) / 256.
@@ -25,3 +25,16 @@ export function advertisedInterval(advert: Advertisement): Centiseconds {
   return advert.version === 2 ? secondsToCentiseconds(advert.adverInterval) : advert.maxAdverInterval;
 }
 
+
+/** How late a renewal may run on a starved event loop and still land within the lease. */
+const RENEWAL_STALL_MS = 100;
+
+/**
+ * The lifetime a Master gives its VIPs, so the kernel deletes a SIGKILLed agent's addresses by itself. It outlasts the
+ * longest a Backup waits for a silent Master (priority 1), so it never lapses while no Backup may take over; whole
+ * seconds, as the kernel counts. docs/design-notes/vip-lease.md has the measured bounds.
+ */
+export function computeVipLease(version: VrrpVersion, advertisementInterval: Centiseconds): Seconds {
+  const longestSilence = computeMasterDownInterval(version, 1, advertisementInterval) + RENEWAL_STALL_MS;
+  return seconds(Math.max(1, Math.ceil(longestSilence / 1000)));
+}

@@ -1,7 +1,7 @@
 import { aRouterConfig } from "../fixtures/router-config.js";
 import { describe, expect, it } from "vitest";
 import type { AdvertisementV2, AdvertisementV3 } from "../../src/vrrp/advertisement.js";
-import type { RouterConfig } from "../../src/vrrp/config.js";
+import type { RouterConfig, VirtualAddress } from "../../src/vrrp/config.js";
 import { buildAdvert } from "../../src/vrrp/config.js";
 import type { BackupState, FaultState, InitializeState, MasterState, RouterAction, RouterEvent } from "../../src/vrrp/machine.js";
 import { initialState, nextDeadline, step } from "../../src/vrrp/machine.js";
@@ -24,7 +24,7 @@ function aBackup(overrides: Partial<BackupState> = {}): BackupState {
     isLinkUp: true,
     masterAdverInterval: centiseconds(100),
     masterDownTimer: ms(13609),
-    release: undefined,
+    hold: undefined,
     preemptAllowedAt: undefined,
     takeoverReason: "master-down-timer-expired",
     ...overrides,
@@ -36,7 +36,7 @@ function aMaster(overrides: Partial<MasterState> = {}): MasterState {
 }
 
 function aFault(overrides: Partial<FaultState> = {}): FaultState {
-  return { kind: "Fault", config: aConfig(), isHealthy: false, isLinkUp: true, release: undefined, ...overrides };
+  return { kind: "Fault", config: aConfig(), isHealthy: false, isLinkUp: true, hold: undefined, ...overrides };
 }
 
 function advert(priority: number, interval: Centiseconds = centiseconds(100), vrid = 51): AdvertisementV3 {
@@ -53,6 +53,13 @@ function sent(config: RouterConfig, priority: number): RouterAction {
 
 const config = aConfig();
 const announced: RouterAction = { kind: "announce-vip", addresses: [vip], repeat: 5 };
+/** 3 × 1 s + Skew_Time at priority 1 + a late renewal, in whole seconds (timers.ts computeVipLease). */
+const lease = seconds(5);
+const renewed: RouterAction = { kind: "renew-vip-lease", addresses: [vip], lease };
+
+function added(addresses: readonly VirtualAddress[]): RouterAction {
+  return { kind: "add-vip", addresses, lease };
+}
 
 describe("RFC 5798 §6.4.1 Initialize", () => {
   it("RFC 5798 §6.4.1 MUST: the address owner (priority 255) advertises, announces and becomes Master on Startup", () => {
@@ -60,7 +67,7 @@ describe("RFC 5798 §6.4.1 Initialize", () => {
     const result = step(initialState(owner), { kind: "started", now: ms(1000) });
     expect(result.actions).toEqual([
       { kind: "report-transition", from: "Initialize", to: "Master", reason: "address-owner", priority: 255 },
-      { kind: "add-vip", addresses: [vip] },
+      added([vip]),
       sent(owner, 255),
       announced,
     ]);
@@ -101,7 +108,7 @@ describe("RFC 5798 §6.4.2 Backup", () => {
     const result = step(aBackup(), { kind: "timer-expired", now: ms(13609) });
     expect(result.actions).toEqual([
       { kind: "report-transition", from: "Backup", to: "Master", reason: "master-down-timer-expired", priority: 100 },
-      { kind: "add-vip", addresses: [vip] },
+      added([vip]),
       sent(config, 100),
       announced,
     ]);
@@ -184,7 +191,7 @@ describe("RFC 5798 §6.4.2 Backup", () => {
 describe("RFC 5798 §6.4.3 Master", () => {
   it("RFC 5798 §6.4.3 MUST: when Adver_Timer fires, send an advert and reset Adver_Timer", () => {
     const result = step(aMaster(), { kind: "timer-expired", now: ms(11003) });
-    expect(result).toEqual({ state: aMaster({ adverTimer: ms(12003) }), actions: [sent(config, 100)] });
+    expect(result).toEqual({ state: aMaster({ adverTimer: ms(12003) }), actions: [sent(config, 100), renewed] });
   });
 
   it("Extension (not in RFC 5798), frozen Master: another Master heard with the Adver_Timer over 4 intervals overdue makes it step down, dropping the VIPs", () => {
@@ -199,14 +206,14 @@ describe("RFC 5798 §6.4.3 Master", () => {
 
   it("Extension (not in RFC 5798), frozen Master: alone, or with preemption Always, or 4 intervals late, it keeps the RFC behaviour", () => {
     const never = aConfig({ preemption: { mode: "never", delay: ms(0) } });
-    expect(step(aMaster({ config: never }), { kind: "timer-expired", now: ms(60000) }).actions).toEqual([sent(never, 100)]);
+    expect(step(aMaster({ config: never }), { kind: "timer-expired", now: ms(60000) }).actions).toEqual([sent(never, 100), renewed]);
     expect(step(aMaster({ config: never }), received(50, lowerPeer, 15000)).state.kind).toBe("Master");
     expect(step(aMaster(), received(50, lowerPeer, 60000)).state.kind).toBe("Master");
   });
 
   it("RFC 5798 §6.4.3 MUST: receiving priority 0 sends an advert and resets Adver_Timer", () => {
     const result = step(aMaster(), received(0, lowerPeer, 10500));
-    expect(result).toEqual({ state: aMaster({ adverTimer: ms(11500) }), actions: [sent(config, 100)] });
+    expect(result).toEqual({ state: aMaster({ adverTimer: ms(11500) }), actions: [sent(config, 100), renewed] });
   });
 
   it("RFC 5798 §6.4.3 MUST: a higher-priority advert makes the Master a Backup with the sender's interval", () => {
@@ -226,17 +233,17 @@ describe("RFC 5798 §6.4.3 Master", () => {
   it("Extension (not in RFC 5798), displacement linger: a Master displaced by a higher priority keeps its VIPs for releaseLinger, then drops them", () => {
     const lingering = aConfig({ releaseLinger: ms(200) });
     const displaced = step(aMaster({ config: lingering }), received(150, lowerPeer, 10500));
-    expect(displaced.actions).toEqual([sent(lingering, 100), { kind: "report-transition", from: "Master", to: "Backup", reason: "higher-priority-advert", priority: 100 }]);
-    expect(displaced.state).toMatchObject({ kind: "Backup", release: { deadline: ms(10700), addresses: [vip] } });
+    expect(displaced.actions).toEqual([sent(lingering, 100), { kind: "report-transition", from: "Master", to: "Backup", reason: "higher-priority-advert", priority: 100 }, renewed]);
+    expect(displaced.state).toMatchObject({ kind: "Backup", hold: { deadline: ms(10700), addresses: [vip] } });
     expect(nextDeadline(displaced.state)).toBe(10700);
     expect(step(displaced.state, { kind: "timer-expired", now: ms(10700) })).toEqual({
-      state: { ...displaced.state, release: undefined },
+      state: { ...displaced.state, hold: undefined },
       actions: [{ kind: "remove-vip", addresses: [vip] }],
     });
   });
 
   it("Extension (not in RFC 5798), displacement linger: leaving Backup for Fault while lingering drops the VIPs", () => {
-    const lingering = aBackup({ release: { deadline: ms(10700), addresses: [vip] } });
+    const lingering = aBackup({ hold: { deadline: ms(10700), addresses: [vip] } });
     expect(step(lingering, { kind: "interface-down", now: ms(10600) }).actions).toEqual([
       { kind: "report-transition", from: "Backup", to: "Fault", reason: "link-down", priority: 100 },
       { kind: "remove-vip", addresses: [vip] },
@@ -257,18 +264,18 @@ describe("RFC 5798 §6.4.3 Master", () => {
 
   it("RFC 9568 §6.4.3 MUST: a lower-priority advert is discarded and answered with an advert at once, and the VIPs are announced again", () => {
     const state = aMaster();
-    expect(step(state, received(50, higherPeer, 10500))).toEqual({ state: { ...state, assertedAt: ms(10500) }, actions: [sent(config, 100), announced] });
+    expect(step(state, received(50, higherPeer, 10500))).toEqual({ state: { ...state, assertedAt: ms(10500) }, actions: [sent(config, 100), announced, renewed] });
   });
 
   it("RFC 9568 §6.4.3 MUST: on equal priority a sender with a lower primary address is answered with an advert", () => {
     const state = aMaster();
-    expect(step(state, received(100, lowerPeer, 10500))).toEqual({ state: { ...state, assertedAt: ms(10500) }, actions: [sent(config, 100), announced] });
+    expect(step(state, received(100, lowerPeer, 10500))).toEqual({ state: { ...state, assertedAt: ms(10500) }, actions: [sent(config, 100), announced, renewed] });
   });
 
   it("RFC 9568 §6.4.3 (rate limit, extension): a flood of lower-priority adverts is answered once per advertisement interval", () => {
     const asserted = step(aMaster(), received(50, higherPeer, 10500)).state;
     expect(step(asserted, received(50, higherPeer, 11000))).toEqual({ state: asserted, actions: [{ kind: "discard", reason: "lower-priority" }] });
-    expect(step(asserted, received(50, higherPeer, 11500)).actions).toEqual([sent(config, 100), announced]);
+    expect(step(asserted, received(50, higherPeer, 11500)).actions).toEqual([sent(config, 100), announced, renewed]);
   });
 
   it("RFC 5798 §6.4.3 MUST: Shutdown sends priority 0; the VIPs are kept until the new Master is heard", () => {
@@ -276,8 +283,9 @@ describe("RFC 5798 §6.4.3 Master", () => {
     expect(result.actions).toEqual([
       { kind: "report-transition", from: "Master", to: "Initialize", reason: "shutdown", priority: 100 },
       sent(config, 0),
+      renewed,
     ]);
-    const releasing: InitializeState = { ...initialState(config), release: { deadline: ms(13000), addresses: [vip] } };
+    const releasing: InitializeState = { ...initialState(config), hold: { deadline: ms(13000), addresses: [vip] } };
     expect(result.state).toEqual(releasing);
     expect(nextDeadline(result.state)).toBe(13000);
     const heard = step(result.state, received(90, lowerPeer, 10700));
@@ -285,7 +293,7 @@ describe("RFC 5798 §6.4.3 Master", () => {
   });
 
   it("Extension (not in RFC 5798), graceful shutdown: the hold ends at its bound when no new Master speaks", () => {
-    const releasing: InitializeState = { ...initialState(config), release: { deadline: ms(13000), addresses: [vip] } };
+    const releasing: InitializeState = { ...initialState(config), hold: { deadline: ms(13000), addresses: [vip] } };
     expect(step(releasing, { kind: "timer-expired", now: ms(12999) })).toEqual({ state: releasing, actions: [{ kind: "discard", reason: "timer-not-due" }] });
     expect(step(releasing, { kind: "timer-expired", now: ms(13000) })).toEqual({
       state: initialState(config),
@@ -294,7 +302,7 @@ describe("RFC 5798 §6.4.3 Master", () => {
   });
 
   it("Extension (not in RFC 5798), graceful shutdown: priority 0 or another VRID does not end the hold; a second SIGTERM or link loss does", () => {
-    const releasing: InitializeState = { ...initialState(config), release: { deadline: ms(13000), addresses: [vip] } };
+    const releasing: InitializeState = { ...initialState(config), hold: { deadline: ms(13000), addresses: [vip] } };
     expect(step(releasing, received(0, lowerPeer, 10500))).toEqual({ state: releasing, actions: [{ kind: "discard", reason: "not-running" }] });
     const other: RouterEvent = { kind: "advert-received", now: ms(10500), advert: advert(100, centiseconds(100), 52), source: lowerPeer };
     expect(step(releasing, other)).toEqual({ state: releasing, actions: [{ kind: "discard", reason: "other-vrid", ref: "5798 §7.1" }] });
@@ -304,7 +312,7 @@ describe("RFC 5798 §6.4.3 Master", () => {
   });
 
   it("RFC 5798 §7.1 MAY: a leaving Master does not take another virtual router on its VRID for its successor", () => {
-    const releasing: InitializeState = { ...initialState(config), release: { deadline: ms(13000), addresses: [vip] } };
+    const releasing: InitializeState = { ...initialState(config), hold: { deadline: ms(13000), addresses: [vip] } };
     const foreign: RouterEvent = { kind: "advert-received", now: ms(10500), advert: { ...advert(150), addresses: ["192.168.0.151"] }, source: higherPeer };
     expect(step(releasing, foreign)).toEqual({ state: releasing, actions: [{ kind: "discard", reason: "address-mismatch", ref: "5798 §7.1" }] });
   });
@@ -434,8 +442,9 @@ describe("Fault (extension, not in RFC 5798)", () => {
     expect(result.actions).toEqual([
       { kind: "report-transition", from: "Master", to: "Fault", reason: "health-failed", priority: 100 },
       sent(config, 0),
+      renewed,
     ]);
-    expect(result.state).toEqual(aFault({ release: { deadline: ms(13500), addresses: [vip] } }));
+    expect(result.state).toEqual(aFault({ hold: { deadline: ms(13500), addresses: [vip] } }));
     expect(nextDeadline(result.state)).toBe(13500);
     const heard = step(result.state, received(90, lowerPeer, 11000));
     expect(heard).toEqual({ state: aFault(), actions: [{ kind: "remove-vip", addresses: [vip] }] });
@@ -443,7 +452,7 @@ describe("Fault (extension, not in RFC 5798)", () => {
   });
 
   it("Extension (not in RFC 5798), Fault hand-over: the VIPs go at the bound when no successor speaks, or at once on link loss", () => {
-    const handingOver = aFault({ release: { deadline: ms(13500), addresses: [vip] } });
+    const handingOver = aFault({ hold: { deadline: ms(13500), addresses: [vip] } });
     expect(step(handingOver, { kind: "timer-expired", now: ms(13000) })).toEqual({ state: handingOver, actions: [{ kind: "discard", reason: "timer-not-due" }] });
     expect(step(handingOver, { kind: "timer-expired", now: ms(13500) })).toEqual({ state: aFault(), actions: [{ kind: "remove-vip", addresses: [vip] }] });
     expect(step(handingOver, { kind: "interface-down", now: ms(11000) })).toEqual({
@@ -453,11 +462,11 @@ describe("Fault (extension, not in RFC 5798)", () => {
   });
 
   it("Extension (not in RFC 5798), Fault hand-over: recovering before the successor speaks makes it Master again, keeping the VIPs", () => {
-    const handingOver = aFault({ release: { deadline: ms(13500), addresses: [vip] } });
+    const handingOver = aFault({ hold: { deadline: ms(13500), addresses: [vip] } });
     const recovered = step(handingOver, { kind: "health-changed", now: ms(11000), isHealthy: true });
     expect(recovered.actions).toEqual([
       { kind: "report-transition", from: "Fault", to: "Master", reason: "health-recovered", priority: 100 },
-      { kind: "add-vip", addresses: [vip] },
+      added([vip]),
       sent(config, 100),
       { kind: "announce-vip", addresses: [vip], repeat: config.garp.repeat },
     ]);
@@ -465,7 +474,7 @@ describe("Fault (extension, not in RFC 5798)", () => {
   });
 
   it("Extension (not in RFC 5798), Fault hand-over: recovering after the successor spoke drops the VIPs and rejoins as Backup", () => {
-    const handingOver = aFault({ config: aConfig({ releaseLinger: ms(200) }), release: { deadline: ms(13500), addresses: [vip] } });
+    const handingOver = aFault({ config: aConfig({ releaseLinger: ms(200) }), hold: { deadline: ms(13500), addresses: [vip] } });
     const heard = step(handingOver, received(90, lowerPeer, 10900));
     expect(heard.actions).toEqual([]);
     const recovered = step(heard.state, { kind: "health-changed", now: ms(11000), isHealthy: true });
@@ -473,25 +482,25 @@ describe("Fault (extension, not in RFC 5798)", () => {
       { kind: "remove-vip", addresses: [vip] },
       { kind: "report-transition", from: "Fault", to: "Backup", reason: "health-recovered", priority: 100 },
     ]);
-    expect(recovered.state).toMatchObject({ kind: "Backup", release: undefined, masterDownTimer: ms(14609) });
+    expect(recovered.state).toMatchObject({ kind: "Backup", hold: undefined, masterDownTimer: ms(14609) });
   });
 
   it("Extension (not in RFC 5798), Fault hand-over: a shutdown during it keeps the VIPs until the successor is heard", () => {
-    const handingOver = aFault({ release: { deadline: ms(13500), addresses: [vip] } });
+    const handingOver = aFault({ hold: { deadline: ms(13500), addresses: [vip] } });
     const leaving = step(handingOver, { kind: "shutdown-requested", now: ms(11000) });
     expect(leaving.actions).toEqual([{ kind: "report-transition", from: "Fault", to: "Initialize", reason: "shutdown", priority: 100 }]);
-    expect(leaving.state).toEqual({ ...initialState(config, { isHealthy: false }), release: { deadline: ms(13500), addresses: [vip] } });
+    expect(leaving.state).toEqual({ ...initialState(config, { isHealthy: false }), hold: { deadline: ms(13500), addresses: [vip] } });
     expect(step(leaving.state, received(90, lowerPeer, 11500))).toEqual({
-      state: { ...leaving.state, release: undefined },
+      state: { ...leaving.state, hold: undefined },
       actions: [{ kind: "remove-vip", addresses: [vip] }, { kind: "shutdown-complete" }],
     });
   });
 
   it("Extension (not in RFC 5798), release linger: after hearing the successor the VIPs stay for releaseLinger, so its gratuitous ARP lands first", () => {
     const lingering = aConfig({ releaseLinger: ms(200) });
-    const releasing: InitializeState = { ...initialState(lingering), release: { deadline: ms(13000), addresses: [vip] } };
+    const releasing: InitializeState = { ...initialState(lingering), hold: { deadline: ms(13000), addresses: [vip] } };
     const heard = step(releasing, received(90, lowerPeer, 10700));
-    expect(heard).toEqual({ state: { ...releasing, release: { deadline: ms(10900), addresses: [vip] } }, actions: [] });
+    expect(heard).toEqual({ state: { ...releasing, hold: { deadline: ms(10900), addresses: [vip] } }, actions: [] });
     const again = step(heard.state, received(90, lowerPeer, 10800));
     expect(again.state).toEqual(heard.state);
     expect(step(again.state, { kind: "timer-expired", now: ms(10900) })).toEqual({
@@ -543,14 +552,14 @@ describe("keepalived weight (negative)", () => {
   it("keepalived weight: an unhealthy Master advertises its lowered priority at once and stays Master", () => {
     const weighted = aConfig({ healthWeight: -30 });
     const result = step(aMaster({ config: weighted }), { kind: "health-changed", now: ms(10500), isHealthy: false });
-    expect(result).toEqual({ state: aMaster({ config: weighted, isHealthy: false, adverTimer: ms(11500) }), actions: [sent(weighted, 70)] });
+    expect(result).toEqual({ state: aMaster({ config: weighted, isHealthy: false, adverTimer: ms(11500) }), actions: [sent(weighted, 70), renewed] });
   });
 
   it("keepalived weight: the effective priority is clamped to 1..254", () => {
     const low = aConfig({ priority: 20, healthWeight: -100 });
-    expect(step(aMaster({ config: low }), { kind: "health-changed", now: ms(10500), isHealthy: false }).actions).toEqual([sent(low, 1)]);
+    expect(step(aMaster({ config: low }), { kind: "health-changed", now: ms(10500), isHealthy: false }).actions).toEqual([sent(low, 1), renewed]);
     const owner = aConfig({ priority: 255, healthWeight: -1 });
-    expect(step(aMaster({ config: owner }), { kind: "health-changed", now: ms(10500), isHealthy: false }).actions).toEqual([sent(owner, 254)]);
+    expect(step(aMaster({ config: owner }), { kind: "health-changed", now: ms(10500), isHealthy: false }).actions).toEqual([sent(owner, 254), renewed]);
   });
 });
 
@@ -558,18 +567,18 @@ describe("config-changed, applied live", () => {
   it("RFC 5798 §6.4.3 MUST: a Master whose priority is lowered stays Master until it hears a higher advert", () => {
     const lower = aConfig({ priority: 50 });
     const result = step(aMaster(), { kind: "config-changed", now: ms(10500), config: lower });
-    expect(result).toEqual({ state: aMaster({ config: lower, adverTimer: ms(11500) }), actions: [sent(lower, 50)] });
+    expect(result).toEqual({ state: aMaster({ config: lower, adverTimer: ms(11500) }), actions: [sent(lower, 50), renewed] });
   });
 
   it("Extension (not in RFC 5798), config-changed: a Master adds and removes only the addresses that changed and announces the new ones", () => {
-    const added = { address: "192.168.0.151", prefixLength: 24 };
-    const next = aConfig({ addresses: [added] });
+    const newVip = { address: "192.168.0.151", prefixLength: 24 };
+    const next = aConfig({ addresses: [newVip] });
     const result = step(aMaster(), { kind: "config-changed", now: ms(10500), config: next });
     expect(result.actions).toEqual([
       { kind: "remove-vip", addresses: [vip] },
-      { kind: "add-vip", addresses: [added] },
+      added([newVip]),
       sent(next, 100),
-      { kind: "announce-vip", addresses: [added], repeat: 5 },
+      { kind: "announce-vip", addresses: [newVip], repeat: 5 },
     ]);
     expect(result.state).toEqual(aMaster({ config: next, adverTimer: ms(11500) }));
   });
@@ -620,7 +629,7 @@ describe("impossible combinations are reported, never ignored", () => {
   });
 
   it("Extension (not in RFC 5798), graceful shutdown: Startup during a graceful release is impossible-in-state", () => {
-    const releasing: InitializeState = { ...initialState(config), release: { deadline: ms(13000), addresses: [vip] } };
+    const releasing: InitializeState = { ...initialState(config), hold: { deadline: ms(13000), addresses: [vip] } };
     expect(step(releasing, { kind: "started", now: ms(1) })).toEqual({ state: releasing, actions: [{ kind: "discard", reason: "impossible-in-state" }] });
   });
 });

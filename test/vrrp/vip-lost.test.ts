@@ -2,7 +2,7 @@ import { aRouterConfig } from "../fixtures/router-config.js";
 import { describe, expect, it } from "vitest";
 import type { BackupState, MasterState } from "../../src/vrrp/machine.js";
 import { step } from "../../src/vrrp/machine.js";
-import { centiseconds, milliseconds as ms } from "../../src/vrrp/units.js";
+import { centiseconds, milliseconds as ms, seconds } from "../../src/vrrp/units.js";
 
 const vip = { address: "2001:db8::150", prefixLength: 64 };
 const config = aRouterConfig({ family: "ipv6", primaryAddress: "fe80::11", addresses: [vip, { address: "2001:db8::151", prefixLength: 64 }] });
@@ -13,7 +13,7 @@ describe("a VIP lost behind the router's back (extension, not in RFC 5798)", () 
     const result = step(master, { kind: "vip-lost", now: ms(10_500), address: "2001:0db8:0:0::150" });
     expect(result.state).toBe(master);
     expect(result.actions).toEqual([
-      { kind: "add-vip", addresses: [vip] },
+      { kind: "add-vip", addresses: [vip], lease: seconds(5) },
       { kind: "announce-vip", addresses: [vip], repeat: config.garp.repeat },
     ]);
   });
@@ -22,7 +22,7 @@ describe("a VIP lost behind the router's back (extension, not in RFC 5798)", () 
     expect(step(master, { kind: "vip-lost", now: ms(10_500), address: "2001:db8::99" }).actions).toEqual([]);
     const backup: BackupState = {
       kind: "Backup", config, isHealthy: true, isLinkUp: true, masterAdverInterval: centiseconds(100), masterDownTimer: ms(13_609),
-      release: undefined, preemptAllowedAt: undefined, takeoverReason: "master-down-timer-expired",
+      hold: undefined, preemptAllowedAt: undefined, takeoverReason: "master-down-timer-expired",
     };
     expect(step(backup, { kind: "vip-lost", now: ms(10_500), address: vip.address })).toEqual({ state: backup, actions: [] });
   });

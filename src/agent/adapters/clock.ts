@@ -5,6 +5,7 @@ import { milliseconds, type Milliseconds } from "../../vrrp/units.js";
 /** performance.now(): monotonic, sub-millisecond, immune to wall-clock steps. One OS timer at most. */
 export class MonotonicClock implements Clock {
   private timer: NodeJS.Timeout | undefined;
+  private immediate: NodeJS.Immediate | undefined;
 
   now(): Milliseconds {
     return milliseconds(performance.now());
@@ -20,13 +21,24 @@ export class MonotonicClock implements Clock {
         return;
       }
       this.timer = undefined;
-      onDeadline();
+      // Timers run before I/O in Node's loop, so a late deadline may have packets waiting that would have moved it;
+      // setImmediate runs after the poll phase has delivered them, and their handling may cancel this call.
+      this.immediate = setImmediate(() => {
+        this.immediate = undefined;
+        onDeadline();
+      });
     };
     this.timer = setTimeout(fire, Math.max(0, Math.ceil(at - performance.now())));
   }
 
   cancel(): void {
     if (this.timer !== undefined) clearTimeout(this.timer);
+    if (this.immediate !== undefined) clearImmediate(this.immediate);
     this.timer = undefined;
+    this.immediate = undefined;
+  }
+
+  wait(duration: Milliseconds): Promise<void> {
+    return new Promise((resolve) => setTimeout(resolve, duration));
   }
 }
