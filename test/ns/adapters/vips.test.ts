@@ -71,7 +71,7 @@ describe.each(["netlink", "iproute"] as const)("VIP manager over %s", (backend) 
     }
   });
 
-  // The lease a Master renews at every advert (src/agent/vip-lease.ts): once the renewals stop, as when the agent is
+  // The lease a Master renews at every advert (computeVipLease in src/vrrp/timers.ts): once the renewals stop, as when the agent is
   // SIGKILLed, the kernel deletes the address by itself. Renewals are RTM_NEWADDR, so the agent's address watcher,
   // which reports RTM_DELADDR, sees the expiry once and the renewals never.
   it.each([["IPv4 /32", () => vip4], ["IPv6 /128", () => vip6]])("an %s whose lease is not renewed disappears by itself within lease + lag", async (_, vipOf) => {

@@ -6,7 +6,7 @@ import { createAgentBed, sleep, type AgentBed } from "../agent/support.js";
 
 // Issue 7, crash and restart: the Master's agent is SIGKILLed and restarted after a delay, as a supervisor or the
 // kubelet would, 20 times. A SIGKILLed agent cannot remove its VIP, but the Master adds it with a lease it renews at
-// every advert (src/agent/vip-lease.ts), so the kernel deletes it by itself once the lease runs out, or the agent's next
+// every advert (computeVipLease in src/vrrp/timers.ts), so the kernel deletes it by itself once the lease runs out, or the agent's next
 // run removes it before joining if that comes first. Who holds the VIP is read from
 // the kernel's own address events (`ip monitor`, one per node), not sampled: every change is timestamped to the
 // microsecond by the process that received it, so a window shorter than any sampling period is still seen, and
@@ -22,7 +22,7 @@ const masterDownMs = 3 * intervalMs + Math.floor(((256 - 120) * intervalMs) / 25
 const cycles = 20;
 // A supervisor's restart delay: the kubelet restarts a crashed container at once the first time, then backs off.
 const restartDelaysMs = [0, 100, 300, 3_000] as const;
-// vipLease at 200 ms: the Master_Down_Interval at priority 1 (799 ms) plus 100 ms, in whole seconds.
+// computeVipLease at 200 ms: the Master_Down_Interval at priority 1 (799 ms) plus 100 ms, in whole seconds.
 const leaseMs = 1_000;
 // The kernel checks address lifetimes on a timer rounded to whole seconds: 7 to 181 ms late in
 // test/ns/adapters/vips.test.ts; a second covers that and a busy machine's workqueue.
