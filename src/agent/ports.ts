@@ -10,11 +10,13 @@ import type { Milliseconds, Seconds } from "../vrrp/units.js";
 
 export type IpFamily = AddressFamily;
 
+/** Whether a call did its job; on failure, a kebab-case code to act on and a detail for the log. */
 export type Outcome<Code extends string> =
   | { readonly ok: true }
   | { readonly ok: false; readonly code: Code; readonly detail: string };
 
-export type Valued<T, Code extends string> =
+/** An Outcome that carries the call's value when it succeeds. */
+export type OutcomeWithValue<T, Code extends string> =
   | { readonly ok: true; readonly value: T }
   | { readonly ok: false; readonly code: Code; readonly detail: string };
 
@@ -53,7 +55,7 @@ export interface VipManager {
   add(vip: InterfaceAddress, ifname: string, lease: Seconds): Promise<Outcome<SetupFailure>>;
   /** Removing an address that is not there succeeds. */
   remove(vip: InterfaceAddress, ifname: string): Promise<Outcome<SetupFailure>>;
-  list(ifname: string): Promise<Valued<readonly InterfaceAddress[], SetupFailure>>;
+  list(ifname: string): Promise<OutcomeWithValue<readonly InterfaceAddress[], SetupFailure>>;
   stop(): void;
 }
 

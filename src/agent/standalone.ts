@@ -10,7 +10,7 @@ import type { RouterConfig } from "../vrrp/config.js";
 import type { VipBackend } from "./adapters/vips.js";
 import { StartupError } from "../startup-error.js";
 import type { HealthMonitor } from "./health-monitor.js";
-import { createRuntime, createSharedAdapters, isSameConfig, locate, startProbe, untilSignalled, type SharedAdapters, type Site } from "./host.js";
+import { createRuntime, createSharedAdapters, isSameConfig, findVrrpInterface, startProbe, untilSignalled, type SharedAdapters, type VrrpInterface } from "./wiring.js";
 import { AgentHttpServer } from "./http-server.js";
 import type { RouterMetrics } from "./metrics.js";
 import { passwordLengthWarning, routerConfigFromSpec } from "./router-config.js";
@@ -32,12 +32,12 @@ export interface StandaloneOptions {
 type Wanted = { readonly name: string; readonly spec: HaVipSpec } | Refused;
 type Refused = { readonly name: string; readonly problem: string };
 /** A runnable document, with the interface it runs on. */
-type Located = { readonly name: string; readonly spec: HaVipSpec; readonly site: Site } | Refused;
+type WithInterface = { readonly name: string; readonly spec: HaVipSpec; readonly vrrpInterface: VrrpInterface } | Refused;
 
 interface Router {
   readonly name: string;
   readonly spec: HaVipSpec;
-  readonly site: Site;
+  readonly vrrpInterface: VrrpInterface;
   readonly runtime: AgentRuntime;
   readonly metrics: RouterMetrics;
   readonly probe: HealthMonitor | undefined;
@@ -60,14 +60,14 @@ async function readDocuments(path: string): Promise<Wanted[]> {
   });
 }
 
-function buildConfig(name: string, spec: HaVipSpec, options: StandaloneOptions, site: Site, password: string | undefined): RouterConfig {
+function buildConfig(name: string, spec: HaVipSpec, options: StandaloneOptions, vrrpInterface: VrrpInterface, password: string | undefined): RouterConfig {
   if (spec.authentication !== undefined && password === undefined) {
     throw new StartupError(`${name}: spec.authentication is set: pass the VRRP password with --password-file FILE (there is no Secret to read)`);
   }
   const result = routerConfigFromSpec(spec, {
     node: options.node,
-    primaryAddress: site.primary,
-    ownAddresses: site.ownAddresses,
+    primaryAddress: vrrpInterface.primary,
+    ownAddresses: vrrpInterface.ownAddresses,
     vrid: spec.virtualRouterID ?? 0,
     publishedPeers: [],
     password,
@@ -110,7 +110,7 @@ class StandaloneAgent {
       routers: [...this.#routers.values()].map((router) => ({
         havip: router.name,
         vrid: router.runtime.config.vrid,
-        interface: router.site.ifname,
+        interface: router.vrrpInterface.ifname,
         ...router.runtime.snapshot(),
       })),
       problems: [...this.#problems].map(([havip, problem]) => ({ havip, problem })),
@@ -146,18 +146,18 @@ class StandaloneAgent {
       throw new Error(`--config ${this.options.config} holds no document that can run; stop the agent to stop serving`);
     }
     const named = new Set(wanted.map((document) => document.name));
-    const sites = new Map<string, Promise<Site>>();
-    const siteFor = (spec: HaVipSpec): Promise<Site> => {
+    const vrrpInterfaces = new Map<string, Promise<VrrpInterface>>();
+    const vrrpInterfaceFor = (spec: HaVipSpec): Promise<VrrpInterface> => {
       const key = `${spec.interface ?? ""}/${addressFamilyOf(spec)}`;
-      const found = sites.get(key) ?? locate(spec);
-      sites.set(key, found);
+      const found = vrrpInterfaces.get(key) ?? findVrrpInterface(spec);
+      vrrpInterfaces.set(key, found);
       return found;
     };
-    const located = await Promise.all(
-      wanted.map(async (document): Promise<Located> => {
+    const withInterfaces = await Promise.all(
+      wanted.map(async (document): Promise<WithInterface> => {
         if (!("spec" in document)) return document;
         try {
-          return { ...document, site: await siteFor(document.spec) };
+          return { ...document, vrrpInterface: await vrrpInterfaceFor(document.spec) };
         } catch (error) {
           return { name: document.name, problem: errorText(error) };
         }
@@ -165,12 +165,12 @@ class StandaloneAgent {
     );
     // Like keepalived, the first document with a VRID on an interface keeps it; file order makes the choice stable.
     const vridOwners = new Map<string, string>();
-    const runnable = located.map((document): Located => {
+    const runnable = withInterfaces.map((document): WithInterface => {
       if (!("spec" in document)) return document;
-      const key = `${document.site.ifname}/${document.site.family}/${document.spec.virtualRouterID ?? 0}`;
+      const key = `${document.vrrpInterface.ifname}/${document.vrrpInterface.family}/${document.spec.virtualRouterID ?? 0}`;
       const owner = vridOwners.get(key);
       if (owner !== undefined) {
-        return { name: document.name, problem: `${document.name}: spec.virtualRouterID ${document.spec.virtualRouterID ?? 0} is already used by ${owner} on ${document.site.ifname}; give each document on one interface its own VRID` };
+        return { name: document.name, problem: `${document.name}: spec.virtualRouterID ${document.spec.virtualRouterID ?? 0} is already used by ${owner} on ${document.vrrpInterface.ifname}; give each document on one interface its own VRID` };
       }
       vridOwners.set(key, document.name);
       return document;
@@ -182,7 +182,7 @@ class StandaloneAgent {
       runnable.map(async (document) => {
         if (!("spec" in document)) return this.#refuse(document.name, document.problem);
         try {
-          await this.#apply(document.name, document.spec, document.site);
+          await this.#apply(document.name, document.spec, document.vrrpInterface);
         } catch (error) {
           this.#refuse(document.name, errorText(error));
         }
@@ -196,14 +196,14 @@ class StandaloneAgent {
     this.logger.error({ havip: name, problem }, isRunning ? "document not applied; keeping its running router" : "document not served");
   }
 
-  async #apply(name: string, spec: HaVipSpec, site: Site): Promise<void> {
-    const config = buildConfig(name, spec, this.options, site, this.password);
+  async #apply(name: string, spec: HaVipSpec, vrrpInterface: VrrpInterface): Promise<void> {
+    const config = buildConfig(name, spec, this.options, vrrpInterface, this.password);
     const running = this.#routers.get(name);
-    if (running === undefined) return this.#startRouter(name, spec, site, config);
+    if (running === undefined) return this.#startRouter(name, spec, vrrpInterface, config);
     // The socket demultiplexes by VRID on one interface: another VRID or interface is another virtual router.
-    if (running.site.ifname !== site.ifname || running.site.family !== site.family || running.runtime.config.vrid !== config.vrid) {
+    if (running.vrrpInterface.ifname !== vrrpInterface.ifname || running.vrrpInterface.family !== vrrpInterface.family || running.runtime.config.vrid !== config.vrid) {
       await this.#stopRouter(running);
-      return this.#startRouter(name, spec, site, config);
+      return this.#startRouter(name, spec, vrrpInterface, config);
     }
     let probe = running.probe;
     if (!isSameConfig(running.spec.healthCheck?.probe, spec.healthCheck?.probe)) {
@@ -224,23 +224,23 @@ class StandaloneAgent {
     });
   }
 
-  async #startRouter(name: string, spec: HaVipSpec, site: Site, config: RouterConfig): Promise<void> {
+  async #startRouter(name: string, spec: HaVipSpec, vrrpInterface: VrrpInterface, config: RouterConfig): Promise<void> {
     const logger = this.logger.child({ havip: name });
     const metrics = this.#shared.metrics.router(name, config.vrid);
-    const runtime = createRuntime(this.#shared, site, config, logger, metrics);
+    const runtime = createRuntime(this.#shared, vrrpInterface, config, logger, metrics);
     // A probe configured means "unhealthy until proven healthy": never take the VIP before nginx has answered.
     const hasProbe = spec.healthCheck?.probe !== undefined;
     metrics.healthy(!hasProbe);
-    logger.info({ vrid: config.vrid, interface: site.ifname, primaryAddress: site.primary, peers: config.peers }, "router starting");
+    logger.info({ vrid: config.vrid, interface: vrrpInterface.ifname, primaryAddress: vrrpInterface.primary, peers: config.peers }, "router starting");
     try {
-      await this.#shared.prepare(site, logger);
+      await this.#shared.prepare(vrrpInterface, logger);
       runtime.setHealthy(!hasProbe);
       await runtime.start();
     } catch (error) {
       metrics.remove();
       throw error;
     }
-    this.#routers.set(name, { name, spec, site, runtime, metrics, probe: this.#startProbe(spec, runtime, metrics, name) });
+    this.#routers.set(name, { name, spec, vrrpInterface, runtime, metrics, probe: this.#startProbe(spec, runtime, metrics, name) });
   }
 
   async #stopRouter(router: Router): Promise<void> {

@@ -123,11 +123,10 @@ export interface AgentPodRevision {
 }
 
 /**
- * The agent pod to replace now, if any, as a rolling update with maxUnavailable 1 would: an outdated agent that is not
- * Ready at once (it serves nothing, and a fixed image must be able to replace a broken one); else one outdated agent,
- * only while every node that should run one (`scheduled`, the DaemonSet's desiredNumberScheduled) has a Ready agent
- * that is not terminating, so the others stay up to take its VIPs over. Counting nodes, not pods, covers the moment a
- * deleted pod is gone and its replacement not yet created.
+ * The agent pod to replace now, as a rolling update with maxUnavailable 1 would: an outdated agent that is not Ready
+ * first (it serves nothing; a fixed image must replace a broken one), else one outdated agent while every node that
+ * should run one (`scheduled`) has a Ready one, so the others can take its VIPs. Counting nodes, not pods, covers a
+ * deleted pod whose replacement is not created yet.
  */
 export function nextAgentToReplace(pods: readonly AgentPodRevision[], revision: string, scheduled: number): AgentPodRevision | undefined {
   const outdated = pods.filter((pod) => pod.revision !== revision && !pod.isTerminating);
@@ -141,18 +140,10 @@ function hashOf(value: unknown): string {
   return createHash("sha256").update(JSON.stringify(value)).digest("hex").slice(0, 16);
 }
 
-// The agent runs as root (the image's default user), with every capability dropped except NET_ADMIN and NET_RAW.
-// Non-root cannot use those two: Kubernetes adds capabilities to the bounding and permitted sets but has no field for
-// ambient ones, so a non-root process's effective set is empty after exec unless the binary carries file capabilities.
-// No-new-privileges (allowPrivilegeEscalation: false) makes the kernel ignore file capabilities, and setcap on `node`
-// would hand them to every script it runs, the controller included. A user namespace (hostUsers: false) is refused
-// with hostNetwork. Root on a read-only root file system, with two capabilities and no way to gain more, is the
-// narrowest of the options that work.
-//
-// Placement is the union of the resources' node selectors and tolerations. OnDelete: a resource added, edited or
-// deleted changes the template's placement, and must restart no agent; the controller replaces agents itself, one node
-// at a time, only when what they run changes (AGENT_REVISION_ANNOTATION): image, arguments, resources, or a longer
-// termination grace.
+// Root with only NET_ADMIN and NET_RAW on a read-only root file system: the narrowest set that works, as a non-root
+// process keeps no capability across exec here (docs/design-notes/agent-privileges.md says why).
+// OnDelete: a resource added or edited changes the placement and must restart no agent; the controller replaces agents
+// itself, one node at a time, only when what they run changes (AGENT_REVISION_ANNOTATION).
 export function desiredAgentDaemonSet(specs: readonly HaVipSpec[], settings: AgentSettings): V1DaemonSet {
   const labels = { [AGENT_LABEL]: AGENT_NAME, "app.kubernetes.io/name": AGENT_NAME, "app.kubernetes.io/managed-by": FIELD_MANAGER };
   const port = settings.httpPort;

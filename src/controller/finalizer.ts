@@ -3,13 +3,12 @@
 // password access go. The wait is bounded: after FINALIZE_TIMEOUT_MS the finalizer goes anyway, with a Warning Event
 // naming the nodes left behind. The agents themselves stay: they serve the other resources.
 import type { Logger } from "pino";
-import type { AgentPodInfo } from "./inputs.js";
-import type { Cluster, HavipRef } from "./k8s/cluster.js";
+import type { AgentPodInfo } from "./plan-inputs.js";
+import type { Cluster, HavipRef, UncheckedHavip } from "./k8s/cluster.js";
 import { apiStatusCode } from "../k8s/errors.js";
 import { passwordAccessName } from "./names.js";
 import { readHaVipStatus } from "../api/v1alpha1/index.js";
 import type { ReconcileOutcome } from "./queue.js";
-import type { RawHavip } from "./reconcile.js";
 
 export const FINALIZER = "ha-nginx.io/release";
 export const FINALIZE_TIMEOUT_MS = 60_000;
@@ -26,7 +25,7 @@ function unlessGone(error: unknown): void {
   if (apiStatusCode(error) !== 404) throw error;
 }
 
-export async function finalize(object: RawHavip, context: FinalizeContext): Promise<ReconcileOutcome> {
+export async function finalize(object: UncheckedHavip, context: FinalizeContext): Promise<ReconcileOutcome> {
   const metadata = object.metadata ?? {};
   const finalizers = metadata.finalizers ?? [];
   if (!finalizers.includes(FINALIZER)) return { kind: "done" };

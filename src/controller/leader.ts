@@ -1,9 +1,7 @@
-// Leader election on a coordination.k8s.io/v1 Lease, as client-go's leaderelection does it: the holder renews
-// every RENEW_MS; a candidate takes the Lease once renewTime + leaseDurationSeconds has passed. Every write is
-// guarded by resourceVersion, so two candidates racing for an expired Lease cannot both win. A holder killed with
-// SIGKILL is replaced within LEASE_DURATION_S + RETRY_MS (10 s, 5 s under the 15 s goal); one that stops cleanly hands over at once.
-// A leader that cannot renew for LEASE_DURATION_S - RENEW_MS stops working before anyone else may start, and stays a
-// candidate: an API server restart then costs a pause, not the process (client-go's users usually exit instead).
+// Leader election on a Lease, as client-go's: the holder renews every RENEW_MS, a candidate takes it once it expires,
+// and every write is guarded by resourceVersion so two candidates cannot both win. A killed holder is replaced within
+// LEASE_DURATION_S + RETRY_MS. A leader that cannot renew stops working before anyone else may start and stays a
+// candidate, so an API server restart costs a pause, not the process.
 import { CoordinationV1Api, PatchStrategy, setHeaderOptions, V1MicroTime, type KubeConfig, type V1Lease } from "@kubernetes/client-node";
 import type { Logger } from "pino";
 import { apiStatusCode, describeApiError } from "../k8s/errors.js";

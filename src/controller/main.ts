@@ -9,7 +9,7 @@ import { makeBoundedApiClient } from "../k8s/bounded-client.js";
 import { describeApiError } from "../k8s/errors.js";
 import { Reflector, listedObjects, type ReflectorOptions, type ReflectorTiming } from "../k8s/reflector.js";
 import { AGENT_LABEL, AGENT_NAME, type AgentResources, type AgentSettings } from "./agent-objects.js";
-import { Cluster } from "./k8s/cluster.js";
+import { Cluster, type UncheckedHavip } from "./k8s/cluster.js";
 import { LeaderElector } from "./leader.js";
 import { createControllerMetrics } from "./metrics.js";
 import { WorkQueue } from "./queue.js";
@@ -82,7 +82,7 @@ export async function runController(options: ControllerOptions): Promise<Running
   const makeReflector = <T extends KubernetesObject>(options: Omit<ReflectorOptions<T>, "onError">): Reflector<T> =>
     new Reflector<T>(watcher, { ...options, onError: () => metrics.watchErrors.inc({ resource: options.what }) }, logger, WATCH_TIMING);
 
-  const havips: Reflector<KubernetesObject> = makeReflector<KubernetesObject>({
+  const havips: Reflector<UncheckedHavip> = makeReflector<UncheckedHavip>({
     what: HAVIP_PLURAL,
     path: `/apis/${HAVIP_GROUP}/${HAVIP_VERSION}/${HAVIP_PLURAL}`,
     query: {},

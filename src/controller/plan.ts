@@ -15,8 +15,8 @@ import {
   type HaVipStatus,
   type NodeStatusEntry,
 } from "../api/v1alpha1/index.js";
-import { desiredPasswordAccess, type AgentSettings, type Owner, type PasswordAccess } from "./agent-objects.js";
-import { decideAdmission, type Admission, type AddressPool } from "./admission.js";
+import { desiredPasswordAccess, type Owner, type PasswordAccess } from "./agent-objects.js";
+import { decideAdmission, type Admission } from "./admission.js";
 import {
   degradedCondition,
   isAbnormal,
@@ -29,8 +29,8 @@ import {
   virtualRouterIdSharedCondition,
   weightCondition,
   type ConditionDraft,
-} from "./conditions.js";
-import { keyOf, type AgentPodInfo, type NodeInfo, type PeerResource } from "./inputs.js";
+} from "./compute-conditions.js";
+import { keyOf, type NodeInfo, type PeerResource, type PlanInputs } from "./plan-inputs.js";
 import { isPlacedOn } from "../api/v1alpha1/placement.js";
 import { claimOf, decideVrid, type Claim } from "./vrid.js";
 
@@ -39,38 +39,6 @@ export const AGENT_GONE_GRACE_MS = 30_000;
 
 /** How often the controller looks at a VRRPv2 password Secret's resourceVersion: a rotation reaches the agents within it. */
 export const PASSWORD_CHECK_INTERVAL_MS = 10_000;
-
-export interface PlanInputs {
-  /** The resource as read from the API server, before validation. */
-  readonly object: HavipObject;
-  /** Every other HighAvailabilityVIP in the cluster whose spec is valid and that a pool admits. */
-  readonly others: readonly PeerResource[];
-  /** Every VIPAddressPool whose spec is valid: a resource runs only if one of them admits it. */
-  readonly pools: readonly AddressPool[];
-  readonly nodes: readonly NodeInfo[];
-  /** Pods of the agent DaemonSet, one per node. */
-  readonly agentPods: readonly AgentPodInfo[];
-  /** Since when (ms) the controller has seen each node's agent gone; kept by the caller between reconciles. */
-  readonly agentGoneSince: ReadonlyMap<string, number>;
-  readonly agent: AgentSettings;
-  /** The resourceVersion of the password Secret the spec names, as just read; undefined without one or when it is missing. */
-  readonly passwordSecretVersion: string | undefined;
-  /** Wall clock, ms since the epoch. */
-  readonly now: number;
-}
-
-/** The fields of a HighAvailabilityVIP the planner reads; spec and status are checked here, not trusted. */
-export interface HavipObject {
-  readonly metadata: {
-    readonly name: string;
-    readonly namespace: string;
-    readonly uid: string;
-    readonly generation?: number;
-    readonly creationTimestamp: string;
-  };
-  readonly spec?: unknown;
-  readonly status?: unknown;
-}
 
 export interface PlannedEvent {
   readonly type: "Normal" | "Warning";
@@ -179,11 +147,9 @@ function invalidDrafts(message: string): ConditionDraft[] {
   ];
 }
 
-// The status lists hold up to one entry per selected node, so a resource selecting more than MAX_NODES would have its
-// status write refused: no VRID stored, no agent started, and nothing in kubectl describe saying why. MAX_NODES (128)
-// keeps the node lists and the agents' managedFields under ~400 KiB at worst, well inside etcd's 1.5 MiB, and bounds
-// both the fan-out of every status write to the agents watching the resource and the unicast adverts a MASTER sends
-// each interval; a VIP needs a few nodes, so a selector matching more is almost always a mistake.
+// Refused in a condition rather than by a failed write: the status lists hold one entry per selected node, at most
+// MAX_NODES, and a refused status write would store no VRID and say nothing in kubectl describe. Why 128:
+// docs/design-notes/api-v1alpha1.md.
 function tooManyNodesDrafts(selectedCount: number): ConditionDraft[] {
   return [
     {

@@ -7,12 +7,12 @@ import { readHaVipStatus, validateHaVip, validateHaVipSpec, validateVipAddressPo
 import { decideAdmission, type AddressPool } from "./admission.js";
 import { AGENT_LABEL, AGENT_NAME, AGENT_REVISION_ANNOTATION, desiredAgentDaemonSet, nextAgentToReplace, type AgentSettings, type PasswordAccess } from "./agent-objects.js";
 import { FINALIZER, finalize } from "./finalizer.js";
-import type { AgentPodInfo, NodeInfo, PeerResource } from "./inputs.js";
-import { Cluster, type HavipRef } from "./k8s/cluster.js";
+import type { AgentPodInfo, HavipInfo, NodeInfo, PeerResource } from "./plan-inputs.js";
+import { Cluster, type HavipRef, type UncheckedHavip } from "./k8s/cluster.js";
 import { apiStatusCode } from "../k8s/errors.js";
 import { EventBudget } from "../k8s/event-budget.js";
 import { passwordAccessName } from "./names.js";
-import { computeDesired, selectNodes, type HavipObject, type PlannedEvent } from "./plan.js";
+import { computeDesired, selectNodes, type PlannedEvent } from "./plan.js";
 import type { ReconcileOutcome } from "./queue.js";
 
 /** The work queue key of the agent DaemonSet; a resource key always holds a slash. */
@@ -22,7 +22,7 @@ export const AGENTS_KEY = "agents";
 export const APPLIED_HASH_ANNOTATION = "ha-nginx.io/applied-hash";
 
 export interface ClusterView {
-  havips(): readonly KubernetesObject[];
+  havips(): readonly UncheckedHavip[];
   nodes(): readonly V1Node[];
   daemonSet(namespace: string, name: string): V1DaemonSet | undefined;
   pods(): readonly V1Pod[];
@@ -36,11 +36,6 @@ export interface ReconcilerOptions {
   readonly agent: AgentSettings;
   readonly logger: Logger;
   readonly now?: () => number;
-}
-
-export interface RawHavip extends KubernetesObject {
-  readonly spec?: unknown;
-  readonly status?: unknown;
 }
 
 function isPodReady(pod: V1Pod): boolean {
@@ -68,12 +63,12 @@ function timestampOf(value: Date | string | undefined): string {
 }
 
 /** The status.nodes keys in stored order, which the guarded removal of entries needs. */
-function entriesOf(object: RawHavip): { node: string }[] {
+function entriesOf(object: UncheckedHavip): { node: string }[] {
   const nodes = (object.status as { nodes?: unknown } | undefined)?.nodes;
   return Array.isArray(nodes) ? nodes.map((entry: { node?: unknown }) => ({ node: typeof entry.node === "string" ? entry.node : "" })) : [];
 }
 
-function refOf(object: RawHavip): HavipRef {
+function refOf(object: UncheckedHavip): HavipRef {
   return {
     namespace: object.metadata?.namespace ?? "",
     name: object.metadata?.name ?? "",
@@ -116,9 +111,9 @@ export class Reconciler {
     if (key === AGENTS_KEY) return this.reconcileAgents();
     const [namespace = "", name = ""] = key.split("/");
     const { cluster, logger } = this.options;
-    let object: RawHavip;
+    let object: UncheckedHavip;
     try {
-      object = (await cluster.getHavip(namespace, name)) as RawHavip;
+      object = await cluster.getHavip(namespace, name);
     } catch (error) {
       if (apiStatusCode(error) !== 404) throw error;
       this.goneSince.delete(key);
@@ -134,7 +129,7 @@ export class Reconciler {
     let ref = refOf(object);
     const finalizers = object.metadata?.finalizers ?? [];
     if (!finalizers.includes(FINALIZER)) {
-      const updated = (await cluster.setFinalizers(ref, [...finalizers, FINALIZER])) as RawHavip;
+      const updated = await cluster.setFinalizers(ref, [...finalizers, FINALIZER]);
       ref = refOf(updated);
     }
 
@@ -144,7 +139,7 @@ export class Reconciler {
     const goneSince = this.goneSince.get(key) ?? new Map<string, number>();
     const pools = this.addressPools();
     const plan = computeDesired({
-      object: this.plannerObject(object),
+      object: this.havipInfo(object),
       others: this.peerResources(key, pools, nodes),
       pools,
       nodes,
@@ -179,7 +174,7 @@ export class Reconciler {
   }
 
   /** Read for every reconcile of a VRRPv2 resource; failures other than NotFound fail the reconcile, which retries. */
-  private async passwordSecretVersion(object: RawHavip): Promise<string | undefined> {
+  private async passwordSecretVersion(object: UncheckedHavip): Promise<string | undefined> {
     const spec = object.spec as { vrrpVersion?: unknown; authentication?: { passwordSecretRef?: { name?: unknown } } } | undefined;
     const secret = spec?.authentication?.passwordSecretRef?.name;
     if (spec?.vrrpVersion !== 2 || typeof secret !== "string" || secret === "") return undefined;
@@ -196,7 +191,7 @@ export class Reconciler {
     return suppressedBefore === 0 ? event : { ...event, message: `${event.message}; ${suppressedBefore} earlier MASTER changes not recorded as Events (flapping)` };
   }
 
-  private plannerObject(object: RawHavip): HavipObject {
+  private havipInfo(object: UncheckedHavip): HavipInfo {
     const metadata = object.metadata ?? {};
     return {
       metadata: {
@@ -238,19 +233,18 @@ export class Reconciler {
   /** The other resources that take part in VRID and address claims: a refused one must not block an admitted one. */
   private peerResources(selfKey: string, pools: readonly AddressPool[], nodes: readonly NodeInfo[]): PeerResource[] {
     return this.options.view.havips().flatMap((item) => {
-      const raw = item as RawHavip;
-      const namespace = raw.metadata?.namespace ?? "";
-      const name = raw.metadata?.name ?? "";
-      if (`${namespace}/${name}` === selfKey || raw.metadata?.deletionTimestamp !== undefined) return [];
+      const namespace = item.metadata?.namespace ?? "";
+      const name = item.metadata?.name ?? "";
+      if (`${namespace}/${name}` === selfKey || item.metadata?.deletionTimestamp !== undefined) return [];
       // The spec alone decides whether it takes part; a malformed status entry must not hide its VRID from the others.
-      const validated = validateHaVip({ apiVersion: raw.apiVersion, kind: raw.kind, metadata: { name, namespace }, spec: raw.spec });
+      const validated = validateHaVip({ apiVersion: item.apiVersion, kind: item.kind, metadata: { name, namespace }, spec: item.spec });
       if (!validated.ok || !this.isAdmitted(namespace, validated.value.spec, pools, nodes)) return [];
       return [{
         namespace,
         name,
-        creationTimestamp: timestampOf(raw.metadata?.creationTimestamp),
+        creationTimestamp: timestampOf(item.metadata?.creationTimestamp),
         spec: validated.value.spec,
-        statusVirtualRouterID: this.vridOf(`${namespace}/${name}`, readHaVipStatus(raw.status).virtualRouterID),
+        statusVirtualRouterID: this.vridOf(`${namespace}/${name}`, readHaVipStatus(item.status).virtualRouterID),
       }];
     });
   }
@@ -302,7 +296,7 @@ export class Reconciler {
     const pools = this.addressPools();
     const nodes = view.nodes().map(nodeInfo);
     const specs = view.havips().flatMap((item) => {
-      const validated = validateHaVipSpec((item as RawHavip).spec);
+      const validated = validateHaVipSpec(item.spec);
       return validated.ok && this.isAdmitted(item.metadata?.namespace ?? "", validated.value, pools, nodes) ? [validated.value] : [];
     });
     const existing = view.daemonSet(agent.namespace, AGENT_NAME);

@@ -1,14 +1,7 @@
 // `ha-nginx uninstall`, the chart's pre-delete hook (charts/ha-nginx/templates/uninstall-hook.yaml): it runs while the
-// controller still does, so a plain `helm uninstall` leaves no VIP, agent or object behind.
-// 1. Delete every HighAvailabilityVIP and wait until they are gone: the running controller's release finalizer stops
-//    each VIP's agents (which give the VIP up on SIGTERM) and then lets the resource go.
-// 2. Stop the controller (scale its Deployment to 0) and wait for its pods: a running leader recreates a missing Lease
-//    within RENEW_MS, so the Lease can only be deleted once no replica is left.
-// 3. Delete the leader Lease, which is the controller's own record and not one of the chart's objects, and the agent
-//    DaemonSet, in case the controller stopped before it removed it: with no VIP left its agents serve nothing.
-// Every VIP in the cluster, not only the chart's own: the controller serves all namespaces (one per cluster, the chart's
-// ClusterRoles have fixed names), so a VIP left behind would keep its agents holding the address and its finalizer with
-// nobody left to remove it, and deleting the CRD afterwards would hang on it.
+// controller still does, so a plain `helm uninstall` leaves no VIP, agent or object behind. Every VIP in the cluster,
+// not only the chart's: the controller serves all namespaces, and a VIP left behind would keep its address and a
+// finalizer nobody removes.
 import { AppsV1Api, CoordinationV1Api, CoreV1Api, CustomObjectsApi, PatchStrategy, setHeaderOptions, type KubeConfig } from "@kubernetes/client-node";
 import type { Logger } from "pino";
 import { HAVIP_GROUP, HAVIP_PLURAL, HAVIP_VERSION } from "../api/v1alpha1/index.js";
@@ -93,6 +86,7 @@ export async function uninstall(vips: VipPort, controller: ControllerPort, optio
   const deadline = startedAt + options.timeoutMs;
   const listVips = (): Promise<readonly HavipName[]> => vips.list().catch(unlessGone([]));
 
+  // First the VIPs, while the controller runs: its finalizer waits until their agents have given the addresses up.
   const present = await listVips();
   for (const vip of present) await vips.delete(vip.namespace, vip.name).catch(unlessGone(undefined));
   logger.info({ vips: present.map((vip) => `${vip.namespace}/${vip.name}`) }, "deleted the HighAvailabilityVIPs; waiting for the controller to release them");
@@ -100,6 +94,7 @@ export async function uninstall(vips: VipPort, controller: ControllerPort, optio
   if (vipsLeft.length > 0) throw new UninstallTimeoutError(stuckVipsMessage(vipsLeft, options));
   const vipsGoneAt = options.now();
 
+  // Then the controller: a running leader recreates a missing Lease within RENEW_MS.
   await controller.scaleToZero().catch(unlessGone(undefined));
   const podsLeft = await waitUntilEmpty(() => controller.podNames(), deadline, options);
   if (podsLeft.length > 0) {
@@ -111,6 +106,7 @@ export async function uninstall(vips: VipPort, controller: ControllerPort, optio
   }
   const controllerStoppedAt = options.now();
 
+  // The Lease is the controller's own record, not a chart object; the DaemonSet, in case the controller stopped first.
   const isLeaseDeleted = await controller.deleteLease().then(() => true, unlessGone(false));
   await controller.deleteAgents().catch(unlessGone(undefined));
   const report: UninstallReport = {

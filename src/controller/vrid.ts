@@ -3,7 +3,7 @@
 // see which nodes share a LAN, so an allocated VRID is unique per family in the whole cluster, whatever the node sets;
 // two spec VRIDs that clash are an error on shared nodes and a warning otherwise. Addresses collide cluster-wide.
 import { addressFamilyOf, ConditionReason, parseVipAddress, type HaVipSpec } from "../api/v1alpha1/index.js";
-import { keyOf, type PeerResource } from "./inputs.js";
+import { keyOf, type PeerResource } from "./plan-inputs.js";
 
 /** RFC 5798 §5.2.3: VRID is 1..255. */
 const MIN_VRID = 1;

@@ -1,8 +1,7 @@
-// A list-then-watch loop that never gives up, the one watch of the agent and the controller. client-node's informers
-// stop on any error but 410 and leave the restart to the caller (client-node issues #795, #1496), and a process that
-// stops watching goes on with a stale view. Every failure is logged once per streak and retried with doubling backoff,
-// and a 410 (the resource version expired) relists at once. The watch is also ended by the server every few minutes
-// (timeoutSeconds) and by a watchdog, so a silently dead connection heals.
+// A list-then-watch loop that never gives up, the one watch of the agent and the controller: client-node's informers
+// stop on any error but 410 (client-node #795, #1496), and a process that stops watching goes on with a stale view.
+// Failures are logged once per streak and retried with doubling backoff; a 410 relists at once. The server ends the
+// watch every few minutes (timeoutSeconds) and a watchdog ends a silent one, so a dead connection heals.
 
 import type { KubernetesObject } from "@kubernetes/client-node";
 import type { Logger } from "pino";

@@ -1,7 +1,6 @@
 import type { HaVipSpecInput, NodeStatusEntry } from "../../src/api/v1alpha1/index.js";
 import { validateHaVipSpec } from "../../src/api/v1alpha1/index.js";
-import type { AgentPodInfo, NodeInfo, PeerResource } from "../../src/controller/inputs.js";
-import type { HavipObject, PlanInputs } from "../../src/controller/plan.js";
+import type { AgentPodInfo, HavipInfo, NodeInfo, PeerResource, PlanInputs } from "../../src/controller/plan-inputs.js";
 import type { AddressPool } from "../../src/controller/admission.js";
 import type { AgentSettings } from "../../src/controller/agent-objects.js";
 import { pino } from "pino";
@@ -38,7 +37,7 @@ export function aPod(node: string): AgentPodInfo {
   return { name: `ha-nginx-agent-${node}`, node, isTerminating: false };
 }
 
-export function aHavip(options: { name?: string; spec?: unknown; status?: unknown; generation?: number; created?: string } = {}): HavipObject {
+export function aHavip(options: { name?: string; spec?: unknown; status?: unknown; generation?: number; created?: string } = {}): HavipInfo {
   return {
     metadata: {
       name: options.name ?? "edge",

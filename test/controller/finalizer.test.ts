@@ -1,13 +1,12 @@
 import { pino } from "pino";
 import { describe, expect, it } from "vitest";
 import { FINALIZE_TIMEOUT_MS, FINALIZER, finalize, type FinalizeContext } from "../../src/controller/finalizer.js";
-import type { HavipRef } from "../../src/controller/k8s/cluster.js";
+import type { HavipRef, UncheckedHavip } from "../../src/controller/k8s/cluster.js";
 import type { PlannedEvent } from "../../src/controller/plan.js";
-import type { RawHavip } from "../../src/controller/reconcile.js";
 
 const deletedAt = Date.parse("2026-11-23T10:00:00Z");
 
-function aDeletedHavip(options: { finalizers?: string[]; entries?: { node: string; state: string }[] } = {}): RawHavip {
+function aDeletedHavip(options: { finalizers?: string[]; entries?: { node: string; state: string }[] } = {}): UncheckedHavip {
   return {
     apiVersion: "ha-nginx.io/v1alpha1",
     kind: "HighAvailabilityVIP",

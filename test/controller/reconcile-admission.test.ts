@@ -3,14 +3,14 @@
 import type { KubernetesObject, V1DaemonSet, V1Node } from "@kubernetes/client-node";
 import { describe, expect, it } from "vitest";
 import { ConditionType, type HaVipCondition } from "../../src/api/v1alpha1/index.js";
-import type { Cluster, HavipRef } from "../../src/controller/k8s/cluster.js";
+import type { Cluster, HavipRef, UncheckedHavip } from "../../src/controller/k8s/cluster.js";
 import type { ControllerStatus } from "../../src/controller/plan.js";
 import { AGENTS_KEY } from "../../src/controller/reconcile.js";
 import { FINALIZER } from "../../src/controller/finalizer.js";
 import { aReconciler } from "./builders.js";
 
 /** Both claim 10.77.0.201; "squatter" in namespace web is the older, so it would keep the address if it counted. */
-function aResource(name: string, namespace: string, created: string): KubernetesObject & { spec: unknown } {
+function aResource(name: string, namespace: string, created: string): UncheckedHavip {
   return {
     apiVersion: "ha-nginx.io/v1alpha1",
     kind: "HighAvailabilityVIP",
@@ -22,7 +22,7 @@ function aResource(name: string, namespace: string, created: string): Kubernetes
 const node: V1Node = { metadata: { name: "node-1", labels: {} }, status: { conditions: [{ type: "Ready", status: "True" }], addresses: [{ type: "InternalIP", address: "10.77.0.1" }] } };
 const ingressPool = { metadata: { name: "ingress" }, spec: { addresses: ["10.77.0.0/24"], namespaces: ["ingress"] } };
 
-function harness(resources: (KubernetesObject & { spec: unknown })[], pools: KubernetesObject[]) {
+function harness(resources: (UncheckedHavip)[], pools: KubernetesObject[]) {
   const written = new Map<string, ControllerStatus>();
   const daemonSets: V1DaemonSet[] = [];
   const cluster = {

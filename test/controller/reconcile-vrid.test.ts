@@ -1,11 +1,11 @@
-import type { KubernetesObject, V1Node } from "@kubernetes/client-node";
+import type { V1Node } from "@kubernetes/client-node";
 import { describe, expect, it } from "vitest";
-import type { Cluster, HavipRef } from "../../src/controller/k8s/cluster.js";
+import type { Cluster, HavipRef, UncheckedHavip } from "../../src/controller/k8s/cluster.js";
 import type { ControllerStatus } from "../../src/controller/plan.js";
 import { FINALIZER } from "../../src/controller/finalizer.js";
 import { aReconciler } from "./builders.js";
 
-function aResource(name: string): KubernetesObject & { spec: unknown } {
+function aResource(name: string): UncheckedHavip {
   return {
     apiVersion: "ha-nginx.io/v1alpha1",
     kind: "HighAvailabilityVIP",

@@ -9,7 +9,7 @@ import type {
   ReceivedDatagram,
   SendFailure,
   SetupFailure,
-  Valued,
+  OutcomeWithValue,
   VipManager,
 } from "../../src/agent/ports.js";
 import type { Milliseconds, Seconds } from "../../src/vrrp/units.js";
@@ -106,7 +106,7 @@ export class FakeVipManager implements VipManager {
     return { ok: true };
   }
 
-  async list(ifname: string): Promise<Valued<readonly InterfaceAddress[], SetupFailure>> {
+  async list(ifname: string): Promise<OutcomeWithValue<readonly InterfaceAddress[], SetupFailure>> {
     return { ok: true, value: [...(this.#addresses.get(ifname) ?? [])] };
   }
 

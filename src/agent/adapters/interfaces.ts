@@ -1,5 +1,5 @@
 import { createRtNetlink, type RtNetlinkSocket } from "netlink";
-import type { InterfaceAddress, IpFamily, SetupFailure, Valued } from "../ports.js";
+import type { InterfaceAddress, IpFamily, SetupFailure, OutcomeWithValue } from "../ports.js";
 import { formatAddress, parseAddress } from "../../vrrp/codec.js";
 import { familyOf } from "./ip-address.js";
 import { describe, errnoName, setupFailureOf } from "./netlink-errors.js";
@@ -23,8 +23,8 @@ export async function withRtNetlink<T>(use: (rt: RtNetlinkSocket) => Promise<T>)
   }
 }
 
-export async function linkInfo(ifname: string, rt?: RtNetlinkSocket): Promise<Valued<LinkInfo, SetupFailure>> {
-  const query = async (socket: RtNetlinkSocket): Promise<Valued<LinkInfo, SetupFailure>> => {
+export async function linkInfo(ifname: string, rt?: RtNetlinkSocket): Promise<OutcomeWithValue<LinkInfo, SetupFailure>> {
+  const query = async (socket: RtNetlinkSocket): Promise<OutcomeWithValue<LinkInfo, SetupFailure>> => {
     const [link] = await socket.getLink({}, { ifname });
     const index = link?.data.index;
     if (link === undefined || index === undefined) return { ok: false, code: "no-such-interface", detail: ifname };
@@ -45,7 +45,7 @@ export async function linkInfo(ifname: string, rt?: RtNetlinkSocket): Promise<Va
 export async function subscribeToLink(
   ifname: string,
   groups: readonly number[],
-): Promise<Valued<{ readonly rt: RtNetlinkSocket; readonly link: LinkInfo }, SetupFailure>> {
+): Promise<OutcomeWithValue<{ readonly rt: RtNetlinkSocket; readonly link: LinkInfo }, SetupFailure>> {
   const rt = createRtNetlink();
   try {
     for (const group of groups) rt.addMembership(group);
@@ -98,7 +98,7 @@ export async function allAddresses(rt: RtNetlinkSocket): Promise<readonly Indexe
 }
 
 /** The interface that holds `address` (the default interface is the one with the node's own address). */
-export async function interfaceFor(address: string): Promise<Valued<string, SetupFailure>> {
+export async function interfaceFor(address: string): Promise<OutcomeWithValue<string, SetupFailure>> {
   try {
     return await withRtNetlink(async (rt) => {
       const match = (await allAddresses(rt)).find((candidate) => candidate.address === addressTextOf(address));
@@ -122,7 +122,7 @@ export async function primaryAddress(
   ifname: string,
   family: IpFamily,
   scope: "global" | "link" = "global",
-): Promise<Valued<string, SetupFailure>> {
+): Promise<OutcomeWithValue<string, SetupFailure>> {
   try {
     return await withRtNetlink(async (rt) => {
       const link = await linkInfo(ifname, rt);

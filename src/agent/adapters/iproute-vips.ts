@@ -1,6 +1,6 @@
 import { execFile } from "node:child_process";
 import { z } from "zod";
-import type { InterfaceAddress, Outcome, SetupFailure, Valued, VipManager } from "../ports.js";
+import type { InterfaceAddress, Outcome, SetupFailure, OutcomeWithValue, VipManager } from "../ports.js";
 import type { Seconds } from "../../vrrp/units.js";
 
 // VIPs through iproute2's `ip`, the fallback for when the netlink binding misbehaves. One process per call.
@@ -36,7 +36,7 @@ export class IprouteVipManager implements VipManager {
     return outcomeOf(run, /Cannot assign requested address|address not found/i);
   }
 
-  async list(ifname: string): Promise<Valued<readonly InterfaceAddress[], SetupFailure>> {
+  async list(ifname: string): Promise<OutcomeWithValue<readonly InterfaceAddress[], SetupFailure>> {
     const run = await this.ip(["-j", "addr", "show", "dev", ifname]);
     const outcome = outcomeOf(run, undefined);
     if (!outcome.ok) return outcome;

@@ -1,5 +1,5 @@
 import { createRtNetlink, type RtNetlinkSocket } from "netlink";
-import type { InterfaceAddress, Outcome, SetupFailure, Valued, VipManager } from "../ports.js";
+import type { InterfaceAddress, Outcome, SetupFailure, OutcomeWithValue, VipManager } from "../ports.js";
 import { parseAddress } from "../../vrrp/codec.js";
 import type { Seconds } from "../../vrrp/units.js";
 import { allAddresses, linkInfo } from "./interfaces.js";
@@ -24,7 +24,7 @@ export class NetlinkVipManager implements VipManager {
     return this.queued(() => this.change(vip, ifname, "remove"));
   }
 
-  list(ifname: string): Promise<Valued<readonly InterfaceAddress[], SetupFailure>> {
+  list(ifname: string): Promise<OutcomeWithValue<readonly InterfaceAddress[], SetupFailure>> {
     return this.queued(() => this.listNow(ifname));
   }
 
@@ -34,7 +34,7 @@ export class NetlinkVipManager implements VipManager {
     return result;
   }
 
-  private async listNow(ifname: string): Promise<Valued<readonly InterfaceAddress[], SetupFailure>> {
+  private async listNow(ifname: string): Promise<OutcomeWithValue<readonly InterfaceAddress[], SetupFailure>> {
     const rt = this.socket();
     const link = await linkInfo(ifname, rt);
     if (!link.ok) return link;

@@ -1,5 +1,5 @@
 import { readFile } from "node:fs/promises";
-import type { SetupFailure, Valued } from "../ports.js";
+import type { SetupFailure, OutcomeWithValue } from "../ports.js";
 import { describe, errnoName, setupFailureOf } from "./netlink-errors.js";
 import { linkInfo, withRtNetlink } from "./interfaces.js";
 
@@ -23,7 +23,7 @@ function attribute(type: number, payload: Buffer): Buffer {
  * another resource's VIP, or the node's own re-added address, with it. Through rtnetlink, because a pod's /proc/sys
  * is read-only while NET_ADMIN may change the link.
  */
-export async function promoteSecondaries(ifname: string): Promise<Valued<"changed" | "already-set", SetupFailure>> {
+export async function promoteSecondaries(ifname: string): Promise<OutcomeWithValue<"changed" | "already-set", SetupFailure>> {
   const current = await readFile(`/proc/sys/net/ipv4/conf/${ifname}/promote_secondaries`, "utf8").catch(() => undefined);
   if (current?.trim() === "1") return { ok: true, value: "already-set" };
   const link = await linkInfo(ifname);

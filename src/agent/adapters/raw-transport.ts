@@ -1,5 +1,5 @@
 import { AddressFamily, createSocket, type Socket } from "raw-socket";
-import type { AdvertTransport, IpFamily, Outcome, ReceivedDatagram, SendFailure, SetupFailure, Valued } from "../ports.js";
+import type { AdvertTransport, IpFamily, Outcome, ReceivedDatagram, SendFailure, SetupFailure, OutcomeWithValue } from "../ports.js";
 import { parseAddress, peekVirtualRouterId } from "../../vrrp/codec.js";
 import { withZone } from "./ip-address.js";
 import { linkInfo } from "./interfaces.js";
@@ -52,7 +52,7 @@ interface SharedSocket {
  * datagram is read once and handed to the router of its VRID; the socket closes with its last router.
  */
 export class RawSocketPool {
-  readonly #sockets = new Map<string, Promise<Valued<SharedSocket, SetupFailure>>>();
+  readonly #sockets = new Map<string, Promise<OutcomeWithValue<SharedSocket, SetupFailure>>>();
 
   constructor(private readonly onUnclaimed: (reason: UnclaimedReason, source: string) => void = () => undefined) {}
 
@@ -65,7 +65,7 @@ export class RawSocketPool {
     return this.#sockets.size;
   }
 
-  async attach(options: RawTransportOptions, onDatagram: (datagram: ReceivedDatagram) => void): Promise<Valued<SharedSocket, SetupFailure>> {
+  async attach(options: RawTransportOptions, onDatagram: (datagram: ReceivedDatagram) => void): Promise<OutcomeWithValue<SharedSocket, SetupFailure>> {
     const { family, ifname, vrid, isMulticast } = options;
     const key = `${ifname}/${family}`;
     let opening = this.#sockets.get(key);
@@ -100,7 +100,7 @@ export class RawSocketPool {
     this.#sockets.delete(`${options.ifname}/${options.family}`);
   }
 
-  async #open(family: IpFamily, ifname: string): Promise<Valued<SharedSocket, SetupFailure>> {
+  async #open(family: IpFamily, ifname: string): Promise<OutcomeWithValue<SharedSocket, SetupFailure>> {
     const link = await linkInfo(ifname);
     if (!link.ok) return link;
     let socket: Socket | undefined;

@@ -1,7 +1,6 @@
-// `ha-nginx agent` in Kubernetes: one process per node serves every HighAvailabilityVIP placed on it, one router
-// each, over one raw socket per interface and family. It shares one watch on the resources, one on the node's pods
-// and one on its Node; each resource's router, probe, password and status entry are its own (resource-agent.ts).
-// The API server is never on a router's path: every call runs beside the loop, and a failed call keeps the last
+// `ha-nginx agent` in Kubernetes: one process per node serves every HighAvailabilityVIP placed on it, one router each,
+// over shared watches (the resources, the node's pods, its Node); each resource's router, probe, password and status
+// entry are its own (resource-agent.ts). The API server is never on a router's path: a failed call keeps the last
 // known state and retries.
 
 import type { KubernetesObject, V1Node, V1Pod } from "@kubernetes/client-node";
@@ -9,7 +8,7 @@ import { pino, type Logger } from "pino";
 import { HAVIP_GROUP, HAVIP_PLURAL, HAVIP_VERSION, validateHaVipSpec } from "../../api/v1alpha1/index.js";
 import { isPlacedOn } from "../../api/v1alpha1/placement.js";
 import type { VipBackend } from "../adapters/vips.js";
-import { createSharedAdapters, untilSignalled, type SharedAdapters } from "../host.js";
+import { createSharedAdapters, untilSignalled, type SharedAdapters } from "../wiring.js";
 import { AgentHttpServer } from "../http-server.js";
 import { credentialsFromEnvironment, KubernetesHttpClient, type Query } from "../../k8s/http-client.js";
 import { Reflector, listedObjects, type Change } from "../../k8s/reflector.js";

@@ -9,7 +9,7 @@ import type { HaVipSpec, LabelSelector } from "../../api/v1alpha1/index.js";
 import type { RouterConfig } from "../../vrrp/config.js";
 import { MonotonicClock } from "../adapters/clock.js";
 import type { HealthMonitor } from "../health-monitor.js";
-import { createRuntime, isSameConfig, locate, startProbe, type SharedAdapters, type Site } from "../host.js";
+import { createRuntime, isSameConfig, findVrrpInterface, startProbe, type SharedAdapters, type VrrpInterface } from "../wiring.js";
 import type { RouterMetrics } from "../metrics.js";
 import { passwordLengthWarning, routerConfigFromSpec } from "../router-config.js";
 import type { AgentRuntime, Transition } from "../runtime.js";
@@ -28,7 +28,7 @@ const eventReasons = { Initialize: "Initializing", Backup: "BecameBackup", Maste
 const stateNames = { Initialize: "INIT", Backup: "BACKUP", Master: "MASTER", Fault: "FAULT" } as const;
 
 /** Logs a message only when it differs from the last one of its kind, so a resync does not repeat it. */
-class OnceLogger {
+class OnChangeLogger {
   readonly #last = new Map<string, string>();
   constructor(private readonly logger: Logger) {}
   /** Whether it logged: false when it repeats the last message of its kind. */
@@ -59,7 +59,7 @@ export interface ResourceAgentContext {
 }
 
 export class ResourceAgent {
-  readonly #once: OnceLogger;
+  readonly #onChangeLogger: OnChangeLogger;
   readonly #publisher: StatusPublisher;
   #object: KubernetesObject | undefined;
   #podSelector: LabelSelector | undefined;
@@ -69,7 +69,7 @@ export class ResourceAgent {
   #probe: HealthMonitor | undefined;
   #runtime: AgentRuntime | undefined;
   #metrics: RouterMetrics | undefined;
-  #site: Site | undefined;
+  #vrrpInterface: VrrpInterface | undefined;
   #vrid: number | undefined;
   #password: { readonly ref: string; readonly value: string } | undefined;
   #problem: string | undefined = "waiting for configuration";
@@ -88,7 +88,7 @@ export class ResourceAgent {
     readonly name: string,
     private readonly context: ResourceAgentContext,
   ) {
-    this.#once = new OnceLogger(context.logger);
+    this.#onChangeLogger = new OnChangeLogger(context.logger);
     this.#publisher = new StatusPublisher(new MonotonicClock(), (entry, signal) => context.api.applyStatus(entry, signal), undefined, (detail, failures, retryIn) => {
       if (failures === 1 || failures % 10 === 0) context.logger.warn({ error: detail, failures, retryInMs: retryIn }, "cannot write the status entry; retrying with backoff");
     });
@@ -114,7 +114,7 @@ export class ResourceAgent {
       router: {
         havip: this.key,
         vrid: this.#vrid,
-        interface: this.#site?.ifname,
+        interface: this.#vrrpInterface?.ifname,
         health: this.#health(),
         cordonReadiness: this.#cordonReadiness,
         podReadiness: this.#podReadiness,
@@ -203,36 +203,36 @@ export class ResourceAgent {
         await this.#stopRouter();
         this.#vrid = undefined;
       }
-      this.#once.log("config", "warn", { problem: resolution.message }, "not serving: no VIPAddressPool admits it");
+      this.#onChangeLogger.log("config", "warn", { problem: resolution.message }, "not serving: no VIPAddressPool admits it");
       return this.#refuse(resolution.message);
     }
     if (resolution.kind !== "ready") {
       const isRunning = this.#runtime !== undefined;
       const level = resolution.kind === "invalid" ? "error" : "info";
       const suffix = isRunning ? "; keeping the running configuration" : "";
-      this.#once.log("config", level, { problem: resolution.message }, resolution.kind === "invalid" ? `the HighAvailabilityVIP is invalid${suffix}` : `not starting yet${suffix}`);
+      this.#onChangeLogger.log("config", level, { problem: resolution.message }, resolution.kind === "invalid" ? `the HighAvailabilityVIP is invalid${suffix}` : `not starting yet${suffix}`);
       return this.#refuse(resolution.message);
     }
     const password = await this.#passwordFor(resolution);
     if (password === "missing") return this.#scheduleRetry();
-    const site = this.#site ?? (await this.#locate(resolution.spec));
-    if (site === undefined) return this.#scheduleRetry();
-    if (resolution.spec.interface !== undefined && resolution.spec.interface !== site.ifname) {
-      this.#once.log("interface", "warn", { running: site.ifname, wanted: resolution.spec.interface }, "spec.interface changed; the agent keeps the running interface until it restarts");
+    const vrrpInterface = this.#vrrpInterface ?? (await this.#findVrrpInterface(resolution.spec));
+    if (vrrpInterface === undefined) return this.#scheduleRetry();
+    if (resolution.spec.interface !== undefined && resolution.spec.interface !== vrrpInterface.ifname) {
+      this.#onChangeLogger.log("interface", "warn", { running: vrrpInterface.ifname, wanted: resolution.spec.interface }, "spec.interface changed; the agent keeps the running interface until it restarts");
     }
     const result = routerConfigFromSpec(resolution.spec, {
       node: this.context.node,
-      primaryAddress: site.primary,
-      ownAddresses: site.ownAddresses,
+      primaryAddress: vrrpInterface.primary,
+      ownAddresses: vrrpInterface.ownAddresses,
       vrid: resolution.vrid,
       publishedPeers: resolution.publishedPeers,
       password,
     });
     if (!result.ok) {
-      this.#once.log("config", "error", { problems: result.problems }, "the configuration cannot run");
+      this.#onChangeLogger.log("config", "error", { problems: result.problems }, "the configuration cannot run");
       return this.#refuse(`the configuration cannot run: ${result.problems.join(", ")}`);
     }
-    this.#once.clear("config");
+    this.#onChangeLogger.clear("config");
     this.#problem = undefined;
     const cordon = cordonReadiness(resolution.cordonedNodes, this.context.node);
     if (cordon?.detail !== this.#cordonReadiness?.detail) {
@@ -240,12 +240,12 @@ export class ResourceAgent {
       this.#applyHealth();
     }
     this.#selectPods(resolution.spec);
-    if (this.#runtime === undefined) await this.#startRouter(resolution, site, result.config);
+    if (this.#runtime === undefined) await this.#startRouter(resolution, vrrpInterface, result.config);
     else if (result.config.vrid !== this.#runtime.config.vrid) {
       // The socket hands datagrams to routers by VRID: another VRID is another virtual router.
       this.context.logger.warn({ from: this.#runtime.config.vrid, to: result.config.vrid }, "VRID changed; restarting the router");
       await this.#stopRouter();
-      await this.#startRouter(resolution, site, result.config);
+      await this.#startRouter(resolution, vrrpInterface, result.config);
     } else if (!isSameConfig(this.#runtime.config, result.config)) {
       this.#runtime.applyConfig(result.config);
       this.context.logger.info({ priority: result.config.priority, peers: result.config.peers, interval: result.config.advertisementInterval, vrid: result.config.vrid }, "configuration applied");
@@ -263,48 +263,48 @@ export class ResourceAgent {
     const read = await this.context.api.readPassword(ref);
     if (!read.ok) {
       // The detail names the Secret and the HTTP status, never the value.
-      this.#once.log("password", "error", { error: read.detail }, "cannot read the VRRPv2 password from spec.authentication.passwordSecretRef; retrying");
+      this.#onChangeLogger.log("password", "error", { error: read.detail }, "cannot read the VRRPv2 password from spec.authentication.passwordSecretRef; retrying");
       this.#refuse(`cannot read the VRRPv2 password: ${read.detail}`);
       return "missing";
     }
-    this.#once.clear("password");
+    this.#onChangeLogger.clear("password");
     const warning = passwordLengthWarning(read.value);
-    if (warning !== undefined && this.#once.log("password-length", "warn", { secret: ref.name, key: ref.key }, warning)) {
+    if (warning !== undefined && this.#onChangeLogger.log("password-length", "warn", { secret: ref.name, key: ref.key }, warning)) {
       this.#recordEvent("Warning", "PasswordTruncated", `${this.context.node}: ${warning} (Secret ${ref.name}, key ${ref.key}); shorten it to 8 bytes`);
     }
     this.#password = { ref: key, value: read.value };
     return read.value;
   }
 
-  async #locate(spec: HaVipSpec): Promise<Site | undefined> {
+  async #findVrrpInterface(spec: HaVipSpec): Promise<VrrpInterface | undefined> {
     try {
-      this.#site = await locate(spec, this.context.nodeAddress);
-      return this.#site;
+      this.#vrrpInterface = await findVrrpInterface(spec, this.context.nodeAddress);
+      return this.#vrrpInterface;
     } catch (error) {
       const detail = error instanceof Error ? error.message : String(error);
-      this.#once.log("site", "error", { error: detail }, "cannot find the VRRP interface; retrying");
+      this.#onChangeLogger.log("vrrp-interface", "error", { error: detail }, "cannot find the VRRP interface; retrying");
       this.#refuse(detail);
       return undefined;
     }
   }
 
-  async #startRouter(resolution: Extract<HaVipResolution, { kind: "ready" }>, site: Site, config: RouterConfig): Promise<void> {
+  async #startRouter(resolution: Extract<HaVipResolution, { kind: "ready" }>, vrrpInterface: VrrpInterface, config: RouterConfig): Promise<void> {
     const { shared, logger } = this.context;
     const metrics = shared.metrics.router(this.key, config.vrid);
     this.#metrics = metrics;
-    const runtime = createRuntime(shared, site, config, logger, metrics, resolution.spec.transport.mode === "Multicast");
+    const runtime = createRuntime(shared, vrrpInterface, config, logger, metrics, resolution.spec.transport.mode === "Multicast");
     runtime.onTransition((transition) => this.#onTransition(transition));
     const probeConfigured = resolution.spec.healthCheck?.probe !== undefined;
     // A configured probe starts failing, as a readiness probe starts "not ready".
     this.#probeReadiness = probeConfigured ? { isHealthy: false, detail: "local probe has not answered yet" } : undefined;
     const health = this.#health();
     metrics.healthy(health.isHealthy);
-    logger.info({ vrid: config.vrid, interface: site.ifname, primaryAddress: site.primary, peers: config.peers, priority: config.priority, isHealthy: health.isHealthy }, "router starting");
+    logger.info({ vrid: config.vrid, interface: vrrpInterface.ifname, primaryAddress: vrrpInterface.primary, peers: config.peers, priority: config.priority, isHealthy: health.isHealthy }, "router starting");
     // Set before the awaits: a verdict arriving meanwhile goes through #applyHealth to the runtime, which starts with it.
     runtime.setHealthy(health.isHealthy);
     this.#runtime = runtime;
     try {
-      await shared.prepare(site, logger);
+      await shared.prepare(vrrpInterface, logger);
       await runtime.start();
     } catch (error) {
       this.#runtime = undefined;
@@ -359,10 +359,10 @@ export class ResourceAgent {
 
   #publish(): void {
     const runtime = this.#runtime;
-    const site = this.#site;
-    if (runtime === undefined || site === undefined) return;
+    const vrrpInterface = this.#vrrpInterface;
+    if (runtime === undefined || vrrpInterface === undefined) return;
     const health = this.#health();
-    this.#publisher.update(buildStatusEntry(runtime.snapshot(), { node: this.context.node, address: site.primary, healthDetail: health.detail, startedAt: this.context.startedAt }));
+    this.#publisher.update(buildStatusEntry(runtime.snapshot(), { node: this.context.node, address: vrrpInterface.primary, healthDetail: health.detail, startedAt: this.context.startedAt }));
   }
 
   #onTransition(transition: Transition): void {
@@ -382,7 +382,7 @@ export class ResourceAgent {
   #recordEvent(type: "Normal" | "Warning", reason: string, message: string): void {
     const uid = this.#object?.metadata?.uid;
     void this.context.api.recordEvent({ uid, node: this.context.node, type, reason, message }).then((outcome) => {
-      if (!outcome.ok) this.#once.log("event", "warn", { error: outcome.detail }, "cannot record an Event");
+      if (!outcome.ok) this.#onChangeLogger.log("event", "warn", { error: outcome.detail }, "cannot record an Event");
     });
   }
 }

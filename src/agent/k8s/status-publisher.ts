@@ -1,9 +1,7 @@
-// Writes this node's status entry without ever holding up the router: the latest entry wins, writes are spaced at
-// least `minInterval` apart (a flapping router cannot flood the API server), one is in flight at a time, and a failed
-// write is retried with doubling backoff. A write with no answer within `writeTimeout` is aborted and counts as
-// failed: with etcd down the API server holds a write well past etcd's return, so waiting for it would hold the truth
-// back. The Clock port is the one timer (the spacing, the backoff or the deadline of the write in flight), so tests
-// drive it with a fake clock.
+// Writes this node's status entry without ever holding up the router: the latest entry wins, writes are spaced (a
+// flapping router cannot flood the API server), one is in flight, and a failure backs off. A write unanswered within
+// `writeTimeout` is aborted: with etcd down the API server holds it past etcd's return, holding the truth back. The
+// Clock port is the one timer, so tests drive it with a fake clock.
 
 import type { NodeStatusEntry } from "../../api/v1alpha1/index.js";
 import { milliseconds, type Milliseconds } from "../../vrrp/units.js";
@@ -73,11 +71,9 @@ export class StatusPublisher {
   }
 
   /**
-   * The entry the API server now holds for this node. Only this agent writes it, but it can still be lost or changed
-   * behind its back (a hand edit of the status, etcd restored from a backup), and an agent with nothing new to say
-   * would leave it wrong for good. When it differs from what was last written, the entry is written again after
-   * resyncInterval, doubling up to maxResyncInterval while something keeps undoing it, so a disagreement cannot turn
-   * into steady write traffic.
+   * The entry the API server now holds for this node. A hand edit or an etcd restore can change it behind this agent's
+   * back, and an agent with nothing new to say would leave it wrong; so a differing entry is written again after
+   * resyncInterval, doubling up to maxResyncInterval, so that a disagreement cannot become steady write traffic.
    */
   observed(entry: NodeStatusEntry | undefined): void {
     const written = this.#written;

@@ -1,8 +1,7 @@
-// Builds the HighAvailabilityVIP and VIPAddressPool CustomResourceDefinitions from the zod schemas, so the CRD cannot drift from the types
-// and the validation. zod writes JSON Schema; Kubernetes wants a *structural* OpenAPI v3 schema (every node typed,
-// no $ref, no anyOf/oneOf, no `additionalProperties: false`). toStructural translates the constructs the schema uses
-// and refuses anything else, so a new zod construct fails the generator instead of yielding a CRD the API server
-// rejects.
+// Builds the HighAvailabilityVIP and VIPAddressPool CRDs from the zod schemas, so they cannot drift from the types and
+// the validation. Kubernetes wants a *structural* OpenAPI v3 schema (every node typed; no $ref, anyOf/oneOf or
+// `additionalProperties: false`): toStructural translates the constructs the schemas use and refuses anything else, so
+// a new zod construct fails the generator instead of yielding a CRD the API server rejects.
 import { stringify } from "yaml";
 import { z } from "zod";
 import {

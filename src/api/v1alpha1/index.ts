@@ -47,7 +47,7 @@ export type {
   TransportMode,
   VrrpVersion,
 } from "./schema.js";
-export { ConditionReason, ConditionType } from "./conditions.js";
+export { ConditionReason, ConditionType } from "./condition-types-and-reasons.js";
 export { DURATION_MAX_LENGTH, DURATION_PATTERN, formatDuration, isDuration, parseDuration } from "./duration.js";
 export { ADDRESS_MAX_LENGTH, hasHostBits, isInNetwork, parseIpAddress, parseIpAddressList, parseVipAddress } from "./ip.js";
 export type { IpAddress, IpFamily, VipAddress } from "./ip.js";

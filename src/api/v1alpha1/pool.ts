@@ -1,8 +1,7 @@
 // The VIPAddressPool resource, v1alpha1: the cluster admin's answer to "who may claim an address". A
-// HighAvailabilityVIP runs privileged agents on its nodes and claims addresses on their LAN, so the controller admits
-// one only when a pool admits all of it (src/controller/admission.ts). Cluster-scoped, like MetalLB's IPAddressPool
-// with its namespace restrictions: a namespace's users cannot grant themselves addresses. As in schema.ts, each
-// cross-field rule exists as a zod refinement and as a CEL rule side by side.
+// HighAvailabilityVIP runs privileged agents and claims addresses on their LAN, so the controller admits one only when
+// a pool admits all of it (src/controller/admission.ts). Cluster-scoped, like MetalLB's IPAddressPool, so a namespace's
+// users cannot grant themselves addresses. As in schema.ts, each cross-field rule is a zod refinement and a CEL rule.
 import { z } from "zod";
 import { ADDRESS_MAX_LENGTH, hasHostBits, parseVipAddress } from "./ip.js";
 import { HAVIP_GROUP, HAVIP_KIND, HAVIP_VERSION, cel, describeAddressProblem, interfaceName, labelSelector, quote } from "./schema.js";

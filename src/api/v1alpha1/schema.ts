@@ -1,16 +1,7 @@
 // The HighAvailabilityVIP resource, v1alpha1: the one source of its TypeScript types, its validation and (through
-// scripts/generate-crd.ts) the CRD's OpenAPI schema. Every cross-field rule exists twice, side by side: as a zod
-// refinement, whose message carries the offending value, and as a CEL rule (`x-kubernetes-validations`) that the API
-// server enforces. Keep the pairs in step; test/api checks that both reject the same specs.
-//
-// Deviations from the agreed shape (/work/shared/design/havip-v1alpha1.md), and why:
-// - Durations accept one unit and whole milliseconds only ("1.5s", "100ms", "2m"; not "1m30s" or "10.5ms"), so zod,
-//   CEL's duration() and the agent read the same time from the same text.
-// - `healthCheck.probe.httpGet.port` is a number only: the agent probes from the host network, where a named
-//   container port means nothing.
-// - `preemption.mode: Delayed` requires `delay`, and `transport.peers` requires `mode: Unicast`; silently ignoring
-//   either would hide a misunderstanding.
-// - `vrrpVersion: 2` requires IPv4 addresses: VRRPv2 (RFC 3768) has no IPv6.
+// scripts/generate-crd.ts) the CRD's OpenAPI schema. Every cross-field rule exists twice, side by side: a zod refinement,
+// whose message carries the offending value, and a CEL rule the API server enforces; keep the pairs in step (test/api
+// checks that both reject the same specs). Where the shape departs from its design: docs/design-notes/api-v1alpha1.md.
 import { z } from "zod";
 import { DURATION_MAX_LENGTH, DURATION_PATTERN, formatDuration, isDuration, parseDuration } from "./duration.js";
 import { ADDRESS_MAX_LENGTH, parseIpAddress, parseVipAddress, type IpFamily } from "./ip.js";
@@ -527,12 +518,10 @@ export const haVipSpecSchema = z
 // --- status -----------------------------------------------------------------------------------------------------
 
 /**
- * A node's VRRP state. INIT, BACKUP and MASTER are RFC 5798 §6.4's Initialize, Backup and Master.
- * FAULT is an extension, not in RFC 5798 (keepalived's FAULT: health check failed, VIP released).
- * Only the node's own agent writes it; a node whose agent went silent is listed in status.goneNodes instead.
- * UNKNOWN was the 0.1.0 controller's mark for such a node: never written now, still accepted so that an entry it left
- * neither fails the status writes of an upgraded cluster (Kubernetes before 1.30 has no validation ratcheting) nor
- * hides the resource; it reads as gone.
+ * A node's VRRP state, written only by its own agent: INIT, BACKUP and MASTER are RFC 5798 §6.4's; FAULT is an
+ * extension, not in RFC 5798 (keepalived's: health check failed, VIP released). UNKNOWN is never written now but still
+ * accepted, so an entry an older controller left neither fails status writes (no validation ratcheting before
+ * Kubernetes 1.30) nor hides the resource; it reads as gone.
  */
 export const nodeStateSchema = z.enum(["INIT", "BACKUP", "MASTER", "FAULT", "UNKNOWN"]);
 

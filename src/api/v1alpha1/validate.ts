@@ -184,15 +184,10 @@ export interface HaVipWarning {
 }
 
 /**
- * Finds nodes whose negative health-check weight cannot move the VIP (keepalived issue #942). An unhealthy MASTER
- * keeps advertising, at priority − |weight| (never below 1), and a BACKUP takes over only when that is *lower* than
- * its own priority (RFC 5798 §6.4.2): an equal advert resets its Master_Down_Timer, whatever the addresses, because
- * the primary-address tie-break of §6.4.3 applies only between two MASTERs. So a node is flagged while its unhealthy
- * priority is still ≥ that of the best node not above it (the one that would take over). With preemption mode Never no BACKUP ever takes over from a live MASTER
- * (§6.4.2 with Preempt_Mode False), so every node is flagged and only weight 0 helps.
- *
- * `nodeNames` are the nodes that run the router (e.g. those the selector matches); unlisted ones have priority
- * DEFAULT_PRIORITY. Without it, the nodes in `spec.nodes.priorities` are used.
+ * Nodes whose negative health-check weight cannot move the VIP (keepalived's #942 trap): a BACKUP takes over only from
+ * a *lower* advert (RFC 5798 §6.4.2; the address tie-break of §6.4.3 is between MASTERs), so a node is flagged while
+ * priority − |weight| (at least 1) still ties or beats the best node not above it. With preemption Never, every node.
+ * `nodeNames`: the nodes that run the router, unlisted ones at DEFAULT_PRIORITY; by default those in spec.nodes.priorities.
  */
 export function weightWarnings(spec: HaVipSpec, nodeNames?: readonly string[]): HaVipWarning[] {
   const weight = spec.healthCheck?.weight ?? 0;
@@ -212,7 +207,7 @@ export function weightWarnings(spec: HaVipSpec, nodeNames?: readonly string[]): 
   }
   return nodes.flatMap(({ node, priority }) => {
     // The node that takes over from this one: the best of those not above it, since this one is MASTER only while
-    // every node above it is gone. For the top node that is the runner-up, the case keepalived #942 is about.
+    // every node above it is gone. For the top node that is the runner-up.
     const below = nodes.filter((other) => other.node !== node && other.priority <= priority);
     const best = below.reduce<(typeof below)[number] | undefined>((a, b) => (a === undefined || b.priority > a.priority ? b : a), undefined);
     if (best === undefined) return [];

@@ -10,6 +10,7 @@ import {
   setHeaderOptions,
   V1MicroTime,
   type KubeConfig,
+  type KubernetesObject,
   type V1DaemonSet,
   type V1Role,
   type V1RoleBinding,
@@ -24,6 +25,12 @@ import { apiStatusCode } from "../../k8s/errors.js";
 const serverSideApply = setHeaderOptions("Content-Type", PatchStrategy.ServerSideApply);
 const mergePatch = setHeaderOptions("Content-Type", PatchStrategy.MergePatch);
 const jsonPatch = setHeaderOptions("Content-Type", PatchStrategy.JsonPatch);
+
+/** A HighAvailabilityVIP as the API server returns it: Kubernetes metadata; spec and status not validated yet. */
+export interface UncheckedHavip extends KubernetesObject {
+  readonly spec?: unknown;
+  readonly status?: unknown;
+}
 
 export interface HavipRef {
   readonly namespace: string;
@@ -47,7 +54,7 @@ export class Cluster {
     this.events = makeBoundedApiClient(kubeConfig, EventsV1Api);
   }
 
-  getHavip(namespace: string, name: string): Promise<unknown> {
+  getHavip(namespace: string, name: string): Promise<UncheckedHavip> {
     return this.custom.getNamespacedCustomObject({ group: HAVIP_GROUP, version: HAVIP_VERSION, plural: HAVIP_PLURAL, namespace, name });
   }
 
@@ -96,7 +103,7 @@ export class Cluster {
   }
 
   /** Sets metadata.finalizers, guarded by resourceVersion; returns the updated object. */
-  setFinalizers(ref: HavipRef, finalizers: readonly string[]): Promise<unknown> {
+  setFinalizers(ref: HavipRef, finalizers: readonly string[]): Promise<UncheckedHavip> {
     return this.custom.patchNamespacedCustomObject(
       { group: HAVIP_GROUP, version: HAVIP_VERSION, plural: HAVIP_PLURAL, namespace: ref.namespace, name: ref.name, body: { metadata: { resourceVersion: ref.resourceVersion, finalizers: [...finalizers] } }, fieldManager: FIELD_MANAGER },
       mergePatch,

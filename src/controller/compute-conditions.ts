@@ -118,8 +118,8 @@ export function virtualRouterIdSharedCondition(sharings: readonly { readonly mes
 }
 
 /**
- * WeightIneffective from the weight warnings of the selected nodes (keepalived issue #942). A warning, not an error:
- * the spec is valid and the VIP works while every node is healthy, so Ready and Invalid do not change.
+ * WeightIneffective from the weight warnings of the selected nodes (weightWarnings). A warning, not an error: the
+ * spec is valid and the VIP works while every node is healthy, so Ready and Invalid do not change.
  */
 export function weightCondition(spec: HaVipSpec, warnings: readonly HaVipWarning[]): ConditionDraft {
   const type = ConditionType.WeightIneffective;

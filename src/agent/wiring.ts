@@ -1,6 +1,6 @@
-// The parts of the agent that do not depend on where the configuration comes from (a file or the API server):
-// finding the VRRP interface and the node's own address, building the runtime on the real adapters, the local
-// nginx probe, the HTTP endpoints and the signal handling. `standalone.ts` and `k8s/agent.ts` compose these.
+// How both front ends (`standalone.ts`, reading a file, and `k8s/agent.ts`, reading the API server) wire a router to
+// the machine: finding its VRRP interface, building the runtime on the real adapters, the local nginx probe and the
+// signal handling.
 
 import type { Logger } from "pino";
 import { StartupError } from "../startup-error.js";
@@ -22,8 +22,8 @@ import { AgentMetrics, type RouterMetrics } from "./metrics.js";
 import type { IpFamily, NeighborAnnouncer, VipManager } from "./ports.js";
 import { AgentRuntime } from "./runtime.js";
 
-/** Where the router runs: the VRRP interface, its family, the advert source and every address the node holds. */
-export interface Site {
+/** The interface a router runs on: its name, the address family, the advert source and every address the node holds. */
+export interface VrrpInterface {
   readonly ifname: string;
   readonly family: IpFamily;
   readonly primary: string;
@@ -41,17 +41,17 @@ async function defaultInterface(family: IpFamily): Promise<string> {
   return ifname;
 }
 
-/**
- * spec.interface, else the interface holding the node's own address when it is known (in Kubernetes: the pod's
- * status.hostIP), else the first with a global address. "First" is a guess that a CNI bridge (cni0) can win.
- */
 async function interfaceHolding(nodeAddress: string): Promise<string> {
   const found = await interfaceFor(nodeAddress);
   if (!found.ok) throw new StartupError(`the node's address ${nodeAddress} (HOST_IP): ${found.detail}; set spec.interface`);
   return found.value;
 }
 
-export async function locate(spec: HaVipSpec, nodeAddress?: string): Promise<Site> {
+/**
+ * spec.interface, else the interface holding the node's own address when it is known (in Kubernetes: the pod's
+ * status.hostIP), else the first with a global address. "First" is a guess that a CNI bridge (cni0) can win.
+ */
+export async function findVrrpInterface(spec: HaVipSpec, nodeAddress?: string): Promise<VrrpInterface> {
   const family: IpFamily = addressFamilyOf(spec) === 4 ? "ipv4" : "ipv6";
   const ifname = spec.interface ?? (nodeAddress === undefined ? await defaultInterface(family) : await interfaceHolding(nodeAddress));
   // RFC 5798 §5.1.2.1: IPv6 adverts come from the link-local address.
@@ -76,7 +76,7 @@ export interface SharedAdapters {
   /** Packets no router on this node serves, as `dropped:<reason>` counters for /state. */
   readonly unclaimed: ReadonlyMap<string, number>;
   /** Readies an interface for VIPs once per process, before the first router on it starts. */
-  prepare(site: Site, logger: Logger): Promise<void>;
+  prepare(vrrpInterface: VrrpInterface, logger: Logger): Promise<void>;
 }
 
 export function createSharedAdapters(vipBackend: VipBackend, node: string): SharedAdapters {
@@ -87,15 +87,15 @@ export function createSharedAdapters(vipBackend: VipBackend, node: string): Shar
     unclaimed.set(`dropped:${reason}`, (unclaimed.get(`dropped:${reason}`) ?? 0) + 1);
   });
   const prepared = new Map<string, Promise<void>>();
-  const prepare = (site: Site, logger: Logger): Promise<void> => {
-    if (site.family !== "ipv4") return Promise.resolve();
+  const prepare = (vrrpInterface: VrrpInterface, logger: Logger): Promise<void> => {
+    if (vrrpInterface.family !== "ipv4") return Promise.resolve();
     const preparing =
-      prepared.get(site.ifname) ??
-      promoteSecondaries(site.ifname).then((result) => {
-        if (!result.ok) logger.warn({ ifname: site.ifname, code: result.code, detail: result.detail }, "cannot set promote_secondaries; releasing a VIP that is its subnet's first address deletes that subnet's other addresses too");
-        else if (result.value === "changed") logger.info({ ifname: site.ifname }, "set promote_secondaries, so releasing one VIP never deletes other addresses of its subnet");
+      prepared.get(vrrpInterface.ifname) ??
+      promoteSecondaries(vrrpInterface.ifname).then((result) => {
+        if (!result.ok) logger.warn({ ifname: vrrpInterface.ifname, code: result.code, detail: result.detail }, "cannot set promote_secondaries; releasing a VIP that is its subnet's first address deletes that subnet's other addresses too");
+        else if (result.value === "changed") logger.info({ ifname: vrrpInterface.ifname }, "set promote_secondaries, so releasing one VIP never deletes other addresses of its subnet");
       });
-    prepared.set(site.ifname, preparing);
+    prepared.set(vrrpInterface.ifname, preparing);
     return preparing;
   };
   return { sockets, announcer: new SystemNeighborAnnouncer(), addresses: new AddressWatcherPool(), vips: createVipManager(vipBackend), metrics, unclaimed, prepare };
@@ -105,17 +105,17 @@ export function createSharedAdapters(vipBackend: VipBackend, node: string): Shar
  * One virtual router on the real adapters. `isMulticast` is fixed for the socket's life: in Kubernetes the unicast
  * peers may arrive after the start, so the caller decides from the transport mode rather than from today's peer list.
  */
-export function createRuntime(shared: SharedAdapters, site: Site, config: RouterConfig, logger: Logger, metrics: RouterMetrics, isMulticast = config.peers.length === 0): AgentRuntime {
+export function createRuntime(shared: SharedAdapters, vrrpInterface: VrrpInterface, config: RouterConfig, logger: Logger, metrics: RouterMetrics, isMulticast = config.peers.length === 0): AgentRuntime {
   return new AgentRuntime(
     {
-      transport: shared.sockets.transport({ family: site.family, ifname: site.ifname, vrid: config.vrid, isMulticast }),
+      transport: shared.sockets.transport({ family: vrrpInterface.family, ifname: vrrpInterface.ifname, vrid: config.vrid, isMulticast }),
       vips: shared.vips,
       announcer: shared.announcer,
-      link: new NetlinkLinkMonitor(site.ifname),
-      addresses: shared.addresses.watcher(site.ifname),
+      link: new NetlinkLinkMonitor(vrrpInterface.ifname),
+      addresses: shared.addresses.watcher(vrrpInterface.ifname),
       clock: new MonotonicClock(),
     },
-    { config, ifname: site.ifname, logger, metrics },
+    { config, ifname: vrrpInterface.ifname, logger, metrics },
   );
 }
 

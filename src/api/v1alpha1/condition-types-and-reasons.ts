@@ -25,8 +25,8 @@ export const ConditionType = {
    */
   NotAdmitted: "NotAdmitted",
   /**
-   * True while the health check's negative weight cannot move the VIP off an unhealthy MASTER (keepalived issue
-   * #942): the spec is valid and the VIP works, so this is a warning that leaves Ready alone.
+   * True while the health check's negative weight cannot move the VIP off an unhealthy MASTER: the spec is valid and
+   * the VIP works, so this is a warning that leaves Ready alone.
    */
   WeightIneffective: "WeightIneffective",
 } as const;
