@@ -228,6 +228,7 @@ export async function startAgent(lab: Lab, host: LabHost, opts: StartAgentOption
   const node = opts.node ?? host.name;
   const httpPort = opts.httpPort ?? defaultHttpPort;
   const args = [
+    ...(process.env.PROF_DIR ? ["--cpu-prof", `--cpu-prof-dir=${process.env.PROF_DIR}`] : []),
     agentCliPath(), "agent", "--standalone", "--config", configPath, "--node", node, "--http-port", String(httpPort),
     "--log-level", opts.logLevel ?? "info",
     ...(opts.httpAddress === undefined ? [] : ["--http-address", opts.httpAddress]),
