@@ -1,10 +1,11 @@
-// The e2e test bed: a real control plane (control-plane.ts), network-namespace nodes (src/lab) and the node runner
-// acting as their kubelets. One call starts all three; stop() removes all three, whatever state they are in.
+// The e2e test bed: a real control plane (control-plane.ts), network-namespace nodes (src/lab) and the stand-in
+// kubelet (stand-in-kubelet.ts) acting as their kubelets. One call starts all three; stop() removes all three, whatever
+// state they are in.
 import { CoreV1Api, KubeConfig } from "@kubernetes/client-node";
 import { createLab } from "../lab/lab.js";
 import type { Lab, LabHost } from "../lab/types.js";
 import { startControlPlane, type ControlPlane, type ControlPlaneOptions } from "./control-plane.js";
-import { startNodeRunner, type NodeRunner } from "./node-runner.js";
+import { startStandInKubelet, type StandInKubelet } from "./stand-in-kubelet.js";
 
 export interface TestbedOptions {
   readonly nodes?: number;
@@ -32,9 +33,9 @@ export interface TestbedTimings {
 export interface Testbed {
   readonly cp: ControlPlane;
   readonly lab: Lab;
-  readonly runner: NodeRunner;
+  readonly runner: StandInKubelet;
   readonly nodeNames: readonly string[];
-  // The image name that the node runner maps to the built CLI.
+  // The image name that the stand-in kubelet maps to the built CLI.
   readonly imageForOurs: string;
   readonly kubeconfig: string;
   readonly timings: TestbedTimings;
@@ -59,9 +60,9 @@ export async function startTestbed(options: TestbedOptions = {}): Promise<Testbe
   const cp = cpResult.value;
   const lab = labResult.value;
   const controlPlaneAndLabMs = Date.now() - started;
-  let runner: NodeRunner | undefined;
+  let runner: StandInKubelet | undefined;
   try {
-    runner = await startNodeRunner({
+    runner = await startStandInKubelet({
       cp,
       hosts: lab.nodes,
       ...(options.nodeLabels === undefined ? {} : { nodeLabels: options.nodeLabels }),
@@ -83,7 +84,7 @@ export async function startTestbed(options: TestbedOptions = {}): Promise<Testbe
   }
 }
 
-function makeTestbed(cp: ControlPlane, lab: Lab, runner: NodeRunner, core: CoreV1Api, timings: TestbedTimings, readyTimeoutMs: number): Testbed {
+function makeTestbed(cp: ControlPlane, lab: Lab, runner: StandInKubelet, core: CoreV1Api, timings: TestbedTimings, readyTimeoutMs: number): Testbed {
   let stopping: Promise<void> | undefined;
   const stopAll = async (): Promise<void> => {
     const failures: unknown[] = [];
@@ -118,7 +119,7 @@ function makeTestbed(cp: ControlPlane, lab: Lab, runner: NodeRunner, core: CoreV
         if ((error as { code?: unknown }).code !== 409) throw error;
       }
       await waitUntil(() => serviceAccountExists(core, name), readyTimeoutMs, `the default ServiceAccount in namespace ${name}`);
-      // Every pod's admission-injected token volume projects this ConfigMap; the node runner would otherwise retry.
+      // Every pod's admission-injected token volume projects this ConfigMap; the stand-in kubelet would otherwise retry.
       await waitUntil(() => rootCaPublished(core, name), readyTimeoutMs, `kube-root-ca.crt in namespace ${name}`);
     },
     stop() {

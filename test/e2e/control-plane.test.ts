@@ -8,14 +8,13 @@ import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { locateBinaries, MissingBinaryError } from "../../src/testbed/binaries.js";
 import {
-  destroyControlPlaneDir,
   kubeconfigForServiceAccount,
   kubeconfigForUser,
   mintToken,
-  processesReferencing,
   startControlPlane,
   type ControlPlane,
 } from "../../src/testbed/control-plane.js";
+import { destroyControlPlaneDir, processesReferencing } from "../../src/testbed/control-plane/processes.js";
 
 const namespace = `cp-test-${process.pid}`;
 
