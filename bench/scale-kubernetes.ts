@@ -509,7 +509,7 @@ export async function runKubernetes(counts: readonly number[], windowMs: number)
       `VRIDs that moved or were shared come from status.virtualRouterID polled every 0.5 s meanwhile, so a share shorter than that can go unseen): ` +
       `the agent process's VmRSS at the end of the window and VmHWM (peak), utime+stime as % of one core, the routers' transitions in the window (flips, expected 0). ` +
       `Watches: from kube-apiserver's audit log (watch requests only), the watches of user ${agentUser} whose response started and has not completed, ` +
-      `per node by the bound token's node name; "in all" sums apiserver_longrunning_requests{verb="WATCH"} over every client (control plane, node runner, controller, agents). ` +
+      `per node by the bound token's node name; "in all" sums apiserver_longrunning_requests{verb="WATCH"} over every client (control plane, stand-in kubelets, controller, agents). ` +
       `One more resource: created through the API, then timed to its VRID, to the client's first HTTP 200 through its VIP (a try every 20 ms) and to its status; ` +
       `${quietMs / 1000} s later every other router's state, last transition and transition count, and the agent pods and processes, are compared with before. ` +
       `Part took ${Math.round((performance.now() - startedAt) / 1000)} s.`,

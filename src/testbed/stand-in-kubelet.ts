@@ -20,7 +20,7 @@
 // - The kubelet side (heartbeats, status, the relay's socket) lives outside the node's namespace, so lab.cutLink cuts
 //   the data plane only. Use stopNode (a silent kubelet, with or without its pods) and cutApi (pods lose the API).
 // - There is no kubelet API: `kubectl logs/exec` do not work. Container output goes to <dir>/pods/<pod>/<container>.log;
-//   stop() removes <dir> unless HA_NGINX_KEEP_RUNNER_DIR is set.
+//   stop() removes <dir> unless HA_NGINX_KEEP_KUBELET_DIR is set.
 import { CoordinationV1Api, CoreV1Api, KubeConfig } from "@kubernetes/client-node";
 import { createWriteStream, type WriteStream } from "node:fs";
 import { mkdir, mkdtemp, rm } from "node:fs/promises";
@@ -105,7 +105,7 @@ class Kubelet implements StandInKubelet {
     const kc = new KubeConfig();
     kc.loadFromFile(cp.adminKubeconfig);
     this.core = kc.makeApiClient(CoreV1Api);
-    this.logStream = createWriteStream(join(dir, "runner.log"), { flags: "a" });
+    this.logStream = createWriteStream(join(dir, "kubelet.log"), { flags: "a" });
     hosts.forEach((host, index) => {
       const name = nodeNames[index] ?? `node-${index + 1}`;
       this.nodes.set(name, {
@@ -227,8 +227,8 @@ class Kubelet implements StandInKubelet {
       await node.probeHelper.stop();
     }));
     await new Promise<void>((resolveEnd) => this.logStream.end(() => resolveEnd()));
-    if (process.env.HA_NGINX_KEEP_RUNNER_DIR === undefined) await rm(this.dir, { recursive: true, force: true });
-    else process.stderr.write(`node runner files kept in ${this.dir}\n`);
+    if (process.env.HA_NGINX_KEEP_KUBELET_DIR === undefined) await rm(this.dir, { recursive: true, force: true });
+    else process.stderr.write(`stand-in kubelet files kept in ${this.dir}\n`);
   }
 }
 

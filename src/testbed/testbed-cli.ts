@@ -162,7 +162,7 @@ function nodeCount(value: string): number {
   return count;
 }
 
-const program = new Command("testbed").description("The ha-nginx e2e test bed: control plane, namespace nodes, node runner");
+const program = new Command("testbed").description("The ha-nginx e2e test bed: control plane, namespace nodes, stand-in kubelet");
 program.command("up").description("start the test bed in the background and print how to reach it")
   .option("--nodes <n>", "number of nodes", nodeCount, 3)
   .action(async (opts: { nodes: number }) => up(opts.nodes));

@@ -25,7 +25,7 @@ const vipLeaseMs = 5_000;
 const topNode = "node-1";
 // A node whose kubelet goes quiet is NotReady after this grace, not the default 40 s, so the node link cut test
 // sees it listed in status.goneNodes (NotReady + the controller's AGENT_GONE_GRACE_MS of 30 s) in well under a minute.
-// The node runner's Lease says 40 s (leaseDurationSeconds) but the node lifecycle controller goes by the grace.
+// The stand-in kubelet's Lease says 40 s (leaseDurationSeconds) but the node lifecycle controller goes by the grace.
 const nodeMonitorGraceMs = 8_000;
 const heartbeatIntervalMs = 2_000;
 

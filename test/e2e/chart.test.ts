@@ -1,5 +1,5 @@
 // The Helm chart: lint, render, server-side dry run on the real API server, then a real `helm install` into the test
-// bed (the node runner maps the chart's `…/ha-nginx` image to dist/cli.js and `nginx` to Debian's nginx), the
+// bed (the stand-in kubelet maps the chart's `…/ha-nginx` image to dist/cli.js and `nginx` to Debian's nginx), the
 // failover scenario through the bundled nginx, and a plain `helm uninstall` with the VIP still present (the chart's
 // pre-delete hook runs `ha-nginx uninstall`) that must leave nothing behind.
 import { CoreV1Api, CustomObjectsApi, KubeConfig, type V1Pod } from "@kubernetes/client-node";
@@ -302,7 +302,7 @@ describe("chart e2e on the test bed", () => {
     expect(uninstall.code, uninstall.stdout + uninstall.stderr).toBe(0);
     isInstalled = false;
     measured.helmUninstallMs = Date.now() - startedAt;
-    // The hook's own account of what it did, from its pod's log (the node runner keeps the folder until it stops).
+    // The hook's own account of what it did, from its pod's log (the stand-in kubelet keeps the folder until it stops).
     const pods = join(bed().runner.dir, "pods");
     const hookPod = readdirSync(pods).find((entry) => entry.startsWith(`${namespace}_edge-ha-nginx-uninstall-`));
     if (hookPod === undefined) throw new Error(`no uninstall hook pod ran (${readdirSync(pods).join(", ")})`);

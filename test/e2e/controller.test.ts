@@ -17,7 +17,7 @@ import { waitForValue as waitFor } from "../support/wait-value.js";
 const repo = resolve(import.meta.dirname, "../..");
 const ns = "default";
 const edgeLabel = "ha-nginx.io/edge";
-// An image the test bed refuses to run (src/testbed/node-runner.ts imageKind): the DaemonSet's pods exist but
+// An image the test bed refuses to run (src/testbed/stand-in-kubelet/image-commands.ts): the DaemonSet's pods exist but
 // no agent runs, so the status.nodes entries this file writes are the only ones. The agent's own e2e tests run the
 // real agent with this controller.
 const agentImage = "example.invalid/ha-nginx-agent-stub:0";

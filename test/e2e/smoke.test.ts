@@ -1,4 +1,4 @@
-// The test bed end to end: real control plane, three namespace nodes kept Ready by the node runner, a Deployment's
+// The test bed end to end: real control plane, three namespace nodes kept Ready by the stand-in kubelet, a Deployment's
 // nginx pod running as real nginx in its node's namespace, a pod's service account reaching the API through the
 // relay, and a teardown that leaves no namespace or process behind.
 import { CoreV1Api, KubeConfig, type V1Pod } from "@kubernetes/client-node";

@@ -91,7 +91,7 @@ export class NodeHeartbeat {
         condition("MemoryPressure", "False", "KubeletHasSufficientMemory", "kubelet has sufficient memory available", node.readyTransition),
         condition("DiskPressure", "False", "KubeletHasNoDiskPressure", "kubelet has no disk pressure", node.readyTransition),
         condition("PIDPressure", "False", "KubeletHasSufficientPID", "kubelet has sufficient PID available", node.readyTransition),
-        condition("Ready", "True", "KubeletReady", "test bed node runner is posting ready status", node.readyTransition),
+        condition("Ready", "True", "KubeletReady", "test bed stand-in kubelet is posting ready status", node.readyTransition),
       ],
       daemonEndpoints: { kubeletEndpoint: { Port: 10250 } },
       nodeInfo: {
