@@ -40,7 +40,9 @@ export class AgentMetrics {
   constructor(node: string) {
     const registers = [this.registry];
     this.registry.setDefaultLabels({ node });
-    collectDefaultMetrics({ register: this.registry, prefix: "ha_nginx_agent_" });
+    // prom-client samples the event loop's delay every 10 ms by default: 100 wake-ups a second, most of an idle agent's
+    // CPU. Once a second still shows a stall; ha_nginx_timer_lateness_seconds measures the protocol's own timers.
+    collectDefaultMetrics({ register: this.registry, prefix: "ha_nginx_agent_", eventLoopMonitoringPrecision: 1000 });
     const routerLabels = ["havip", "vrid"] as const;
     this.#state = new Gauge({ name: "ha_nginx_vrrp_state", help: "1 for the state the VRRP router is in, 0 for the others", labelNames: [...routerLabels, "state"], registers });
     this.#transitions = new Counter({ name: "ha_nginx_vrrp_transitions_total", help: "VRRP state transitions, by reason", labelNames: [...routerLabels, "from", "to", "reason"], registers });

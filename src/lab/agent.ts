@@ -228,7 +228,8 @@ export async function startAgent(lab: Lab, host: LabHost, opts: StartAgentOption
   const node = opts.node ?? host.name;
   const httpPort = opts.httpPort ?? defaultHttpPort;
   const args = [
-    ...(process.env.PROF_DIR ? ["--cpu-prof", `--cpu-prof-dir=${process.env.PROF_DIR}`] : []),
+    // A V8 CPU profile per agent, written when it stops (docs/design-notes/agent-footprint.md).
+    ...(process.env.HA_NGINX_LAB_CPU_PROFILE_DIR === undefined ? [] : ["--cpu-prof", `--cpu-prof-dir=${process.env.HA_NGINX_LAB_CPU_PROFILE_DIR}`]),
     agentCliPath(), "agent", "--standalone", "--config", configPath, "--node", node, "--http-port", String(httpPort),
     "--log-level", opts.logLevel ?? "info",
     ...(opts.httpAddress === undefined ? [] : ["--http-address", opts.httpAddress]),
