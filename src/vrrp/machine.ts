@@ -15,9 +15,9 @@ import { formatAddress, parseAddress } from "./codec.js";
 import { outranks } from "./election.js";
 import type { NotForUsReason, RejectReason } from "./receive.js";
 import { classifyAdvert, isSameAddress } from "./receive.js";
-import { advertisedInterval, computeMasterDownInterval, computeSkewTime, computeVipLease } from "./timers.js";
+import { advertisedInterval, computeMasterDownInterval, computeSkewTime, computeVipLease, computeVipLeaseFloor } from "./timers.js";
 import type { Centiseconds, Milliseconds, Seconds } from "./units.js";
-import { addMilliseconds, centisecondsToMilliseconds } from "./units.js";
+import { addMilliseconds, centisecondsToMilliseconds, secondsToMilliseconds } from "./units.js";
 
 // ---------------------------------------------------------------------------------------------------------------
 // States
@@ -73,9 +73,17 @@ export interface BackupState extends Shared {
   readonly hold: VipHold | undefined;
 }
 
+/** When the kernel lease on the VIPs was last given, and for how long. */
+export interface VipLease {
+  readonly grantedAt: Milliseconds;
+  readonly duration: Seconds;
+}
+
 /** RFC 5798 §6.4.3 */
 export interface MasterState extends Shared {
   readonly kind: "Master";
+  /** The oldest lease among the held VIPs: the one a renewal must come before. */
+  readonly lease: VipLease;
   /** RFC 5798 §6.1 Adver_Timer, as a deadline. */
   readonly adverTimer: Milliseconds;
   /** keepalived garp_master_refresh, as a deadline; undefined when off. */
@@ -206,8 +214,12 @@ function sendAdvert(state: RouterState, priority: number): RouterAction {
   return { kind: "send-advert", advert: buildAdvert(state.config, priority) };
 }
 
+function leaseFor(config: RouterConfig): Seconds {
+  return computeVipLease(config.version, config.advertisementInterval);
+}
+
 function addVip(config: RouterConfig, addresses: readonly VirtualAddress[]): RouterAction {
-  return { kind: "add-vip", addresses, lease: computeVipLease(config.version, config.advertisementInterval) };
+  return { kind: "add-vip", addresses, lease: leaseFor(config) };
 }
 
 function announce(addresses: readonly VirtualAddress[], repeat: number): readonly RouterAction[] {
@@ -256,6 +268,7 @@ export function enterState(state: RouterState, target: StateEntry, now: Millisec
         adverTimer: addMilliseconds(now, intervalMs(config)),
         garpRefreshTimer: garpRefreshDeadline(config, now),
         assertedAt: undefined,
+        lease: { grantedAt: now, duration: leaseFor(config) },
       };
       return { state: next, actions };
     }
@@ -298,7 +311,7 @@ function start(state: RouterState, now: Milliseconds, reason: TransitionReason):
 // step
 
 export function step(state: RouterState, event: RouterEvent): StepResult {
-  return withLeaseRenewal(stepByState(state, event));
+  return withLeaseRenewal(stepByState(state, event), event.now);
 }
 
 function stepByState(state: RouterState, event: RouterEvent): StepResult {
@@ -323,14 +336,25 @@ export function heldAddresses(state: RouterState): readonly VirtualAddress[] {
 }
 
 /**
- * Every advert a holder sends renews the lease on what it holds, so the lease only runs out once the adverts stop. A
- * step that adds VIPs has given them a fresh lease already, and one that lets them go renews nothing.
+ * Backups time a Master's silence from its last advert, so each advert must leave the VIPs at least the floor: a
+ * Master renews with the advert that would otherwise leave less (every advert at 1 s intervals, every fourth at
+ * 250 ms). The last advert of a holder that leaves always renews, so the hold gets the whole lease. A step that adds
+ * VIPs has given them a fresh lease already.
  */
-function withLeaseRenewal(result: StepResult): StepResult {
-  const held = heldAddresses(result.state);
-  if (held.length === 0 || !result.actions.some((action) => action.kind === "send-advert") || result.actions.some((action) => action.kind === "add-vip")) return result;
-  const { version, advertisementInterval } = result.state.config;
-  return { state: result.state, actions: [...result.actions, { kind: "renew-vip-lease", addresses: held, lease: computeVipLease(version, advertisementInterval) }] };
+function withLeaseRenewal(result: StepResult, now: Milliseconds): StepResult {
+  const { state, actions } = result;
+  const held = heldAddresses(state);
+  if (held.length === 0 || !actions.some((action) => action.kind === "send-advert") || actions.some((action) => action.kind === "add-vip")) return result;
+  if (state.kind === "Master" && !isLeaseRenewalDue(state, now)) return result;
+  const duration = leaseFor(state.config);
+  const renewed = state.kind === "Master" ? { ...state, lease: { grantedAt: now, duration } } : state;
+  return { state: renewed, actions: [...actions, { kind: "renew-vip-lease", addresses: held, lease: duration }] };
+}
+
+function isLeaseRenewalDue(state: MasterState, now: Milliseconds): boolean {
+  const { version, advertisementInterval } = state.config;
+  const expiresAt = state.lease.grantedAt + secondsToMilliseconds(state.lease.duration);
+  return expiresAt - now < computeVipLeaseFloor(version, advertisementInterval);
 }
 
 /** The deadline of the runtime's one timer; undefined: no timer. */

@@ -30,11 +30,17 @@ export function advertisedInterval(advert: Advertisement): Centiseconds {
 const RENEWAL_STALL_MS = 100;
 
 /**
- * The lifetime a Master gives its VIPs, so the kernel deletes a SIGKILLed agent's addresses by itself. It outlasts the
- * longest a Backup waits for a silent Master (priority 1), so it never lapses while no Backup may take over; whole
- * seconds, as the kernel counts. docs/design-notes/vip-lease.md has the measured bounds.
+ * The least lifetime a Master's VIPs may have left at any moment: the longest a Backup waits for a silent Master
+ * (priority 1) plus a late renewal. Below it a stalled Master could lose its VIPs while no Backup may take over yet.
+ */
+export function computeVipLeaseFloor(version: VrrpVersion, advertisementInterval: Centiseconds): Milliseconds {
+  return milliseconds(computeMasterDownInterval(version, 1, advertisementInterval) + RENEWAL_STALL_MS);
+}
+
+/**
+ * The lifetime a Master gives its VIPs, so the kernel deletes a SIGKILLed agent's addresses by itself: the floor in
+ * whole seconds, as the kernel counts. docs/design-notes/vip-lease.md has the measured bounds.
  */
 export function computeVipLease(version: VrrpVersion, advertisementInterval: Centiseconds): Seconds {
-  const longestSilence = computeMasterDownInterval(version, 1, advertisementInterval) + RENEWAL_STALL_MS;
-  return seconds(Math.max(1, Math.ceil(longestSilence / 1000)));
+  return seconds(Math.max(1, Math.ceil(computeVipLeaseFloor(version, advertisementInterval) / 1000)));
 }

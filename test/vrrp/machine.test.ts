@@ -3,7 +3,7 @@ import { describe, expect, it } from "vitest";
 import type { AdvertisementV2, AdvertisementV3 } from "../../src/vrrp/advertisement.js";
 import type { RouterConfig, VirtualAddress } from "../../src/vrrp/config.js";
 import { buildAdvert } from "../../src/vrrp/config.js";
-import type { BackupState, FaultState, InitializeState, MasterState, RouterAction, RouterEvent } from "../../src/vrrp/machine.js";
+import type { BackupState, FaultState, InitializeState, MasterState, RouterAction, RouterEvent, VipLease } from "../../src/vrrp/machine.js";
 import { initialState, nextDeadline, step } from "../../src/vrrp/machine.js";
 import type { Centiseconds } from "../../src/vrrp/units.js";
 import { centiseconds, milliseconds as ms, seconds } from "../../src/vrrp/units.js";
@@ -32,7 +32,17 @@ function aBackup(overrides: Partial<BackupState> = {}): BackupState {
 }
 
 function aMaster(overrides: Partial<MasterState> = {}): MasterState {
-  return { kind: "Master", config: aConfig(), isHealthy: true, isLinkUp: true, adverTimer: ms(11000), garpRefreshTimer: undefined, assertedAt: undefined, ...overrides };
+  return {
+    kind: "Master",
+    config: aConfig(),
+    isHealthy: true,
+    isLinkUp: true,
+    adverTimer: ms(11000),
+    garpRefreshTimer: undefined,
+    assertedAt: undefined,
+    lease: { grantedAt: ms(10000), duration: lease },
+    ...overrides,
+  };
 }
 
 function aFault(overrides: Partial<FaultState> = {}): FaultState {
@@ -57,6 +67,10 @@ const announced: RouterAction = { kind: "announce-vip", addresses: [vip], repeat
 const lease = seconds(5);
 const renewed: RouterAction = { kind: "renew-vip-lease", addresses: [vip], lease };
 
+function leaseGrantedAt(at: number): VipLease {
+  return { grantedAt: ms(at), duration: lease };
+}
+
 function added(addresses: readonly VirtualAddress[]): RouterAction {
   return { kind: "add-vip", addresses, lease };
 }
@@ -71,7 +85,7 @@ describe("RFC 5798 §6.4.1 Initialize", () => {
       sent(owner, 255),
       announced,
     ]);
-    expect(result.state).toEqual({ kind: "Master", config: owner, isHealthy: true, isLinkUp: true, adverTimer: ms(2000), garpRefreshTimer: undefined });
+    expect(result.state).toEqual({ kind: "Master", config: owner, isHealthy: true, isLinkUp: true, adverTimer: ms(2000), garpRefreshTimer: undefined, lease: leaseGrantedAt(1000) });
   });
 
   it("RFC 5798 §6.4.1 MUST: below 255 sets Master_Adver_Interval to Advertisement_Interval, arms Master_Down_Timer and becomes Backup", () => {
@@ -112,7 +126,7 @@ describe("RFC 5798 §6.4.2 Backup", () => {
       sent(config, 100),
       announced,
     ]);
-    expect(result.state).toEqual(aMaster({ adverTimer: ms(14609) }));
+    expect(result.state).toEqual(aMaster({ adverTimer: ms(14609), lease: leaseGrantedAt(13609) }));
   });
 
   it("RFC 5798 §6.4.2 MUST: a timer that fires before Master_Down_Timer changes nothing", () => {
@@ -191,7 +205,7 @@ describe("RFC 5798 §6.4.2 Backup", () => {
 describe("RFC 5798 §6.4.3 Master", () => {
   it("RFC 5798 §6.4.3 MUST: when Adver_Timer fires, send an advert and reset Adver_Timer", () => {
     const result = step(aMaster(), { kind: "timer-expired", now: ms(11003) });
-    expect(result).toEqual({ state: aMaster({ adverTimer: ms(12003) }), actions: [sent(config, 100), renewed] });
+    expect(result).toEqual({ state: aMaster({ adverTimer: ms(12003), lease: leaseGrantedAt(11003) }), actions: [sent(config, 100), renewed] });
   });
 
   it("Extension (not in RFC 5798), frozen Master: another Master heard with the Adver_Timer over 4 intervals overdue makes it step down, dropping the VIPs", () => {
@@ -213,7 +227,7 @@ describe("RFC 5798 §6.4.3 Master", () => {
 
   it("RFC 5798 §6.4.3 MUST: receiving priority 0 sends an advert and resets Adver_Timer", () => {
     const result = step(aMaster(), received(0, lowerPeer, 10500));
-    expect(result).toEqual({ state: aMaster({ adverTimer: ms(11500) }), actions: [sent(config, 100), renewed] });
+    expect(result).toEqual({ state: aMaster({ adverTimer: ms(11500) }), actions: [sent(config, 100)] });
   });
 
   it("RFC 5798 §6.4.3 MUST: a higher-priority advert makes the Master a Backup with the sender's interval", () => {
@@ -264,12 +278,12 @@ describe("RFC 5798 §6.4.3 Master", () => {
 
   it("RFC 9568 §6.4.3 MUST: a lower-priority advert is discarded and answered with an advert at once, and the VIPs are announced again", () => {
     const state = aMaster();
-    expect(step(state, received(50, higherPeer, 10500))).toEqual({ state: { ...state, assertedAt: ms(10500) }, actions: [sent(config, 100), announced, renewed] });
+    expect(step(state, received(50, higherPeer, 10500))).toEqual({ state: { ...state, assertedAt: ms(10500) }, actions: [sent(config, 100), announced] });
   });
 
   it("RFC 9568 §6.4.3 MUST: on equal priority a sender with a lower primary address is answered with an advert", () => {
     const state = aMaster();
-    expect(step(state, received(100, lowerPeer, 10500))).toEqual({ state: { ...state, assertedAt: ms(10500) }, actions: [sent(config, 100), announced, renewed] });
+    expect(step(state, received(100, lowerPeer, 10500))).toEqual({ state: { ...state, assertedAt: ms(10500) }, actions: [sent(config, 100), announced] });
   });
 
   it("RFC 9568 §6.4.3 (rate limit, extension): a flood of lower-priority adverts is answered once per advertisement interval", () => {
@@ -470,7 +484,7 @@ describe("Fault (extension, not in RFC 5798)", () => {
       sent(config, 100),
       { kind: "announce-vip", addresses: [vip], repeat: config.garp.repeat },
     ]);
-    expect(recovered.state).toEqual(aMaster({ adverTimer: ms(12000) }));
+    expect(recovered.state).toEqual(aMaster({ adverTimer: ms(12000), lease: leaseGrantedAt(11000) }));
   });
 
   it("Extension (not in RFC 5798), Fault hand-over: recovering after the successor spoke drops the VIPs and rejoins as Backup", () => {
@@ -552,14 +566,14 @@ describe("keepalived weight (negative)", () => {
   it("keepalived weight: an unhealthy Master advertises its lowered priority at once and stays Master", () => {
     const weighted = aConfig({ healthWeight: -30 });
     const result = step(aMaster({ config: weighted }), { kind: "health-changed", now: ms(10500), isHealthy: false });
-    expect(result).toEqual({ state: aMaster({ config: weighted, isHealthy: false, adverTimer: ms(11500) }), actions: [sent(weighted, 70), renewed] });
+    expect(result).toEqual({ state: aMaster({ config: weighted, isHealthy: false, adverTimer: ms(11500) }), actions: [sent(weighted, 70)] });
   });
 
   it("keepalived weight: the effective priority is clamped to 1..254", () => {
     const low = aConfig({ priority: 20, healthWeight: -100 });
-    expect(step(aMaster({ config: low }), { kind: "health-changed", now: ms(10500), isHealthy: false }).actions).toEqual([sent(low, 1), renewed]);
+    expect(step(aMaster({ config: low }), { kind: "health-changed", now: ms(10500), isHealthy: false }).actions).toEqual([sent(low, 1)]);
     const owner = aConfig({ priority: 255, healthWeight: -1 });
-    expect(step(aMaster({ config: owner }), { kind: "health-changed", now: ms(10500), isHealthy: false }).actions).toEqual([sent(owner, 254), renewed]);
+    expect(step(aMaster({ config: owner }), { kind: "health-changed", now: ms(10500), isHealthy: false }).actions).toEqual([sent(owner, 254)]);
   });
 });
 
@@ -567,7 +581,7 @@ describe("config-changed, applied live", () => {
   it("RFC 5798 §6.4.3 MUST: a Master whose priority is lowered stays Master until it hears a higher advert", () => {
     const lower = aConfig({ priority: 50 });
     const result = step(aMaster(), { kind: "config-changed", now: ms(10500), config: lower });
-    expect(result).toEqual({ state: aMaster({ config: lower, adverTimer: ms(11500) }), actions: [sent(lower, 50), renewed] });
+    expect(result).toEqual({ state: aMaster({ config: lower, adverTimer: ms(11500) }), actions: [sent(lower, 50)] });
   });
 
   it("Extension (not in RFC 5798), config-changed: a Master adds and removes only the addresses that changed and announces the new ones", () => {

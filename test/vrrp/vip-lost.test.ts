@@ -6,7 +6,8 @@ import { centiseconds, milliseconds as ms, seconds } from "../../src/vrrp/units.
 
 const vip = { address: "2001:db8::150", prefixLength: 64 };
 const config = aRouterConfig({ family: "ipv6", primaryAddress: "fe80::11", addresses: [vip, { address: "2001:db8::151", prefixLength: 64 }] });
-const master: MasterState = { kind: "Master", config, isHealthy: true, isLinkUp: true, adverTimer: ms(11_000), garpRefreshTimer: undefined, assertedAt: undefined };
+const master: MasterState = { kind: "Master", config, isHealthy: true, isLinkUp: true, adverTimer: ms(11_000), garpRefreshTimer: undefined, assertedAt: undefined,
+  lease: { grantedAt: ms(10_000), duration: seconds(5) } };
 
 describe("a VIP lost behind the router's back (extension, not in RFC 5798)", () => {
   it("RFC 5798 §6.4.1/§6.4.3: a Master puts a lost VIP back and announces it as on becoming Master, whatever its spelling", () => {
