@@ -8,8 +8,6 @@ import type { AddressFamily } from "../vrrp/advertisement.js";
 import type { ReceivedDatagram } from "../vrrp/receive.js";
 import type { Milliseconds, Seconds } from "../vrrp/units.js";
 
-export type IpFamily = AddressFamily;
-
 /** Whether a call did its job; on failure, a kebab-case code to act on and a detail for the log. */
 export type Outcome<Code extends string> =
   | { readonly ok: true }
@@ -22,7 +20,7 @@ export type OutcomeWithValue<T, Code extends string> =
 
 /** An address with its prefix, as it sits on an interface. */
 export interface InterfaceAddress {
-  readonly family: IpFamily;
+  readonly family: AddressFamily;
   readonly address: string;
   readonly prefixLength: number;
 }
@@ -31,7 +29,7 @@ export type SetupFailure = "permission-denied" | "no-such-interface" | "vrid-in-
 
 // ---- VRRP advertisements (RFC 5798 §5.1) ----
 
-export type { ReceivedDatagram };
+export type { AddressFamily, ReceivedDatagram };
 
 export type SendFailure = "not-started" | "unreachable" | "failed";
 

@@ -1,6 +1,6 @@
 import { parseDuration } from "../api/v1alpha1/duration.js";
 import { parseIpAddress, parseVipAddress } from "../api/v1alpha1/ip.js";
-import { addressFamilyOf, priorityOf, type HaVipSpec } from "../api/v1alpha1/schema.js";
+import { addressFamilyOf, advertisementIntervalOf, priorityOf, type HaVipSpec } from "../api/v1alpha1/schema.js";
 import { formatAddress, isLinkLocalAddress, parseAddress } from "../vrrp/codec.js";
 import { checkRouterConfig, type RouterConfig } from "../vrrp/config.js";
 import { computeMasterDownInterval } from "../vrrp/timers.js";
@@ -88,7 +88,7 @@ function advertSource(located: string, peers: readonly string[], ownAddresses: r
 
 /** Builds the state machine's configuration for one node from a validated spec. */
 export function routerConfigFromSpec(spec: HaVipSpec, context: NodeContext): RouterConfigResult {
-  const family = addressFamilyOf(spec) === 4 ? "ipv4" : "ipv6";
+  const family = addressFamilyOf(spec);
   const own = new Set(context.ownAddresses.map((text) => parseIpAddress(text)?.address ?? text));
   const peers =
     spec.transport.mode === "Multicast"
@@ -109,7 +109,7 @@ export function routerConfigFromSpec(spec: HaVipSpec, context: NodeContext): Rou
     priority: priorityOf(spec, context.node),
     addresses,
     primaryAddress,
-    advertisementInterval: millisecondsToCentiseconds(milliseconds(parseDuration(spec.advertisementInterval))),
+    advertisementInterval: millisecondsToCentiseconds(milliseconds(parseDuration(advertisementIntervalOf(spec)))),
     preemption: {
       mode: spec.preemption.mode === "Always" ? "always" : spec.preemption.mode === "Never" ? "never" : "delayed",
       delay: milliseconds(spec.preemption.delay === undefined ? 0 : parseDuration(spec.preemption.delay)),

@@ -19,18 +19,18 @@ import { RawSocketPool } from "./adapters/raw-transport.js";
 import { createVipManager, type VipBackend } from "./adapters/vips.js";
 import { HealthMonitor } from "./health-monitor.js";
 import { AgentMetrics, type RouterMetrics } from "./metrics.js";
-import type { IpFamily, NeighborAnnouncer, VipManager } from "./ports.js";
+import type { AddressFamily, NeighborAnnouncer, VipManager } from "./ports.js";
 import { AgentRuntime } from "./runtime.js";
 
 /** The interface a router runs on: its name, the address family, the advert source and every address the node holds. */
 export interface VrrpInterface {
   readonly ifname: string;
-  readonly family: IpFamily;
+  readonly family: AddressFamily;
   readonly primary: string;
   readonly ownAddresses: readonly string[];
 }
 
-async function defaultInterface(family: IpFamily): Promise<string> {
+async function defaultInterface(family: AddressFamily): Promise<string> {
   const ifname = await withRtNetlink(async (rt) => {
     const candidate = (await allAddresses(rt)).find((address) => address.family === family && !address.isLinkLocal && address.address !== "127.0.0.1" && address.address !== "::1");
     if (candidate === undefined) return undefined;
@@ -52,7 +52,7 @@ async function interfaceHolding(nodeAddress: string): Promise<string> {
  * status.hostIP), else the first with a global address. "First" is a guess that a CNI bridge (cni0) can win.
  */
 export async function findVrrpInterface(spec: HaVipSpec, nodeAddress?: string): Promise<VrrpInterface> {
-  const family: IpFamily = addressFamilyOf(spec) === 4 ? "ipv4" : "ipv6";
+  const family = addressFamilyOf(spec);
   const ifname = spec.interface ?? (nodeAddress === undefined ? await defaultInterface(family) : await interfaceHolding(nodeAddress));
   // RFC 5798 §5.1.2.1: IPv6 adverts come from the link-local address.
   const primary = await primaryAddress(ifname, family, family === "ipv6" ? "link" : "global");

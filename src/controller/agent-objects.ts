@@ -4,7 +4,7 @@
 // itself, so the pod template holds only what placement and the kubelet need.
 import { createHash } from "node:crypto";
 import type { V1DaemonSet, V1NodeSelectorTerm, V1Role, V1RoleBinding, V1Toleration } from "@kubernetes/client-node";
-import { HAVIP_API_VERSION, HAVIP_KIND, parseDuration, type HaVipSpec } from "../api/v1alpha1/index.js";
+import { HAVIP_API_VERSION, HAVIP_KIND, advertisementIntervalOf, parseDuration, type HaVipSpec } from "../api/v1alpha1/index.js";
 import { passwordAccessName } from "./names.js";
 
 /** Label on every agent object: the DaemonSet's name, or the resource a password Role belongs to. */
@@ -24,7 +24,7 @@ const GRACE_MARGIN_SECONDS = 5;
 const MIN_GRACE_SECONDS = 10;
 
 export function terminationGraceSeconds(spec: HaVipSpec): number {
-  const handoverSeconds = Math.ceil((HANDOVER_INTERVALS * parseDuration(spec.advertisementInterval)) / 1000);
+  const handoverSeconds = Math.ceil((HANDOVER_INTERVALS * parseDuration(advertisementIntervalOf(spec))) / 1000);
   return Math.max(MIN_GRACE_SECONDS, handoverSeconds + GRACE_MARGIN_SECONDS);
 }
 

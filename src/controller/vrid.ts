@@ -2,7 +2,7 @@
 // (RFC 5798 §5.2.3), separately per address family (§7.3: IPv4 and IPv6 routers are distinct). The controller cannot
 // see which nodes share a LAN, so an allocated VRID is unique per family in the whole cluster, whatever the node sets;
 // two spec VRIDs that clash are an error on shared nodes and a warning otherwise. Addresses collide cluster-wide.
-import { addressFamilyOf, ConditionReason, parseVipAddress, type HaVipSpec } from "../api/v1alpha1/index.js";
+import { addressFamilyOf, ConditionReason, familyName, parseVipAddress, type HaVipSpec } from "../api/v1alpha1/index.js";
 import { keyOf, type PeerResource } from "./plan-inputs.js";
 
 /** RFC 5798 §5.2.3: VRID is 1..255. */
@@ -136,7 +136,7 @@ export function decideVrid(mine: Claim, others: readonly Claim[]): VridDecision 
         reason: ConditionReason.VirtualRouterIDsExhausted,
         other: "",
         message:
-          `all ${MAX_VRID - MIN_VRID + 1} IPv${family} VRIDs are taken by other HighAvailabilityVIPs, the cluster's limit: an allocated VRID is unique ` +
+          `all ${MAX_VRID - MIN_VRID + 1} ${familyName(family)} VRIDs are taken by other HighAvailabilityVIPs, the cluster's limit: an allocated VRID is unique ` +
           `per address family because the controller cannot see which nodes share a LAN; delete a HighAvailabilityVIP you no longer need, ` +
           `or set spec.virtualRouterID to one that a resource on another LAN sets in its spec`,
       });

@@ -18,7 +18,7 @@ export const VRRP_TTL = 255;
  * RFC 3768 §5.3.6. Type 1 is keepalived's `auth_type PASS`. The 8-byte field is kept as bytes: the comparison
  * with the configured password is byte for byte, and a password is not necessarily text.
  */
-export type Authentication =
+export type AdvertAuthentication =
   | { readonly type: "none" }
   | { readonly type: "simple-password"; readonly data: Uint8Array };
 
@@ -32,7 +32,7 @@ export interface AdvertisementV2 {
   /** RFC 3768 §5.3.7 */
   readonly adverInterval: Seconds;
   /** RFC 3768 §5.3.6 */
-  readonly authentication: Authentication;
+  readonly authentication: AdvertAuthentication;
   /** RFC 3768 §5.3.9, in text form (dotted quad). */
   readonly addresses: readonly string[];
 }

@@ -1,7 +1,7 @@
 // Wire format of VRRP advertisements (RFC 5798 §5, RFC 3768 §5) and of the IPv4 header a raw socket hands us.
 // Byte order lives here and nowhere else. Decoding is total: any byte string yields a value or a DecodeError.
 
-import type { AddressFamily, Advertisement, AdvertisementV2, AdvertisementV3, Authentication, VrrpVersion } from "./advertisement.js";
+import type { AddressFamily, Advertisement, AdvertisementV2, AdvertisementV3, AdvertAuthentication, VrrpVersion } from "./advertisement.js";
 import { VRRP_PROTOCOL, VRRP_TTL } from "./advertisement.js";
 import { internetChecksum, ipv4PseudoHeader, ipv6PseudoHeader } from "./checksum.js";
 import { centiseconds, seconds } from "./units.js";
@@ -307,7 +307,7 @@ export function decodeAdvertisement(bytes: Uint8Array, ctx: DecodeContext): Deco
     }
     const interval = bytes[5] ?? 0;
     if (interval === 0) return fail({ code: "bad-interval", actual: 0, offset: 5, rfc: "3768 §5.3.7" });
-    const authentication: Authentication =
+    const authentication: AdvertAuthentication =
       authType === AUTH_NONE ? { type: "none" } : { type: "simple-password", data: bytes.slice(required - V2_AUTH_LENGTH, required) };
     const value: AdvertisementV2 = { version: 2, vrid, priority, adverInterval: seconds(interval), authentication, addresses };
     return { ok: true, value, bytesRead: required };

@@ -23,7 +23,7 @@ export interface VirtualAddress {
  */
 export type PreemptMode = "always" | "never" | "delayed";
 
-export interface Preemption {
+export interface PreemptionConfig {
   readonly mode: PreemptMode;
   /** Used by "delayed" only. */
   readonly delay: Milliseconds;
@@ -50,7 +50,7 @@ export interface RouterConfig {
   readonly primaryAddress: string;
   /** RFC 5798 §6.1 Advertisement_Interval: v3 1..4095 cs; v2 whole seconds (multiples of 100 cs, 1..255 s). */
   readonly advertisementInterval: Centiseconds;
-  readonly preemption: Preemption;
+  readonly preemption: PreemptionConfig;
   /** Unicast peers (keepalived `unicast_peer`). Empty: multicast to 224.0.0.18 / ff02::12. */
   readonly peers: readonly string[];
   /**

@@ -38,3 +38,19 @@ describe("routerConfigFromSpec: the primary address is the source of this router
     expect(result).toMatchObject({ ok: true, config: { primaryAddress: "10.77.0.11" } });
   });
 });
+
+describe("routerConfigFromSpec: the advertisement interval a spec leaves out", () => {
+  it("RFC 5798 §6.1: VRRPv3 advertises every 250 ms, so a Backup's Master_Down_Interval stays under 1 s at any priority", () => {
+    const result = configFor({});
+    expect(result).toMatchObject({ ok: true, config: { advertisementInterval: 25 } });
+  });
+
+  it("RFC 3768 §5.3.7: VRRPv2 counts whole seconds, so it advertises every second", () => {
+    const result = configFor({ addresses: ["10.77.0.200/24"], vrrpVersion: 2 }, { primaryAddress: "10.77.0.11" });
+    expect(result).toMatchObject({ ok: true, config: { advertisementInterval: 100 } });
+  });
+
+  it("a written interval wins over the default", () => {
+    expect(configFor({ advertisementInterval: "1s" })).toMatchObject({ ok: true, config: { advertisementInterval: 100 } });
+  });
+});

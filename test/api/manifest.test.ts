@@ -35,7 +35,7 @@ describe("loadHaVipManifests", () => {
 
   it("fills in defaults", () => {
     const result = loadHaVipManifest(manifest("  addresses: [10.77.0.200]\n"));
-    expect(result.ok && result.value.spec).toMatchObject({ vrrpVersion: 3, advertisementInterval: "1s", transport: { mode: "Unicast" } });
+    expect(result.ok && result.value.spec).toMatchObject({ vrrpVersion: 3, transport: { mode: "Unicast" } });
   });
 
   it("names the field of a spec error", () => {

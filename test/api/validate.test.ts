@@ -41,7 +41,6 @@ describe("defaults", () => {
     const expected: HaVipSpec = {
       addresses: ["10.77.0.200/24"],
       vrrpVersion: 3,
-      advertisementInterval: "1s",
       preemption: { mode: "Always" },
       nodes: { tolerations: [], priorities: [] },
       transport: { mode: "Unicast", peers: [] },
@@ -156,6 +155,6 @@ describe("helpers on a validated spec", () => {
   });
 
   it("addressFamilyOf tells IPv6 from IPv4", () => {
-    expect(spec.ok && addressFamilyOf(spec.value)).toBe(6);
+    expect(spec.ok && addressFamilyOf(spec.value)).toBe("ipv6");
   });
 });

@@ -1,10 +1,11 @@
 import { rt as rtStructs, type RtNetlinkSocket } from "netlink";
 import { formatAddress } from "../../vrrp/codec.js";
 import type { AddressWatcher, InterfaceAddress, Outcome, SetupFailure } from "../ports.js";
-import { familyOf } from "./ip-address.js";
 import { subscribeToLink } from "./interfaces.js";
 
 const RTM_DELADDR = 21;
+const AF_INET = 2;
+const AF_INET6 = 10;
 
 /** Addresses leaving the interface, from rtnetlink RTNLGRP_IPV4_IFADDR / RTNLGRP_IPV6_IFADDR notifications. */
 export class NetlinkAddressWatcher implements AddressWatcher {
@@ -23,9 +24,8 @@ export class NetlinkAddressWatcher implements AddressWatcher {
         const { data, attrs } = rtStructs.parseAddressMessage(message.data);
         const bytes = attrs.local ?? attrs.address;
         if (data.index !== link.index || bytes === undefined || data.prefixlen === undefined) continue;
-        const address = formatAddress(bytes);
-        const family = familyOf(address);
-        if (family !== undefined) onRemoved({ family, address, prefixLength: data.prefixlen });
+        if (data.family !== AF_INET && data.family !== AF_INET6) continue;
+        onRemoved({ family: data.family === AF_INET ? "ipv4" : "ipv6", address: formatAddress(bytes), prefixLength: data.prefixlen });
       }
     });
     this.rt = rt;

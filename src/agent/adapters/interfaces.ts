@@ -1,7 +1,7 @@
 import { createRtNetlink, type RtNetlinkSocket } from "netlink";
-import type { InterfaceAddress, IpFamily, SetupFailure, OutcomeWithValue } from "../ports.js";
-import { formatAddress, parseAddress } from "../../vrrp/codec.js";
-import { familyOf } from "./ip-address.js";
+import type { InterfaceAddress, AddressFamily, SetupFailure, OutcomeWithValue } from "../ports.js";
+import { formatAddress } from "../../vrrp/codec.js";
+import { parseIpAddress } from "../../api/v1alpha1/ip.js";
 import { describe, errnoName, setupFailureOf } from "./netlink-errors.js";
 
 // One-shot interface queries over rtnetlink, in the network namespace of this process.
@@ -12,7 +12,7 @@ export interface LinkInfo {
   readonly isUp: boolean;
 }
 
-const familyNumber: Record<IpFamily, number> = { ipv4: 2, ipv6: 10 };
+const familyNumber: Record<AddressFamily, number> = { ipv4: 2, ipv6: 10 };
 
 export async function withRtNetlink<T>(use: (rt: RtNetlinkSocket) => Promise<T>): Promise<T> {
   const rt = createRtNetlink();
@@ -86,8 +86,7 @@ export async function allAddresses(rt: RtNetlinkSocket): Promise<readonly Indexe
     if (bytes === undefined || index === undefined || prefixlen === undefined) return [];
     if (family !== familyNumber.ipv4 && family !== familyNumber.ipv6) return [];
     const address = formatAddress(bytes);
-    const addressFamily = familyOf(address);
-    if (addressFamily === undefined) return [];
+    const addressFamily: AddressFamily = family === familyNumber.ipv4 ? "ipv4" : "ipv6";
     const isSecondary = flags?.secondary === true || message.attrs.flags?.secondary === true;
     // RT_SCOPE_LINK = 253
     const createdAt = message.attrs.cacheInfo?.cstamp ?? 0;
@@ -120,7 +119,7 @@ export async function interfaceFor(address: string): Promise<OutcomeWithValue<st
  */
 export async function primaryAddress(
   ifname: string,
-  family: IpFamily,
+  family: AddressFamily,
   scope: "global" | "link" = "global",
 ): Promise<OutcomeWithValue<string, SetupFailure>> {
   try {
@@ -145,7 +144,5 @@ export async function primaryAddress(
 }
 
 function addressTextOf(address: string): string {
-  const family = familyOf(address);
-  const bytes = family === undefined ? undefined : parseAddress(address, family);
-  return bytes === undefined ? address : formatAddress(bytes);
+  return parseIpAddress(address)?.address ?? address;
 }

@@ -5,7 +5,7 @@ import { createInterface } from "node:readline";
 import { AddressFamily, createSocket, type Socket } from "raw-socket";
 import { parseAddress } from "../../vrrp/codec.js";
 import type { NeighborAnnouncer, Outcome, SetupFailure } from "../ports.js";
-import { familyOf } from "./ip-address.js";
+import { parseIpAddress } from "../../api/v1alpha1/ip.js";
 import { linkInfo } from "./interfaces.js";
 import { encodeUnsolicitedNa } from "./neighbor-advert.js";
 
@@ -78,7 +78,7 @@ export class SystemNeighborAnnouncer implements NeighborAnnouncer {
   }
 
   announce(address: string, ifname: string): Promise<Outcome<SetupFailure>> {
-    const family = familyOf(address);
+    const family = parseIpAddress(address)?.family;
     if (family === undefined) return Promise.resolve({ ok: false, code: "failed", detail: `not an address: ${address}` });
     return family === "ipv4" ? this.#garp.announce(address, ifname) : advertiseNeighbor(address, ifname);
   }

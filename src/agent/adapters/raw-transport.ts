@@ -1,7 +1,7 @@
-import { AddressFamily, createSocket, type Socket } from "raw-socket";
-import type { AdvertTransport, IpFamily, Outcome, ReceivedDatagram, SendFailure, SetupFailure, OutcomeWithValue } from "../ports.js";
+import { AddressFamily as SocketFamily, createSocket, type Socket } from "raw-socket";
+import type { AddressFamily } from "../../vrrp/advertisement.js";
+import type { AdvertTransport, Outcome, ReceivedDatagram, SendFailure, SetupFailure, OutcomeWithValue } from "../ports.js";
 import { parseAddress, peekVirtualRouterId } from "../../vrrp/codec.js";
-import { withZone } from "./ip-address.js";
 import { linkInfo } from "./interfaces.js";
 
 // Socket levels and options from <netinet/in.h>, <linux/in6.h> and <asm-generic/socket.h>.
@@ -22,12 +22,12 @@ const IPV6_MULTICAST_LOOP = 19;
 const IPV6_ADD_MEMBERSHIP = 20;
 
 const VRRP_PROTOCOL = 112; // RFC 5798 §5.1.1.4
-const VRRP_GROUP: Readonly<Record<IpFamily, string>> = { ipv4: "224.0.0.18", ipv6: "ff02::12" }; // RFC 5798 §5.1.1.2, §5.1.2.2
+const VRRP_GROUP: Readonly<Record<AddressFamily, string>> = { ipv4: "224.0.0.18", ipv6: "ff02::12" }; // RFC 5798 §5.1.1.2, §5.1.2.2
 const REQUIRED_HOPS = 255; // RFC 5798 §5.1.1.3, §5.1.2.3
 const VRRP_CHECKSUM_OFFSET = 6; // RFC 5798 §5.2.8
 
 export interface RawTransportOptions {
-  readonly family: IpFamily;
+  readonly family: AddressFamily;
   readonly ifname: string;
   /** The virtual router this transport serves: it hears only datagrams for this VRID. */
   readonly vrid: number;
@@ -100,14 +100,14 @@ export class RawSocketPool {
     this.#sockets.delete(`${options.ifname}/${options.family}`);
   }
 
-  async #open(family: IpFamily, ifname: string): Promise<OutcomeWithValue<SharedSocket, SetupFailure>> {
+  async #open(family: AddressFamily, ifname: string): Promise<OutcomeWithValue<SharedSocket, SetupFailure>> {
     const link = await linkInfo(ifname);
     if (!link.ok) return link;
     let socket: Socket | undefined;
     try {
       socket = createSocket({
         protocol: VRRP_PROTOCOL,
-        addressFamily: family === "ipv4" ? AddressFamily.IPv4 : AddressFamily.IPv6,
+        addressFamily: family === "ipv4" ? SocketFamily.IPv4 : SocketFamily.IPv6,
       });
       socket.setOption(SOL_SOCKET, SO_BINDTODEVICE, Buffer.from(ifname), ifname.length);
       if (family === "ipv4") configureIpv4(socket, link.value.index);
@@ -176,7 +176,7 @@ class RawAdvertTransport implements AdvertTransport {
   }
 }
 
-function joinGroup(socket: Socket, family: IpFamily, ifindex: number): void {
+function joinGroup(socket: Socket, family: AddressFamily, ifindex: number): void {
   if (family === "ipv4") {
     const mreqn = ipMreqn(ifindex);
     mreqn.set(groupBytes("ipv4"), 0);
@@ -209,7 +209,7 @@ function configureIpv6(socket: Socket, ifindex: number): void {
   socket.setOption(IPPROTO_IPV6, IPV6_CHECKSUM, VRRP_CHECKSUM_OFFSET);
 }
 
-function groupBytes(family: IpFamily): Uint8Array {
+function groupBytes(family: AddressFamily): Uint8Array {
   return parseAddress(VRRP_GROUP[family], family) ?? new Uint8Array(family === "ipv4" ? 4 : 16);
 }
 
@@ -222,4 +222,11 @@ function ipMreqn(ifindex: number): Buffer {
 /** A C `int` in the host's byte order, as socket option structs hold it. */
 function nativeInt(value: number): Uint8Array {
   return new Uint8Array(Int32Array.of(value).buffer);
+}
+
+/** Link-local destinations need the interface as their zone for sendto(). */
+function withZone(address: string, ifname: string): string {
+  const lower = address.toLowerCase();
+  const isLinkScoped = lower.startsWith("fe80:") || lower.startsWith("ff02:");
+  return isLinkScoped && !address.includes("%") ? `${address}%${ifname}` : address;
 }

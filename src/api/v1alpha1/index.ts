@@ -12,6 +12,7 @@ export {
   MAX_NODES,
   MAX_PEERS,
   addressFamilyOf,
+  advertisementIntervalOf,
   conditionSchema,
   describeAddressProblem,
   haVipSpecSchema,
@@ -49,8 +50,8 @@ export type {
 } from "./schema.js";
 export { ConditionReason, ConditionType } from "./condition-types-and-reasons.js";
 export { DURATION_MAX_LENGTH, DURATION_PATTERN, formatDuration, isDuration, parseDuration } from "./duration.js";
-export { ADDRESS_MAX_LENGTH, hasHostBits, isInNetwork, parseIpAddress, parseIpAddressList, parseVipAddress } from "./ip.js";
-export type { IpAddress, IpFamily, VipAddress } from "./ip.js";
+export { ADDRESS_MAX_LENGTH, familyName, hasHostBits, hostPrefixLength, isInNetwork, parseIpAddress, parseIpAddressList, parseVipAddress } from "./ip.js";
+export type { AddressFamily, IpAddress, VipAddress } from "./ip.js";
 export {
   formatIssues,
   formatPath,

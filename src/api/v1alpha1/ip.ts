@@ -1,12 +1,25 @@
 import { isIPv4, isIPv6 } from "node:net";
 
-/** IP version of an address; a VRRP router carries one (RFC 5798 §5.2.9, "IPvX Address(es)"). */
-export type IpFamily = 4 | 6;
+/**
+ * The family of an address; a VRRP router carries one (RFC 5798 §5.2.9, "IPvX Address(es)"). Spelt as src/vrrp spells
+ * its AddressFamily: neither layer imports the other, and the agent hands one to the other unchanged.
+ */
+export type AddressFamily = "ipv4" | "ipv6";
+
+/** "IPv4" or "IPv6", for messages. */
+export function familyName(family: AddressFamily): string {
+  return family === "ipv4" ? "IPv4" : "IPv6";
+}
+
+/** The width of an address of the family, the longest prefix. */
+export function hostPrefixLength(family: AddressFamily): number {
+  return family === "ipv4" ? 32 : 128;
+}
 
 /** An IP address in canonical text (IPv6 compressed, lower case) and its family. */
 export interface IpAddress {
   readonly address: string;
-  readonly family: IpFamily;
+  readonly family: AddressFamily;
 }
 
 /** A virtual address as written in `spec.addresses`, split into its parts. */
@@ -24,12 +37,12 @@ export const ADDRESS_MAX_LENGTH = 43;
  * ("::ffff:192.0.2.1"), no leading zeros in IPv4 octets. Returns undefined for anything else.
  */
 export function parseIpAddress(text: string): IpAddress | undefined {
-  if (isIPv4(text)) return { address: text, family: 4 };
+  if (isIPv4(text)) return { address: text, family: "ipv4" };
   if (!isIPv6(text) || text.includes("%")) return undefined;
   // The WHATWG URL parser writes IPv6 in the RFC 5952 canonical form, so equal addresses compare equal as text.
   const canonical = new URL(`http://[${text}]/`).hostname.slice(1, -1);
   if (/^::ffff:[0-9a-f]{1,4}:[0-9a-f]{1,4}$/.test(canonical)) return undefined;
-  return { address: canonical, family: 6 };
+  return { address: canonical, family: "ipv6" };
 }
 
 /** Parses "192.0.2.10", "192.0.2.10/24", "2001:db8::10" or "2001:db8::10/64". Host bits may be set. */
@@ -37,7 +50,7 @@ export function parseVipAddress(text: string): VipAddress | undefined {
   const slash = text.indexOf("/");
   const ip = parseIpAddress(slash === -1 ? text : text.slice(0, slash));
   if (ip === undefined) return undefined;
-  const hostPrefix = ip.family === 4 ? 32 : 128;
+  const hostPrefix = hostPrefixLength(ip.family);
   if (slash === -1) return { ...ip, prefixLength: hostPrefix, hasPrefix: false };
   const prefixText = text.slice(slash + 1);
   if (!/^(?:0|[1-9][0-9]{0,2})$/.test(prefixText)) return undefined;
@@ -54,7 +67,7 @@ export function parseIpAddressList(text: string): { readonly addresses: readonly
 
 /** The address as an unsigned integer of 32 (IPv4) or 128 (IPv6) bits. */
 function addressBits(ip: IpAddress): bigint {
-  if (ip.family === 4) return ip.address.split(".").reduce((bits, octet) => (bits << 8n) | BigInt(Number(octet)), 0n);
+  if (ip.family === "ipv4") return ip.address.split(".").reduce((bits, octet) => (bits << 8n) | BigInt(Number(octet)), 0n);
   // Canonical IPv6 text has hex groups only (parseIpAddress writes no dotted tail) and at most one "::".
   const [head = "", tail] = ip.address.split("::");
   const groupsOf = (text: string): string[] => (text === "" ? [] : text.split(":"));
@@ -63,8 +76,8 @@ function addressBits(ip: IpAddress): bigint {
   return groups.reduce((bits, group) => (bits << 16n) | BigInt(Number.parseInt(group, 16)), 0n);
 }
 
-function prefixMask(family: IpFamily, prefixLength: number): bigint {
-  const width = BigInt(family === 4 ? 32 : 128);
+function prefixMask(family: AddressFamily, prefixLength: number): bigint {
+  const width = BigInt(hostPrefixLength(family));
   return ((1n << width) - 1n) ^ ((1n << (width - BigInt(prefixLength))) - 1n);
 }
 

@@ -3,7 +3,7 @@
 // a pool admits all of it (src/controller/admission.ts). Cluster-scoped, like MetalLB's IPAddressPool, so a namespace's
 // users cannot grant themselves addresses. As in schema.ts, each cross-field rule is a zod refinement and a CEL rule.
 import { z } from "zod";
-import { ADDRESS_MAX_LENGTH, hasHostBits, parseVipAddress } from "./ip.js";
+import { ADDRESS_MAX_LENGTH, hasHostBits, hostPrefixLength, parseVipAddress } from "./ip.js";
 import { HAVIP_GROUP, HAVIP_KIND, HAVIP_VERSION, cel, describeAddressProblem, interfaceName, labelSelector, quote } from "./schema.js";
 
 export const POOL_KIND = "VIPAddressPool";
@@ -32,7 +32,7 @@ const poolAddress = z
     // A range written with host bits usually means a typo in the prefix; say which range it would be.
     const network = parseVipAddress(text);
     if (network !== undefined && hasHostBits(network)) {
-      ctx.addIssue({ code: "custom", message: `${quote(text)} has bits set past its /${network.prefixLength} prefix; write the range's first address, or /${network.family === 4 ? 32 : 128} for one address`, input: text });
+      ctx.addIssue({ code: "custom", message: `${quote(text)} has bits set past its /${network.prefixLength} prefix; write the range's first address, or /${hostPrefixLength(network.family)} for one address`, input: text });
     }
   })
   .meta(

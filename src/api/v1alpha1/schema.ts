@@ -4,7 +4,7 @@
 // checks that both reject the same specs). Where the shape departs from its design: docs/design-notes/api-v1alpha1.md.
 import { z } from "zod";
 import { DURATION_MAX_LENGTH, DURATION_PATTERN, formatDuration, isDuration, parseDuration } from "./duration.js";
-import { ADDRESS_MAX_LENGTH, parseIpAddress, parseVipAddress, type IpFamily } from "./ip.js";
+import { ADDRESS_MAX_LENGTH, familyName, hostPrefixLength, parseIpAddress, parseVipAddress, type AddressFamily } from "./ip.js";
 
 export const HAVIP_GROUP = "ha-nginx.io";
 export const HAVIP_VERSION = "v1alpha1";
@@ -92,7 +92,7 @@ export function describeAddressProblem(text: string, isPrefixAllowed: boolean): 
     return `${quote(text)} is not an IP address; write e.g. ${isPrefixAllowed ? "192.0.2.10/24 or 2001:db8::10/64" : "192.0.2.11 or 2001:db8::11"}`;
   }
   if (parseVipAddress(text) === undefined) {
-    return `${quote(text)} has an invalid prefix length; use /0../${ip.family === 4 ? 32 : 128} for IPv${ip.family}, or no prefix`;
+    return `${quote(text)} has an invalid prefix length; use /0../${hostPrefixLength(ip.family)} for ${familyName(ip.family)}, or no prefix`;
   }
   return undefined;
 }
@@ -360,6 +360,16 @@ const V2_MAX_INTERVAL_MS = 255_000;
 const V3_MIN_INTERVAL_MS = 10; // RFC 5798 §5.2.7: Max Adver Int is 12 bits of centiseconds
 const V3_MAX_INTERVAL_MS = 40_950;
 
+/**
+ * The interval a spec without one gets. Under VRRPv3 a Backup notices a silent Master after 3 × 250 ms + Skew_Time,
+ * within 1 s at any priority; VRRPv2 counts whole seconds.
+ */
+const DEFAULT_ADVERTISEMENT_INTERVAL = { 2: "1s", 3: "250ms" } as const;
+
+export function advertisementIntervalOf(spec: { readonly vrrpVersion: 2 | 3; readonly advertisementInterval?: string | undefined }): string {
+  return spec.advertisementInterval ?? DEFAULT_ADVERTISEMENT_INTERVAL[spec.vrrpVersion];
+}
+
 /** Why `advertisementInterval` does not fit `vrrpVersion`, with the fix; undefined when it fits. */
 function describeIntervalProblem(version: 2 | 3, text: string): string | undefined {
   if (!isDuration(text)) return undefined;
@@ -416,8 +426,11 @@ export const haVipSpecSchema = z
       .default(3)
       .describe("3 (RFC 5798, default) or 2 (RFC 3768, IPv4 only, for old peers)."),
     advertisementInterval: durationText
-      .default("1s")
-      .describe("Advertisement interval. VRRPv3: 10ms..40.95s in 10ms steps. VRRPv2: whole seconds 1s..255s."),
+      .optional()
+      .describe(
+        "Advertisement interval. VRRPv3: 10ms..40.95s in 10ms steps, default 250ms, so a silent Master is replaced within " +
+          "1 s. VRRPv2: whole seconds 1s..255s, default 1s.",
+      ),
     preemption: preemptionSchema.prefault({}),
     nodes: nodesSchema.prefault({}),
     transport: transportSchema.prefault({}),
@@ -449,10 +462,10 @@ export const haVipSpecSchema = z
         message: `${quote(spec.addresses[index])} repeats the address of spec.addresses[${first}]; remove the duplicate`,
       });
     });
-    if (spec.vrrpVersion === 2 && families.has(6)) {
+    if (spec.vrrpVersion === 2 && families.has("ipv6")) {
       ctx.addIssue({ code: "custom", path: ["vrrpVersion"], message: "VRRPv2 carries only IPv4 (RFC 3768); use vrrpVersion: 3 for IPv6 addresses" });
     }
-    const intervalProblem = describeIntervalProblem(spec.vrrpVersion, spec.advertisementInterval);
+    const intervalProblem = describeIntervalProblem(spec.vrrpVersion, advertisementIntervalOf(spec));
     if (intervalProblem !== undefined) ctx.addIssue({ code: "custom", path: ["advertisementInterval"], message: intervalProblem });
     if (spec.authentication !== undefined && spec.vrrpVersion !== 2) {
       ctx.addIssue({
@@ -469,7 +482,7 @@ export const haVipSpecSchema = z
           ctx.addIssue({
             code: "custom",
             path: ["transport", "peers", index],
-            message: `${quote(peer)} is IPv${peerFamily} but spec.addresses are IPv${family}; use IPv${family} peers`,
+            message: `${quote(peer)} is ${familyName(peerFamily)} but spec.addresses are ${familyName(family)}; use ${familyName(family)} peers`,
           });
         }
       });
@@ -489,14 +502,14 @@ export const haVipSpecSchema = z
       },
       {
         rule:
-          "self.vrrpVersion == 3 || (duration(self.advertisementInterval).getMilliseconds() % 1000 == 0 && " +
+          "self.vrrpVersion == 3 || !has(self.advertisementInterval) || (duration(self.advertisementInterval).getMilliseconds() % 1000 == 0 && " +
           "duration(self.advertisementInterval) >= duration('1s') && duration(self.advertisementInterval) <= duration('255s'))",
         message: "must be whole seconds 1s..255s with vrrpVersion 2 (VRRPv2 advertises in seconds); use e.g. 1s, or vrrpVersion: 3",
         fieldPath: ".advertisementInterval",
       },
       {
         rule:
-          "self.vrrpVersion == 2 || (duration(self.advertisementInterval).getMilliseconds() % 10 == 0 && " +
+          "self.vrrpVersion == 2 || !has(self.advertisementInterval) || (duration(self.advertisementInterval).getMilliseconds() % 10 == 0 && " +
           "duration(self.advertisementInterval) >= duration('10ms') && duration(self.advertisementInterval) <= duration('40950ms'))",
         message: "must be 10ms..40.95s in 10ms steps with vrrpVersion 3 (centiseconds, RFC 5798 §5.2.7); use e.g. 1s or 100ms",
         fieldPath: ".advertisementInterval",
@@ -655,6 +668,6 @@ export function priorityOf(spec: HaVipSpec, node: string): number {
 }
 
 /** The family of a validated spec's addresses. */
-export function addressFamilyOf(spec: HaVipSpec): IpFamily {
-  return spec.addresses.some((text) => text.includes(":")) ? 6 : 4;
+export function addressFamilyOf(spec: HaVipSpec): AddressFamily {
+  return spec.addresses.some((text) => text.includes(":")) ? "ipv6" : "ipv4";
 }

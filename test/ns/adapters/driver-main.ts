@@ -8,11 +8,11 @@ import { NetlinkLinkMonitor } from "../../../src/agent/adapters/link-monitor.js"
 import { SystemNeighborAnnouncer } from "../../../src/agent/adapters/neighbor-announcer.js";
 import { RawSocketPool } from "../../../src/agent/adapters/raw-transport.js";
 import { createVipManager, type VipBackend } from "../../../src/agent/adapters/vips.js";
-import type { AdvertTransport, InterfaceAddress, IpFamily } from "../../../src/agent/ports.js";
+import type { AdvertTransport, InterfaceAddress, AddressFamily } from "../../../src/agent/ports.js";
 import { milliseconds, seconds } from "../../../src/vrrp/units.js";
 
 type Request =
-  | { id: number; op: "transport-start"; name: string; family: IpFamily; ifname: string; vrid: number; isMulticast: boolean }
+  | { id: number; op: "transport-start"; name: string; family: AddressFamily; ifname: string; vrid: number; isMulticast: boolean }
   | { id: number; op: "socket-pool" }
   | { id: number; op: "transport-send"; name: string; hex: string; destination: string }
   | { id: number; op: "transport-stop"; name: string }
@@ -27,7 +27,7 @@ type Request =
   | { id: number; op: "watch-start"; ifname: string }
   | { id: number; op: "probe"; host: string; port: number; path: string; scheme?: "HTTP" | "HTTPS"; timeoutMs: number }
   | { id: number; op: "interface-for"; address: string }
-  | { id: number; op: "primary-address"; ifname: string; family: IpFamily; scope: "global" | "link" };
+  | { id: number; op: "primary-address"; ifname: string; family: AddressFamily; scope: "global" | "link" };
 
 const unclaimed: string[] = [];
 const sockets = new RawSocketPool((reason, source) => unclaimed.push(`${reason} from ${source}`));
