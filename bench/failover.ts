@@ -1,6 +1,6 @@
 // Failover benchmark: our agent and keepalived, same lab, same timers, same faults, side by side.
 //
-//   npx tsx bench/failover.ts [--rounds 3] [--intervals 1000,100] [--scenarios link-cut,nginx-kill,sigterm,sigkill]
+//   npx tsx bench/failover.ts [--rounds 3] [--intervals default,1000,100] [--scenarios link-cut,nginx-kill,sigterm,sigkill]
 //                             [--systems ours,keepalived] [--cpu-window 30] [--quick]
 //
 // Root only (namespaces). Needs `npm run build` first (the agent runs from dist/). Prints progress lines, then the
@@ -11,7 +11,7 @@ import { waitFor, type Probe } from "../src/lab/index.js";
 import { createBed, errorText, sleep, type Bed } from "./support/bed.js";
 import { machineNote, markdownTable, median, parseList, parsePositiveInts, writeResults } from "./support/report.js";
 import { sampleResources, type ResourceSample } from "./support/resources.js";
-import { healthCheck, systemNames, type SystemName } from "./support/speakers.js";
+import { healthCheck, intervalOf, settingLabel, systemNames, type AdvertSetting, type SystemName } from "./support/speakers.js";
 
 const scenarioNames = ["link-cut", "nginx-kill", "sigterm", "sigkill"] as const;
 type Scenario = (typeof scenarioNames)[number];
@@ -25,7 +25,7 @@ const afterRecoveryMs = 300;
 
 interface RoundResult {
   readonly system: SystemName;
-  readonly intervalMs: number;
+  readonly setting: AdvertSetting;
   readonly scenario: Scenario;
   readonly round: number;
   /** Longest run of failed requests after the fault, first failure to first success (ms). */
@@ -41,7 +41,7 @@ interface RoundResult {
 
 interface ResourceResult {
   readonly system: SystemName;
-  readonly intervalMs: number;
+  readonly setting: AdvertSetting;
   readonly samples: readonly ResourceSample[];
 }
 
@@ -59,11 +59,16 @@ function options() {
   const isQuick = values.quick === true;
   return {
     rounds: parsePositiveInts(values.rounds ?? (isQuick ? "1" : "3"), "--rounds")[0] ?? 3,
-    intervals: parsePositiveInts(values.intervals ?? (isQuick ? "100" : "1000,100"), "--intervals"),
+    settings: parseSettings(values.intervals ?? (isQuick ? "100" : "default,1000,100")),
     scenarios: parseList(values.scenarios ?? (isQuick ? "link-cut,nginx-kill,sigterm" : scenarioNames.join(",")), scenarioNames, "scenario"),
     systems: parseList(values.systems ?? systemNames.join(","), systemNames, "system"),
     cpuWindowMs: 1000 * (parsePositiveInts(values["cpu-window"] ?? (isQuick ? "10" : "30"), "--cpu-window")[0] ?? 30),
   };
+}
+
+/** "default" (each system at its own default interval) or a positive number of ms. */
+function parseSettings(text: string): AdvertSetting[] {
+  return text.split(",").map((item) => (item.trim() === "default" ? "default" : (parsePositiveInts(item, "--intervals")[0] ?? 1000)));
 }
 
 async function inject(bed: Bed, scenario: Scenario): Promise<void> {
@@ -101,7 +106,7 @@ async function waitRecovered(bed: Bed, probe: Probe, intervalMs: number): Promis
   }
 }
 
-async function runRound(bed: Bed, system: SystemName, intervalMs: number, scenario: Scenario, round: number): Promise<RoundResult> {
+async function runRound(bed: Bed, system: SystemName, setting: AdvertSetting, scenario: Scenario, round: number): Promise<RoundResult> {
   await bed.ensureReady();
   const probe = await bed.lab.startProbe(bed.url, { intervalMs: probeIntervalMs, timeoutMs: probeTimeoutMs });
   let faultAt = Date.now();
@@ -109,13 +114,13 @@ async function runRound(bed: Bed, system: SystemName, intervalMs: number, scenar
     await sleep(baselineMs);
     faultAt = Date.now();
     await inject(bed, scenario);
-    const { takeoverAt, isTimedOut } = await waitRecovered(bed, probe, intervalMs);
+    const { takeoverAt, isTimedOut } = await waitRecovered(bed, probe, intervalOf(system, setting));
     await sleep(afterRecoveryMs);
     const report = await probe.stop();
     const after = report.windows.filter((w) => w.endMs >= faultAt);
     const before = report.windows.filter((w) => w.endMs < faultAt);
     return {
-      system, intervalMs, scenario, round,
+      system, setting, scenario, round,
       outageMs: after.reduce((max, w) => Math.max(max, w.endMs - w.startMs), 0),
       failed: after.reduce((sum, w) => sum + w.failed, 0),
       takeoverMs: takeoverAt === undefined ? undefined : takeoverAt - faultAt,
@@ -150,11 +155,11 @@ function figures(rounds: readonly RoundResult[]): { text: string; median: number
   return { text, median: mid };
 }
 
-function failoverTable(results: readonly RoundResult[], scenarios: readonly Scenario[], intervals: readonly number[]): string {
+function failoverTable(results: readonly RoundResult[], scenarios: readonly Scenario[], settings: readonly AdvertSetting[]): string {
   const rows: string[][] = [];
   for (const scenario of scenarios) {
-    for (const intervalMs of intervals) {
-      const of = (system: SystemName) => results.filter((r) => r.system === system && r.scenario === scenario && r.intervalMs === intervalMs);
+    for (const setting of settings) {
+      const of = (system: SystemName) => results.filter((r) => r.system === system && r.scenario === scenario && r.setting === setting);
       const ours = figures(of("ours"));
       const theirs = figures(of("keepalived"));
       const ratio = ours.median === undefined || theirs.median === undefined ? "–"
@@ -165,7 +170,7 @@ function failoverTable(results: readonly RoundResult[], scenarios: readonly Scen
         const mid = median(values);
         return mid === undefined ? "–" : String(Math.round(mid));
       };
-      rows.push([scenario, `${intervalMs} ms`, ours.text, theirs.text, ratio, `${failed("ours")} / ${failed("keepalived")}`,
+      rows.push([scenario, settingLabel(setting), ours.text, theirs.text, ratio, `${failed("ours")} / ${failed("keepalived")}`,
         `${takeover("ours")} / ${takeover("keepalived")}`]);
     }
   }
@@ -177,7 +182,7 @@ function failoverTable(results: readonly RoundResult[], scenarios: readonly Scen
 
 function resourceTable(resources: readonly ResourceResult[]): string {
   const rows = resources.flatMap((r) => r.samples.map((s) => [
-    r.system, `${r.intervalMs} ms`, `${s.node} (${s.role})`, String(s.processes),
+    r.system, `${intervalOf(r.system, r.setting)} ms${r.setting === "default" ? " (default)" : ""}`, `${s.node} (${s.role})`, String(s.processes),
     (s.rssKiB / 1024).toFixed(1), (s.peakKiB / 1024).toFixed(1), s.cpuPercent.toFixed(2), `${(s.windowMs / 1000).toFixed(0)} s`,
   ]));
   return markdownTable(["system", "advert", "node (role)", "processes", "RSS (MiB)", "peak RSS (MiB)", "CPU (% of one core)", "window"], rows);
@@ -187,30 +192,32 @@ async function main(): Promise<void> {
   const opts = options();
   if (process.getuid?.() !== 0) throw new Error("run as root: the lab creates network namespaces");
   const startedAt = new Date();
-  console.log(`failover benchmark: systems ${opts.systems.join(",")}, intervals ${opts.intervals.join(",")} ms, scenarios ${opts.scenarios.join(",")}, ${opts.rounds} round(s)`);
+  console.log(`failover benchmark: systems ${opts.systems.join(",")}, intervals ${opts.settings.map(settingLabel).join(", ")}, scenarios ${opts.scenarios.join(",")}, ${opts.rounds} round(s)`);
   const bed = await createBed("bf");
   const results: RoundResult[] = [];
   const resources: ResourceResult[] = [];
-  const cpuIntervalMs = opts.intervals.includes(100) ? 100 : Math.min(...opts.intervals);
+  // CPU where it matters most: at the defaults a user gets, else at the fastest interval.
+  const numbers = opts.settings.filter((setting) => setting !== "default");
+  const cpuSetting: AdvertSetting = opts.settings.includes("default") ? "default" : numbers.includes(100) ? 100 : Math.min(...numbers);
   try {
-    for (const intervalMs of opts.intervals) {
+    for (const setting of opts.settings) {
       for (const system of opts.systems) {
-        console.log(`\n== ${system}, advert ${intervalMs} ms: starting the pair`);
-        await bed.startPair(system, intervalMs);
-        if (intervalMs === cpuIntervalMs) {
+        console.log(`\n== ${system}, advert ${intervalOf(system, setting)} ms${setting === "default" ? " (its default)" : ""}: starting the pair`);
+        await bed.startPair(system, setting);
+        if (setting === cpuSetting) {
           console.log(`   sampling RSS and CPU for ${opts.cpuWindowMs / 1000} s`);
           const samples = await sampleResources([bed.speakerOf(bed.master), bed.speakerOf(bed.backup)], opts.cpuWindowMs);
-          resources.push({ system, intervalMs, samples });
+          resources.push({ system, setting, samples });
           for (const s of samples) console.log(`   ${s.node} ${s.role}: RSS ${(s.rssKiB / 1024).toFixed(1)} MiB, CPU ${s.cpuPercent.toFixed(2)} %`);
         }
         for (const scenario of opts.scenarios) {
           for (let round = 1; round <= opts.rounds; round += 1) {
-            const label = `[${system} ${intervalMs} ms ${scenario} r${round}]`;
+            const label = `[${system} ${settingLabel(setting)} ${scenario} r${round}]`;
             let result: RoundResult;
             try {
-              result = await runRound(bed, system, intervalMs, scenario, round);
+              result = await runRound(bed, system, setting, scenario, round);
             } catch (err) {
-              result = { system, intervalMs, scenario, round, outageMs: 0, failed: 0, takeoverMs: undefined, noise: 0, isTimedOut: false, error: errorText(err) };
+              result = { system, setting, scenario, round, outageMs: 0, failed: 0, takeoverMs: undefined, noise: 0, isTimedOut: false, error: errorText(err) };
             }
             results.push(result);
             console.log(`${label} ${describeRound(result)}`);
@@ -233,7 +240,7 @@ async function main(): Promise<void> {
       `keepalived track_script curl /healthz interval ${healthCheck.keepalived.intervalSeconds} s, timeout ${healthCheck.keepalived.timeoutSeconds} s, fall ${healthCheck.keepalived.fall}, rise ${healthCheck.keepalived.rise}, weight 0.`,
     machineNote(),
     "",
-    failoverTable(results, opts.scenarios, opts.intervals),
+    failoverTable(results, opts.scenarios, opts.settings),
     "",
     "sigkill: the VIP stays on n1, whose nginx keeps serving, so the client sees no outage; n2 takes over after Master_Down_Interval and both hold the VIP until n1's speaker is restarted (ours removes the stale VIP at start).",
     "",
@@ -241,7 +248,7 @@ async function main(): Promise<void> {
     "",
     "## Rounds",
     "",
-    ...results.map((r) => `- ${r.system} ${r.intervalMs} ms ${r.scenario} r${r.round}: ${describeRound(r)}`),
+    ...results.map((r) => `- ${r.system} ${intervalOf(r.system, r.setting)} ms ${r.scenario} r${r.round}: ${describeRound(r)}`),
     "",
   ].join("\n");
   console.log(`\n${text}`);

@@ -3,7 +3,7 @@
 
 import { createLab, startNginx, waitFor, type Lab, type LabHost, type NginxProcess } from "../../src/lab/index.js";
 import { vipHolders } from "../../src/lab/agent.js";
-import { priorities, startSpeaker, type PairTimers, type Speaker, type SystemName } from "./speakers.js";
+import { intervalOf, priorities, startSpeaker, type AdvertSetting, type PairTimers, type Speaker, type SystemName } from "./speakers.js";
 
 export interface Bed {
   readonly lab: Lab;
@@ -14,7 +14,7 @@ export interface Bed {
   readonly url: string;
   nginxOf(host: LabHost): NginxProcess | undefined;
   /** Starts a fresh pair of `system` at `intervalMs`, after stopping any previous one. */
-  startPair(system: SystemName, intervalMs: number): Promise<void>;
+  startPair(system: SystemName, setting: AdvertSetting): Promise<void>;
   speakerOf(host: LabHost): Speaker;
   /** Heals links, restarts dead nginx and dead speakers, then waits for a settled pair; rebuilds the pair once if not. */
   ensureReady(): Promise<void>;
@@ -80,7 +80,7 @@ export async function createBed(idPrefix: string): Promise<Bed> {
    */
   const waitSettled = async (timeoutMs: number): Promise<void> => {
     if (current === undefined) throw new Error("no pair started");
-    const holdMs = Math.max(4 * current.timers.intervalMs, 1_000);
+    const holdMs = Math.max(4 * intervalOf(current.system, current.timers.setting), 1_000);
     let since = performance.now();
     let lastRoles = "";
     await waitFor(async () => {
@@ -106,9 +106,9 @@ export async function createBed(idPrefix: string): Promise<Bed> {
     vip,
     url,
     nginxOf: (host) => nginx.get(host.name)?.process,
-    async startPair(system, intervalMs) {
+    async startPair(system, setting) {
       await stopPair();
-      current = { system, timers: { intervalMs, vip, vrid } };
+      current = { system, timers: { setting, vip, vrid } };
       await bed.ensureReady();
     },
     speakerOf,

@@ -12,8 +12,25 @@ export const systemNames: readonly SystemName[] = ["ours", "keepalived"];
 /** RFC 5798 §6.4 states plus the Fault extension both speakers have; `Stopped` once the process has exited. */
 export type Role = "Initialize" | "Backup" | "Master" | "Fault" | "Stopped";
 
+/**
+ * What each system advertises at when the configuration says nothing: ours 250 ms under VRRPv3
+ * (src/api/v1alpha1/schema.ts advertisementIntervalOf), keepalived `advert_int 1`.
+ */
+export const defaultIntervalMs: Readonly<Record<SystemName, number>> = { ours: 250, keepalived: 1000 };
+
+/** An advertisement interval in ms, or "default": each system left at its own default. */
+export type AdvertSetting = number | "default";
+
+export function intervalOf(system: SystemName, setting: AdvertSetting): number {
+  return setting === "default" ? defaultIntervalMs[system] : setting;
+}
+
+export function settingLabel(setting: AdvertSetting): string {
+  return setting === "default" ? `defaults (ours ${defaultIntervalMs.ours} ms, keepalived ${defaultIntervalMs.keepalived} ms)` : `${setting} ms`;
+}
+
 export interface PairTimers {
-  readonly intervalMs: number;
+  readonly setting: AdvertSetting;
   /** The VIP without prefix length. */
   readonly vip: string;
   readonly vrid: number;
@@ -60,7 +77,7 @@ async function startOurs(lab: Lab, host: LabHost, timers: PairTimers): Promise<S
     addresses: [`${timers.vip}/${lab.prefixLength}`],
     virtualRouterID: timers.vrid,
     vrrpVersion: 3,
-    advertisementIntervalMs: timers.intervalMs,
+    ...(timers.setting === "default" ? {} : { advertisementIntervalMs: timers.setting }),
     priorities: { [master.name]: priorities.master, [backup.name]: priorities.backup },
     probe: healthCheck.ours,
     weight: 0,
@@ -102,7 +119,7 @@ async function startTheirs(lab: Lab, host: LabHost, priority: number, timers: Pa
     vips: [`${timers.vip}/${lab.prefixLength}`],
     version: 3,
     state: "BACKUP",
-    advertIntervalMs: timers.intervalMs,
+    ...(timers.setting === "default" ? {} : { advertIntervalMs: timers.setting }),
     trackScript: {
       name: "chk_nginx",
       script: "/usr/bin/curl -sf -o /dev/null --max-time 1 http://127.0.0.1/healthz",
