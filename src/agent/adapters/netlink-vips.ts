@@ -15,6 +15,11 @@ const AF_INET6 = 10;
 export class NetlinkVipManager implements VipManager {
   private rt: RtNetlinkSocket | undefined;
   #tail: Promise<unknown> = Promise.resolve();
+  /**
+   * Interface indexes by name: a Master renews its lease every second or so, and asking the kernel each time cost a
+   * tenth of its CPU. A change to an interface that is gone fails with ENODEV and is tried once more with a fresh index.
+   */
+  readonly #indexes = new Map<string, number>();
 
   add(vip: InterfaceAddress, ifname: string, lease: Seconds): Promise<Outcome<SetupFailure>> {
     return this.queued(() => this.change(vip, ifname, { lease }));
@@ -55,9 +60,29 @@ export class NetlinkVipManager implements VipManager {
   }
 
   private async change(vip: InterfaceAddress, ifname: string, to: { readonly lease: Seconds } | "remove"): Promise<Outcome<SetupFailure>> {
-    const rt = this.socket();
-    const link = await linkInfo(ifname, rt);
+    const outcome = await this.changeOn(await this.indexOf(ifname), vip, ifname, to);
+    if (outcome.ok || outcome.code !== "no-such-interface" || !this.#indexes.has(ifname)) return outcome;
+    this.#indexes.delete(ifname);
+    return this.changeOn(await this.indexOf(ifname), vip, ifname, to);
+  }
+
+  private async indexOf(ifname: string): Promise<OutcomeWithValue<number, SetupFailure>> {
+    const cached = this.#indexes.get(ifname);
+    if (cached !== undefined) return { ok: true, value: cached };
+    const link = await linkInfo(ifname, this.socket());
     if (!link.ok) return link;
+    this.#indexes.set(ifname, link.value.index);
+    return { ok: true, value: link.value.index };
+  }
+
+  private async changeOn(
+    index: OutcomeWithValue<number, SetupFailure>,
+    vip: InterfaceAddress,
+    ifname: string,
+    to: { readonly lease: Seconds } | "remove",
+  ): Promise<Outcome<SetupFailure>> {
+    if (!index.ok) return index;
+    const rt = this.socket();
     const isIpv6 = vip.family === "ipv6";
     const parsed = parseAddress(vip.address, vip.family);
     if (parsed === undefined) return { ok: false, code: "failed", detail: `not an ${vip.family} address: ${vip.address}` };
@@ -66,7 +91,7 @@ export class NetlinkVipManager implements VipManager {
     const data = {
       family: isIpv6 ? AF_INET6 : AF_INET,
       prefixlen: vip.prefixLength,
-      index: link.value.index,
+      index: index.value,
       flags: isIpv6 ? { nodad: true as const } : {},
     };
     try {

@@ -48,6 +48,29 @@ describe.each(["netlink", "iproute"] as const)("VIP manager over %s", (backend) 
     expect(after.value).not.toContainEqual(vip);
   });
 
+  it("an interface deleted and created again under its name still gets the VIP (the manager may remember the old index)", async () => {
+    if (lab === undefined) throw new Error("no lab");
+    const ip = (...args: string[]) => lab?.exec(host, "ip", args, { check: true });
+    const onDummy = (action: "add" | "remove") => n1.call({ op: "vip", backend, action, vip: vip4, ifname: "hcdummy" });
+    // A veth pair inside the node's namespace: this kernel has no dummy driver.
+    const create = async () => {
+      await ip("link", "add", "hcdummy", "type", "veth", "peer", "name", "hcdummy-peer");
+      await ip("link", "set", "hcdummy", "up");
+    };
+    await create();
+    try {
+      expect(await onDummy("add")).toEqual({ ok: true });
+      await ip("link", "del", "hcdummy");
+      await create();
+      expect(await onDummy("add")).toEqual({ ok: true });
+      const shown = await ip("-4", "addr", "show", "dev", "hcdummy");
+      expect(shown?.stdout).toContain(`${vip4.address}/32`);
+      expect(await onDummy("remove")).toEqual({ ok: true });
+    } finally {
+      await lab.exec(host, "ip", ["link", "del", "hcdummy"]);
+    }
+  });
+
   it("adds an IPv6 VIP without duplicate address detection, so it is usable at once", async () => {
     expect(await n1.call({ op: "vip", backend, action: "add", vip: vip6, ifname: "eth0" })).toEqual({ ok: true });
     const shown = await lab?.exec(host, "ip", ["-6", "addr", "show", "dev", "eth0", "to", `${vip6.address}/128`]);
