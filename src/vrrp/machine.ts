@@ -7,6 +7,10 @@
 //   let state = initialState(config); then for every event: ({ state, actions } = step(state, event)), carry out
 //   `actions` in order, and (re)arm one OS timer at `nextDeadline(state)` (none when undefined). For `send-advert`,
 //   encode once per `advertDestinations(state.config)` with `encodeContextFor(state.config, destination)`.
+//
+// Over 500 lines on purpose: every state's handling of every event sits in one file, so a transition can be read
+// beside the others, as in FRR's vrrpd.c; the arithmetic (timers.ts), the checks (receive.ts) and the election
+// (election.ts) live apart.
 
 import type { Advertisement } from "./advertisement.js";
 import type { RouterConfig, VirtualAddress } from "./config.js";

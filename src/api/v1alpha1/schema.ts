@@ -2,6 +2,7 @@
 // scripts/generate-crd.ts) the CRD's OpenAPI schema. Every cross-field rule exists twice, side by side: a zod refinement,
 // whose message carries the offending value, and a CEL rule the API server enforces; keep the pairs in step (test/api
 // checks that both reject the same specs). Where the shape departs from its design: docs/design-notes/api-v1alpha1.md.
+// Over 500 lines on purpose: the spec's fields, their refinements and their CEL twins are one schema, read top to bottom.
 import { z } from "zod";
 import { DURATION_MAX_LENGTH, DURATION_PATTERN, formatDuration, isDuration, parseDuration } from "./duration.js";
 import { ADDRESS_MAX_LENGTH, familyName, hostPrefixLength, parseIpAddress, parseVipAddress, type AddressFamily } from "./ip.js";
