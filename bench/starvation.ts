@@ -1,8 +1,8 @@
-// Starvation benchmark: a settled pair at a 0.1 s advert while stress-ng saturates both cores (cpu and vm). Counts
+// Starvation benchmark: a settled pair at a 250 ms advert (the VRRPv3 default) while stress-ng saturates both cores (cpu and vm). Counts
 // false takeovers (the backup entering Master while the master runs) and, for our agent, the timer lateness
 // histogram from /metrics.
 //
-//   npx tsx bench/starvation.ts [--minutes 10] [--systems ours[,keepalived]] [--interval 100]
+//   npx tsx bench/starvation.ts [--minutes 10] [--systems ours[,keepalived]] [--interval 250]
 //
 // Root only. Needs `npm run build` first and Debian's stress-ng.
 
@@ -51,7 +51,7 @@ function options() {
   return {
     minutes: parsePositiveInts(values.minutes ?? "10", "--minutes")[0] ?? 10,
     systems: parseList(values.systems ?? "ours", systemNames, "system"),
-    intervalMs: parsePositiveInts(values.interval ?? "100", "--interval")[0] ?? 100,
+    intervalMs: parsePositiveInts(values.interval ?? "250", "--interval")[0] ?? 250,
   };
 }
 
