@@ -1,6 +1,6 @@
-// Starvation benchmark: a settled pair at a 250 ms advert (the VRRPv3 default) while stress-ng saturates both cores (cpu and vm). Counts
-// false takeovers (the backup entering Master while the master runs) and, for our agent, the timer lateness
-// histogram from /metrics.
+// Starvation benchmark: a settled pair at a 250 ms advert (the VRRPv3 default) while stress-ng saturates both cores
+// (cpu and vm). Counts false takeovers (the backup entering Master while the master runs) and, for our agent, the timer
+// lateness histogram from /metrics.
 //
 //   npx tsx bench/starvation.ts [--minutes 10] [--systems ours[,keepalived]] [--interval 250]
 //
