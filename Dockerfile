@@ -29,12 +29,8 @@ COPY package.json package-lock.json .npmrc ./
 RUN npm_config_nodedir=/usr npm ci --no-audit --no-fund
 COPY tsconfig.json tsconfig.build.json ./
 COPY src ./src
-# The image runs the agent, the controller and the uninstall hook; the lab, the test bed and the demo's story run
-# on a developer's machine with network namespaces, so they stay out (`ha-nginx demo` says so).
 RUN npm run build \
  && npm prune --omit=dev \
- && rm -rf dist/lab dist/testbed \
- && find dist/demo -type f ! -name 'command.js*' -delete \
  && find dist node_modules \( -name '*.map' -o -name '*.d.ts' \) -delete
 
 FROM ${BASE_IMAGE}

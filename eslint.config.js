@@ -1,9 +1,10 @@
 import js from "@eslint/js";
 import tseslint from "typescript-eslint";
 
-// The import direction is the architecture: vrrp <- agent, api <- controller, api <- agent, k8s <- agent, k8s <- controller.
+// The import direction is the architecture: vrrp <- agent, api <- controller, api <- agent, k8s <- agent, k8s <- controller,
+// and src/ <- testing/, test/, bench/ (the product never imports what tests it).
 const nodeBuiltins = { group: ["node:*"], message: "src/vrrp is pure: pass data in, return actions out." };
-const testbed = { group: ["**/testbed/**", "**/lab/**"], message: "The test bed and the lab drive the product from outside; the product never imports them." };
+const testing = { group: ["**/testing/**", "**/test/**", "**/bench/**"], message: "testing/ (the lab, the test bed, the demo), test/ and bench/ drive the product from outside; src/ never imports them." };
 const kubernetes = { group: ["@kubernetes/*", "@dot-i/*"], message: "Kubernetes belongs in src/k8s, src/controller or the agent's k8s adapter." };
 
 export default tseslint.config(
@@ -17,12 +18,19 @@ export default tseslint.config(
     },
   },
   {
+    // Each src/ block below restates `testing`: a later block's no-restricted-imports replaces this one, not adds to it.
+    files: ["src/**/*.ts"],
+    rules: {
+      "no-restricted-imports": ["error", { patterns: [testing] }],
+    },
+  },
+  {
     files: ["src/vrrp/**/*.ts"],
     rules: {
       "no-restricted-imports": ["error", {
         patterns: [nodeBuiltins, kubernetes,
           { group: ["pino", "pino/*", "prom-client", "raw-socket", "netlink"], message: "src/vrrp does no I/O and no logging." },
-          { group: ["**/agent/**", "**/controller/**", "**/api/**"], message: "src/vrrp imports nothing of ours outside itself." }],
+          { group: ["**/agent/**", "**/controller/**", "**/api/**"], message: "src/vrrp imports nothing of ours outside itself." }, testing],
       }],
       "no-restricted-globals": ["error",
         { name: "setTimeout", message: "Time is passed in: return a deadline instead." },
@@ -37,7 +45,7 @@ export default tseslint.config(
     files: ["src/api/**/*.ts"],
     rules: {
       "no-restricted-imports": ["error", {
-        patterns: [kubernetes, { group: ["**/agent/**", "**/controller/**", "**/vrrp/**"], message: "src/api depends on nothing of ours." }],
+        patterns: [kubernetes, { group: ["**/agent/**", "**/controller/**", "**/vrrp/**"], message: "src/api depends on nothing of ours." }, testing],
       }],
     },
   },
@@ -46,7 +54,7 @@ export default tseslint.config(
     files: ["src/k8s/**/*.ts"],
     rules: {
       "no-restricted-imports": ["error", {
-        patterns: [{ group: ["**/agent/**", "**/controller/**", "**/vrrp/**"], message: "src/k8s serves the agent and the controller; it imports neither." }, testbed],
+        patterns: [{ group: ["**/agent/**", "**/controller/**", "**/vrrp/**"], message: "src/k8s serves the agent and the controller; it imports neither." }, testing],
       }],
     },
   },
@@ -54,7 +62,7 @@ export default tseslint.config(
     files: ["src/controller/**/*.ts"],
     rules: {
       "no-restricted-imports": ["error", {
-        patterns: [{ group: ["**/vrrp/**", "**/agent/**"], message: "The controller knows nothing of packets or the agent's internals." }, testbed],
+        patterns: [{ group: ["**/vrrp/**", "**/agent/**"], message: "The controller knows nothing of packets or the agent's internals." }, testing],
       }],
     },
   },
@@ -62,7 +70,7 @@ export default tseslint.config(
     files: ["src/agent/**/*.ts"],
     rules: {
       "no-restricted-imports": ["error", {
-        patterns: [{ group: ["**/controller/**"], message: "The agent does not depend on the controller." }, testbed],
+        patterns: [{ group: ["**/controller/**"], message: "The agent does not depend on the controller." }, testing],
       }],
     },
   },

@@ -7,7 +7,7 @@
 // markdown tables, which are also written to bench/results/failover-<UTC stamp>.md.
 
 import { parseArgs } from "node:util";
-import { waitFor, type Probe } from "../src/lab/index.js";
+import { waitFor, type Probe } from "../testing/lab/index.js";
 import { createBed, errorText, sleep, type Bed } from "./support/bed.js";
 import { machineNote, markdownTable, median, parseList, parsePositiveInts, writeResults } from "./support/report.js";
 import { sampleResources, type ResourceSample } from "./support/resources.js";

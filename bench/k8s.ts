@@ -6,10 +6,10 @@
 // Root only (namespaces). Needs `npm run build` first (the controller and the agents run from dist/). Prints
 // progress lines, then the markdown tables, also written to bench/results/k8s-<UTC stamp>.md.
 import { parseArgs } from "node:util";
-import { vipHolders } from "../src/lab/agent.js";
-import type { ProbeReport } from "../src/lab/types.js";
-import { waitFor } from "../src/lab/wait.js";
-import { havipNamespace, havipSystemNamespace, isPodReady, startHaVipBed, type HaVipBed } from "../src/testbed/havip-bed.js";
+import { vipHolders } from "../testing/lab/agent.js";
+import type { ProbeReport } from "../testing/lab/types.js";
+import { waitFor } from "../testing/lab/wait.js";
+import { havipNamespace, havipSystemNamespace, isPodReady, startHaVipBed, type HaVipBed } from "../testing/testbed/havip-bed.js";
 import { errorText, sleep } from "./support/bed.js";
 import { markdownTable, median, parseList, writeResults } from "./support/report.js";
 

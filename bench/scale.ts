@@ -11,9 +11,9 @@
 // Prints progress lines, then one markdown table per count and part, also written to bench/results/scale-<UTC stamp>.md.
 
 import { parseArgs } from "node:util";
-import { haVipManifest, startAgent } from "../src/lab/agent.js";
-import { addressesOn, createLab, waitFor, type Lab, type LabHost } from "../src/lab/index.js";
-import { startKeepalived } from "../src/lab/keepalived.js";
+import { haVipManifest, startAgent } from "../testing/lab/agent.js";
+import { addressesOn, createLab, waitFor, type Lab, type LabHost } from "../testing/lab/index.js";
+import { startKeepalived } from "../testing/lab/keepalived.js";
 import { maxResources, runKubernetes } from "./scale-kubernetes.js";
 import { errorText, failureOf, mib } from "./support/bed.js";
 import { machineNote, markdownTable, parseList, parsePositiveInts, writeResults } from "./support/report.js";

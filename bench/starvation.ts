@@ -9,8 +9,8 @@
 import { spawnSync } from "node:child_process";
 import { loadavg } from "node:os";
 import { parseArgs } from "node:util";
-import { vipHolders } from "../src/lab/agent.js";
-import type { LabHost } from "../src/lab/index.js";
+import { vipHolders } from "../testing/lab/agent.js";
+import type { LabHost } from "../testing/lab/index.js";
 import { createBed, sleep, type Bed } from "./support/bed.js";
 import { markdownTable, parseList, parsePositiveInts, writeResults } from "./support/report.js";
 import { systemNames, type Role, type SystemName } from "./support/speakers.js";

@@ -3,10 +3,10 @@
 // tcpdump, and writes the IP datagram as hex plus its metadata to test/fixtures/keepalived/. See the README there.
 import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { createLab } from "../src/lab/index.js";
-import type { Lab, LabHost } from "../src/lab/index.js";
-import { keepalivedConfig, startKeepalived } from "../src/lab/keepalived.js";
-import type { KeepalivedOptions } from "../src/lab/keepalived.js";
+import { createLab } from "../testing/lab/index.js";
+import type { Lab, LabHost } from "../testing/lab/index.js";
+import { keepalivedConfig, startKeepalived } from "../testing/lab/keepalived.js";
+import type { KeepalivedOptions } from "../testing/lab/keepalived.js";
 
 const outDir = join(import.meta.dirname, "..", "test", "fixtures", "keepalived");
 const vrrpProtocol = 112;

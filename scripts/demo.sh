@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The demo on a fresh Linux machine, as root: installs what it needs, builds, and runs `ha-nginx demo`.
+# The demo on a fresh Linux machine, as root: installs what it needs, builds the agent it runs in the namespaces, and
+# runs testing/demo/main.ts through tsx (testing/ is never compiled).
 # With --cluster it first builds the test bed's Kubernetes binaries (Go; cached after the first, slow, build).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -12,4 +13,5 @@ for arg in "$@"; do
     break
   fi
 done
-exec node dist/cli.js demo "$@"
+# One node process with tsx as its loader, so Ctrl-C reaches the demo once and it cleans up.
+exec node --import tsx testing/demo/main.ts "$@"

@@ -94,7 +94,8 @@ build "$app" "$repo/Dockerfile" "$repo" --build-arg "BASE_IMAGE=$base"
 nginx=ha-nginx-test/nginx:ci
 build "$nginx" "$images/nginx.Dockerfile" "$images" --build-arg "BASE_IMAGE=$base"
 client=ha-nginx-test/client:ci
-mkdir -p "$staging/client" && cp "$repo/dist/lab/probe-main.js" "$staging/client/"
+# testing/ is never compiled into dist; the client image has no tsx, so its one file is compiled here.
+(cd "$repo" && npx --no-install tsc --outDir "$staging/client" --target ES2022 --module NodeNext --types node testing/lab/probe-main.ts)
 build "$client" "$images/client.Dockerfile" "$staging/client" --build-arg "BASE_IMAGE=$base"
 
 echo "HA_NGINX_KIND_NODE_IMAGE=$node"

@@ -14,7 +14,6 @@ if [[ -z ${DOCKER_HOST:-} ]]; then
 fi
 if [[ $started_here == true ]]; then trap 'bash "$repo/scripts/docker-daemon.sh" stop' EXIT; fi
 
-[[ -f $repo/dist/lab/probe-main.js ]] || (cd "$repo" && npm run build > /dev/null)
 images=$(bash "$repo/scripts/kind-images.sh")
 eval "$images"
 export HA_NGINX_KIND_NODE_IMAGE HA_NGINX_IMAGE HA_NGINX_NGINX_IMAGE HA_NGINX_CLIENT_IMAGE HA_NGINX_ETCD_IMAGE_TAG

@@ -1,8 +1,8 @@
 // One lab of two nodes (n1 the intended master, n2 the backup) with real nginx on both, and one speaker per node of
 // the system under test. `ensureReady` puts back whatever the last fault broke and waits for a settled pair.
 
-import { createLab, startNginx, waitFor, type Lab, type LabHost, type NginxProcess } from "../../src/lab/index.js";
-import { vipHolders } from "../../src/lab/agent.js";
+import { createLab, startNginx, waitFor, type Lab, type LabHost, type NginxProcess } from "../../testing/lab/index.js";
+import { vipHolders } from "../../testing/lab/agent.js";
 import { intervalOf, priorities, startSpeaker, type AdvertSetting, type PairTimers, type Speaker, type SystemName } from "./speakers.js";
 
 export interface Bed {

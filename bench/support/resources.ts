@@ -1,7 +1,7 @@
 // RSS and CPU share of a speaker's processes, from /proc: VmRSS/VmHWM and utime+stime over a window.
 
 import { spawnSync } from "node:child_process";
-import type { LabHost } from "../../src/lab/index.js";
+import type { LabHost } from "../../testing/lab/index.js";
 import { readMemory, readProcStat } from "./speakers.js";
 import { sleep } from "./bed.js";
 

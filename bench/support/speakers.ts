@@ -2,9 +2,9 @@
 // keepalived, configured with the same VRID, priorities, version and advertisement interval, in the same lab.
 
 import { readdirSync, readFileSync } from "node:fs";
-import { haVipManifest, startAgent, type AgentProcess } from "../../src/lab/agent.js";
-import { startKeepalived, type KeepalivedProcess } from "../../src/lab/keepalived.js";
-import type { Lab, LabHost } from "../../src/lab/index.js";
+import { haVipManifest, startAgent, type AgentProcess } from "../../testing/lab/agent.js";
+import { startKeepalived, type KeepalivedProcess } from "../../testing/lab/keepalived.js";
+import type { Lab, LabHost } from "../../testing/lab/index.js";
 
 export type SystemName = "ours" | "keepalived";
 export const systemNames: readonly SystemName[] = ["ours", "keepalived"];

@@ -4,10 +4,10 @@
 // down again on every node, while the bed's own resource, admitted by another pool, keeps serving throughout.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { HAVIP_GROUP, HAVIP_PLURAL, HAVIP_VERSION, type HaVipCondition, type HaVipStatus } from "../../src/api/v1alpha1/index.js";
-import { vipHolders } from "../../src/lab/agent.js";
-import { waitFor } from "../../src/lab/wait.js";
-import { permissivePoolName } from "../../src/testbed/controller-process.js";
-import { haVipManifest, havipNamespace, startHaVipBed, type HaVipBed } from "../../src/testbed/havip-bed.js";
+import { vipHolders } from "../../testing/lab/agent.js";
+import { waitFor } from "../../testing/lab/wait.js";
+import { permissivePoolName } from "../../testing/testbed/controller-process.js";
+import { haVipManifest, havipNamespace, startHaVipBed, type HaVipBed } from "../../testing/testbed/havip-bed.js";
 
 const outsiderNamespace = "web";
 const outsider = "outsider-vip";

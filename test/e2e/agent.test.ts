@@ -2,13 +2,13 @@
 // real controller (node dist/cli.js controller, with its ServiceAccount token and the chart's RBAC) that allocates the
 // VRID, publishes the peers and creates the agent DaemonSet, and the agents that DaemonSet runs with their own
 // ServiceAccount token bound to the chart's ha-nginx-agent ClusterRole. A missing permission fails this test.
-// The bed is src/testbed/havip-bed.ts, the one bench:k8s measures. Losing the API server is control-plane-loss.test.ts.
+// The bed is testing/testbed/havip-bed.ts, the one bench:k8s measures. Losing the API server is control-plane-loss.test.ts.
 import { readFileSync } from "node:fs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ConditionType, type NodeStatusEntry } from "../../src/api/v1alpha1/index.js";
-import { vipHolders } from "../../src/lab/agent.js";
-import { waitFor } from "../../src/lab/wait.js";
-import { havipName, havipNamespace, havipSystemNamespace, isPodReady, startHaVipBed, type HaVipBed } from "../../src/testbed/havip-bed.js";
+import { vipHolders } from "../../testing/lab/agent.js";
+import { waitFor } from "../../testing/lab/wait.js";
+import { havipName, havipNamespace, havipSystemNamespace, isPodReady, startHaVipBed, type HaVipBed } from "../../testing/testbed/havip-bed.js";
 import { computeMasterDownInterval } from "../../src/vrrp/timers.js";
 import { centiseconds } from "../../src/vrrp/units.js";
 

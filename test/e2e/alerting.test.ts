@@ -11,8 +11,8 @@ import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { DEFAULT_AGENT_HTTP_PORT } from "../../src/controller/command.js";
-import { waitFor } from "../../src/lab/wait.js";
-import { havipName, havipNamespace, startHaVipBed, type HaVipBed } from "../../src/testbed/havip-bed.js";
+import { waitFor } from "../../testing/lab/wait.js";
+import { havipName, havipNamespace, startHaVipBed, type HaVipBed } from "../../testing/testbed/havip-bed.js";
 import { locateAlertmanager, locatePrometheus } from "../monitoring/tools.js";
 
 const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), "../..");

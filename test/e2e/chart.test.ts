@@ -10,10 +10,10 @@ import { join, resolve } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parseAllDocuments } from "yaml";
 import { HAVIP_GROUP, HAVIP_PLURAL, HAVIP_VERSION, type NodeStatusEntry } from "../../src/api/v1alpha1/index.js";
-import { vipHolders } from "../../src/lab/agent.js";
-import { waitFor } from "../../src/lab/wait.js";
-import { locateBinaries } from "../../src/testbed/binaries.js";
-import { startTestbed, type Testbed } from "../../src/testbed/testbed.js";
+import { vipHolders } from "../../testing/lab/agent.js";
+import { waitFor } from "../../testing/lab/wait.js";
+import { locateBinaries } from "../../testing/testbed/binaries.js";
+import { startTestbed, type Testbed } from "../../testing/testbed/testbed.js";
 
 const repo = resolve(import.meta.dirname, "../..");
 const chart = join(repo, "charts/ha-nginx");

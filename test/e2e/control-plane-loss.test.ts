@@ -7,10 +7,10 @@ import { readFileSync, readdirSync } from "node:fs";
 import { dirname } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { DEFAULT_AGENT_HTTP_PORT } from "../../src/controller/command.js";
-import { vipHolders } from "../../src/lab/agent.js";
-import type { Lab } from "../../src/lab/types.js";
-import { waitFor } from "../../src/lab/wait.js";
-import { havipName, havipNamespace, havipSystemNamespace, isPodReady, startHaVipBed, type HaVipBed } from "../../src/testbed/havip-bed.js";
+import { vipHolders } from "../../testing/lab/agent.js";
+import type { Lab } from "../../testing/lab/types.js";
+import { waitFor } from "../../testing/lab/wait.js";
+import { havipName, havipNamespace, havipSystemNamespace, isPodReady, startHaVipBed, type HaVipBed } from "../../testing/testbed/havip-bed.js";
 
 const outageMs = 60_000;
 // The goal, asserted for status.nodes: 5 s from the control plane accepting writes again, seen by this test's first

@@ -6,15 +6,15 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { locateBinaries, MissingBinaryError } from "../../src/testbed/binaries.js";
+import { locateBinaries, MissingBinaryError } from "../../testing/testbed/binaries.js";
 import {
   kubeconfigForServiceAccount,
   kubeconfigForUser,
   mintToken,
   startControlPlane,
   type ControlPlane,
-} from "../../src/testbed/control-plane.js";
-import { destroyControlPlaneDir, processesReferencing } from "../../src/testbed/control-plane/processes.js";
+} from "../../testing/testbed/control-plane.js";
+import { destroyControlPlaneDir, processesReferencing } from "../../testing/testbed/control-plane/processes.js";
 
 const namespace = `cp-test-${process.pid}`;
 
@@ -291,7 +291,7 @@ describe("control plane", () => {
 // Another process starts a control plane, prints its dir and then dies or walks away, as a crashed test worker or
 // `testbed up` would.
 async function controlPlaneInChild(isTiedToProcess: boolean): Promise<{ dir: string; kill: () => void; exited: Promise<void> }> {
-  const moduleUrl = new URL("../../src/testbed/control-plane.ts", import.meta.url).href;
+  const moduleUrl = new URL("../../testing/testbed/control-plane.ts", import.meta.url).href;
   const script = `
     const { startControlPlane } = await import(process.argv[1]);
     const cp = await startControlPlane({ isTiedToProcess: process.argv[2] === "true" });

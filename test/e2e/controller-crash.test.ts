@@ -32,9 +32,9 @@ import { AGENT_LABEL, AGENT_NAME, AGENT_REVISION_ANNOTATION } from "../../src/co
 import { FINALIZER } from "../../src/controller/finalizer.js";
 import { passwordAccessName } from "../../src/controller/names.js";
 import { APPLIED_HASH_ANNOTATION } from "../../src/controller/reconcile.js";
-import { freePort, havipSystemNamespace as system, installControllerAccess, killControllers, spawnController, waitUntilReady, type ControllerProcess as Controller } from "../../src/testbed/controller-process.js";
-import { haVipManifest } from "../../src/testbed/havip-bed.js";
-import { startTestbed, type Testbed } from "../../src/testbed/testbed.js";
+import { freePort, havipSystemNamespace as system, installControllerAccess, killControllers, spawnController, waitUntilReady, type ControllerProcess as Controller } from "../../testing/testbed/controller-process.js";
+import { haVipManifest } from "../../testing/testbed/havip-bed.js";
+import { startTestbed, type Testbed } from "../../testing/testbed/testbed.js";
 import { waitForValue } from "../support/wait-value.js";
 
 const repo = resolve(import.meta.dirname, "../..");

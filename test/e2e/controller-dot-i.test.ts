@@ -4,7 +4,7 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { resolve } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { kubeconfigForServiceAccount, startControlPlane, type ControlPlane } from "../../src/testbed/control-plane.js";
+import { kubeconfigForServiceAccount, startControlPlane, type ControlPlane } from "../../testing/testbed/control-plane.js";
 
 const repo = resolve(import.meta.dirname, "../..");
 const ns = "doti";

@@ -9,15 +9,15 @@ import { join, resolve } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { AGENT_REVISION_ANNOTATION } from "../../src/controller/agent-objects.js";
 import { passwordAccessName } from "../../src/controller/names.js";
-import { kubeconfigForServiceAccount } from "../../src/testbed/control-plane.js";
-import { freePort, havipSystemNamespace as system, installControllerAccess, killControllers, spawnController, type ControllerProcess as Controller } from "../../src/testbed/controller-process.js";
-import { startTestbed, type Testbed } from "../../src/testbed/testbed.js";
+import { kubeconfigForServiceAccount } from "../../testing/testbed/control-plane.js";
+import { freePort, havipSystemNamespace as system, installControllerAccess, killControllers, spawnController, type ControllerProcess as Controller } from "../../testing/testbed/controller-process.js";
+import { startTestbed, type Testbed } from "../../testing/testbed/testbed.js";
 import { waitForValue as waitFor } from "../support/wait-value.js";
 
 const repo = resolve(import.meta.dirname, "../..");
 const ns = "default";
 const edgeLabel = "ha-nginx.io/edge";
-// An image the test bed refuses to run (src/testbed/stand-in-kubelet/image-commands.ts): the DaemonSet's pods exist but
+// An image the test bed refuses to run (testing/testbed/stand-in-kubelet/image-commands.ts): the DaemonSet's pods exist but
 // no agent runs, so the status.nodes entries this file writes are the only ones. The agent's own e2e tests run the
 // real agent with this controller.
 const agentImage = "example.invalid/ha-nginx-agent-stub:0";

@@ -1,12 +1,12 @@
-// `ha-nginx demo --cluster` end to end, as a user runs it: the built CLI in a child process on the Kubernetes test bed
-// (API server, controller, nginx DaemonSet, agent DaemonSet), its JSON summary, the `kubectl get havip` output it
-// printed along the way, and nothing left behind afterwards. Needs root, `npm run build` and the Kubernetes binaries.
+// The demo's --cluster form end to end, as a user runs it: testing/demo/main.ts in a child process on the Kubernetes
+// test bed (API server, controller, nginx DaemonSet, agent DaemonSet), its JSON summary, the `kubectl get havip` output
+// it printed along the way, and nothing left behind afterwards. Needs root, `npm run build` and the Kubernetes binaries.
 
 import { existsSync } from "node:fs";
 import { afterAll, describe, expect, it } from "vitest";
 import { z } from "zod";
-import { runCommand } from "../../src/lab/command.js";
-import { sweepLeftoverLabs, waitFor } from "../../src/lab/index.js";
+import { runCommand } from "../../testing/lab/command.js";
+import { sweepLeftoverLabs, waitFor } from "../../testing/lab/index.js";
 import { demoStepSchema, demoSummarySchema, processesMentioning, runDemo } from "../support/demo-run.js";
 
 const runBoundMs = 180_000;
@@ -19,7 +19,7 @@ const summarySchema = demoSummarySchema.extend({
   created: z.object({ namespaces: z.array(z.string()).min(1), paths: z.array(z.string()).min(1) }),
 });
 
-describe("ha-nginx demo --cluster", () => {
+describe("the demo --cluster", () => {
   afterAll(async () => {
     // Only for a demo killed past its bound: labs whose owner is gone are swept, live ones are never touched.
     await sweepLeftoverLabs();

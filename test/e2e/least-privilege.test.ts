@@ -13,10 +13,10 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { HAVIP_GROUP, HAVIP_PLURAL, HAVIP_VERSION } from "../../src/api/v1alpha1/index.js";
 import { AGENT_LABEL, AGENT_NAME } from "../../src/controller/agent-objects.js";
 import { passwordAccessName } from "../../src/controller/names.js";
-import { waitFor } from "../../src/lab/wait.js";
-import { locateBinaries } from "../../src/testbed/binaries.js";
-import { kubeconfigForServiceAccount } from "../../src/testbed/control-plane.js";
-import { haVipManifest, havipName, havipNamespace, havipSystemNamespace, startHaVipBed, type HaVipBed } from "../../src/testbed/havip-bed.js";
+import { waitFor } from "../../testing/lab/wait.js";
+import { locateBinaries } from "../../testing/testbed/binaries.js";
+import { kubeconfigForServiceAccount } from "../../testing/testbed/control-plane.js";
+import { haVipManifest, havipName, havipNamespace, havipSystemNamespace, startHaVipBed, type HaVipBed } from "../../testing/testbed/havip-bed.js";
 
 const repo = resolve(import.meta.dirname, "../..");
 const edge = havipNamespace;

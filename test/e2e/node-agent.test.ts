@@ -6,9 +6,9 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { V1Pod } from "@kubernetes/client-node";
 import { HAVIP_GROUP, HAVIP_PLURAL, HAVIP_VERSION, type HaVipStatus } from "../../src/api/v1alpha1/index.js";
 import { DEFAULT_AGENT_HTTP_PORT } from "../../src/controller/command.js";
-import { vipHolders } from "../../src/lab/agent.js";
-import { waitFor } from "../../src/lab/wait.js";
-import { haVipManifest, havipName, havipNamespace, havipSystemNamespace, startHaVipBed, type HaVipBed } from "../../src/testbed/havip-bed.js";
+import { vipHolders } from "../../testing/lab/agent.js";
+import { waitFor } from "../../testing/lab/wait.js";
+import { haVipManifest, havipName, havipNamespace, havipSystemNamespace, startHaVipBed, type HaVipBed } from "../../testing/testbed/havip-bed.js";
 
 const web = `${havipNamespace}/${havipName}`;
 const second = "second-vip";

@@ -6,10 +6,10 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ConditionType, HAVIP_GROUP, HAVIP_PLURAL, HAVIP_VERSION, type HaVipCondition, type NodeStatusEntry } from "../../src/api/v1alpha1/index.js";
 import { DEFAULT_AGENT_HTTP_PORT } from "../../src/controller/command.js";
-import { vipHolders } from "../../src/lab/agent.js";
-import type { LabHost } from "../../src/lab/types.js";
-import { waitFor } from "../../src/lab/wait.js";
-import { havipName, havipNamespace, startHaVipBed, type HaVipBed } from "../../src/testbed/havip-bed.js";
+import { vipHolders } from "../../testing/lab/agent.js";
+import type { LabHost } from "../../testing/lab/types.js";
+import { waitFor } from "../../testing/lab/wait.js";
+import { havipName, havipNamespace, startHaVipBed, type HaVipBed } from "../../testing/testbed/havip-bed.js";
 
 // The bed's HAVIP advertises every second (haVipManifest's advertisementInterval).
 const advertIntervalMs = 1_000;

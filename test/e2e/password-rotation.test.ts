@@ -3,9 +3,9 @@
 // carry the new password, and no node took the VIP from the MASTER while the agents changed over.
 
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { startHaVipBed, haVipManifest, havipNamespace, type HaVipBed } from "../../src/testbed/havip-bed.js";
-import type { Lab, LabHost } from "../../src/lab/types.js";
-import { waitFor } from "../../src/lab/index.js";
+import { startHaVipBed, haVipManifest, havipNamespace, type HaVipBed } from "../../testing/testbed/havip-bed.js";
+import type { Lab, LabHost } from "../../testing/lab/types.js";
+import { waitFor } from "../../testing/lab/index.js";
 import { decodeAdvertisement, decodeIpv4Datagram, passwordToAuthData } from "../../src/vrrp/codec.js";
 
 const passwordSecret = "rotation-password";

@@ -8,9 +8,9 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { join, resolve } from "node:path";
 import { buildCrd, type JsonObject, type JsonValue } from "../../src/api/v1alpha1/index.js";
 import { DEFAULT_AGENT_HTTP_PORT } from "../../src/controller/command.js";
-import { vipHolders } from "../../src/lab/agent.js";
-import { waitFor } from "../../src/lab/wait.js";
-import { haVipManifest, havipName, havipNamespace as namespace, havipSystemNamespace, isPodReady, startHaVipBed, type HaVipBed } from "../../src/testbed/havip-bed.js";
+import { vipHolders } from "../../testing/lab/agent.js";
+import { waitFor } from "../../testing/lab/wait.js";
+import { haVipManifest, havipName, havipNamespace as namespace, havipSystemNamespace, isPodReady, startHaVipBed, type HaVipBed } from "../../testing/testbed/havip-bed.js";
 
 const repo = resolve(import.meta.dirname, "../..");
 const crdFile = join(repo, "crds/ha-nginx.io_highavailabilityvips.yaml");

@@ -6,7 +6,7 @@ import { execFile } from "node:child_process";
 import { existsSync, readFileSync } from "node:fs";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { startTestbed, type Testbed } from "../../src/testbed/testbed.js";
+import { startTestbed, type Testbed } from "../../testing/testbed/testbed.js";
 
 const execFileAsync = promisify(execFile);
 

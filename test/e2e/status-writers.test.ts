@@ -11,8 +11,8 @@ import { credentialsFromKubeconfig, KubernetesHttpClient } from "../../src/k8s/h
 import { FIELD_MANAGER } from "../../src/controller/agent-objects.js";
 import { Cluster, type HavipRef } from "../../src/controller/k8s/cluster.js";
 import type { ControllerStatus } from "../../src/controller/plan.js";
-import { startControlPlane, type ControlPlane } from "../../src/testbed/control-plane.js";
-import { haVipManifest, havipName, havipNamespace } from "../../src/testbed/havip-bed.js";
+import { startControlPlane, type ControlPlane } from "../../testing/testbed/control-plane.js";
+import { haVipManifest, havipName, havipNamespace } from "../../testing/testbed/havip-bed.js";
 
 const repo = resolve(import.meta.dirname, "../..");
 let plane: ControlPlane | undefined;

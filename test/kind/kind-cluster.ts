@@ -5,7 +5,7 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
-import { locateBinaries, pinnedModuleVersion } from "../../src/testbed/binaries.js";
+import { locateBinaries, pinnedModuleVersion } from "../../testing/testbed/binaries.js";
 
 export const repo = resolve(import.meta.dirname, "../..");
 const cache = process.env.HA_NGINX_CACHE ?? join(process.env.HOME ?? "/root", ".cache", "ha-nginx");

@@ -4,10 +4,10 @@
 import { spawn } from "node:child_process";
 import { join } from "node:path";
 import { HAVIP_GROUP, HAVIP_PLURAL, HAVIP_VERSION, type HaVipStatus, type NodeStatusEntry } from "../../src/api/v1alpha1/index.js";
-import { startProbeProcess } from "../../src/lab/probe.js";
-import type { Probe, ProbeReport } from "../../src/lab/types.js";
-import { waitFor } from "../../src/lab/wait.js";
-import { locateBinaries } from "../../src/testbed/binaries.js";
+import { startProbeProcess } from "../../testing/lab/probe.js";
+import type { Probe, ProbeReport } from "../../testing/lab/types.js";
+import { waitFor } from "../../testing/lab/wait.js";
+import { locateBinaries } from "../../testing/testbed/binaries.js";
 import { createKindCluster, docker, kindBinary, repo, run, type KindCluster, type KindImages, type KindNode } from "./kind-cluster.js";
 
 export const namespace = "ha-nginx-system";

@@ -1,4 +1,4 @@
-import { binFolder, executable, pinnedModuleVersion } from "../../src/testbed/binaries.js";
+import { binFolder, executable, pinnedModuleVersion } from "../../testing/testbed/binaries.js";
 
 interface GoTool {
   /** The binary, and the cache folder's name before its version, as scripts/k8s-binaries.sh builds it. */
@@ -9,7 +9,7 @@ interface GoTool {
 }
 
 /**
- * The tool's HA_NGINX_*_BIN, else the cache folder of the pinned version, by src/testbed/binaries.ts's rule: the unit
+ * The tool's HA_NGINX_*_BIN, else the cache folder of the pinned version, by testing/testbed/binaries.ts's rule: the unit
  * tests need only promtool and helm (the alerting e2e also the Prometheus server and Alertmanager), not the test bed's
  * control plane that locateBinaries() demands.
  */

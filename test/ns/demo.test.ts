@@ -1,10 +1,10 @@
-// `ha-nginx demo` end to end, as a user runs it: the built CLI in a child process, its JSON summary, and nothing left
-// behind afterwards. Needs root and `npm run build` (npm test builds first).
+// The demo end to end, as a user runs it: testing/demo/main.ts in a child process, its JSON summary, and nothing left
+// behind afterwards. Needs root and `npm run build` for the agents (npm test builds first).
 
 import { afterAll, describe, expect, it } from "vitest";
 import { z } from "zod";
-import { runCommand } from "../../src/lab/command.js";
-import { sweepLeftoverLabs } from "../../src/lab/index.js";
+import { runCommand } from "../../testing/lab/command.js";
+import { sweepLeftoverLabs } from "../../testing/lab/index.js";
 import { demoSummarySchema, processesMentioning, runDemo } from "../support/demo-run.js";
 
 const runBoundMs = 90_000;
@@ -13,7 +13,7 @@ const killAfterMs = 150_000;
 
 const summarySchema = demoSummarySchema.extend({ labId: z.string().regex(/^demo[0-9a-f]{6}$/) });
 
-describe("ha-nginx demo", () => {
+describe("the demo", () => {
   afterAll(async () => {
     // Only for a demo killed past its bound: labs whose owner is gone are swept, live ones are never touched.
     await sweepLeftoverLabs();

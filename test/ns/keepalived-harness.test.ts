@@ -1,8 +1,8 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { createLab, startNginx, waitFor } from "../../src/lab/index.js";
-import type { Lab, LabHost } from "../../src/lab/index.js";
-import { startKeepalived, stopAllKeepalived, vipHolder } from "../../src/lab/keepalived.js";
-import type { KeepalivedOptions, KeepalivedProcess } from "../../src/lab/keepalived.js";
+import { createLab, startNginx, waitFor } from "../../testing/lab/index.js";
+import type { Lab, LabHost } from "../../testing/lab/index.js";
+import { startKeepalived, stopAllKeepalived, vipHolder } from "../../testing/lab/keepalived.js";
+import type { KeepalivedOptions, KeepalivedProcess } from "../../testing/lab/keepalived.js";
 
 // Proves the keepalived harness itself (config builder, process control, log capture, VIP lookup) before interop
 // tests and benchmarks rely on it: two real keepalived nodes must elect exactly one holder and hand over on SIGTERM.

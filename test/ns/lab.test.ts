@@ -11,9 +11,9 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { z } from "zod";
 import {
   addressesOn, createLab, labStateDir, startNginx, summarizeProbe, sweepLeftoverLabs, waitFor,
-} from "../../src/lab/index.js";
-import { processStartTicks } from "../../src/lab/registry.js";
-import type { Lab, LabHost, NginxProcess } from "../../src/lab/index.js";
+} from "../../testing/lab/index.js";
+import { processStartTicks } from "../../testing/lab/registry.js";
+import type { Lab, LabHost, NginxProcess } from "../../testing/lab/index.js";
 
 const vrrpGroup = "224.0.0.18";
 const vrrpGroup6 = "ff02::12";
@@ -250,7 +250,7 @@ describe("namespace lab", () => {
 
 describe("lab cleanup when its process dies", () => {
   const tsx = pathToFileURL(createRequire(import.meta.url).resolve("tsx")).href;
-  const labModule = pathToFileURL(join(import.meta.dirname, "../../src/lab/index.ts")).href;
+  const labModule = pathToFileURL(join(import.meta.dirname, "../../testing/lab/index.ts")).href;
   // Creates a lab, starts a long sleeper inside it, prints the lab id and waits to be killed.
   const ownerScript = `
     const { createLab } = await import(${JSON.stringify(labModule)});

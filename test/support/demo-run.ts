@@ -1,12 +1,16 @@
-// `ha-nginx demo` as a user runs it, for the tests of its plain and --cluster forms: the built CLI in a child process,
-// interrupted past a bound, its JSON summary's schema, and the processes a run may have left behind.
+// The demo as scripts/demo.sh runs it, for the tests of its plain and --cluster forms: testing/demo/main.ts through
+// tsx in a child process, interrupted past a bound, its JSON summary's schema, and the processes a run may have left
+// behind.
 
 import { spawn, type ChildProcess } from "node:child_process";
 import { readdirSync, readFileSync } from "node:fs";
+import { createRequire } from "node:module";
 import { resolve } from "node:path";
+import { pathToFileURL } from "node:url";
 import { z } from "zod";
 
-const cliPath = resolve(import.meta.dirname, "../../dist/cli.js");
+const demoMain = resolve(import.meta.dirname, "../../testing/demo/main.ts");
+const tsx = pathToFileURL(createRequire(import.meta.url).resolve("tsx")).href;
 
 /** One step of the summary; the --cluster form adds the API's view of the master. */
 export const demoStepSchema = z.object({
@@ -41,12 +45,12 @@ export interface DemoRun {
 }
 
 /**
- * Runs `ha-nginx demo <args>` from dist/. Past `killAfterMs` it is sent SIGINT (the demo cleans up on it), so a hang
- * fails the test instead of stalling the run.
+ * Runs the demo with `args`, as `node --import tsx testing/demo/main.ts`; the agents it starts are dist/cli.js. Past
+ * `killAfterMs` it is sent SIGINT (the demo cleans up on it), so a hang fails the test instead of stalling the run.
  */
 export function runDemo(args: readonly string[], killAfterMs: number): Promise<DemoRun> {
   const startedAt = performance.now();
-  const child: ChildProcess = spawn(process.execPath, [cliPath, "demo", ...args], { stdio: ["ignore", "pipe", "pipe"] });
+  const child: ChildProcess = spawn(process.execPath, ["--import", tsx, demoMain, ...args], { stdio: ["ignore", "pipe", "pipe"] });
   let stdout = "";
   let stderr = "";
   child.stdout?.setEncoding("utf8").on("data", (chunk: string) => { stdout += chunk; });

@@ -1,4 +1,4 @@
-import { waitFor } from "../../src/lab/wait.js";
+import { waitFor } from "../../testing/lab/wait.js";
 
 /**
  * Polls `probe` until it gives a value and returns that value: undefined, or a throw, means "not yet" (the last throw

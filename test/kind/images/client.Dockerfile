@@ -1,4 +1,4 @@
-# The probing client on the kind network: src/lab/probe-main.ts, one JSON line per request.
+# The probing client on the kind network: testing/lab/probe-main.ts, one JSON line per request.
 ARG BASE_IMAGE
 FROM ${BASE_IMAGE}
 RUN apt-get update \

@@ -1,7 +1,7 @@
 import { fileURLToPath } from "node:url";
 import { createInterface } from "node:readline";
-import type { Lab, LabHost } from "../../../src/lab/index.js";
-import { waitFor } from "../../../src/lab/index.js";
+import type { Lab, LabHost } from "../../../testing/lab/index.js";
+import { waitFor } from "../../../testing/lab/index.js";
 
 /** A test's handle on driver-main.ts running inside one lab namespace. The lab kills it on destroy(). */
 export interface Driver {

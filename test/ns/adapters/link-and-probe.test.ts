@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createLab, startNginx, waitFor, type Lab, type LabHost } from "../../../src/lab/index.js";
-import { createCa, issueCertificate } from "../../../src/testbed/pki.js";
+import { createLab, startNginx, waitFor, type Lab, type LabHost } from "../../../testing/lab/index.js";
+import { createCa, issueCertificate } from "../../../testing/testbed/pki.js";
 import { startDriver, type Driver } from "./driver.js";
 
 describe("link monitor and HTTP probe on a lab node", () => {

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createLab, waitFor, type Lab, type LabHost } from "../../../src/lab/index.js";
+import { createLab, waitFor, type Lab, type LabHost } from "../../../testing/lab/index.js";
 import { startDriver, type Driver } from "./driver.js";
 
 // The client first learns the VIP at n2's MAC (a connection attempt resolves it); then the VIP moves to n1, and one

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createLab, waitFor, type Lab } from "../../../src/lab/index.js";
+import { createLab, waitFor, type Lab } from "../../../testing/lab/index.js";
 import { decodeIpv4Datagram } from "../../../src/vrrp/codec.js";
 import { startDriver, type Driver, type DriverEvent } from "./driver.js";
 

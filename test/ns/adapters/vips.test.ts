@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { addressesOn, createLab, type Lab, type LabHost } from "../../../src/lab/index.js";
+import { addressesOn, createLab, type Lab, type LabHost } from "../../../testing/lab/index.js";
 import type { InterfaceAddress } from "../../../src/agent/ports.js";
 import { startDriver, type Driver, type DriverEvent } from "./driver.js";
 

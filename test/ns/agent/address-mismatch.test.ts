@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { haVipManifest, vipHolders } from "../../../src/lab/agent.js";
+import { haVipManifest, vipHolders } from "../../../testing/lab/agent.js";
 import { sleep, useAgentBed, waitForSingleHolder } from "./support.js";
 
 const intervalMs = 200;

@@ -1,8 +1,8 @@
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { haVipManifest, vipHolders } from "../../../src/lab/agent.js";
-import { waitFor } from "../../../src/lab/index.js";
+import { haVipManifest, vipHolders } from "../../../testing/lab/agent.js";
+import { waitFor } from "../../../testing/lab/index.js";
 import { createAgentBed, waitForSingleHolder, type AgentBed } from "./support.js";
 
 describe("standalone agent: VRRPv2 PASS authentication", () => {

@@ -1,5 +1,5 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { haVipManifest, vipHolders } from "../../../src/lab/agent.js";
+import { haVipManifest, vipHolders } from "../../../testing/lab/agent.js";
 import { createAgentBed, waitForSingleHolder, type AgentBed } from "./support.js";
 
 const intervalMs = 200;

@@ -1,6 +1,6 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { haVipManifest, vipHolders, type AgentProcess, type HaVipManifestOptions } from "../../../src/lab/agent.js";
-import { waitFor } from "../../../src/lab/index.js";
+import { haVipManifest, vipHolders, type AgentProcess, type HaVipManifestOptions } from "../../../testing/lab/agent.js";
+import { waitFor } from "../../../testing/lab/index.js";
 import { createAgentBed, printTimeline, reportMeasure, sleep, waitForSingleHolder, type AgentBed } from "./support.js";
 
 const intervalMs = 100;

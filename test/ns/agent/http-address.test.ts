@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { haVipManifest } from "../../../src/lab/agent.js";
+import { haVipManifest } from "../../../testing/lab/agent.js";
 import { useAgentBed, waitForSingleHolder } from "./support.js";
 
 describe("standalone agent: where /metrics, /healthz and /state are served", () => {

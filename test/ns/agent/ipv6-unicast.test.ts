@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { haVipManifest, vipHolders } from "../../../src/lab/agent.js";
-import type { LabHost } from "../../../src/lab/index.js";
+import { haVipManifest, vipHolders } from "../../../testing/lab/agent.js";
+import type { LabHost } from "../../../testing/lab/index.js";
 import { compareAddressBytes, parseAddress } from "../../../src/vrrp/codec.js";
 import { useAgentBed, waitForSingleHolder } from "./support.js";
 

@@ -1,5 +1,5 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { haVipManifest, vipHolders, type ManifestPreemption } from "../../../src/lab/agent.js";
+import { haVipManifest, vipHolders, type ManifestPreemption } from "../../../testing/lab/agent.js";
 import { createAgentBed, reportMeasure, sleep, waitForSingleHolder, type AgentBed } from "./support.js";
 
 const intervalMs = 200;

@@ -1,7 +1,7 @@
 import { writeFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
-import { haVipManifest } from "../../../src/lab/agent.js";
-import { addressesOn, waitFor } from "../../../src/lab/index.js";
+import { haVipManifest } from "../../../testing/lab/agent.js";
+import { addressesOn, waitFor } from "../../../testing/lab/index.js";
 import { useAgentBed } from "./support.js";
 
 // The kernel's promote_secondaries (default 0): when an interface's primary address of a subnet goes, its secondaries

@@ -1,8 +1,8 @@
 import { writeFileSync } from "node:fs";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { haVipManifest, vipHolders } from "../../../src/lab/agent.js";
-import { waitFor } from "../../../src/lab/index.js";
-import type { Lab, LabHost } from "../../../src/lab/types.js";
+import { haVipManifest, vipHolders } from "../../../testing/lab/agent.js";
+import { waitFor } from "../../../testing/lab/index.js";
+import type { Lab, LabHost } from "../../../testing/lab/types.js";
 import { decodeAdvertisement, decodeIpv4Datagram } from "../../../src/vrrp/codec.js";
 import { createAgentBed, reportMeasure, waitForSingleHolder, type AgentBed } from "./support.js";
 

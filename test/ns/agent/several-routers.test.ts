@@ -1,7 +1,7 @@
 import { writeFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
-import { haVipManifest, vipHolders, type AgentProcess } from "../../../src/lab/agent.js";
-import { waitFor } from "../../../src/lab/index.js";
+import { haVipManifest, vipHolders, type AgentProcess } from "../../../testing/lab/agent.js";
+import { waitFor } from "../../../testing/lab/index.js";
 import { reportMeasure, sleep, useAgentBed, waitForSingleHolder } from "./support.js";
 
 interface RouterDocument {

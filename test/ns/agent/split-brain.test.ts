@@ -1,6 +1,6 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { haVipManifest, vipHolders, type AgentProcess } from "../../../src/lab/agent.js";
-import { waitFor, type Probe } from "../../../src/lab/index.js";
+import { haVipManifest, vipHolders, type AgentProcess } from "../../../testing/lab/agent.js";
+import { waitFor, type Probe } from "../../../testing/lab/index.js";
 import { createAgentBed, reportMeasure, waitForSingleHolder, type AgentBed } from "./support.js";
 
 const intervalMs = 500;

@@ -4,8 +4,8 @@
 import { writeFileSync } from "node:fs";
 import { afterAll, afterEach, beforeAll } from "vitest";
 import { join } from "node:path";
-import { addressesOn, createLab, startNginx, waitFor, type Lab, type LabHost, type NginxProcess, type ProbeReport } from "../../../src/lab/index.js";
-import { startAgent, vipHolders, type AgentProcess, type StartAgentOptions } from "../../../src/lab/agent.js";
+import { addressesOn, createLab, startNginx, waitFor, type Lab, type LabHost, type NginxProcess, type ProbeReport } from "../../../testing/lab/index.js";
+import { startAgent, vipHolders, type AgentProcess, type StartAgentOptions } from "../../../testing/lab/agent.js";
 
 export interface AgentBed {
   readonly lab: Lab;

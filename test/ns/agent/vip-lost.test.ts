@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { haVipManifest } from "../../../src/lab/agent.js";
-import { addressesOn, waitFor } from "../../../src/lab/index.js";
+import { haVipManifest } from "../../../testing/lab/agent.js";
+import { addressesOn, waitFor } from "../../../testing/lab/index.js";
 import { sleep, useAgentBed } from "./support.js";
 
 describe("standalone agent: a VIP that leaves the interface behind the Master's back", () => {

@@ -1,8 +1,8 @@
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { haVipManifest, vipHolders, type AgentProcess } from "../../../src/lab/agent.js";
-import type { LabHost } from "../../../src/lab/index.js";
+import { haVipManifest, vipHolders, type AgentProcess } from "../../../testing/lab/agent.js";
+import type { LabHost } from "../../../testing/lab/index.js";
 import { encodeAdvertisement, parseAddress, passwordToAuthData } from "../../../src/vrrp/codec.js";
 import { centiseconds, seconds } from "../../../src/vrrp/units.js";
 import { createAgentBed, sleep, waitForSingleHolder, type AgentBed } from "../agent/support.js";

@@ -1,7 +1,7 @@
 import { createInterface } from "node:readline";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { haVipManifest, vipHolders, type AgentProcess } from "../../../src/lab/agent.js";
-import { waitFor, type LabHost } from "../../../src/lab/index.js";
+import { haVipManifest, vipHolders, type AgentProcess } from "../../../testing/lab/agent.js";
+import { waitFor, type LabHost } from "../../../testing/lab/index.js";
 import { createAgentBed, sleep, type AgentBed } from "../agent/support.js";
 
 // Issue 7, crash and restart: the Master's agent is SIGKILLed and restarted after a delay, as a supervisor or the

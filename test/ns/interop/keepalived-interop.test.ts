@@ -1,9 +1,9 @@
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { haVipManifest, startAgent, vipHolders, type AgentProcess, type HaVipManifestOptions } from "../../../src/lab/agent.js";
-import { createLab, startNginx, waitFor, type Lab, type LabHost, type NginxProcess } from "../../../src/lab/index.js";
-import { startKeepalived, type KeepalivedOptions, type KeepalivedProcess } from "../../../src/lab/keepalived.js";
+import { haVipManifest, startAgent, vipHolders, type AgentProcess, type HaVipManifestOptions } from "../../../testing/lab/agent.js";
+import { createLab, startNginx, waitFor, type Lab, type LabHost, type NginxProcess } from "../../../testing/lab/index.js";
+import { startKeepalived, type KeepalivedOptions, type KeepalivedProcess } from "../../../testing/lab/keepalived.js";
 
 // Our agent and Debian's keepalived 2.2.7 as the two routers of one virtual router, each on its own lab node with
 // nginx: whichever side is Master, the other must accept its adverts (no rejection in keepalived's log, no drop in

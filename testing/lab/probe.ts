@@ -16,14 +16,10 @@ type ProbeLine = z.infer<typeof lineSchema>;
 const readyTimeoutMs = 30_000;
 const stopGraceMs = 3_000;
 
-/** The probe script next to this file: the .ts under vitest or tsx (loaded through tsx), the .js from dist. */
+/** The probe script next to this file, loaded through tsx: testing/ is never compiled. */
 function probeCommand(): string[] {
-  const here = fileURLToPath(import.meta.url);
-  if (here.endsWith(".ts")) {
-    const tsx = pathToFileURL(createRequire(import.meta.url).resolve("tsx")).href;
-    return [process.execPath, "--import", tsx, join(dirname(here), "probe-main.ts")];
-  }
-  return [process.execPath, join(dirname(here), "probe-main.js")];
+  const tsx = pathToFileURL(createRequire(import.meta.url).resolve("tsx")).href;
+  return [process.execPath, "--import", tsx, join(dirname(fileURLToPath(import.meta.url)), "probe-main.ts")];
 }
 
 export async function startProbe(lab: Lab, url: string, opts: ProbeOptions = {}): Promise<Probe> {

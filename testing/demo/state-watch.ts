@@ -39,14 +39,10 @@ export interface StateWatch {
 
 const staleMs = 1_500;
 
-/** The poller script next to this file: the .ts under vitest or tsx (loaded through tsx), the .js from dist. */
+/** The poller script next to this file, loaded through tsx: testing/ is never compiled. */
 function pollerCommand(): string[] {
-  const here = fileURLToPath(import.meta.url);
-  if (here.endsWith(".ts")) {
-    const tsx = pathToFileURL(createRequire(import.meta.url).resolve("tsx")).href;
-    return [process.execPath, "--import", tsx, join(dirname(here), "state-watch-main.ts")];
-  }
-  return [process.execPath, join(dirname(here), "state-watch-main.js")];
+  const tsx = pathToFileURL(createRequire(import.meta.url).resolve("tsx")).href;
+  return [process.execPath, "--import", tsx, join(dirname(fileURLToPath(import.meta.url)), "state-watch-main.ts")];
 }
 
 export interface WatchOptions {

@@ -1,10 +1,10 @@
-// `ha-nginx demo --cluster`: the demo's story on the e2e test bed (src/testbed), so the whole operator takes part: a
-// real API server, the controller allocating the VRID and rolling out the agent DaemonSet, nginx pods run by the test
-// bed's kubelet, and `kubectl get havip` following each step. This file only maps the story's steps onto the bed;
-// starting and removing the cluster is startHaVipBed's job. Loaded lazily by command.ts: only --cluster needs it.
+// `bash scripts/demo.sh --cluster`: the demo's story on the e2e test bed (testing/testbed), so the whole operator takes
+// part: a real API server, the controller allocating the VRID and rolling out the agent DaemonSet, nginx pods run by
+// the test bed's kubelet, and `kubectl get havip` following each step. This file only maps the story's steps onto the
+// bed; starting and removing the cluster is startHaVipBed's job. Loaded lazily by main.ts: only --cluster needs it.
 
 import { dirname } from "node:path";
-import { DEFAULT_AGENT_HTTP_PORT } from "../controller/command.js";
+import { DEFAULT_AGENT_HTTP_PORT } from "../../src/controller/command.js";
 import { waitFor } from "../lab/wait.js";
 import { havipNamespace, startHaVipBed, type HaVipBed } from "../testbed/havip-bed.js";
 import { createDisplay } from "./display.js";

@@ -1,5 +1,5 @@
-// `ha-nginx demo`: three namespace nodes with nginx and the standalone agent, a client hitting the VIP every 10 ms,
-// and a scripted story of failures, each step bounded in time and measured from the client's side.
+// The demo (`bash scripts/demo.sh`): three namespace nodes with nginx and the standalone agent, a client hitting the
+// VIP every 10 ms, and a scripted story of failures, each step bounded in time and measured from the client's side.
 
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";

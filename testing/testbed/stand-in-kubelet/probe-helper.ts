@@ -35,14 +35,10 @@ export interface HelperReply extends CheckResult {
 const restartDelayMs = 500;
 const answerMarginMs = 2_000;
 
-/** The helper script next to this file: the .ts under vitest or tsx (loaded through tsx), the .js from dist. */
+/** The helper script next to this file, loaded through tsx: testing/ is never compiled. */
 function helperCommand(): string[] {
-  const here = fileURLToPath(import.meta.url);
-  if (here.endsWith(".ts")) {
-    const tsx = pathToFileURL(createRequire(import.meta.url).resolve("tsx")).href;
-    return [process.execPath, "--import", tsx, join(dirname(here), "probe-helper-main.ts")];
-  }
-  return [process.execPath, join(dirname(here), "probe-helper-main.js")];
+  const tsx = pathToFileURL(createRequire(import.meta.url).resolve("tsx")).href;
+  return [process.execPath, "--import", tsx, join(dirname(fileURLToPath(import.meta.url)), "probe-helper-main.ts")];
 }
 
 function parseJson(text: string): unknown {

@@ -1,6 +1,6 @@
 /**
  * The network-namespace lab: a small L2 segment of namespace "hosts" for namespace tests, the Kubernetes test bed,
- * the benchmarks and `ha-nginx demo`.
+ * the benchmarks and the demo.
  *
  * Shape: a hub namespace `<id>-hub` holds a bridge `br0`; every node `<id>-n1..nN` and the client `<id>-client` is
  * a namespace whose only interface, `eth0`, is one end of a veth pair whose other end is a bridge port in the hub.

@@ -6,11 +6,11 @@ import type { ChildProcess } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { HAVIP_GROUP, HAVIP_PLURAL, HAVIP_VERSION, type HaVipStatus, type NodeStatusEntry } from "../api/v1alpha1/index.js";
-import { DEFAULT_AGENT_HTTP_PORT } from "../controller/command.js";
+import { HAVIP_GROUP, HAVIP_PLURAL, HAVIP_VERSION, type HaVipStatus, type NodeStatusEntry } from "../../src/api/v1alpha1/index.js";
+import { DEFAULT_AGENT_HTTP_PORT } from "../../src/controller/command.js";
 import { vipHolders } from "../lab/agent.js";
 import { waitFor } from "../lab/wait.js";
-import type { StateKind } from "../vrrp/machine.js";
+import type { StateKind } from "../../src/vrrp/machine.js";
 import { installControllerAccess, spawnController } from "./controller-process.js";
 import { startTestbed, type Testbed, type TestbedOptions } from "./testbed.js";
 

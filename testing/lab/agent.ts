@@ -213,10 +213,9 @@ const defaultReadyTimeoutMs = 20_000;
 const defaultStopTimeoutMs = 10_000;
 const transitionMessage = /^VRRP (\w+) -> (\w+): (.+)$/;
 
-/** The built CLI: `../../dist/cli.js` from `src/lab/` (vitest, tsx), `../cli.js` from `dist/lab/`. */
+/** The built CLI, `dist/cli.js`: the lab runs the agent the image runs, not its source. */
 export function agentCliPath(): string {
-  const here = dirname(fileURLToPath(import.meta.url));
-  const path = import.meta.url.endsWith(".ts") ? resolve(here, "../../dist/cli.js") : resolve(here, "../cli.js");
+  const path = resolve(dirname(fileURLToPath(import.meta.url)), "../../dist/cli.js");
   if (!existsSync(path)) throw new Error(`${path} is missing; run \`npm run build\` first`);
   return path;
 }

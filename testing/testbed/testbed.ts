@@ -1,4 +1,4 @@
-// The e2e test bed: a real control plane (control-plane.ts), network-namespace nodes (src/lab) and the stand-in
+// The e2e test bed: a real control plane (control-plane.ts), network-namespace nodes (testing/lab) and the stand-in
 // kubelet (stand-in-kubelet.ts) acting as their kubelets. One call starts all three; stop() removes all three, whatever
 // state they are in.
 import { CoreV1Api, KubeConfig } from "@kubernetes/client-node";
