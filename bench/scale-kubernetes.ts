@@ -98,9 +98,10 @@ function resourceAt(lab: Lab, index: number): Resource {
   return { name: index === 0 ? havipName : `vip-${String(index + 1).padStart(3, "0")}`, vip: `${address}/${lab.prefixLength}` };
 }
 
-// Like the standalone part: VRRPv3 multicast, 1 s adverts, preemption on. The health check is the nginx pods'
-// readiness from the agent's shared pod watch, what a cluster runs; no local probe, which would cost per resource.
-function resourceObject(resource: Resource): object {
+// Like the standalone part: VRRPv3 multicast, 1 s adverts unless `interval` is undefined (the default, 250 ms),
+// preemption on. The health check is the nginx pods' readiness from the agent's shared pod watch, what a cluster runs;
+// no local probe, which would cost per resource.
+function resourceObject(resource: Resource, interval: string | undefined): object {
   return {
     apiVersion: HAVIP_API_VERSION,
     kind: HAVIP_KIND,
@@ -109,7 +110,7 @@ function resourceObject(resource: Resource): object {
       addresses: [resource.vip],
       interface: "eth0",
       vrrpVersion: 3,
-      advertisementInterval: "1s",
+      ...(interval === undefined ? {} : { advertisementInterval: interval }),
       transport: { mode: "Multicast" },
       preemption: { mode: "Always" },
       nodes: { priorities: nodePriorities.map(([node, priority]) => ({ node, priority })) },
@@ -118,8 +119,8 @@ function resourceObject(resource: Resource): object {
   };
 }
 
-async function createResource(bed: HaVipBed, resource: Resource): Promise<void> {
-  await bed.custom.createNamespacedCustomObject({ group: HAVIP_GROUP, version: HAVIP_VERSION, namespace: havipNamespace, plural: HAVIP_PLURAL, body: resourceObject(resource) });
+async function createResource(bed: HaVipBed, resource: Resource, interval: string | undefined): Promise<void> {
+  await bed.custom.createNamespacedCustomObject({ group: HAVIP_GROUP, version: HAVIP_VERSION, namespace: havipNamespace, plural: HAVIP_PLURAL, body: resourceObject(resource, interval) });
 }
 
 async function statuses(bed: HaVipBed): Promise<Map<string, HaVipStatus>> {
@@ -312,12 +313,12 @@ async function timeUntil(startedAt: number, predicate: () => Promise<boolean>, i
 }
 
 /** Applies one more resource; times its VRID, its VIP answering and its status; compares everything else before/after. */
-async function addOneMore(bed: HaVipBed, resources: readonly Resource[], extra: Resource, auditLog: string): Promise<OneMore> {
+async function addOneMore(bed: HaVipBed, resources: readonly Resource[], extra: Resource, auditLog: string, interval: string | undefined): Promise<OneMore> {
   const { lab } = bed.testbed;
   const before = await agentDocuments(bed);
   const podsBefore = await agentPods(bed);
   const startedAt = performance.now();
-  await createResource(bed, extra);
+  await createResource(bed, extra, interval);
   const [vridMs, answerMs] = await Promise.all([
     timeUntil(startedAt, async () => ((await statusOf(bed, extra.name)).virtualRouterID ?? 0) > 0, 100, "the controller to allocate its VRID"),
     timeUntil(startedAt, async () => (await lab.httpGet(lab.client, `http://${extra.vip.split("/")[0] ?? ""}/`, { timeoutMs: 200 })).status === 200, 20, "its VIP to answer the client"),
@@ -349,7 +350,7 @@ function loadAverage(): string {
   return loadavg().map((l) => l.toFixed(2)).join(" ");
 }
 
-async function runOne(count: number, windowMs: number): Promise<KubernetesRun> {
+async function runOne(count: number, windowMs: number, interval: string | undefined): Promise<KubernetesRun> {
   const scratch = mkdtempSync(join(tmpdir(), "ha-nginx-bench-scale-"));
   const auditLog = join(scratch, "audit.log");
   writeFileSync(join(scratch, "audit-policy.yaml"), auditPolicy);
@@ -358,14 +359,14 @@ async function runOne(count: number, windowMs: number): Promise<KubernetesRun> {
     const startedAt = performance.now();
     const started = await startHaVipBed({
       shouldWaitForNginx: true,
-      havipManifest: (vip) => JSON.stringify(resourceObject({ name: havipName, vip: `${vip}/24` })),
+      havipManifest: (vip) => JSON.stringify(resourceObject({ name: havipName, vip: `${vip}/24` }, interval)),
       testbed: { controlPlane: { apiServerArgs: [`--audit-policy-file=${join(scratch, "audit-policy.yaml")}`, `--audit-log-path=${auditLog}`] } },
     });
     bed = started;
     const { lab } = started.testbed;
     const resources = Array.from({ length: count }, (_, i) => resourceAt(lab, i));
     console.log(`   test bed up, nginx Ready and ${havipName} applied after ${((performance.now() - startedAt) / 1000).toFixed(1)} s; creating ${count - 1} more`);
-    for (const resource of resources.slice(1)) await createResource(started, resource);
+    for (const resource of resources.slice(1)) await createResource(started, resource, interval);
     let settleMs: number | undefined;
     const milestones: Milestones = {};
     const vrids: VridTrack = { last: new Map(), moves: [], mostShared: 0 };
@@ -405,7 +406,7 @@ async function runOne(count: number, windowMs: number): Promise<KubernetesRun> {
     console.log(`   creating one more (${extra.name} on ${extra.vip})`);
     let oneMore: OneMore | undefined;
     const oneMoreError = await failureOf(async () => {
-      oneMore = await addOneMore(started, resources, extra, auditLog);
+      oneMore = await addOneMore(started, resources, extra, auditLog, interval);
     });
     if (oneMore !== undefined) {
       const changed = [...oneMore.changedByNode.values()].flat();
@@ -490,19 +491,20 @@ function section(run: KubernetesRun): string[] {
 }
 
 /** Runs one fresh test bed per count, one after the other; returns the report's Kubernetes section. */
-export async function runKubernetes(counts: readonly number[], windowMs: number): Promise<string[]> {
+/** `interval`: the resources' advertisementInterval, or undefined to leave it to the default. */
+export async function runKubernetes(counts: readonly number[], windowMs: number, interval: string | undefined): Promise<string[]> {
   const startedAt = performance.now();
   const runs: KubernetesRun[] = [];
   for (const count of counts) {
     console.log(`\n== kubernetes, ${count} resource(s): starting the test bed`);
-    runs.push(await runOne(count, windowMs));
+    runs.push(await runOne(count, windowMs, interval));
   }
   return [
     "## Kubernetes",
     "",
     `The e2e test bed: real kube-apiserver, etcd, controller-manager and scheduler, 3 namespace nodes, the real controller, the one agent DaemonSet ` +
       `run by the stand-in kubelet, nginx pods on every node; a fresh bed per count. N HighAvailabilityVIPs, each its own IPv4 VIP (lab.vip(0..${labVipCount - 1}), ` +
-      `then .${extraVipFirstOctet} up of the lab's /24), VRIDs allocated by the controller, VRRPv3 multicast, 1 s adverts, priorities ` +
+      `then .${extraVipFirstOctet} up of the lab's /24), VRIDs allocated by the controller, VRRPv3 multicast, ${interval === undefined ? "the default advertisement interval (250 ms)" : `${interval} adverts`}, priorities ` +
       `${nodePriorities.map(([node, priority]) => `${node} ${priority}`).join(", ")}, preemption Always, health check the nginx pods' readiness (no local probe). ` +
       `Measured once every agent had ${masterNode} Master and the others Backup for every resource, status.nodes agreed, ${masterNode} alone held every VIP ` +
       `and nothing had changed for ${quietMs / 1000} s ("settled after" counts from applying the first resource, the other N−1 created right after, without those ${quietMs / 1000} s; ` +

@@ -5,12 +5,14 @@
 // HighAvailabilityVIPs on the e2e test bed, served by the one agent per node.
 //
 //   npx tsx bench/scale.ts [--parts standalone,kubernetes] [--routers 1,10,100] [--window-seconds 60] [--systems ours,keepalived]
+//                          [--kubernetes-interval 1s|default]
 //
 // --routers is the router count per process (standalone) and the resource count (kubernetes); --systems applies to
 // the standalone part. Root only (namespaces). Needs `npm run build` first (agent and controller run from dist/).
 // Prints progress lines, then one markdown table per count and part, also written to bench/results/scale-<UTC stamp>.md.
 
 import { parseArgs } from "node:util";
+import { isDuration } from "../src/api/v1alpha1/index.js";
 import { haVipManifest, startAgent } from "../testing/lab/agent.js";
 import { addressesOn, createLab, waitFor, type Lab, type LabHost } from "../testing/lab/index.js";
 import { startKeepalived } from "../testing/lab/keepalived.js";
@@ -71,6 +73,7 @@ function options() {
       "window-seconds": { type: "string" },
       systems: { type: "string" },
       parts: { type: "string" },
+      "kubernetes-interval": { type: "string" },
     },
   });
   const parts = parseList(values.parts ?? partNames.join(","), partNames, "part");
@@ -85,7 +88,15 @@ function options() {
     routerCounts,
     windowMs: 1000 * (parsePositiveInts(values["window-seconds"] ?? "60", "--window-seconds")[0] ?? 60),
     systems: parseList(values.systems ?? systemNames.join(","), systemNames, "system"),
+    kubernetesInterval: kubernetesIntervalOf(values["kubernetes-interval"] ?? "1s"),
   };
+}
+
+/** "default" leaves spec.advertisementInterval out, so the resources get the schema's default. */
+function kubernetesIntervalOf(text: string): string | undefined {
+  if (text === "default") return undefined;
+  if (!isDuration(text)) throw new Error(`--kubernetes-interval: ${JSON.stringify(text)} is neither "default" nor a duration such as 1s or 250ms`);
+  return text;
 }
 
 function routersOf(lab: Lab, count: number): Router[] {
@@ -369,7 +380,7 @@ async function main(): Promise<void> {
     `${opts.parts.includes("standalone") ? `, standalone systems ${opts.systems.join(",")}` : ""}`);
   const sections = [
     ...(opts.parts.includes("standalone") ? await runStandalone(opts) : []),
-    ...(opts.parts.includes("kubernetes") ? await runKubernetes(opts.routerCounts, opts.windowMs) : []),
+    ...(opts.parts.includes("kubernetes") ? await runKubernetes(opts.routerCounts, opts.windowMs, opts.kubernetesInterval) : []),
   ];
   const elapsedS = Math.round((Date.now() - startedAt.getTime()) / 1000);
   const text = [
