@@ -110,7 +110,7 @@ class Kubelet implements StandInKubelet {
       const name = nodeNames[index] ?? `node-${index + 1}`;
       this.nodes.set(name, {
         name, host, probeHelper: new ProbeHelper(host.netns), relay: undefined, heartbeat: undefined,
-        isRunning: false, isRemoved: false, readyTransition: rfc3339(), uid: undefined,
+        isRunning: false, readyTransition: rfc3339(), uid: undefined,
       });
     });
     const log = (line: string): void => this.log(line);
@@ -156,7 +156,6 @@ class Kubelet implements StandInKubelet {
 
   private async startNodeState(node: NodeState): Promise<void> {
     node.isRunning = true;
-    node.isRemoved = false;
     node.probeHelper.start();
     node.relay = await this.startRelay(node);
     await this.heartbeat.start(node);
@@ -178,7 +177,6 @@ class Kubelet implements StandInKubelet {
     const node = this.node(nodeName);
     if (node.isRunning) return;
     node.isRunning = true;
-    node.isRemoved = false;
     node.readyTransition = rfc3339();
     await this.heartbeat.start(node);
     this.pods.replay();

@@ -19,7 +19,6 @@ export interface NodeState {
   relay: ApiRelay | undefined;
   heartbeat: NodeJS.Timeout | undefined;
   isRunning: boolean;
-  isRemoved: boolean;
   readyTransition: string;
   uid: string | undefined;
 }
@@ -116,7 +115,6 @@ export class NodeHeartbeat {
     } catch (error) {
       if (apiCode(error) === 404) {
         this.options.log(`node ${node.name} was deleted from the API: stopping its pods`);
-        node.isRemoved = true;
         await this.options.onNodeDeleted(node);
         return;
       }
