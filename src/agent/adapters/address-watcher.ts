@@ -1,11 +1,9 @@
 import { rt as rtStructs, type RtNetlinkSocket } from "netlink";
 import { formatAddress } from "../../vrrp/codec.js";
 import type { AddressWatcher, InterfaceAddress, Outcome, SetupFailure } from "../ports.js";
-import { subscribeToLink } from "./interfaces.js";
+import { familyOfNumber, subscribeToLink } from "./interfaces.js";
 
 const RTM_DELADDR = 21;
-const AF_INET = 2;
-const AF_INET6 = 10;
 
 /** Addresses leaving the interface, from rtnetlink RTNLGRP_IPV4_IFADDR / RTNLGRP_IPV6_IFADDR notifications. */
 export class NetlinkAddressWatcher implements AddressWatcher {
@@ -24,8 +22,8 @@ export class NetlinkAddressWatcher implements AddressWatcher {
         const { data, attrs } = rtStructs.parseAddressMessage(message.data);
         const bytes = attrs.local ?? attrs.address;
         if (data.index !== link.index || bytes === undefined || data.prefixlen === undefined) continue;
-        if (data.family !== AF_INET && data.family !== AF_INET6) continue;
-        onRemoved({ family: data.family === AF_INET ? "ipv4" : "ipv6", address: formatAddress(bytes), prefixLength: data.prefixlen });
+        const family = familyOfNumber(data.family);
+        if (family !== undefined) onRemoved({ family, address: formatAddress(bytes), prefixLength: data.prefixlen });
       }
     });
     this.rt = rt;

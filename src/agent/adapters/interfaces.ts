@@ -12,7 +12,15 @@ export interface LinkInfo {
   readonly isUp: boolean;
 }
 
-const familyNumber: Record<AddressFamily, number> = { ipv4: 2, ipv6: 10 };
+/** The kernel's AF_INET and AF_INET6. */
+export const familyNumber: Readonly<Record<AddressFamily, number>> = { ipv4: 2, ipv6: 10 };
+
+/** The family a netlink message names by number; undefined for any other than AF_INET and AF_INET6. */
+export function familyOfNumber(family: number | undefined): AddressFamily | undefined {
+  if (family === familyNumber.ipv4) return "ipv4";
+  if (family === familyNumber.ipv6) return "ipv6";
+  return undefined;
+}
 
 export async function withRtNetlink<T>(use: (rt: RtNetlinkSocket) => Promise<T>): Promise<T> {
   const rt = createRtNetlink();
@@ -84,9 +92,9 @@ export async function allAddresses(rt: RtNetlinkSocket): Promise<readonly Indexe
     const bytes = message.attrs.local ?? message.attrs.address;
     const { index, prefixlen, family, flags, scope } = message.data;
     if (bytes === undefined || index === undefined || prefixlen === undefined) return [];
-    if (family !== familyNumber.ipv4 && family !== familyNumber.ipv6) return [];
+    const addressFamily = familyOfNumber(family);
+    if (addressFamily === undefined) return [];
     const address = formatAddress(bytes);
-    const addressFamily: AddressFamily = family === familyNumber.ipv4 ? "ipv4" : "ipv6";
     const isSecondary = flags?.secondary === true || message.attrs.flags?.secondary === true;
     // RT_SCOPE_LINK = 253
     const createdAt = message.attrs.cacheInfo?.cstamp ?? 0;

@@ -2,11 +2,8 @@ import { createRtNetlink, type RtNetlinkSocket } from "netlink";
 import type { InterfaceAddress, Outcome, SetupFailure, OutcomeWithValue, VipManager } from "../ports.js";
 import { parseAddress } from "../../vrrp/codec.js";
 import type { Seconds } from "../../vrrp/units.js";
-import { allAddresses, linkInfo } from "./interfaces.js";
+import { allAddresses, familyNumber, linkInfo } from "./interfaces.js";
 import { describe, errnoName, setupFailureOf } from "./netlink-errors.js";
-
-const AF_INET = 2;
-const AF_INET6 = 10;
 
 /**
  * VIPs through rtnetlink (RTM_NEWADDR / RTM_DELADDR), on one socket opened at first use. Every router of the agent
@@ -89,7 +86,7 @@ export class NetlinkVipManager implements VipManager {
     const bytes = Buffer.from(parsed);
     // A VIP answers at once: duplicate address detection would hold it "tentative" for a second or more.
     const data = {
-      family: isIpv6 ? AF_INET6 : AF_INET,
+      family: familyNumber[vip.family],
       prefixlen: vip.prefixLength,
       index: index.value,
       flags: isIpv6 ? { nodad: true as const } : {},

@@ -1,11 +1,10 @@
 import { readFile } from "node:fs/promises";
 import type { SetupFailure, OutcomeWithValue } from "../ports.js";
 import { describe, errnoName, setupFailureOf } from "./netlink-errors.js";
-import { linkInfo, withRtNetlink } from "./interfaces.js";
+import { familyNumber, linkInfo, withRtNetlink } from "./interfaces.js";
 
 // From <linux/if_link.h> and <linux/ip.h>: IFLA_AF_SPEC holds, per address family, IFLA_INET_CONF, whose nested
 // attributes are the interface's ipv4 devconf values, numbered by IPV4_DEVCONF_*.
-const AF_INET = 2;
 const IFLA_INET_CONF = 1;
 const IPV4_DEVCONF_PROMOTE_SECONDARIES = 20;
 
@@ -32,7 +31,7 @@ export async function promoteSecondaries(ifname: string): Promise<OutcomeWithVal
   value.writeUInt32LE(1);
   const inetConf = attribute(IFLA_INET_CONF, attribute(IPV4_DEVCONF_PROMOTE_SECONDARIES, value));
   try {
-    await withRtNetlink((rt) => rt.setLink({ index: link.value.index }, { afSpec: new Map([[AF_INET, inetConf]]) }));
+    await withRtNetlink((rt) => rt.setLink({ index: link.value.index }, { afSpec: new Map([[familyNumber.ipv4, inetConf]]) }));
     return { ok: true, value: "changed" };
   } catch (error) {
     return { ok: false, code: setupFailureOf(errnoName(error)), detail: `${ifname}: ${describe(error)}` };
