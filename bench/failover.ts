@@ -68,7 +68,7 @@ function options() {
 
 /** "default" (each system at its own default interval) or a positive number of ms. */
 function parseSettings(text: string): AdvertSetting[] {
-  return text.split(",").map((item) => (item.trim() === "default" ? "default" : (parsePositiveInts(item, "--intervals")[0] ?? 1000)));
+  return text.split(",").flatMap((item): AdvertSetting[] => (item.trim() === "default" ? ["default"] : parsePositiveInts(item, "--intervals")));
 }
 
 async function inject(bed: Bed, scenario: Scenario): Promise<void> {
