@@ -2,6 +2,7 @@
 // keepalived, configured with the same VRID, priorities, version and advertisement interval, in the same lab.
 
 import { readdirSync, readFileSync } from "node:fs";
+import { advertisementIntervalOf, parseDuration } from "../../src/api/v1alpha1/index.js";
 import { haVipManifest, startAgent, type AgentProcess } from "../../testing/lab/agent.js";
 import { startKeepalived, type KeepalivedProcess } from "../../testing/lab/keepalived.js";
 import type { Lab, LabHost } from "../../testing/lab/index.js";
@@ -12,11 +13,11 @@ export const systemNames: readonly SystemName[] = ["ours", "keepalived"];
 /** RFC 5798 §6.4 states plus the Fault extension both speakers have; `Stopped` once the process has exited. */
 export type Role = "Initialize" | "Backup" | "Master" | "Fault" | "Stopped";
 
-/**
- * What each system advertises at when the configuration says nothing: ours 250 ms under VRRPv3
- * (src/api/v1alpha1/schema.ts advertisementIntervalOf), keepalived `advert_int 1`.
- */
-export const defaultIntervalMs: Readonly<Record<SystemName, number>> = { ours: 250, keepalived: 1000 };
+/** What each system advertises at when the configuration says nothing: ours under VRRPv3, keepalived `advert_int 1`. */
+export const defaultIntervalMs: Readonly<Record<SystemName, number>> = {
+  ours: parseDuration(advertisementIntervalOf({ vrrpVersion: 3 })),
+  keepalived: 1000,
+};
 
 /** An advertisement interval in ms, or "default": each system left at its own default. */
 export type AdvertSetting = number | "default";
