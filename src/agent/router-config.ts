@@ -30,6 +30,13 @@ export interface NodeContext {
  */
 const RELEASE_LINGER = milliseconds(200);
 
+/**
+ * Extension, not in RFC 5798 (src/vrrp/handover.ts): how often each Backup repeats its candidacy, whatever the
+ * advertisement interval. A change of health is sent at once, so the repeat only ages out Backups that vanished
+ * without a word; naming one costs what RFC 5798 costs anyway (Skew_Time), so it can be slow and cheap.
+ */
+const CANDIDACY_INTERVAL = milliseconds(5000);
+
 /** keepalived warns when it cuts a long auth_pass to the 8 bytes RFC 2338 §5.3.6.1 carries; so does the agent. */
 export function passwordLengthWarning(password: string): string | undefined {
   const length = new TextEncoder().encode(password).length;
@@ -120,6 +127,7 @@ export function routerConfigFromSpec(spec: HaVipSpec, context: NodeContext): Rou
     v3Ipv4Checksum: "pseudo-header",
     healthWeight: spec.healthCheck?.weight ?? 0,
     releaseLinger: RELEASE_LINGER,
+    candidacyInterval: CANDIDACY_INTERVAL,
   } as const satisfies Omit<RouterConfig, "shutdownHold">;
   const config: RouterConfig = { ...withoutHold, shutdownHold: milliseconds(shutdownHoldFor(withoutHold)) };
   const problems = checkRouterConfig(config);

@@ -3,7 +3,7 @@
 
 import type { Logger } from "pino";
 import { advertDestinations, encodeContextFor, type RouterConfig, type VirtualAddress } from "../vrrp/config.js";
-import { encodeAdvertisement } from "../vrrp/codec.js";
+import { encodeAdvertisement, encodeHandover } from "../vrrp/codec.js";
 import {
   assertNever,
   effectivePriority,
@@ -17,13 +17,15 @@ import {
   type StateKind,
   type TransitionReason,
 } from "../vrrp/machine.js";
-import { receiveDatagram } from "../vrrp/receive.js";
+import { receiveDatagram, receiveHandoverDatagram, type Reception } from "../vrrp/receive.js";
 import { milliseconds, type Milliseconds, type Seconds } from "../vrrp/units.js";
 import type { RouterMetrics } from "./metrics.js";
 import type { AddressWatcher, AdvertTransport, Clock, InterfaceAddress, LinkMonitor, NeighborAnnouncer, ReceivedDatagram, VipManager } from "./ports.js";
 
 export interface AgentPorts {
   readonly transport: AdvertTransport;
+  /** Extension, not in RFC 5798: the hand-over messages' own socket (HANDOVER_PROTOCOL). */
+  readonly handoverTransport: AdvertTransport;
   readonly vips: VipManager;
   readonly announcer: NeighborAnnouncer;
   readonly link: LinkMonitor;
@@ -70,7 +72,7 @@ function toInterfaceAddress(vip: VirtualAddress, config: RouterConfig): Interfac
 const DROP_LOG_WINDOW_MS = 10_000;
 
 /** Normal on a shared segment or inside the loop: counted, never logged. */
-const QUIET_DROPS: ReadonlySet<string> = new Set(["other-vrid", "other-family", "own-advert", "timer-not-due", "not-running", "lower-priority"]);
+const QUIET_DROPS: ReadonlySet<string> = new Set(["other-vrid", "other-family", "own-advert", "timer-not-due", "not-running", "lower-priority", "not-nominated"]);
 
 export class AgentRuntime {
   #state: RouterState;
@@ -128,6 +130,8 @@ export class AgentRuntime {
     if (!linkStarted.ok) throw new Error(`cannot watch link ${ifname}: ${linkStarted.code}: ${linkStarted.detail}`);
     const transportStarted = await this.ports.transport.start((datagram) => this.#receive(datagram));
     if (!transportStarted.ok) throw new Error(`cannot open the VRRP socket on ${ifname}: ${transportStarted.code}: ${transportStarted.detail}`);
+    const handoverStarted = await this.ports.handoverTransport.start((datagram) => this.#receiveHandover(datagram));
+    if (!handoverStarted.ok) throw new Error(`cannot open the hand-over socket (IP protocol 253) on ${ifname}: ${handoverStarted.code}: ${handoverStarted.detail}`);
     this.#state = initialState(config, { isHealthy: this.#state.isHealthy, isLinkUp: this.ports.link.isUp() });
     this.#isStarted = true;
     this.#feed({ kind: "started", now: this.ports.clock.now() });
@@ -158,6 +162,7 @@ export class AgentRuntime {
     this.#isStarted = false;
     this.ports.clock.cancel();
     this.ports.transport.stop();
+    this.ports.handoverTransport.stop();
     this.ports.link.stop();
     this.ports.addresses.stop();
   }
@@ -194,9 +199,20 @@ export class AgentRuntime {
 
   #receive(datagram: ReceivedDatagram): void {
     if (!this.#isStarted) return;
-    const received = receiveDatagram(datagram, this.#state.config);
-    if (received.kind === "discard") return this.#drop(received.reason, datagram.source, received.detail);
-    this.#feed({ kind: "advert-received", now: this.ports.clock.now(), advert: received.advert, source: received.source });
+    this.#accept(receiveDatagram(datagram, this.#state.config), datagram.source);
+  }
+
+  /** Extension, not in RFC 5798: a datagram from the hand-over socket. */
+  #receiveHandover(datagram: ReceivedDatagram): void {
+    if (!this.#isStarted) return;
+    this.#accept(receiveHandoverDatagram(datagram, this.#state.config), datagram.source);
+  }
+
+  #accept(received: Reception, source: string): void {
+    if (received.kind === "discard") return this.#drop(received.reason, source, received.detail);
+    const now = this.ports.clock.now();
+    if (received.kind === "advert") this.#feed({ kind: "advert-received", now, advert: received.advert, source: received.source });
+    else this.#feed({ kind: "handover-received", now, message: received.message, source: received.source });
   }
 
   #feed(event: RouterEvent): void {
@@ -213,6 +229,7 @@ export class AgentRuntime {
       this.options.metrics.advertReceived();
       if (event.advert.priority > 0) this.#masterAddress = event.source;
     }
+    if (event.kind === "handover-received" && !actions.some((action) => action.kind === "discard")) this.#count(`${event.message.kind}-received`);
     for (const action of actions) this.#run(action, event.kind === "advert-received" ? event.source : undefined);
     if (actions.some((action) => action.kind === "add-vip" || action.kind === "remove-vip")) this.options.metrics.vipHeld(heldAddresses(state).length > 0);
     this.options.metrics.effectivePriority(effectivePriority(state));
@@ -255,6 +272,18 @@ export class AgentRuntime {
                 this.#count(`send-failed:${sent.code}`);
                 logger.warn({ destination, code: sent.code, detail: sent.detail }, "could not send a VRRP advertisement");
               }
+            }),
+          );
+        }
+        return;
+      }
+      case "send-handover": {
+        for (const destination of advertDestinations(config)) {
+          const bytes = encodeHandover(action.message, encodeContextFor(config, destination));
+          this.#track(
+            this.ports.handoverTransport.send(bytes, destination).then((sent) => {
+              this.#count(sent.ok ? `${action.message.kind}-sent` : `send-failed:${sent.code}`);
+              if (!sent.ok) logger.warn({ destination, code: sent.code, detail: sent.detail }, `could not send a ${action.message.kind} (hand-over extension)`);
             }),
           );
         }

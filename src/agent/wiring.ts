@@ -15,7 +15,8 @@ import { NetlinkLinkMonitor } from "./adapters/link-monitor.js";
 import { SystemNeighborAnnouncer } from "./adapters/neighbor-announcer.js";
 import { AddressWatcherPool } from "./adapters/address-watcher.js";
 import { promoteSecondaries } from "./adapters/promote-secondaries.js";
-import { RawSocketPool } from "./adapters/raw-transport.js";
+import { RawSocketPool, type UnclaimedReason } from "./adapters/raw-transport.js";
+import { HANDOVER_PROTOCOL } from "../vrrp/advertisement.js";
 import { createVipManager, type VipBackend } from "./adapters/vips.js";
 import { HealthMonitor } from "./health-monitor.js";
 import { AgentMetrics, type RouterMetrics } from "./metrics.js";
@@ -69,6 +70,8 @@ export function isSameConfig(a: unknown, b: unknown): boolean {
 /** What the routers of one agent process share: a socket per interface and family, the address backend, metrics. */
 export interface SharedAdapters {
   readonly sockets: RawSocketPool;
+  /** Extension, not in RFC 5798: the hand-over messages' sockets (HANDOVER_PROTOCOL). */
+  readonly handoverSockets: RawSocketPool;
   readonly announcer: NeighborAnnouncer;
   readonly addresses: AddressWatcherPool;
   readonly vips: VipManager;
@@ -82,10 +85,12 @@ export interface SharedAdapters {
 export function createSharedAdapters(vipBackend: VipBackend, node: string): SharedAdapters {
   const metrics = new AgentMetrics(node);
   const unclaimed = new Map<string, number>();
-  const sockets = new RawSocketPool((reason) => {
+  const onUnclaimed = (reason: UnclaimedReason): void => {
     metrics.unclaimedPacket(reason);
     unclaimed.set(`dropped:${reason}`, (unclaimed.get(`dropped:${reason}`) ?? 0) + 1);
-  });
+  };
+  const sockets = new RawSocketPool(onUnclaimed);
+  const handoverSockets = new RawSocketPool(onUnclaimed, HANDOVER_PROTOCOL);
   const prepared = new Map<string, Promise<void>>();
   const prepare = (vrrpInterface: VrrpInterface, logger: Logger): Promise<void> => {
     if (vrrpInterface.family !== "ipv4") return Promise.resolve();
@@ -98,7 +103,7 @@ export function createSharedAdapters(vipBackend: VipBackend, node: string): Shar
     prepared.set(vrrpInterface.ifname, preparing);
     return preparing;
   };
-  return { sockets, announcer: new SystemNeighborAnnouncer(), addresses: new AddressWatcherPool(), vips: createVipManager(vipBackend), metrics, unclaimed, prepare };
+  return { sockets, handoverSockets, announcer: new SystemNeighborAnnouncer(), addresses: new AddressWatcherPool(), vips: createVipManager(vipBackend), metrics, unclaimed, prepare };
 }
 
 /**
@@ -106,9 +111,11 @@ export function createSharedAdapters(vipBackend: VipBackend, node: string): Shar
  * peers may arrive after the start, so the caller decides from the transport mode rather than from today's peer list.
  */
 export function createRuntime(shared: SharedAdapters, vrrpInterface: VrrpInterface, config: RouterConfig, logger: Logger, metrics: RouterMetrics, isMulticast = config.peers.length === 0): AgentRuntime {
+  const socketOptions = { family: vrrpInterface.family, ifname: vrrpInterface.ifname, vrid: config.vrid, isMulticast };
   return new AgentRuntime(
     {
-      transport: shared.sockets.transport({ family: vrrpInterface.family, ifname: vrrpInterface.ifname, vrid: config.vrid, isMulticast }),
+      transport: shared.sockets.transport(socketOptions),
+      handoverTransport: shared.handoverSockets.transport(socketOptions),
       vips: shared.vips,
       announcer: shared.announcer,
       link: new NetlinkLinkMonitor(vrrpInterface.ifname),

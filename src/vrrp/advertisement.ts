@@ -51,3 +51,28 @@ export interface AdvertisementV3 {
 }
 
 export type Advertisement = AdvertisementV2 | AdvertisementV3;
+
+/**
+ * Extension, not in RFC 5798: the IP protocol of ha-nginx's hand-over messages (see handover.ts), 253 of the two that
+ * RFC 3692 and RFC 4727 set aside for experiments. VRRP routers open their raw sockets for protocol 112 only, so
+ * keepalived and FRR vrrpd never receive a hand-over message, and never spend a timer or a log line on one.
+ */
+export const HANDOVER_PROTOCOL = 253;
+
+/**
+ * Extension, not in RFC 5798: ha-nginx's hand-over messages. Each is shaped as a VRRP header of an unassigned type:
+ * - "candidacy": a Backup tells the group it can take over, and how well: `priority` is its effective priority, or 0
+ *   when it cannot (unhealthy, leaving). Only the Master reads it, to choose a successor.
+ * - "nomination": a Master that is leaving names the Backup that takes over at once on its priority-0 advert.
+ */
+export type HandoverKind = "candidacy" | "nomination";
+
+export interface HandoverMessage {
+  readonly kind: HandoverKind;
+  /**
+   * The fields shared with an advert, checked as an advert's are (VRID, version, VRRPv2 authentication). `addresses`
+   * holds exactly one address: the sender's own (candidacy) or the nominee's (nomination). The interval field is the
+   * sender's candidacy interval (candidacy), by which a receiver ages it, or its advertisement interval (nomination).
+   */
+  readonly header: Advertisement;
+}

@@ -1,8 +1,8 @@
 // Wire format of VRRP advertisements (RFC 5798 §5, RFC 3768 §5) and of the IPv4 header a raw socket hands us.
 // Byte order lives here and nowhere else. Decoding is total: any byte string yields a value or a DecodeError.
 
-import type { AddressFamily, Advertisement, AdvertisementV2, AdvertisementV3, AdvertAuthentication, VrrpVersion } from "./advertisement.js";
-import { VRRP_PROTOCOL, VRRP_TTL } from "./advertisement.js";
+import type { AddressFamily, Advertisement, AdvertisementV2, AdvertisementV3, AdvertAuthentication, HandoverKind, HandoverMessage, VrrpVersion } from "./advertisement.js";
+import { HANDOVER_PROTOCOL, VRRP_PROTOCOL, VRRP_TTL } from "./advertisement.js";
 import { internetChecksum, ipv4PseudoHeader, ipv6PseudoHeader } from "./checksum.js";
 import { centiseconds, seconds } from "./units.js";
 
@@ -38,6 +38,8 @@ export type DecodeError =
   | { readonly code: "too-long"; readonly expected: number; readonly actual: number; readonly offset: number; readonly rfc: "5798 §5.2.5" }
   | { readonly code: "bad-version"; readonly expected: VrrpVersion; readonly actual: number; readonly offset: 0; readonly rfc: "5798 §5.2.1" }
   | { readonly code: "bad-type"; readonly expected: 1; readonly actual: number; readonly offset: 0; readonly rfc: "5798 §5.2.2" }
+  /** Extension, not in RFC 5798: a hand-over message carries exactly one address. */
+  | { readonly code: "handover-address-count"; readonly expected: 1; readonly actual: number; readonly offset: 3; readonly rfc: "extension" }
   | { readonly code: "bad-checksum"; readonly expected: number; readonly actual: number; readonly offset: 6; readonly rfc: "5798 §5.2.8" }
   | { readonly code: "no-addresses"; readonly actual: 0; readonly offset: 3; readonly rfc: "5798 §5.2.5" }
   | { readonly code: "address-count-mismatch"; readonly expected: number; readonly actual: number; readonly offset: 3; readonly rfc: "5798 §5.2.5" }
@@ -47,7 +49,7 @@ export type DecodeError =
   | { readonly code: "bad-auth-type"; readonly expected: "0 or 1"; readonly actual: number; readonly offset: 4; readonly rfc: "2338 §5.3.6" }
   | { readonly code: "bad-interval"; readonly actual: 0; readonly offset: number; readonly rfc: "5798 §5.2.7" | "3768 §5.3.7" }
   | { readonly code: "bad-ip-header"; readonly field: "version" | "header-length" | "total-length"; readonly actual: number; readonly offset: number; readonly rfc: "791 §3.1" }
-  | { readonly code: "not-vrrp-protocol"; readonly expected: typeof VRRP_PROTOCOL; readonly actual: number; readonly offset: 9; readonly rfc: "5798 §5.1.1.4" };
+  | { readonly code: "not-vrrp-protocol"; readonly expected: number; readonly actual: number; readonly offset: 9; readonly rfc: "5798 §5.1.1.4" };
 
 export type DecodeErrorCode = DecodeError["code"];
 
@@ -66,6 +68,11 @@ export interface Ipv4Datagram {
 const HEADER_LENGTH = 8;
 const V2_AUTH_LENGTH = 8;
 const ADVERTISEMENT_TYPE = 1; // RFC 5798 §5.2.2
+/**
+ * Extension, not in RFC 5798: hand-over message types. The messages travel on HANDOVER_PROTOCOL, never on VRRP's, so no
+ * VRRP router ever reads them; the types keep one that strays onto a VRRP socket from passing for an advert.
+ */
+const HANDOVER_TYPES: Readonly<Record<HandoverKind, number>> = { candidacy: 14, nomination: 15 };
 const V3_MAX_INTERVAL = 0x0fff; // RFC 5798 §5.2.7: 12 bits
 const AUTH_NONE = 0; // RFC 3768 §5.3.6
 const AUTH_SIMPLE = 1; // RFC 2338 §5.3.6, keepalived `auth_type PASS`
@@ -188,17 +195,17 @@ export function passwordToAuthData(password: string): Uint8Array {
 // ---------------------------------------------------------------------------------------------------------------
 // Encode
 
-function checksumFor(packet: Uint8Array, version: VrrpVersion, ctx: EncodeContext): number {
+function checksumFor(packet: Uint8Array, version: VrrpVersion, protocol: number, ctx: EncodeContext): number {
   if (version === 2) return internetChecksum([packet]);
   if (ctx.family === "ipv6") {
     const source = requireAddress(ctx.source, "ipv6", "source");
     const destination = requireAddress(ctx.destination, "ipv6", "destination");
-    return internetChecksum([ipv6PseudoHeader(source, destination, VRRP_PROTOCOL, packet.length), packet]);
+    return internetChecksum([ipv6PseudoHeader(source, destination, protocol, packet.length), packet]);
   }
   if ((ctx.v3Ipv4Checksum ?? "pseudo-header") === "rfc9568") return internetChecksum([packet]);
   const source = requireAddress(ctx.source, "ipv4", "source");
   const destination = requireAddress(ctx.destination, "ipv4", "destination");
-  return internetChecksum([ipv4PseudoHeader(source, destination, VRRP_PROTOCOL, packet.length), packet]);
+  return internetChecksum([ipv4PseudoHeader(source, destination, protocol, packet.length), packet]);
 }
 
 function requireRange(value: number, min: number, max: number, what: string): void {
@@ -207,6 +214,16 @@ function requireRange(value: number, min: number, max: number, what: string): vo
 
 /** Builds the VRRP message (no IP header). Throws only on a programmer error: a field out of range. */
 export function encodeAdvertisement(advert: Advertisement, ctx: EncodeContext): Uint8Array {
+  return encodeMessage(advert, ADVERTISEMENT_TYPE, VRRP_PROTOCOL, ctx);
+}
+
+/** Extension, not in RFC 5798: builds a hand-over message, whose checksum covers HANDOVER_PROTOCOL. */
+export function encodeHandover(message: HandoverMessage, ctx: EncodeContext): Uint8Array {
+  requireRange(message.header.addresses.length, 1, 1, "hand-over address count");
+  return encodeMessage(message.header, HANDOVER_TYPES[message.kind], HANDOVER_PROTOCOL, ctx);
+}
+
+function encodeMessage(advert: Advertisement, type: number, protocol: number, ctx: EncodeContext): Uint8Array {
   requireRange(advert.vrid, 1, 255, "VRID"); // RFC 5798 §5.2.3
   requireRange(advert.priority, 0, 255, "priority"); // RFC 5798 §5.2.4
   requireRange(advert.addresses.length, 1, 255, "address count"); // RFC 5798 §5.2.5
@@ -214,7 +231,7 @@ export function encodeAdvertisement(advert: Advertisement, ctx: EncodeContext): 
   const size = addressLength(ctx.family);
   const trailer = advert.version === 2 ? V2_AUTH_LENGTH : 0;
   const packet = new Uint8Array(HEADER_LENGTH + advert.addresses.length * size + trailer);
-  packet[0] = (advert.version << 4) | ADVERTISEMENT_TYPE;
+  packet[0] = (advert.version << 4) | type;
   packet[1] = advert.vrid;
   packet[2] = advert.priority;
   packet[3] = advert.addresses.length;
@@ -234,7 +251,7 @@ export function encodeAdvertisement(advert: Advertisement, ctx: EncodeContext): 
   for (const [index, address] of advert.addresses.entries()) {
     packet.set(requireAddress(address, ctx.family, "virtual address"), HEADER_LENGTH + index * size);
   }
-  const checksum = checksumFor(packet, advert.version, ctx);
+  const checksum = checksumFor(packet, advert.version, protocol, ctx);
   packet[6] = checksum >>> 8;
   packet[7] = checksum & 0xff;
   return packet;
@@ -268,6 +285,30 @@ function lengthError(length: number, count: number, version: VrrpVersion, family
  * interval, peer) are `classifyAdvert` in receive.ts.
  */
 export function decodeAdvertisement(bytes: Uint8Array, ctx: DecodeContext): DecodeResult<Advertisement> {
+  const frame = decodeFrame(bytes, ctx, ADVERTISEMENT_ONLY, VRRP_PROTOCOL);
+  return frame.ok ? { ok: true, value: frame.value.advert, bytesRead: frame.bytesRead } : frame;
+}
+
+const ADVERTISEMENT_ONLY: ReadonlySet<number> = new Set([ADVERTISEMENT_TYPE]);
+const HANDOVER_ONLY: ReadonlySet<number> = new Set(Object.values(HANDOVER_TYPES));
+
+/** Extension, not in RFC 5798: the checks of decodeAdvertisement, and exactly one address. */
+export function decodeHandover(bytes: Uint8Array, ctx: DecodeContext): DecodeResult<HandoverMessage> {
+  const frame = decodeFrame(bytes, ctx, HANDOVER_ONLY, HANDOVER_PROTOCOL);
+  if (!frame.ok) return frame;
+  const { type, advert } = frame.value;
+  const count = advert.addresses.length;
+  if (count !== 1) return fail({ code: "handover-address-count", expected: 1, actual: count, offset: 3, rfc: "extension" });
+  const kind: HandoverKind = type === HANDOVER_TYPES.candidacy ? "candidacy" : "nomination";
+  return { ok: true, value: { kind, header: advert }, bytesRead: frame.bytesRead };
+}
+
+interface Frame {
+  readonly type: number;
+  readonly advert: Advertisement;
+}
+
+function decodeFrame(bytes: Uint8Array, ctx: DecodeContext, knownTypes: ReadonlySet<number>, protocol: number): DecodeResult<Frame> {
   if (ctx.ttl !== undefined && ctx.ttl !== VRRP_TTL) return fail({ code: "ttl-not-255", expected: 255, actual: ctx.ttl, rfc: "5798 §7.1" });
   if (bytes.length < HEADER_LENGTH) return fail({ code: "truncated", expected: HEADER_LENGTH, actual: bytes.length, offset: 0, rfc: "5798 §7.1" });
   const first = bytes[0] ?? 0;
@@ -279,7 +320,7 @@ export function decodeAdvertisement(bytes: Uint8Array, ctx: DecodeContext): Deco
   const version: VrrpVersion = wireVersion;
   if (version === 2 && ctx.family !== "ipv4") return fail({ code: "unsupported-family", expected: "ipv4", actual: ctx.family, rfc: "3768 §1" });
   const type = first & 0x0f;
-  if (type !== ADVERTISEMENT_TYPE) return fail({ code: "bad-type", expected: 1, actual: type, offset: 0, rfc: "5798 §5.2.2" });
+  if (!knownTypes.has(type)) return fail({ code: "bad-type", expected: 1, actual: type, offset: 0, rfc: "5798 §5.2.2" });
   const count = bytes[3] ?? 0;
   if (count === 0) return fail({ code: "no-addresses", actual: 0, offset: 3, rfc: "5798 §5.2.5" });
   const size = addressLength(ctx.family);
@@ -290,7 +331,7 @@ export function decodeAdvertisement(bytes: Uint8Array, ctx: DecodeContext): Deco
   const zeroed = bytes.slice(0, required);
   zeroed[6] = 0;
   zeroed[7] = 0;
-  const computed = checksumFor(zeroed, version, ctx);
+  const computed = checksumFor(zeroed, version, protocol, ctx);
   if (computed !== received) return fail({ code: "bad-checksum", expected: computed, actual: received, offset: 6, rfc: "5798 §5.2.8" });
 
   const addresses: string[] = [];
@@ -309,13 +350,13 @@ export function decodeAdvertisement(bytes: Uint8Array, ctx: DecodeContext): Deco
     if (interval === 0) return fail({ code: "bad-interval", actual: 0, offset: 5, rfc: "3768 §5.3.7" });
     const authentication: AdvertAuthentication =
       authType === AUTH_NONE ? { type: "none" } : { type: "simple-password", data: bytes.slice(required - V2_AUTH_LENGTH, required) };
-    const value: AdvertisementV2 = { version: 2, vrid, priority, adverInterval: seconds(interval), authentication, addresses };
-    return { ok: true, value, bytesRead: required };
+    const advert: AdvertisementV2 = { version: 2, vrid, priority, adverInterval: seconds(interval), authentication, addresses };
+    return { ok: true, value: { type, advert }, bytesRead: required };
   }
   const interval = (((bytes[4] ?? 0) << 8) | (bytes[5] ?? 0)) & V3_MAX_INTERVAL;
   if (interval === 0) return fail({ code: "bad-interval", actual: 0, offset: 4, rfc: "5798 §5.2.7" });
-  const value: AdvertisementV3 = { version: 3, vrid, priority, maxAdverInterval: centiseconds(interval), addresses };
-  return { ok: true, value, bytesRead: required };
+  const advert: AdvertisementV3 = { version: 3, vrid, priority, maxAdverInterval: centiseconds(interval), addresses };
+  return { ok: true, value: { type, advert }, bytesRead: required };
 }
 
 /**
@@ -331,7 +372,7 @@ export function peekVirtualRouterId(bytes: Uint8Array, family: AddressFamily): n
  * An IPv4 raw socket delivers the IP header with the payload (IPv6 raw sockets do not). This splits them, so the
  * agent never reads a byte offset itself. The kernel has already verified the header checksum.
  */
-export function decodeIpv4Datagram(bytes: Uint8Array): DecodeResult<Ipv4Datagram> {
+export function decodeIpv4Datagram(bytes: Uint8Array, expectedProtocol: number = VRRP_PROTOCOL): DecodeResult<Ipv4Datagram> {
   if (bytes.length < IPV4_MIN_HEADER) return fail({ code: "truncated", expected: IPV4_MIN_HEADER, actual: bytes.length, offset: 0, rfc: "5798 §7.1" });
   const first = bytes[0] ?? 0;
   if (first >>> 4 !== 4) return fail({ code: "bad-ip-header", field: "version", actual: first >>> 4, offset: 0, rfc: "791 §3.1" });
@@ -343,7 +384,7 @@ export function decodeIpv4Datagram(bytes: Uint8Array): DecodeResult<Ipv4Datagram
   if (totalLength < headerLength) return fail({ code: "bad-ip-header", field: "total-length", actual: totalLength, offset: 2, rfc: "791 §3.1" });
   if (totalLength > bytes.length) return fail({ code: "truncated", expected: totalLength, actual: bytes.length, offset: 2, rfc: "5798 §7.1" });
   const protocol = bytes[9] ?? 0;
-  if (protocol !== VRRP_PROTOCOL) return fail({ code: "not-vrrp-protocol", expected: VRRP_PROTOCOL, actual: protocol, offset: 9, rfc: "5798 §5.1.1.4" });
+  if (protocol !== expectedProtocol) return fail({ code: "not-vrrp-protocol", expected: expectedProtocol, actual: protocol, offset: 9, rfc: "5798 §5.1.1.4" });
   return {
     ok: true,
     value: {

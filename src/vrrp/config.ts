@@ -74,6 +74,12 @@ export interface RouterConfig {
    * Negative: unhealthy means effective priority = priority + weight, clamped to 1..254.
    */
   readonly healthWeight: number;
+  /**
+   * Extension, not in RFC 5798 (handover.ts): how often a Backup tells the group it can take over, so that a leaving
+   * Master can name it and it takes over without waiting Skew_Time. Absent or 0: off (a Backup stays silent, as RFC
+   * 5798 has it). Whole centiseconds from 1 s to 40.95 s (the 12-bit interval field); whole seconds for VRRPv2.
+   */
+  readonly candidacyInterval?: Milliseconds;
 }
 
 export type ConfigProblem =
@@ -94,7 +100,8 @@ export type ConfigProblem =
   | "garp-out-of-range"
   | "shutdown-hold-negative"
   | "release-linger-negative"
-  | "health-weight-positive";
+  | "health-weight-positive"
+  | "candidacy-interval-out-of-range";
 
 function isIntegerIn(value: number, min: number, max: number): boolean {
   return Number.isInteger(value) && value >= min && value <= max;
@@ -138,6 +145,10 @@ export function checkRouterConfig(config: RouterConfig): readonly ConfigProblem[
   if (config.shutdownHold < 0) problems.push("shutdown-hold-negative");
   if (config.releaseLinger < 0) problems.push("release-linger-negative");
   if (config.healthWeight > 0) problems.push("health-weight-positive");
+  const candidacy = config.candidacyInterval ?? 0;
+  const isCandidacyValid =
+    candidacy === 0 || (isIntegerIn(candidacy, 1000, 40950) && candidacy % (config.version === 2 ? 1000 : 10) === 0);
+  if (!isCandidacyValid) problems.push("candidacy-interval-out-of-range");
   return problems;
 }
 

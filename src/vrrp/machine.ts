@@ -12,16 +12,18 @@
 // beside the others, as in FRR's vrrpd.c; the arithmetic (timers.ts), the checks (receive.ts) and the election
 // (election.ts) live apart.
 
-import type { Advertisement } from "./advertisement.js";
+import type { Advertisement, HandoverMessage } from "./advertisement.js";
 import type { RouterConfig, VirtualAddress } from "./config.js";
 import { buildAdvert, computeEffectivePriority } from "./config.js";
 import { formatAddress, parseAddress } from "./codec.js";
 import { outranks } from "./election.js";
+import type { PeerBook } from "./handover.js";
+import { buildCandidacy, buildNomination, chooseSuccessor, emptyPeerBook, noteAdvertiser, noteHandover } from "./handover.js";
 import type { NotForUsReason, RejectReason } from "./receive.js";
-import { classifyAdvert, isSameAddress } from "./receive.js";
+import { classifyAdvert, classifyHandover, isSameAddress } from "./receive.js";
 import { advertisedInterval, computeMasterDownInterval, computeSkewTime, computeVipLease, computeVipLeaseFloor } from "./timers.js";
 import type { Centiseconds, Milliseconds, Seconds } from "./units.js";
-import { addMilliseconds, centisecondsToMilliseconds, secondsToMilliseconds } from "./units.js";
+import { addMilliseconds, centisecondsToMilliseconds, milliseconds, secondsToMilliseconds } from "./units.js";
 
 // ---------------------------------------------------------------------------------------------------------------
 // States
@@ -34,6 +36,8 @@ interface Shared {
   /** Latest health verdict (nginx Ready and the local probe); see RouterConfig.healthWeight. */
   readonly isHealthy: boolean;
   readonly isLinkUp: boolean;
+  /** Extension, not in RFC 5798 (handover.ts): the other routers heard, for naming a successor. */
+  readonly peers: PeerBook;
 }
 
 /**
@@ -75,6 +79,13 @@ export interface BackupState extends Shared {
    * Master's gratuitous ARP reaches clients before this router stops answering for them.
    */
   readonly hold: VipHold | undefined;
+  /** Extension, not in RFC 5798 (handover.ts): when to send the next candidacy; undefined when candidacy is off. */
+  readonly candidacyTimer: Milliseconds | undefined;
+  /**
+   * Extension, not in RFC 5798 (handover.ts): the Master named this router; its priority-0 advert, if it follows by
+   * `deadline`, makes this router Master at once instead of after Skew_Time.
+   */
+  readonly nomination: { readonly source: string; readonly deadline: Milliseconds } | undefined;
 }
 
 /** When the kernel lease on the VIPs was last given, and for how long. */
@@ -118,6 +129,8 @@ export type RouterEvent =
   | { readonly kind: "shutdown-requested"; readonly now: Milliseconds }
   /** A decoded advert (codec checks passed) and the IP source address of its packet. */
   | { readonly kind: "advert-received"; readonly now: Milliseconds; readonly advert: Advertisement; readonly source: string }
+  /** Extension, not in RFC 5798 (handover.ts): a decoded candidacy or nomination and its IP source address. */
+  | { readonly kind: "handover-received"; readonly now: Milliseconds; readonly message: HandoverMessage; readonly source: string }
   /** The runtime's one timer fired (at or after nextDeadline). */
   | { readonly kind: "timer-expired"; readonly now: Milliseconds }
   /** A new configuration, applied live. */
@@ -148,6 +161,8 @@ export type DiscardReason =
   | "lower-priority"
   /** Initialize (not releasing) and Fault do not process adverts. */
   | "not-running"
+  /** Extension, not in RFC 5798: a nomination of another router, or one this router cannot act on. */
+  | "not-nominated"
   /** The timer fired before any deadline (the runtime just re-arms). */
   | "timer-not-due"
   | "impossible-in-state";
@@ -159,6 +174,8 @@ export type RouterAction =
   | { readonly kind: "add-vip"; readonly addresses: readonly VirtualAddress[]; readonly lease: Seconds }
   /** Gives VIPs that are already on the interface a fresh `lease`; comes with every advert a holder sends. */
   | { readonly kind: "renew-vip-lease"; readonly addresses: readonly VirtualAddress[]; readonly lease: Seconds }
+  /** Extension, not in RFC 5798 (handover.ts): send to every advertDestinations(config) on HANDOVER_PROTOCOL. */
+  | { readonly kind: "send-handover"; readonly message: HandoverMessage }
   | { readonly kind: "remove-vip"; readonly addresses: readonly VirtualAddress[] }
   /** RFC 5798 §6.4.1/§6.4.2: gratuitous ARP (IPv4) or unsolicited NA (IPv6), `repeat` times each. */
   | { readonly kind: "announce-vip"; readonly addresses: readonly VirtualAddress[]; readonly repeat: number }
@@ -183,7 +200,7 @@ export function assertNever(value: never): never {
 // Helpers
 
 export function initialState(config: RouterConfig, initial: { readonly isHealthy?: boolean; readonly isLinkUp?: boolean } = {}): InitializeState {
-  return { kind: "Initialize", config, isHealthy: initial.isHealthy ?? true, isLinkUp: initial.isLinkUp ?? true, hold: undefined };
+  return { kind: "Initialize", config, isHealthy: initial.isHealthy ?? true, isLinkUp: initial.isLinkUp ?? true, peers: emptyPeerBook, hold: undefined };
 }
 
 export function effectivePriority(state: RouterState): number {
@@ -226,6 +243,19 @@ function addVip(config: RouterConfig, addresses: readonly VirtualAddress[]): Rou
   return { kind: "add-vip", addresses, lease: leaseFor(config) };
 }
 
+function isCandidacyOn(config: RouterConfig): boolean {
+  return (config.candidacyInterval ?? 0) > 0;
+}
+
+/** A Backup's candidacy: its effective priority while it could take over, 0 (withdrawn) when it cannot. */
+function sendCandidacy(state: RouterState, priority: number): RouterAction {
+  return { kind: "send-handover", message: buildCandidacy(state.config, priority) };
+}
+
+function candidacyDeadline(config: RouterConfig, now: Milliseconds): Milliseconds | undefined {
+  return isCandidacyOn(config) ? addMilliseconds(now, config.candidacyInterval ?? milliseconds(0)) : undefined;
+}
+
 function announce(addresses: readonly VirtualAddress[], repeat: number): readonly RouterAction[] {
   return repeat > 0 && addresses.length > 0 ? [{ kind: "announce-vip", addresses, repeat }] : [];
 }
@@ -247,17 +277,24 @@ export type StateEntry =
 /** Emits report-transition, the exit actions of the old state and the entry actions of RFC 5798 §6.4.x. */
 export function enterState(state: RouterState, target: StateEntry, now: Milliseconds, reason: TransitionReason): StepResult {
   if (state.kind === target.to) return unchanged(state);
-  const { config, isHealthy, isLinkUp } = state;
-  const shared: Shared = { config, isHealthy, isLinkUp };
+  const { config, isHealthy, isLinkUp, peers } = state;
+  const shared: Shared = { config, isHealthy, isLinkUp, peers };
   const priority = effectivePriority(state);
   const actions: RouterAction[] = [{ kind: "report-transition", from: state.kind, to: target.to, reason, priority }];
   if (state.kind === "Master") {
     // RFC 5798 §6.4.3 Shutdown: "Send an ADVERTISEMENT with Priority = 0". Fault does the same, so that a
-    // Backup takes over after Skew_Time instead of Master_Down_Interval.
-    if (target.to === "Initialize" || target.to === "Fault") actions.push(sendAdvert(state, 0));
+    // Backup takes over after Skew_Time instead of Master_Down_Interval. Extension, not in RFC 5798: the named
+    // successor learns it first, so that it already knows when the priority-0 advert arrives.
+    if (target.to === "Initialize" || target.to === "Fault") {
+      const successor = chooseSuccessor(peers, config, now);
+      if (successor !== undefined) actions.push({ kind: "send-handover", message: buildNomination(config, successor) });
+      actions.push(sendAdvert(state, 0));
+    }
     const isHolding = target.to !== "Master" && target.hold !== undefined;
     if (!isHolding) actions.push({ kind: "remove-vip", addresses: config.addresses });
   }
+  // A Backup that can no longer take over says so, so that the Master does not name it.
+  if (state.kind === "Backup" && target.to !== "Master" && isCandidacyOn(config)) actions.push(sendCandidacy(state, 0));
   // A displaced Master still lingering: the VIPs go now, unless it becomes Master again and keeps them.
   if (state.kind === "Backup" && state.hold !== undefined && target.to !== "Master") {
     actions.push({ kind: "remove-vip", addresses: state.hold.addresses });
@@ -285,7 +322,10 @@ export function enterState(state: RouterState, target: StateEntry, now: Millisec
         preemptAllowedAt: config.preemption.mode === "delayed" ? addMilliseconds(now, config.preemption.delay) : undefined,
         takeoverReason: "master-down-timer-expired",
         hold: target.hold,
+        candidacyTimer: candidacyDeadline(config, now),
+        nomination: undefined,
       };
+      if (isCandidacyOn(config)) actions.push(sendCandidacy(next, priority));
       return { state: next, actions };
     }
     case "Initialize": {
@@ -315,7 +355,7 @@ function start(state: RouterState, now: Milliseconds, reason: TransitionReason):
 // step
 
 export function step(state: RouterState, event: RouterEvent): StepResult {
-  return withLeaseRenewal(stepByState(state, event), event.now);
+  return withLeaseRenewal(stepByState(noteAdvert(state, event), event), event.now);
 }
 
 function stepByState(state: RouterState, event: RouterEvent): StepResult {
@@ -361,13 +401,50 @@ function isLeaseRenewalDue(state: MasterState, now: Milliseconds): boolean {
   return expiresAt - now < computeVipLeaseFloor(version, advertisementInterval);
 }
 
+/**
+ * Extension, not in RFC 5798 (handover.ts): whoever is Master later must know which routers advertise. Only with
+ * candidacy on: a router that takes no part in the extension names no successor either.
+ */
+function noteAdvert<S extends RouterState>(state: S, event: RouterEvent): S {
+  if (event.kind !== "advert-received" || event.advert.priority === 0 || !isCandidacyOn(state.config)) return state;
+  const verdict = classifyAdvert(event.advert, event.source, state.config);
+  const isHeard = verdict.kind === "accepted" || (verdict.kind === "rejected" && verdict.reason === "local-address-owner");
+  return isHeard ? { ...state, peers: noteAdvertiser(state.peers, event.source, state.config.family) } : state;
+}
+
+/**
+ * Extension, not in RFC 5798 (handover.ts): every state keeps the book of candidacies, so that a router that becomes
+ * Master already knows whom to name. A nomination is acted upon by a Backup only (backupHandover).
+ */
+function receiveHandover(state: RouterState, message: HandoverMessage, source: string, now: Milliseconds): StepResult {
+  const verdict = classifyHandover(message, source, state.config);
+  if (verdict.kind !== "accepted") return discard(state, verdict.reason, verdict.ref);
+  const next = { ...state, peers: noteHandover(state.peers, message, source, state.config.family, now) };
+  return message.kind === "candidacy" ? unchanged(next) : discard(next, "not-nominated");
+}
+
+function backupHandover(state: BackupState, message: HandoverMessage, source: string, now: Milliseconds): StepResult {
+  const received = receiveHandover(state, message, source, now);
+  if (message.kind !== "nomination" || received.state.kind !== "Backup") return received;
+  const noted = received.state;
+  const isNamed = message.header.addresses.length === 1 && isSameAddress(message.header.addresses[0] ?? "", state.config.primaryAddress, state.config);
+  const isAccepted = !received.actions.some((action) => action.kind === "discard" && action.reason !== "not-nominated");
+  // An unhealthy Backup (negative weight) was not the Master's choice when it last heard from us: let the RFC decide.
+  if (!isAccepted || !isNamed || !state.isHealthy) return received;
+  // The two messages leave by different sockets, so the priority-0 advert may arrive first: Skew_Time is running.
+  if (state.takeoverReason === "priority-zero-received") return enterState({ ...noted, nomination: undefined }, { to: "Master" }, now, "priority-zero-received");
+  // The priority-0 advert follows at once; allow one Master_Adver_Interval, so a stale nomination cannot fire later.
+  const deadline = addMilliseconds(now, centisecondsToMilliseconds(state.masterAdverInterval));
+  return unchanged({ ...noted, nomination: { source, deadline } });
+}
+
 /** The deadline of the runtime's one timer; undefined: no timer. */
 export function nextDeadline(state: RouterState): Milliseconds | undefined {
   switch (state.kind) {
     case "Initialize":
       return state.hold?.deadline;
     case "Backup":
-      return state.hold !== undefined && state.hold.deadline < state.masterDownTimer ? state.hold.deadline : state.masterDownTimer;
+      return Math.min(state.masterDownTimer, state.hold?.deadline ?? Infinity, state.candidacyTimer ?? Infinity) as Milliseconds;
     case "Master":
       return state.garpRefreshTimer !== undefined && state.garpRefreshTimer < state.adverTimer ? state.garpRefreshTimer : state.adverTimer;
     case "Fault":
@@ -421,6 +498,8 @@ function stepInitialize(state: InitializeState, event: RouterEvent): StepResult 
       if (verdict.kind === "accepted") return discard(state, "not-running");
       return discard(state, verdict.reason, verdict.ref);
     }
+    case "handover-received":
+      return receiveHandover(state, event.message, event.source, event.now);
     case "timer-expired":
       if (hold === undefined) return discard(state, "impossible-in-state");
       return event.now >= hold.deadline ? finishHold(state, hold) : discard(state, "timer-not-due");
@@ -446,6 +525,12 @@ function backupReceive(state: BackupState, advert: Advertisement, source: string
   const verdict = classifyAdvert(advert, source, state.config);
   if (verdict.kind !== "accepted") return discard(state, verdict.reason, verdict.ref);
   if (advert.priority === 0) {
+    // Extension, not in RFC 5798 (handover.ts): the leaving Master named this router; take over now.
+    const nomination = state.nomination;
+    if (nomination !== undefined && now <= nomination.deadline && isSameAddress(nomination.source, source, state.config)) {
+      // Reported as the RFC takeover it replaces (a status reason is a published constant, kept unchanged).
+      return enterState({ ...state, nomination: undefined }, { to: "Master" }, now, "priority-zero-received");
+    }
     // RFC 5798 §6.4.2: "Set the Master_Down_Timer to Skew_Time".
     const skew = computeSkewTime(state.config.version, effectivePriority(state), state.masterAdverInterval);
     return unchanged({ ...state, masterDownTimer: addMilliseconds(now, skew), takeoverReason: "priority-zero-received" });
@@ -481,6 +566,25 @@ function reinitialize(state: BackupState | MasterState, config: RouterConfig, no
   );
 }
 
+function backupTimer(state: BackupState, now: Milliseconds): StepResult {
+  // RFC 5798 §6.4.2 Master_Down_Timer fires: advertise, announce, set Adver_Timer, become Master (keeping any VIPs
+  // still lingering from a displacement).
+  if (now >= state.masterDownTimer) return enterState(state, { to: "Master" }, now, state.takeoverReason);
+  const isHoldDue = state.hold !== undefined && now >= state.hold.deadline;
+  const isCandidacyDue = state.candidacyTimer !== undefined && now >= state.candidacyTimer;
+  if (!isHoldDue && !isCandidacyDue) return discard(state, "timer-not-due");
+  const actions: RouterAction[] = [];
+  if (isHoldDue && state.hold !== undefined) actions.push({ kind: "remove-vip", addresses: state.hold.addresses });
+  // Extension, not in RFC 5798 (handover.ts): the periodic candidacy.
+  if (isCandidacyDue) actions.push(sendCandidacy(state, effectivePriority(state)));
+  const next: BackupState = {
+    ...state,
+    hold: isHoldDue ? undefined : state.hold,
+    candidacyTimer: isCandidacyDue ? candidacyDeadline(state.config, now) : state.candidacyTimer,
+  };
+  return unchanged(next, actions);
+}
+
 function stepBackup(state: BackupState, event: RouterEvent): StepResult {
   switch (event.kind) {
     case "started":
@@ -492,13 +596,10 @@ function stepBackup(state: BackupState, event: RouterEvent): StepResult {
       );
     case "advert-received":
       return backupReceive(state, event.advert, event.source, event.now);
-    case "timer-expired": {
-      // RFC 5798 §6.4.2 Master_Down_Timer fires: advertise, announce, set Adver_Timer, become Master (keeping any
-      // VIPs still lingering from a displacement).
-      if (event.now >= state.masterDownTimer) return enterState(state, { to: "Master" }, event.now, state.takeoverReason);
-      if (state.hold === undefined || event.now < state.hold.deadline) return discard(state, "timer-not-due");
-      return unchanged({ ...state, hold: undefined }, [{ kind: "remove-vip", addresses: state.hold.addresses }]);
-    }
+    case "handover-received":
+      return backupHandover(state, event.message, event.source, event.now);
+    case "timer-expired":
+      return backupTimer(state, event.now);
     case "config-changed": {
       if (isIdentityChange(state.config, event.config)) return reinitialize(state, event.config, event.now);
       const next: BackupState = { ...state, config: event.config };
@@ -506,7 +607,11 @@ function stepBackup(state: BackupState, event: RouterEvent): StepResult {
     }
     case "health-changed": {
       const next: BackupState = { ...state, isHealthy: event.isHealthy };
-      return isFaulty(next) ? enterState(next, { to: "Fault" }, event.now, "health-failed") : unchanged(next);
+      if (isFaulty(next)) return enterState(next, { to: "Fault" }, event.now, "health-failed");
+      // Extension, not in RFC 5798: the Master must not name this router on a priority it no longer has.
+      if (!isCandidacyOn(next.config) || effectivePriority(next) === effectivePriority(state)) return unchanged(next);
+      const renewed: BackupState = { ...next, candidacyTimer: candidacyDeadline(next.config, event.now) };
+      return unchanged(renewed, [sendCandidacy(renewed, effectivePriority(renewed))]);
     }
     case "interface-down":
       return enterState({ ...state, isLinkUp: false }, { to: "Fault" }, event.now, "link-down");
@@ -628,6 +733,8 @@ function stepMaster(state: MasterState, event: RouterEvent): StepResult {
     }
     case "advert-received":
       return masterReceive(state, event.advert, event.source, event.now);
+    case "handover-received":
+      return receiveHandover(state, event.message, event.source, event.now);
     case "timer-expired":
       return masterTimer(state, event.now);
     case "config-changed":
@@ -676,6 +783,8 @@ function stepFault(state: FaultState, event: RouterEvent): StepResult {
       const lingering = lingerAfterSuccessor(hold, state.config, event.now);
       return lingering.deadline <= event.now ? dropFaultHold(state) : unchanged({ ...state, hold: { ...lingering, isSuccessorHeard: true } });
     }
+    case "handover-received":
+      return receiveHandover(state, event.message, event.source, event.now);
     case "timer-expired":
       if (state.hold === undefined) return discard(state, "impossible-in-state");
       return event.now >= state.hold.deadline ? dropFaultHold(state) : discard(state, "timer-not-due");

@@ -2,10 +2,10 @@
 // here an advert is either not for us (another virtual router, or our own looped back), rejected (a
 // misconfiguration or a forgery, worth a log line) or accepted and handed to the state machine.
 
-import type { AddressFamily, Advertisement } from "./advertisement.js";
-import { VRRP_MULTICAST_IPV4, VRRP_MULTICAST_IPV6 } from "./advertisement.js";
-import type { DecodeError, DecodeErrorCode } from "./codec.js";
-import { compareAddressBytes, decodeAdvertisement, decodeIpv4Datagram, formatAddress, parseAddress, passwordToAuthData } from "./codec.js";
+import type { AddressFamily, Advertisement, HandoverMessage } from "./advertisement.js";
+import { HANDOVER_PROTOCOL, VRRP_MULTICAST_IPV4, VRRP_MULTICAST_IPV6, VRRP_PROTOCOL } from "./advertisement.js";
+import type { DecodeContext, DecodeError, DecodeErrorCode } from "./codec.js";
+import { compareAddressBytes, decodeAdvertisement, decodeHandover, decodeIpv4Datagram, formatAddress, parseAddress, passwordToAuthData } from "./codec.js";
 import type { RouterConfig } from "./config.js";
 import { advertisedInterval } from "./timers.js";
 
@@ -24,6 +24,7 @@ export interface ReceivedDatagram {
 /** What became of a datagram: an advert for the state machine, or a discard with its reason. */
 export type Reception =
   | { readonly kind: "advert"; readonly advert: Advertisement; readonly source: string }
+  | { readonly kind: "handover"; readonly message: HandoverMessage; readonly source: string }
   | { readonly kind: "discard"; readonly reason: DecodeErrorCode | "other-family"; readonly detail: string };
 
 function describeDecodeError(error: DecodeError): string {
@@ -31,33 +32,52 @@ function describeDecodeError(error: DecodeError): string {
   return `${code} (RFC ${rfc}) ${JSON.stringify(details)}`;
 }
 
+type IpLayer = { readonly ok: true; readonly payload: Uint8Array; readonly context: DecodeContext } | { readonly ok: false; readonly discard: Reception };
+
 /**
  * RFC 5798 §7.1 checks that need the IP layer. The v3 checksum's pseudo-header takes the packet's destination, which an
  * IPv6 raw socket does not show, so there it is the one this router listens on. The TTL is checked for the group only:
  * keepalived skips it for unicast.
  */
-export function receiveDatagram(datagram: ReceivedDatagram, config: RouterConfig): Reception {
-  if (datagram.family !== config.family) return { kind: "discard", reason: "other-family", detail: datagram.family };
+function readIpLayer(datagram: ReceivedDatagram, config: RouterConfig, protocol: number): IpLayer {
+  if (datagram.family !== config.family) return { ok: false, discard: { kind: "discard", reason: "other-family", detail: datagram.family } };
   let payload = datagram.bytes;
   let destination = config.peers.length > 0 ? config.primaryAddress : datagram.family === "ipv4" ? VRRP_MULTICAST_IPV4 : VRRP_MULTICAST_IPV6;
   let ttl: number | undefined;
   if (datagram.family === "ipv4") {
-    const ip = decodeIpv4Datagram(datagram.bytes);
-    if (!ip.ok) return { kind: "discard", reason: ip.error.code, detail: describeDecodeError(ip.error) };
+    const ip = decodeIpv4Datagram(datagram.bytes, protocol);
+    if (!ip.ok) return { ok: false, discard: { kind: "discard", reason: ip.error.code, detail: describeDecodeError(ip.error) } };
     payload = ip.value.payload;
     destination = ip.value.destination;
     if (destination === VRRP_MULTICAST_IPV4) ttl = ip.value.ttl;
   }
-  const decoded = decodeAdvertisement(payload, {
+  const context: DecodeContext = {
     family: config.family,
     source: datagram.source,
     destination,
     v3Ipv4Checksum: config.v3Ipv4Checksum,
     version: config.version,
     ...(ttl === undefined ? {} : { ttl }),
-  });
+  };
+  return { ok: true, payload, context };
+}
+
+/** A datagram from the VRRP socket (protocol 112). */
+export function receiveDatagram(datagram: ReceivedDatagram, config: RouterConfig): Reception {
+  const ip = readIpLayer(datagram, config, VRRP_PROTOCOL);
+  if (!ip.ok) return ip.discard;
+  const decoded = decodeAdvertisement(ip.payload, ip.context);
   if (!decoded.ok) return { kind: "discard", reason: decoded.error.code, detail: describeDecodeError(decoded.error) };
   return { kind: "advert", advert: decoded.value, source: datagram.source };
+}
+
+/** Extension, not in RFC 5798: a datagram from the hand-over socket (HANDOVER_PROTOCOL), checked as an advert is. */
+export function receiveHandoverDatagram(datagram: ReceivedDatagram, config: RouterConfig): Reception {
+  const ip = readIpLayer(datagram, config, HANDOVER_PROTOCOL);
+  if (!ip.ok) return ip.discard;
+  const decoded = decodeHandover(ip.payload, ip.context);
+  if (!decoded.ok) return { kind: "discard", reason: decoded.error.code, detail: describeDecodeError(decoded.error) };
+  return { kind: "handover", message: decoded.value, source: datagram.source };
 }
 
 export type NotForUsReason =
@@ -119,6 +139,30 @@ function isSameAddressList(advertised: readonly string[], config: RouterConfig):
 
 /** `source` is the IP source address of the packet (the sender's primary address). */
 export function classifyAdvert(advert: Advertisement, source: string, config: RouterConfig): AdvertClassification {
+  const sender = classifySender(advert, source, config);
+  if (sender.kind !== "accepted") return sender;
+  if (advert.version === 2 && advertisedInterval(advert) !== config.advertisementInterval) {
+    return { kind: "rejected", reason: "interval-mismatch", ref: "3768 §7.1" };
+  }
+  // Whatever the priority: a leaving Master (priority 0) of the other virtual router must not start our Skew_Time. For
+  // v2 this bends RFC 3768 §7.1, "If the packet was not generated by the address owner (Priority does not equal 255
+  // (decimal)), the receiver MUST drop the packet, otherwise continue processing": like keepalived we drop the owner's
+  // too, since an owner of other addresses owns the other virtual router, not ours.
+  if (!isSameAddressList(advert.addresses, config)) return { kind: "rejected", reason: "address-mismatch", ref: "5798 §7.1" };
+  if (config.priority === 255) return { kind: "rejected", reason: "local-address-owner", ref: "5798 §7.1" };
+  return { kind: "accepted" };
+}
+
+/**
+ * Extension, not in RFC 5798: a hand-over message passes the checks of an advert's sender (VRID, own, version, unicast
+ * peer, VRRPv2 authentication). Its interval is the sender's candidacy interval and its one address a router, not our
+ * VIPs, so those checks do not apply; nor does the owner's: an address owner is the Master that names a successor.
+ */
+export function classifyHandover(message: HandoverMessage, source: string, config: RouterConfig): AdvertClassification {
+  return classifySender(message.header, source, config);
+}
+
+function classifySender(advert: Advertisement, source: string, config: RouterConfig): AdvertClassification {
   if (advert.vrid !== config.vrid) return { kind: "not-for-us", reason: "other-vrid", ref: "5798 §7.1" };
   if (isSameAddress(source, config.primaryAddress, config)) return { kind: "not-for-us", reason: "own-advert", ref: "5798 §7.1" };
   if (advert.version !== config.version) return { kind: "rejected", reason: "version-mismatch", ref: "5798 §7.1" };
@@ -133,13 +177,6 @@ export function classifyAdvert(advert: Advertisement, source: string, config: Ro
         ? received.type === "none"
         : received.type === "simple-password" && sameBytes(received.data, passwordToAuthData(expected));
     if (!isAuthentic) return { kind: "rejected", reason: "auth-mismatch", ref: "2338 §7.1" };
-    if (advertisedInterval(advert) !== config.advertisementInterval) return { kind: "rejected", reason: "interval-mismatch", ref: "3768 §7.1" };
   }
-  // Whatever the priority: a leaving Master (priority 0) of the other virtual router must not start our Skew_Time. For
-  // v2 this bends RFC 3768 §7.1, "If the packet was not generated by the address owner (Priority does not equal 255
-  // (decimal)), the receiver MUST drop the packet, otherwise continue processing": like keepalived we drop the owner's
-  // too, since an owner of other addresses owns the other virtual router, not ours.
-  if (!isSameAddressList(advert.addresses, config)) return { kind: "rejected", reason: "address-mismatch", ref: "5798 §7.1" };
-  if (config.priority === 255) return { kind: "rejected", reason: "local-address-owner", ref: "5798 §7.1" };
   return { kind: "accepted" };
 }

@@ -35,15 +35,16 @@ const MASTER_DOWN_MS = 3000 + Math.floor((156 * 1000) / 256);
 function aRuntime(initialAddresses: { address: string; prefixLength: number }[] = [], routerConfig: RouterConfig = config) {
   const clock = new FakeTimerClock(1_000);
   const transport = new FakeTransport();
+  const handoverTransport = new FakeTransport();
   const vips = new FakeVipManager({ eth0: initialAddresses.map((entry) => ({ family: "ipv4" as const, ...entry })) });
   const announcer = new FakeAnnouncer(vips);
   const link = new FakeLinkMonitor();
   const addresses = new FakeAddressWatcher();
   const runtime = new AgentRuntime(
-    { transport, vips, announcer, link, addresses, clock },
+    { transport, handoverTransport, vips, announcer, link, addresses, clock },
     { config: routerConfig, ifname: "eth0", logger: pino({ level: "silent" }), metrics: new AgentMetrics("test").router("test", 51), announceSpacing: milliseconds(1) },
   );
-  return { clock, transport, vips, announcer, link, addresses, runtime };
+  return { clock, transport, handoverTransport, vips, announcer, link, addresses, runtime };
 }
 
 const afterPollPhase = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));

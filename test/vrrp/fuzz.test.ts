@@ -127,7 +127,7 @@ async function aReceiver(capture: Capture, kind: "Backup" | "Master"): Promise<R
   // One announcement round: the repeats wait on real timers, and a fuzz run becomes Master thousands of times.
   const config: RouterConfig = { ...capture.config, garp: { repeat: 1, refresh: ms(0) } };
   const runtime = new AgentRuntime(
-    { transport, vips, announcer: new FakeAnnouncer(vips), link: new FakeLinkMonitor(), addresses: new FakeAddressWatcher(), clock },
+    { transport, handoverTransport: new FakeTransport(), vips, announcer: new FakeAnnouncer(vips), link: new FakeLinkMonitor(), addresses: new FakeAddressWatcher(), clock },
     { config, ifname: "eth0", logger: pino({ level: "silent" }), metrics, announceSpacing: ms(1) },
   );
   await runtime.start();
@@ -395,6 +395,7 @@ const CODEC_CODES: ReadonlySet<string> = new Set(
     "bad-interval": true,
     "bad-ip-header": true,
     "not-vrrp-protocol": true,
+    "handover-address-count": true,
   } satisfies Record<DecodeErrorCode, true>),
 );
 

@@ -5,6 +5,7 @@ import type { RouterConfig, VirtualAddress } from "../../src/vrrp/config.js";
 import { buildAdvert } from "../../src/vrrp/config.js";
 import type { BackupState, FaultState, InitializeState, MasterState, RouterAction, RouterEvent, VipLease } from "../../src/vrrp/machine.js";
 import { initialState, nextDeadline, step } from "../../src/vrrp/machine.js";
+import { emptyPeerBook } from "../../src/vrrp/handover.js";
 import type { Centiseconds } from "../../src/vrrp/units.js";
 import { centiseconds, milliseconds as ms, seconds } from "../../src/vrrp/units.js";
 
@@ -22,11 +23,14 @@ function aBackup(overrides: Partial<BackupState> = {}): BackupState {
     config: aConfig(),
     isHealthy: true,
     isLinkUp: true,
+    peers: emptyPeerBook,
     masterAdverInterval: centiseconds(100),
     masterDownTimer: ms(13609),
     hold: undefined,
     preemptAllowedAt: undefined,
     takeoverReason: "master-down-timer-expired",
+    candidacyTimer: undefined,
+    nomination: undefined,
     ...overrides,
   };
 }
@@ -37,6 +41,7 @@ function aMaster(overrides: Partial<MasterState> = {}): MasterState {
     config: aConfig(),
     isHealthy: true,
     isLinkUp: true,
+    peers: emptyPeerBook,
     adverTimer: ms(11000),
     garpRefreshTimer: undefined,
     assertedAt: undefined,
@@ -46,7 +51,7 @@ function aMaster(overrides: Partial<MasterState> = {}): MasterState {
 }
 
 function aFault(overrides: Partial<FaultState> = {}): FaultState {
-  return { kind: "Fault", config: aConfig(), isHealthy: false, isLinkUp: true, hold: undefined, ...overrides };
+  return { kind: "Fault", config: aConfig(), isHealthy: false, isLinkUp: true, peers: emptyPeerBook, hold: undefined, ...overrides };
 }
 
 function advert(priority: number, interval: Centiseconds = centiseconds(100), vrid = 51): AdvertisementV3 {
@@ -85,7 +90,7 @@ describe("RFC 5798 §6.4.1 Initialize", () => {
       sent(owner, 255),
       announced,
     ]);
-    expect(result.state).toEqual({ kind: "Master", config: owner, isHealthy: true, isLinkUp: true, adverTimer: ms(2000), garpRefreshTimer: undefined, lease: leaseGrantedAt(1000) });
+    expect(result.state).toEqual({ kind: "Master", config: owner, isHealthy: true, isLinkUp: true, peers: emptyPeerBook, adverTimer: ms(2000), garpRefreshTimer: undefined, lease: leaseGrantedAt(1000) });
   });
 
   it("RFC 5798 §6.4.1 MUST: below 255 sets Master_Adver_Interval to Advertisement_Interval, arms Master_Down_Timer and becomes Backup", () => {

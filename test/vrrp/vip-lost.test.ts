@@ -2,11 +2,12 @@ import { aRouterConfig } from "../fixtures/router-config.js";
 import { describe, expect, it } from "vitest";
 import type { BackupState, MasterState } from "../../src/vrrp/machine.js";
 import { step } from "../../src/vrrp/machine.js";
+import { emptyPeerBook } from "../../src/vrrp/handover.js";
 import { centiseconds, milliseconds as ms, seconds } from "../../src/vrrp/units.js";
 
 const vip = { address: "2001:db8::150", prefixLength: 64 };
 const config = aRouterConfig({ family: "ipv6", primaryAddress: "fe80::11", addresses: [vip, { address: "2001:db8::151", prefixLength: 64 }] });
-const master: MasterState = { kind: "Master", config, isHealthy: true, isLinkUp: true, adverTimer: ms(11_000), garpRefreshTimer: undefined, assertedAt: undefined,
+const master: MasterState = { kind: "Master", config, isHealthy: true, isLinkUp: true, peers: emptyPeerBook, adverTimer: ms(11_000), garpRefreshTimer: undefined, assertedAt: undefined,
   lease: { grantedAt: ms(10_000), duration: seconds(5) } };
 
 describe("a VIP lost behind the router's back (extension, not in RFC 5798)", () => {
@@ -22,8 +23,8 @@ describe("a VIP lost behind the router's back (extension, not in RFC 5798)", () 
   it("an address that is not one of its VIPs, or a router that is not Master, changes nothing", () => {
     expect(step(master, { kind: "vip-lost", now: ms(10_500), address: "2001:db8::99" }).actions).toEqual([]);
     const backup: BackupState = {
-      kind: "Backup", config, isHealthy: true, isLinkUp: true, masterAdverInterval: centiseconds(100), masterDownTimer: ms(13_609),
-      hold: undefined, preemptAllowedAt: undefined, takeoverReason: "master-down-timer-expired",
+      kind: "Backup", config, isHealthy: true, isLinkUp: true, peers: emptyPeerBook, masterAdverInterval: centiseconds(100), masterDownTimer: ms(13_609),
+      hold: undefined, preemptAllowedAt: undefined, takeoverReason: "master-down-timer-expired", candidacyTimer: undefined, nomination: undefined,
     };
     expect(step(backup, { kind: "vip-lost", now: ms(10_500), address: vip.address })).toEqual({ state: backup, actions: [] });
   });

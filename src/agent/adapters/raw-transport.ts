@@ -1,5 +1,5 @@
 import { AddressFamily as SocketFamily, createSocket, type Socket } from "raw-socket";
-import type { AddressFamily } from "../../vrrp/advertisement.js";
+import { VRRP_PROTOCOL, type AddressFamily } from "../../vrrp/advertisement.js";
 import type { AdvertTransport, Outcome, ReceivedDatagram, SendFailure, SetupFailure, OutcomeWithValue } from "../ports.js";
 import { parseAddress, peekVirtualRouterId } from "../../vrrp/codec.js";
 import { linkInfo } from "./interfaces.js";
@@ -21,7 +21,6 @@ const IPV6_MULTICAST_HOPS = 18;
 const IPV6_MULTICAST_LOOP = 19;
 const IPV6_ADD_MEMBERSHIP = 20;
 
-const VRRP_PROTOCOL = 112; // RFC 5798 §5.1.1.4
 const VRRP_GROUP: Readonly<Record<AddressFamily, string>> = { ipv4: "224.0.0.18", ipv6: "ff02::12" }; // RFC 5798 §5.1.1.2, §5.1.2.2
 const REQUIRED_HOPS = 255; // RFC 5798 §5.1.1.3, §5.1.2.3
 const VRRP_CHECKSUM_OFFSET = 6; // RFC 5798 §5.2.8
@@ -48,13 +47,17 @@ interface SharedSocket {
 }
 
 /**
- * The agent's VRRP sockets. Each interface and family gets one socket however many virtual routers run on it, so a
- * datagram is read once and handed to the router of its VRID; the socket closes with its last router.
+ * The agent's sockets for one IP protocol: VRRP's, or the hand-over extension's. Each interface and family gets one
+ * socket however many virtual routers run on it, so a datagram is read once and handed to the router of its VRID; the
+ * socket closes with its last router.
  */
 export class RawSocketPool {
   readonly #sockets = new Map<string, Promise<OutcomeWithValue<SharedSocket, SetupFailure>>>();
 
-  constructor(private readonly onUnclaimed: (reason: UnclaimedReason, source: string) => void = () => undefined) {}
+  constructor(
+    private readonly onUnclaimed: (reason: UnclaimedReason, source: string) => void = () => undefined,
+    private readonly protocol: number = VRRP_PROTOCOL,
+  ) {}
 
   transport(options: RawTransportOptions): AdvertTransport {
     return new RawAdvertTransport(this, options);
@@ -106,7 +109,7 @@ export class RawSocketPool {
     let socket: Socket | undefined;
     try {
       socket = createSocket({
-        protocol: VRRP_PROTOCOL,
+        protocol: this.protocol,
         addressFamily: family === "ipv4" ? SocketFamily.IPv4 : SocketFamily.IPv6,
       });
       socket.setOption(SOL_SOCKET, SO_BINDTODEVICE, Buffer.from(ifname), ifname.length);

@@ -1,0 +1,113 @@
+// Extension, not in RFC 5798: successor nomination. RFC 5798 §6.4.2 makes every Backup wait Skew_Time after the
+// Master's priority-0 advert (609 ms at priority 100 with 1 s adverts), because the leaving Master cannot know who
+// is left: in VRRP only the Master speaks. Here each ha-nginx Backup sends a low-rate candidacy (its effective
+// priority) to the group; a leaving Master names the best one heard just before its priority-0 advert, and that
+// Backup becomes Master at once. The others, and every foreign router, follow RFC 5798 unchanged.
+//
+// Foreign routers never see the extension: both messages are of an unknown VRRP type, which RFC 5798 §5.2.2 has them
+// discard (codec.ts cites keepalived and FRR). They are never named either: a Master names no one unless every
+// router it knows of is ours. With unicast peers that is exact (each configured peer must have sent a hand-over
+// message lately). With multicast a silent foreign Backup cannot be known, so only adverts from routers that never
+// sent a hand-over message count against it; a foreign Backup that never was Master stays unseen, and if it
+// outranks the nominee it takes the VIPs one Skew_Time later, as RFC 5798 would have had it (one more move).
+
+import type { AddressFamily, HandoverMessage } from "./advertisement.js";
+import { formatAddress, parseAddress } from "./codec.js";
+import type { RouterConfig } from "./config.js";
+import { buildAdvert } from "./config.js";
+import { compareContenders } from "./election.js";
+import { advertisedInterval } from "./timers.js";
+import type { Milliseconds } from "./units.js";
+import { addMilliseconds, centisecondsToMilliseconds, centisecondsToSeconds, milliseconds, millisecondsToCentiseconds } from "./units.js";
+
+/** A candidacy lapses after this many of its sender's intervals without another, as Master_Down_Interval counts 3. */
+const CANDIDACY_LIFETIME_INTERVALS = 3;
+
+/** Each list of the book is bounded, so that a flood of forged sources cannot grow the state without end. */
+const MAX_BOOK_ENTRIES = 64;
+
+export interface Candidate {
+  readonly address: string;
+  /** Its effective priority when it last spoke; only those above 0 are kept. */
+  readonly priority: number;
+  readonly expiresAt: Milliseconds;
+}
+
+/** What this router knows of the others; kept across state changes. Addresses are canonical text. */
+export interface PeerBook {
+  /** Routers that have sent a hand-over message, with the time of the last one: ha-nginx routers. */
+  readonly ours: readonly { readonly address: string; readonly heardAt: Milliseconds }[];
+  /** Routers whose adverts were accepted. One that is not in `ours` is foreign (keepalived, FRR vrrpd...). */
+  readonly advertisers: readonly string[];
+  /** Backups that said they can take over, in the order heard. */
+  readonly candidates: readonly Candidate[];
+}
+
+export const emptyPeerBook: PeerBook = { ours: [], advertisers: [], candidates: [] };
+
+function canonical(address: string, family: AddressFamily): string {
+  const bytes = parseAddress(address, family);
+  return bytes === undefined ? address : formatAddress(bytes);
+}
+
+function bounded<T>(entries: readonly T[]): readonly T[] {
+  return entries.length > MAX_BOOK_ENTRIES ? entries.slice(entries.length - MAX_BOOK_ENTRIES) : entries;
+}
+
+/** A hand-over message that passed classifyHandover: its sender is ours; a candidacy updates the candidates. */
+export function noteHandover(book: PeerBook, message: HandoverMessage, source: string, family: AddressFamily, now: Milliseconds): PeerBook {
+  const address = canonical(source, family);
+  const ours = bounded([...book.ours.filter((entry) => entry.address !== address), { address, heardAt: now }]);
+  if (message.kind !== "candidacy") return { ...book, ours };
+  const lifetime = milliseconds(CANDIDACY_LIFETIME_INTERVALS * centisecondsToMilliseconds(advertisedInterval(message.header)));
+  const others = book.candidates.filter((candidate) => candidate.address !== address);
+  const priority = message.header.priority;
+  const candidates = priority > 0 ? bounded([...others, { address, priority, expiresAt: addMilliseconds(now, lifetime) }]) : others;
+  return { ...book, ours, candidates };
+}
+
+/** An accepted advert: its sender is (or was) a Master, so no longer a candidate, and foreign unless it proves ours. */
+export function noteAdvertiser(book: PeerBook, source: string, family: AddressFamily): PeerBook {
+  const address = canonical(source, family);
+  const candidates = book.candidates.filter((candidate) => candidate.address !== address);
+  const advertisers = book.advertisers.includes(address) ? book.advertisers : bounded([...book.advertisers, address]);
+  return { ...book, advertisers, candidates };
+}
+
+function isEveryPeerOurs(book: PeerBook, config: RouterConfig, now: Milliseconds): boolean {
+  const ours = new Set(book.ours.map((entry) => entry.address));
+  if (book.advertisers.some((address) => !ours.has(address))) return false;
+  if (config.peers.length === 0) return true;
+  // Unicast: the group is known. A peer that has not spoken lately may be a foreign Backup, or down; either way wait.
+  const freshness = CANDIDACY_LIFETIME_INTERVALS * Math.max(config.candidacyInterval ?? 0, centisecondsToMilliseconds(config.advertisementInterval));
+  const fresh = new Set(book.ours.filter((entry) => now - entry.heardAt <= freshness).map((entry) => entry.address));
+  return config.peers.every((peer) => fresh.has(canonical(peer, config.family)));
+}
+
+/** The Backup a leaving Master names: the best live candidate, when every router it knows of is ours. */
+export function chooseSuccessor(book: PeerBook, config: RouterConfig, now: Milliseconds): string | undefined {
+  if ((config.candidacyInterval ?? 0) === 0 || !isEveryPeerOurs(book, config, now)) return undefined;
+  const live = book.candidates.filter((candidate) => candidate.expiresAt > now);
+  let best: Candidate | undefined;
+  for (const candidate of live) {
+    if (best === undefined || compareContenders(candidate, best, config.family) > 0) best = candidate;
+  }
+  return best?.address;
+}
+
+/** A Backup's candidacy: `priority` is its effective priority, 0 when it cannot take over. */
+export function buildCandidacy(config: RouterConfig, priority: number): HandoverMessage {
+  const advert = buildAdvert(config, priority);
+  // checkRouterConfig keeps the interval to whole centiseconds (whole seconds for VRRPv2): nothing is rounded away.
+  const interval = millisecondsToCentiseconds(config.candidacyInterval ?? milliseconds(0));
+  const header =
+    advert.version === 2
+      ? { ...advert, adverInterval: centisecondsToSeconds(interval), addresses: [config.primaryAddress] }
+      : { ...advert, maxAdverInterval: interval, addresses: [config.primaryAddress] };
+  return { kind: "candidacy", header };
+}
+
+/** A leaving Master's nomination of `successor`. */
+export function buildNomination(config: RouterConfig, successor: string): HandoverMessage {
+  return { kind: "nomination", header: { ...buildAdvert(config, 0), addresses: [successor] } };
+}
