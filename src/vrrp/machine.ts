@@ -145,6 +145,11 @@ export type TransitionReason =
   | "started"
   | "address-owner"
   | TakeoverReason
+  /**
+   * Extension, not in RFC 5798 (handover.ts): the leaving Master named this Backup, which took over on its priority-0
+   * advert without waiting Skew_Time (RFC 5798 §6.4.2 "Set the Master_Down_Timer to Skew_Time" is what it skips).
+   */
+  | "nominated"
   | "higher-priority-advert"
   | "health-failed"
   | "health-recovered"
@@ -528,8 +533,8 @@ function backupReceive(state: BackupState, advert: Advertisement, source: string
     // Extension, not in RFC 5798 (handover.ts): the leaving Master named this router; take over now.
     const nomination = state.nomination;
     if (nomination !== undefined && now <= nomination.deadline && isSameAddress(nomination.source, source, state.config)) {
-      // Reported as the RFC takeover it replaces (a status reason is a published constant, kept unchanged).
-      return enterState({ ...state, nomination: undefined }, { to: "Master" }, now, "priority-zero-received");
+      // Reported as its own reason, so that status, events and metrics tell the extension from the RFC takeover.
+      return enterState({ ...state, nomination: undefined }, { to: "Master" }, now, "nominated");
     }
     // RFC 5798 §6.4.2: "Set the Master_Down_Timer to Skew_Time".
     const skew = computeSkewTime(state.config.version, effectivePriority(state), state.masterAdverInterval);

@@ -54,6 +54,7 @@ describe("successor nomination, Backup side (extension, not in RFC 5798)", () =>
     const result = step(named, priorityZero(master, 10_001));
     expect(result.state.kind).toBe("Master");
     expect(result.actions.map((action) => action.kind)).toEqual(["report-transition", "add-vip", "send-advert", "announce-vip"]);
+    expect(result.actions[0]).toMatchObject({ kind: "report-transition", from: "Backup", to: "Master", reason: "nominated" });
   });
 
   it("RFC 5798 §6.4.2 extension: the nominee takes over at once when the priority-0 advert overtook the nomination", () => {

@@ -16,6 +16,7 @@ const reasonTexts: Readonly<Record<TransitionReason, string>> = {
   "address-owner": "address owner (priority 255)",
   "master-down-timer-expired": "master down timer expired",
   "priority-zero-received": "the master handed over (priority 0)",
+  nominated: "the leaving master named this node its successor (hand-over extension)",
   preempted: "preempted a master with a lower priority",
   "higher-priority-advert": "a router with a higher priority is master",
   "health-failed": "health check failed",
