@@ -62,6 +62,7 @@ describe("successor nomination, Backup side (extension, not in RFC 5798)", () =>
     expect(skewing.state).toMatchObject({ kind: "Backup", takeoverReason: "priority-zero-received" });
     const result = step(skewing.state, handover(buildNomination(peerConfig(master, 200), me), master, 10_002));
     expect(result.state.kind).toBe("Master");
+    expect(result.actions[0]).toMatchObject({ kind: "report-transition", reason: "nominated" });
     expect(result.actions.map((action) => action.kind)).toEqual(["report-transition", "add-vip", "send-advert", "announce-vip"]);
   });
 
