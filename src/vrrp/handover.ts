@@ -4,12 +4,13 @@
 // priority) to the group; a leaving Master names the best one heard just before its priority-0 advert, and that
 // Backup becomes Master at once. The others, and every foreign router, follow RFC 5798 unchanged.
 //
-// Foreign routers never see the extension: both messages are of an unknown VRRP type, which RFC 5798 §5.2.2 has them
-// discard (codec.ts cites keepalived and FRR). They are never named either: a Master names no one unless every
-// router it knows of is ours. With unicast peers that is exact (each configured peer must have sent a hand-over
-// message lately). With multicast a silent foreign Backup cannot be known, so only adverts from routers that never
-// sent a hand-over message count against it; a foreign Backup that never was Master stays unseen, and if it
-// outranks the nominee it takes the VIPs one Skew_Time later, as RFC 5798 would have had it (one more move).
+// Foreign routers never see the extension: it travels on its own IP protocol (HANDOVER_PROTOCOL), and on VRRP's a
+// keepalived 2.2.7 restarted its timers on every message of an unknown type (docs/design-notes/successor-naming.md).
+// They are never named either: a Master names no one unless every router it knows of is ours. With unicast peers
+// that is exact (each configured peer must have sent a hand-over message lately). With multicast a silent foreign
+// Backup cannot be known, so only adverts from routers that never sent a hand-over message count against it; a
+// foreign Backup that never was Master stays unseen, and if it outranks the nominee it takes the VIPs one Skew_Time
+// later, as RFC 5798 would have had it (one more move).
 
 import type { AddressFamily, HandoverMessage } from "./advertisement.js";
 import { formatAddress, parseAddress } from "./codec.js";

@@ -437,7 +437,7 @@ function backupHandover(state: BackupState, message: HandoverMessage, source: st
   // An unhealthy Backup (negative weight) was not the Master's choice when it last heard from us: let the RFC decide.
   if (!isAccepted || !isNamed || !state.isHealthy) return received;
   // The two messages leave by different sockets, so the priority-0 advert may arrive first: Skew_Time is running.
-  if (state.takeoverReason === "priority-zero-received") return enterState({ ...noted, nomination: undefined }, { to: "Master" }, now, "priority-zero-received");
+  if (state.takeoverReason === "priority-zero-received") return enterState({ ...noted, nomination: undefined }, { to: "Master" }, now, "nominated");
   // The priority-0 advert follows at once; allow one Master_Adver_Interval, so a stale nomination cannot fire later.
   const deadline = addMilliseconds(now, centisecondsToMilliseconds(state.masterAdverInterval));
   return unchanged({ ...noted, nomination: { source, deadline } });
