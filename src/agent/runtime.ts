@@ -122,6 +122,20 @@ export class AgentRuntime {
       const removed = await this.ports.vips.remove(stale, ifname);
       if (!removed.ok) throw new Error(`cannot remove stale ${stale.address} from ${ifname}: ${removed.code}: ${removed.detail}`);
     }
+    try {
+      await this.#startPorts();
+    } catch (error) {
+      // A socket or watcher opened before the failure would hold its VRID or netlink subscription for good.
+      this.#stopPorts();
+      throw error;
+    }
+    this.#state = initialState(config, { isHealthy: this.#state.isHealthy, isLinkUp: this.ports.link.isUp() });
+    this.#isStarted = true;
+    this.#feed({ kind: "started", now: this.ports.clock.now() });
+  }
+
+  async #startPorts(): Promise<void> {
+    const { ifname } = this.options;
     const watching = await this.ports.addresses.start((removed) => {
       if (this.#isStarted) this.#feed({ kind: "vip-lost", now: this.ports.clock.now(), address: removed.address });
     });
@@ -132,9 +146,14 @@ export class AgentRuntime {
     if (!transportStarted.ok) throw new Error(`cannot open the VRRP socket on ${ifname}: ${transportStarted.code}: ${transportStarted.detail}`);
     const handoverStarted = await this.ports.handoverTransport.start((datagram) => this.#receiveHandover(datagram));
     if (!handoverStarted.ok) throw new Error(`cannot open the hand-over socket (IP protocol 253) on ${ifname}: ${handoverStarted.code}: ${handoverStarted.detail}`);
-    this.#state = initialState(config, { isHealthy: this.#state.isHealthy, isLinkUp: this.ports.link.isUp() });
-    this.#isStarted = true;
-    this.#feed({ kind: "started", now: this.ports.clock.now() });
+  }
+
+  #stopPorts(): void {
+    this.ports.clock.cancel();
+    this.ports.transport.stop();
+    this.ports.handoverTransport.stop();
+    this.ports.link.stop();
+    this.ports.addresses.stop();
   }
 
   setHealthy(isHealthy: boolean): void {
@@ -160,11 +179,7 @@ export class AgentRuntime {
     await done;
     await Promise.allSettled([...this.#pendingIo]);
     this.#isStarted = false;
-    this.ports.clock.cancel();
-    this.ports.transport.stop();
-    this.ports.handoverTransport.stop();
-    this.ports.link.stop();
-    this.ports.addresses.stop();
+    this.#stopPorts();
   }
 
   snapshot(): AgentSnapshot {

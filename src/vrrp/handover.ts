@@ -7,10 +7,10 @@
 // Foreign routers never see the extension: it travels on its own IP protocol (HANDOVER_PROTOCOL), and on VRRP's a
 // keepalived 2.2.7 restarted its timers on every message of an unknown type (docs/design-notes/successor-naming.md).
 // They are never named either: a Master names no one unless every router it knows of is ours. With unicast peers
-// that is exact (each configured peer must have sent a hand-over message lately). With multicast a silent foreign
-// Backup cannot be known, so only adverts from routers that never sent a hand-over message count against it; a
-// foreign Backup that never was Master stays unseen, and if it outranks the nominee it takes the VIPs one Skew_Time
-// later, as RFC 5798 would have had it (one more move).
+// that is exact (each configured peer must have sent a hand-over message). With multicast a silent foreign
+// Backup cannot be known, so only adverts from routers that never sent a hand-over message count against it. A
+// foreign Backup that never was Master stays unseen; if it outranks the nominee, with preemption it takes the VIPs one
+// Skew_Time later, as RFC 5798 would have had it (one more move), and without it the nominee keeps them.
 
 import type { AddressFamily, HandoverMessage } from "./advertisement.js";
 import { formatAddress, parseAddress } from "./codec.js";
@@ -36,8 +36,8 @@ export interface Candidate {
 
 /** What this router knows of the others; kept across state changes. Addresses are canonical text. */
 export interface PeerBook {
-  /** Routers that have sent a hand-over message, with the time of the last one: ha-nginx routers. */
-  readonly ours: readonly { readonly address: string; readonly heardAt: Milliseconds }[];
+  /** Routers that have sent a hand-over message: ha-nginx routers. */
+  readonly ours: readonly string[];
   /** Routers whose adverts were accepted. One that is not in `ours` is foreign (keepalived, FRR vrrpd...). */
   readonly advertisers: readonly string[];
   /** Backups that said they can take over, in the order heard. */
@@ -58,7 +58,7 @@ function bounded<T>(entries: readonly T[]): readonly T[] {
 /** A hand-over message that passed classifyHandover: its sender is ours; a candidacy updates the candidates. */
 export function noteHandover(book: PeerBook, message: HandoverMessage, source: string, family: AddressFamily, now: Milliseconds): PeerBook {
   const address = canonical(source, family);
-  const ours = bounded([...book.ours.filter((entry) => entry.address !== address), { address, heardAt: now }]);
+  const ours = bounded([...book.ours.filter((known) => known !== address), address]);
   if (message.kind !== "candidacy") return { ...book, ours };
   const lifetime = milliseconds(CANDIDACY_LIFETIME_INTERVALS * centisecondsToMilliseconds(advertisedInterval(message.header)));
   const others = book.candidates.filter((candidate) => candidate.address !== address);
@@ -75,19 +75,18 @@ export function noteAdvertiser(book: PeerBook, source: string, family: AddressFa
   return { ...book, advertisers, candidates };
 }
 
-function isEveryPeerOurs(book: PeerBook, config: RouterConfig, now: Milliseconds): boolean {
-  const ours = new Set(book.ours.map((entry) => entry.address));
+function isEveryPeerOurs(book: PeerBook, config: RouterConfig): boolean {
+  const ours = new Set(book.ours);
   if (book.advertisers.some((address) => !ours.has(address))) return false;
   if (config.peers.length === 0) return true;
-  // Unicast: the group is known. A peer that has not spoken lately may be a foreign Backup, or down; either way wait.
-  const freshness = CANDIDACY_LIFETIME_INTERVALS * Math.max(config.candidacyInterval ?? 0, centisecondsToMilliseconds(config.advertisementInterval));
-  const fresh = new Set(book.ours.filter((entry) => now - entry.heardAt <= freshness).map((entry) => entry.address));
-  return config.peers.every((peer) => fresh.has(canonical(peer, config.family)));
+  // Unicast: the group is known. A peer that never sent a hand-over message may be a foreign Backup. One that did, and
+  // went quiet since (down, or in Fault), cannot be named, so it need not block the others.
+  return config.peers.every((peer) => ours.has(canonical(peer, config.family)));
 }
 
 /** The Backup a leaving Master names: the best live candidate, when every router it knows of is ours. */
 export function chooseSuccessor(book: PeerBook, config: RouterConfig, now: Milliseconds): string | undefined {
-  if ((config.candidacyInterval ?? 0) === 0 || !isEveryPeerOurs(book, config, now)) return undefined;
+  if ((config.candidacyInterval ?? 0) === 0 || !isEveryPeerOurs(book, config)) return undefined;
   const live = book.candidates.filter((candidate) => candidate.expiresAt > now);
   let best: Candidate | undefined;
   for (const candidate of live) {

@@ -86,6 +86,8 @@ export interface BackupState extends Shared {
    * `deadline`, makes this router Master at once instead of after Skew_Time.
    */
   readonly nomination: { readonly source: string; readonly deadline: Milliseconds } | undefined;
+  /** The router whose priority-0 advert set Skew_Time running; only its nomination may cut Skew_Time short. */
+  readonly leavingMaster: string | undefined;
 }
 
 /** When the kernel lease on the VIPs was last given, and for how long. */
@@ -329,6 +331,7 @@ export function enterState(state: RouterState, target: StateEntry, now: Millisec
         hold: target.hold,
         candidacyTimer: candidacyDeadline(config, now),
         nomination: undefined,
+        leavingMaster: undefined,
       };
       if (isCandidacyOn(config)) actions.push(sendCandidacy(next, priority));
       return { state: next, actions };
@@ -437,7 +440,10 @@ function backupHandover(state: BackupState, message: HandoverMessage, source: st
   // An unhealthy Backup (negative weight) was not the Master's choice when it last heard from us: let the RFC decide.
   if (!isAccepted || !isNamed || !state.isHealthy) return received;
   // The two messages leave by different sockets, so the priority-0 advert may arrive first: Skew_Time is running.
-  if (state.takeoverReason === "priority-zero-received") return enterState({ ...noted, nomination: undefined }, { to: "Master" }, now, "nominated");
+  const isSkewRunning = state.takeoverReason === "priority-zero-received" && state.leavingMaster !== undefined;
+  if (isSkewRunning && isSameAddress(state.leavingMaster ?? "", source, state.config)) {
+    return enterState({ ...noted, nomination: undefined }, { to: "Master" }, now, "nominated");
+  }
   // The priority-0 advert follows at once; allow one Master_Adver_Interval, so a stale nomination cannot fire later.
   const deadline = addMilliseconds(now, centisecondsToMilliseconds(state.masterAdverInterval));
   return unchanged({ ...noted, nomination: { source, deadline } });
@@ -538,7 +544,7 @@ function backupReceive(state: BackupState, advert: Advertisement, source: string
     }
     // RFC 5798 §6.4.2: "Set the Master_Down_Timer to Skew_Time".
     const skew = computeSkewTime(state.config.version, effectivePriority(state), state.masterAdverInterval);
-    return unchanged({ ...state, masterDownTimer: addMilliseconds(now, skew), takeoverReason: "priority-zero-received" });
+    return unchanged({ ...state, masterDownTimer: addMilliseconds(now, skew), takeoverReason: "priority-zero-received", leavingMaster: source });
   }
   const { mode, delay } = state.config.preemption;
   const isLower = advert.priority < effectivePriority(state);
@@ -557,6 +563,7 @@ function backupReceive(state: BackupState, advert: Advertisement, source: string
       masterDownTimer: masterDownDeadline(state, masterAdverInterval, now),
       preemptAllowedAt: mode === "delayed" ? preemptAllowedAt : undefined,
       takeoverReason: "master-down-timer-expired",
+      leavingMaster: undefined,
     });
   }
   // RFC 5798 §6.4.2: "Discard the ADVERTISEMENT"; the Master_Down_Timer then runs out and this router preempts.
@@ -590,6 +597,17 @@ function backupTimer(state: BackupState, now: Milliseconds): StepResult {
   return unchanged(next, actions);
 }
 
+/**
+ * Extension, not in RFC 5798: the Master must not name this router on a priority it no longer has, so a change of
+ * priority or of the candidacy interval is announced at once, and candidacy turned off stops the repeats.
+ */
+function recandidate(before: BackupState, next: BackupState, now: Milliseconds): StepResult {
+  const isIntervalChanged = next.config.candidacyInterval !== before.config.candidacyInterval;
+  if (!isIntervalChanged && effectivePriority(next) === effectivePriority(before)) return unchanged(next);
+  const renewed: BackupState = { ...next, candidacyTimer: candidacyDeadline(next.config, now) };
+  return isCandidacyOn(next.config) ? unchanged(renewed, [sendCandidacy(renewed, effectivePriority(renewed))]) : unchanged(renewed);
+}
+
 function stepBackup(state: BackupState, event: RouterEvent): StepResult {
   switch (event.kind) {
     case "started":
@@ -608,15 +626,13 @@ function stepBackup(state: BackupState, event: RouterEvent): StepResult {
     case "config-changed": {
       if (isIdentityChange(state.config, event.config)) return reinitialize(state, event.config, event.now);
       const next: BackupState = { ...state, config: event.config };
-      return isFaulty(next) ? enterState(next, { to: "Fault" }, event.now, "config-changed") : unchanged(next);
+      if (isFaulty(next)) return enterState(next, { to: "Fault" }, event.now, "config-changed");
+      return recandidate(state, next, event.now);
     }
     case "health-changed": {
       const next: BackupState = { ...state, isHealthy: event.isHealthy };
       if (isFaulty(next)) return enterState(next, { to: "Fault" }, event.now, "health-failed");
-      // Extension, not in RFC 5798: the Master must not name this router on a priority it no longer has.
-      if (!isCandidacyOn(next.config) || effectivePriority(next) === effectivePriority(state)) return unchanged(next);
-      const renewed: BackupState = { ...next, candidacyTimer: candidacyDeadline(next.config, event.now) };
-      return unchanged(renewed, [sendCandidacy(renewed, effectivePriority(renewed))]);
+      return recandidate(state, next, event.now);
     }
     case "interface-down":
       return enterState({ ...state, isLinkUp: false }, { to: "Fault" }, event.now, "link-down");

@@ -65,6 +65,20 @@ async function becomeMaster(setup: ReturnType<typeof aRuntime>): Promise<void> {
 }
 
 describe("AgentRuntime", () => {
+  it("a hand-over socket that cannot open fails the start and closes the VRRP socket already open, so its VRID is free again", async () => {
+    const transport = new FakeTransport();
+    const link = new FakeLinkMonitor();
+    const addresses = new FakeAddressWatcher();
+    const vips = new FakeVipManager();
+    const runtime = new AgentRuntime(
+      { transport, handoverTransport: new FakeTransport({ ok: false, code: "permission-denied", detail: "Operation not permitted" }), vips, announcer: new FakeAnnouncer(vips), link, addresses, clock: new FakeTimerClock(1_000) },
+      { config, ifname: "eth0", logger: pino({ level: "silent" }), metrics: new AgentMetrics("test").router("test", 51) },
+    );
+    await expect(runtime.start()).rejects.toThrow(/hand-over socket \(IP protocol 253\).*permission-denied/);
+    expect(transport.isStopped).toBe(true);
+    expect(runtime.snapshot().state).toBe("Initialize");
+  });
+
   it("removes a stale VIP of a crashed run before it starts as Backup", async () => {
     const setup = aRuntime([{ address: "10.77.0.200", prefixLength: 24 }, { address: "10.77.0.12", prefixLength: 24 }]);
     await setup.runtime.start();

@@ -52,7 +52,11 @@ export class FakeTransport implements AdvertTransport {
   #onDatagram: ((datagram: ReceivedDatagram) => void) | undefined;
   isStopped = false;
 
+  /** `startFailure`: what start() answers instead of opening, as a socket the kernel refuses. */
+  constructor(private readonly startFailure?: { readonly ok: false; readonly code: SetupFailure; readonly detail: string }) {}
+
   async start(onDatagram: (datagram: ReceivedDatagram) => void): Promise<Outcome<SetupFailure>> {
+    if (this.startFailure !== undefined) return this.startFailure;
     this.#onDatagram = onDatagram;
     return { ok: true };
   }

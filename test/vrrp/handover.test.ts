@@ -24,7 +24,7 @@ function aBackup(overrides: Partial<BackupState> = {}): BackupState {
   return {
     kind: "Backup", config: on, isHealthy: true, isLinkUp: true, peers: emptyPeerBook, masterAdverInterval: centiseconds(100),
     masterDownTimer: ms(13_609), hold: undefined, preemptAllowedAt: undefined, takeoverReason: "master-down-timer-expired",
-    candidacyTimer: ms(11_000), nomination: undefined, ...overrides,
+    candidacyTimer: ms(11_000), nomination: undefined, leavingMaster: undefined, ...overrides,
   };
 }
 
@@ -64,6 +64,14 @@ describe("successor nomination, Backup side (extension, not in RFC 5798)", () =>
     expect(result.state.kind).toBe("Master");
     expect(result.actions[0]).toMatchObject({ kind: "report-transition", reason: "nominated" });
     expect(result.actions.map((action) => action.kind)).toEqual(["report-transition", "add-vip", "send-advert", "announce-vip"]);
+  });
+
+  it("RFC 5798 §6.4.2 MUST: once Skew_Time runs, only the router that sent the priority 0 may cut it short", () => {
+    const skewing = step(aBackup(), priorityZero(master, 10_000)).state;
+    const fromOther = step(skewing, handover(buildNomination(peerConfig(other, 200), me), other, 10_002));
+    expect(fromOther.state).toMatchObject({ kind: "Backup", masterDownTimer: ms(10_000 + 609), takeoverReason: "priority-zero-received" });
+    const afterAdvert = feed(skewing, { kind: "advert-received", now: ms(10_001), advert: buildAdvert({ ...on, primaryAddress: other }, 200), source: other });
+    expect(step(afterAdvert, handover(buildNomination(peerConfig(master, 200), me), master, 10_002)).state.kind).toBe("Backup");
   });
 
   it("RFC 5798 §6.4.2 MUST: a Backup the nomination does not name sets Master_Down_Timer to Skew_Time", () => {
@@ -113,6 +121,16 @@ describe("successor nomination, Backup side (extension, not in RFC 5798)", () =>
     expect(fault.actions).toContainEqual({ kind: "send-handover", message: buildCandidacy(on, 0) });
   });
 
+  it("a Backup whose configured priority changes announces the new one at once; turning candidacy off stops the repeats", () => {
+    const entered = step(initialState(on), { kind: "started", now: ms(0) }).state;
+    const lowered = step(entered, { kind: "config-changed", now: ms(400), config: { ...on, priority: 60 } });
+    expect(lowered.actions).toEqual([{ kind: "send-handover", message: buildCandidacy({ ...on, priority: 60 }, 60) }]);
+    expect(nextDeadline(lowered.state)).toBe(ms(1400));
+    const off = step(lowered.state, { kind: "config-changed", now: ms(500), config: { ...on, priority: 60, candidacyInterval: undefined } });
+    expect(off.actions).toEqual([]);
+    expect(off.state).toMatchObject({ kind: "Backup", candidacyTimer: undefined });
+  });
+
   it("with candidacy off a Backup sends nothing but adverts, as RFC 5798 has it", () => {
     const entered = step(initialState(aRouterConfig()), { kind: "started", now: ms(0) });
     expect(entered.actions.some((action) => action.kind === "send-handover")).toBe(false);
@@ -146,12 +164,22 @@ describe("successor nomination, Master side (extension, not in RFC 5798)", () =>
     expect(leaving(asMaster, 10_100).actions.some((action) => action.kind === "send-handover")).toBe(false);
   });
 
-  it("RFC 5798 §6.4.3 MUST: with unicast peers, no one is named unless every peer has spoken as ours lately", () => {
+  it("RFC 5798 §6.4.3 MUST: with unicast peers, no one is named unless every peer has spoken as ours", () => {
     const unicast = { ...on, peers: [master, other] };
     const state = feed(aMaster({ config: unicast }), handover(buildCandidacy(peerConfig(master, 90, { peers: [me, other] }), 90), master, 10_000));
     expect(leaving(state as MasterState, 10_100).actions.some((action) => action.kind === "send-handover")).toBe(false);
     const both = feed(state, handover(buildCandidacy(peerConfig(other, 80, { peers: [me, master] }), 80), other, 10_050));
     expect(leaving(both as MasterState, 10_100).actions).toContainEqual({ kind: "send-handover", message: buildNomination(unicast, master) });
+  });
+
+  it("with unicast peers, a peer that spoke as ours and then went quiet (down, or in Fault) does not stop the others being named", () => {
+    const unicast = { ...on, peers: [master, other] };
+    const state = feed(
+      aMaster({ config: unicast }),
+      handover(buildCandidacy(peerConfig(other, 80, { peers: [me, master] }), 0), other, 10_000),
+      handover(buildCandidacy(peerConfig(master, 90, { peers: [me, other] }), 90), master, 40_000),
+    );
+    expect(leaving(state as MasterState, 40_100).actions).toContainEqual({ kind: "send-handover", message: buildNomination(unicast, master) });
   });
 
   it("a withdrawn or lapsed candidacy is never named", () => {

@@ -31,6 +31,7 @@ function aBackup(overrides: Partial<BackupState> = {}): BackupState {
     takeoverReason: "master-down-timer-expired",
     candidacyTimer: undefined,
     nomination: undefined,
+    leavingMaster: undefined,
     ...overrides,
   };
 }
@@ -142,7 +143,7 @@ describe("RFC 5798 §6.4.2 Backup", () => {
   it("RFC 5798 §6.4.2 MUST: Backup receiving priority 0 sets Master_Down_Timer to Skew_Time", () => {
     const result = step(aBackup(), received(0, higherPeer, 12000));
     expect(result.actions).toEqual([]);
-    expect(result.state).toEqual(aBackup({ masterDownTimer: ms(12000 + 609), takeoverReason: "priority-zero-received" }));
+    expect(result.state).toEqual(aBackup({ masterDownTimer: ms(12000 + 609), takeoverReason: "priority-zero-received", leavingMaster: higherPeer }));
     const takeover = step(result.state, { kind: "timer-expired", now: ms(12609) });
     expect(takeover.actions[0]).toEqual({ kind: "report-transition", from: "Backup", to: "Master", reason: "priority-zero-received", priority: 100 });
   });
