@@ -127,7 +127,7 @@ export function routerConfigFromSpec(spec: HaVipSpec, context: NodeContext): Rou
     v3Ipv4Checksum: "pseudo-header",
     healthWeight: spec.healthCheck?.weight ?? 0,
     releaseLinger: RELEASE_LINGER,
-    candidacyInterval: CANDIDACY_INTERVAL,
+    ...(spec.transport.successorNaming === "Enabled" ? { candidacyInterval: CANDIDACY_INTERVAL } : {}),
   } as const satisfies Omit<RouterConfig, "shutdownHold">;
   const config: RouterConfig = { ...withoutHold, shutdownHold: milliseconds(shutdownHoldFor(withoutHold)) };
   const problems = checkRouterConfig(config);

@@ -54,3 +54,14 @@ describe("routerConfigFromSpec: the advertisement interval a spec leaves out", (
     expect(configFor({ advertisementInterval: "1s" })).toMatchObject({ ok: true, config: { advertisementInterval: 100 } });
   });
 });
+
+describe("routerConfigFromSpec: successor naming (extension, not in RFC 5798)", () => {
+  it("is on by default: the Backup repeats its candidacy every 5 s", () => {
+    expect(configFor({ transport: { mode: "Multicast" } })).toMatchObject({ ok: true, config: { candidacyInterval: 5000 } });
+  });
+
+  it("transport.successorNaming Disabled leaves RFC 5798 alone: no candidacy, so no Master ever names this router", () => {
+    const result = configFor({ transport: { mode: "Multicast", successorNaming: "Disabled" } });
+    expect(result.ok && result.config.candidacyInterval).toBeUndefined();
+  });
+});

@@ -43,7 +43,7 @@ describe("defaults", () => {
       vrrpVersion: 3,
       preemption: { mode: "Always" },
       nodes: { tolerations: [], priorities: [] },
-      transport: { mode: "Unicast", peers: [] },
+      transport: { mode: "Unicast", peers: [], successorNaming: "Enabled" },
       garp: { repeat: 5, refresh: "0s" },
     };
     expect(result).toEqual({ ok: true, value: expected });

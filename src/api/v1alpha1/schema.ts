@@ -244,6 +244,12 @@ const transportSchema = z
       .meta({ "x-kubernetes-list-type": "set" })
       .default([])
       .describe("Extra unicast peers: standalone mode, or a router outside Kubernetes."),
+    successorNaming: z
+      .enum(["Enabled", "Disabled"])
+      .default("Enabled")
+      .describe(
+        "Extension, not in RFC 5798: Backups announce their candidacy and a leaving MASTER names the best one, which takes over without waiting Skew_Time. It uses IP protocol 253 (RFC 3692 experimental), and only while every router heard is ha-nginx. Disabled: RFC 5798 alone.",
+      ),
   })
   .superRefine((transport, ctx) => {
     if (transport.mode === "Multicast" && transport.peers.length > 0) {
