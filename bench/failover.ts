@@ -7,37 +7,16 @@
 // markdown tables, which are also written to bench/results/failover-<UTC stamp>.md.
 
 import { parseArgs } from "node:util";
-import { waitFor, type Probe } from "../testing/lab/index.js";
-import { createBed, errorText, sleep, type Bed } from "./support/bed.js";
+import { createBed } from "./support/bed.js";
+import { describePairRound, pairScenarioNames, ratioText, runPairRound, type PairRoundResult, type PairScenario } from "./support/pair-round.js";
 import { machineNote, markdownTable, median, parseList, parsePositiveInts, writeResults } from "./support/report.js";
 import { sampleResources, type ResourceSample } from "./support/resources.js";
 import { healthCheck, intervalOf, settingLabel, systemNames, type AdvertSetting, type SystemName } from "./support/speakers.js";
-
-const scenarioNames = ["link-cut", "nginx-kill", "sigterm", "sigkill"] as const;
-type Scenario = (typeof scenarioNames)[number];
 
 const probeIntervalMs = 10;
 // One request every 10 ms on a fresh connection; 50 ms is generous for a LAN answer on two loaded cores, and short
 // enough that a request stuck on a dead node is counted within a few probe periods.
 const probeTimeoutMs = 50;
-const baselineMs = 500;
-const afterRecoveryMs = 300;
-
-interface RoundResult {
-  readonly system: SystemName;
-  readonly setting: AdvertSetting;
-  readonly scenario: Scenario;
-  readonly round: number;
-  /** Longest run of failed requests after the fault, first failure to first success (ms). */
-  readonly outageMs: number;
-  readonly failed: number;
-  /** When n2 was first seen as Master, from the fault (ms). */
-  readonly takeoverMs: number | undefined;
-  /** Failed requests before the fault (probe noise on a busy machine), not counted above. */
-  readonly noise: number;
-  readonly isTimedOut: boolean;
-  readonly error?: string;
-}
 
 interface ResourceResult {
   readonly system: SystemName;
@@ -60,7 +39,7 @@ function options() {
   return {
     rounds: parsePositiveInts(values.rounds ?? (isQuick ? "1" : "3"), "--rounds")[0] ?? 3,
     settings: parseSettings(values.intervals ?? (isQuick ? "100" : "default,1000,100")),
-    scenarios: parseList(values.scenarios ?? (isQuick ? "link-cut,nginx-kill,sigterm" : scenarioNames.join(",")), scenarioNames, "scenario"),
+    scenarios: parseList(values.scenarios ?? (isQuick ? "link-cut,nginx-kill,sigterm" : pairScenarioNames.join(",")), pairScenarioNames, "scenario"),
     systems: parseList(values.systems ?? systemNames.join(","), systemNames, "system"),
     cpuWindowMs: 1000 * (parsePositiveInts(values["cpu-window"] ?? (isQuick ? "10" : "30"), "--cpu-window")[0] ?? 30),
   };
@@ -71,81 +50,7 @@ function parseSettings(text: string): AdvertSetting[] {
   return text.split(",").flatMap((item): AdvertSetting[] => (item.trim() === "default" ? ["default"] : parsePositiveInts(item, "--intervals")));
 }
 
-async function inject(bed: Bed, scenario: Scenario): Promise<void> {
-  switch (scenario) {
-    case "link-cut":
-      await bed.lab.cutLink(bed.master);
-      return;
-    case "nginx-kill":
-      bed.nginxOf(bed.master)?.kill("SIGKILL");
-      return;
-    case "sigterm":
-      bed.speakerOf(bed.master).terminate();
-      return;
-    case "sigkill":
-      await bed.speakerOf(bed.master).crash();
-      return;
-  }
-}
-
-/** Recovered: n2 is Master and the client has been served by n2 a few times with no failure since. */
-async function waitRecovered(bed: Bed, probe: Probe, intervalMs: number): Promise<{ takeoverAt?: number; isTimedOut: boolean }> {
-  const backup = bed.speakerOf(bed.backup);
-  const servedBefore = probe.snapshot().answeredBy[bed.backup.name] ?? 0;
-  let takeoverAt: number | undefined;
-  try {
-    await waitFor(() => {
-      if (takeoverAt === undefined && backup.role() === "Master") takeoverAt = Date.now();
-      const snapshot = probe.snapshot();
-      const isFailing = snapshot.windows.at(-1)?.isOpen === true;
-      return takeoverAt !== undefined && !isFailing && (snapshot.answeredBy[bed.backup.name] ?? 0) > servedBefore + 5;
-    }, { timeoutMs: 6 * intervalMs + 8_000, intervalMs: 5, what: "the client served by n2" });
-    return { takeoverAt, isTimedOut: false };
-  } catch {
-    return { takeoverAt, isTimedOut: true };
-  }
-}
-
-async function runRound(bed: Bed, system: SystemName, setting: AdvertSetting, scenario: Scenario, round: number): Promise<RoundResult> {
-  await bed.ensureReady();
-  const probe = await bed.lab.startProbe(bed.url, { intervalMs: probeIntervalMs, timeoutMs: probeTimeoutMs });
-  let faultAt = Date.now();
-  try {
-    await sleep(baselineMs);
-    faultAt = Date.now();
-    await inject(bed, scenario);
-    const { takeoverAt, isTimedOut } = await waitRecovered(bed, probe, intervalOf(system, setting));
-    await sleep(afterRecoveryMs);
-    const report = await probe.stop();
-    const after = report.windows.filter((w) => w.endMs >= faultAt);
-    const before = report.windows.filter((w) => w.endMs < faultAt);
-    return {
-      system, setting, scenario, round,
-      outageMs: after.reduce((max, w) => Math.max(max, w.endMs - w.startMs), 0),
-      failed: after.reduce((sum, w) => sum + w.failed, 0),
-      takeoverMs: takeoverAt === undefined ? undefined : takeoverAt - faultAt,
-      noise: before.reduce((sum, w) => sum + w.failed, 0),
-      isTimedOut,
-    };
-  } finally {
-    await probe.stop();
-    if (scenario === "sigterm") {
-      // Our agent lingers after SIGTERM until its successor is heard; let it finish before the pair is rebuilt.
-      const speaker = bed.speakerOf(bed.master);
-      await Promise.race([speaker.exited, sleep(10_000)]);
-      await speaker.crash();
-    }
-  }
-}
-
-function describeRound(r: RoundResult): string {
-  const takeover = r.takeoverMs === undefined ? "n2 never Master" : `n2 Master at +${r.takeoverMs} ms`;
-  const extra = [r.isTimedOut ? "TIMED OUT" : "", r.noise > 0 ? `${r.noise} failed before the fault` : "", r.error ?? ""]
-    .filter((s) => s !== "").join(", ");
-  return `outage ${r.outageMs} ms, failed ${r.failed}, ${takeover}${extra === "" ? "" : `, ${extra}`}`;
-}
-
-function figures(rounds: readonly RoundResult[]): { text: string; median: number | undefined } {
+function figures(rounds: readonly PairRoundResult[]): { text: string; median: number | undefined } {
   const valid = rounds.filter((r) => r.error === undefined);
   const outages = valid.map((r) => r.outageMs);
   const mid = median(outages);
@@ -155,15 +60,14 @@ function figures(rounds: readonly RoundResult[]): { text: string; median: number
   return { text, median: mid };
 }
 
-function failoverTable(results: readonly RoundResult[], scenarios: readonly Scenario[], settings: readonly AdvertSetting[]): string {
+function failoverTable(results: readonly PairRoundResult[], scenarios: readonly PairScenario[], settings: readonly AdvertSetting[]): string {
   const rows: string[][] = [];
   for (const scenario of scenarios) {
     for (const setting of settings) {
       const of = (system: SystemName) => results.filter((r) => r.system === system && r.scenario === scenario && r.setting === setting);
       const ours = figures(of("ours"));
       const theirs = figures(of("keepalived"));
-      const ratio = ours.median === undefined || theirs.median === undefined ? "–"
-        : theirs.median === 0 ? (ours.median === 0 ? "= (both 0)" : "∞ (keepalived 0)") : `${(ours.median / theirs.median).toFixed(2)}×`;
+      const ratio = ratioText(ours.median, theirs.median);
       const failed = (system: SystemName) => of(system).map((r) => String(r.failed)).join(",") || "–";
       const takeover = (system: SystemName) => {
         const values = of(system).flatMap((r) => (r.takeoverMs === undefined ? [] : [r.takeoverMs]));
@@ -194,7 +98,7 @@ async function main(): Promise<void> {
   const startedAt = new Date();
   console.log(`failover benchmark: systems ${opts.systems.join(",")}, intervals ${opts.settings.map(settingLabel).join(", ")}, scenarios ${opts.scenarios.join(",")}, ${opts.rounds} round(s)`);
   const bed = await createBed("bf");
-  const results: RoundResult[] = [];
+  const results: PairRoundResult[] = [];
   const resources: ResourceResult[] = [];
   // CPU where it matters most: at the defaults a user gets, else at the fastest interval.
   const numbers = opts.settings.filter((setting) => setting !== "default");
@@ -213,14 +117,9 @@ async function main(): Promise<void> {
         for (const scenario of opts.scenarios) {
           for (let round = 1; round <= opts.rounds; round += 1) {
             const label = `[${system} ${settingLabel(setting)} ${scenario} r${round}]`;
-            let result: RoundResult;
-            try {
-              result = await runRound(bed, system, setting, scenario, round);
-            } catch (err) {
-              result = { system, setting, scenario, round, outageMs: 0, failed: 0, takeoverMs: undefined, noise: 0, isTimedOut: false, error: errorText(err) };
-            }
+            const result = await runPairRound(bed, system, setting, scenario, round, { intervalMs: probeIntervalMs, timeoutMs: probeTimeoutMs });
             results.push(result);
-            console.log(`${label} ${describeRound(result)}`);
+            console.log(`${label} ${describePairRound(result)}`);
           }
         }
         await bed.stopPair();
@@ -248,7 +147,7 @@ async function main(): Promise<void> {
     "",
     "## Rounds",
     "",
-    ...results.map((r) => `- ${r.system} ${intervalOf(r.system, r.setting)} ms ${r.scenario} r${r.round}: ${describeRound(r)}`),
+    ...results.map((r) => `- ${r.system} ${intervalOf(r.system, r.setting)} ms ${r.scenario} r${r.round}: ${describePairRound(r)}`),
     "",
   ].join("\n");
   console.log(`\n${text}`);

@@ -1,17 +1,25 @@
 // Kubernetes benchmark: the whole operator on the e2e test bed (real API server, the real controller, the agent
-// DaemonSet, nginx pods), one HighAvailabilityVIP, faults on its master, a client probing the VIP every 10 ms.
+// DaemonSet, nginx pods), one HighAvailabilityVIP, faults on its master, a client probing the VIP every 10 ms. In the
+// same run, keepalived at its own defaults takes the matching faults on the lab pair of bench/support, as the reference.
 //
 //   npm run bench:k8s -- [--rounds 3] [--scenarios nginx-pod-delete,nginx-kill,agent-delete,agent-kill,link-cut]
+//                        [--interval 1s] [--systems ours,keepalived]
 //
-// Root only (namespaces). Needs `npm run build` first (the controller and the agents run from dist/). Prints
-// progress lines, then the markdown tables, also written to bench/results/k8s-<UTC stamp>.md.
+// The HAVIP leaves advertisementInterval unset (what a user gets) unless --interval pins one, e.g. 1s to compare with
+// results from before the 250 ms default. Root only (namespaces). Needs `npm run build` first (the controller and the
+// agents run from dist/). Prints progress lines, then the markdown tables, also written to
+// bench/results/k8s-<UTC stamp>.md.
 import { parseArgs } from "node:util";
+import { parse, stringify } from "yaml";
+import { parseDuration } from "../src/api/v1alpha1/index.js";
 import { vipHolders } from "../testing/lab/agent.js";
-import type { ProbeReport } from "../testing/lab/types.js";
+import type { ProbeOptions, ProbeReport } from "../testing/lab/types.js";
 import { waitFor } from "../testing/lab/wait.js";
-import { havipNamespace, havipSystemNamespace, isPodReady, startHaVipBed, type HaVipBed } from "../testing/testbed/havip-bed.js";
-import { errorText, sleep } from "./support/bed.js";
-import { markdownTable, median, parseList, writeResults } from "./support/report.js";
+import { haVipManifest, havipNamespace, havipSystemNamespace, isPodReady, startHaVipBed, type HaVipBed } from "../testing/testbed/havip-bed.js";
+import { createBed, errorText, sleep, type Bed } from "./support/bed.js";
+import { describePairRound, ratioText, runPairRound, type PairRoundResult, type PairScenario } from "./support/pair-round.js";
+import { machineNote, markdownTable, median, parseList, writeResults } from "./support/report.js";
+import { defaultIntervalMs, healthCheck, priorities, systemNames, type SystemName } from "./support/speakers.js";
 
 const scenarioNames = ["nginx-pod-delete", "nginx-kill", "agent-delete", "agent-kill", "link-cut"] as const;
 type Scenario = (typeof scenarioNames)[number];
@@ -19,7 +27,18 @@ type Scenario = (typeof scenarioNames)[number];
 const probeIntervalMs = 10;
 // A LAN answer takes a few ms; 100 ms keeps loaded cores from counting as outage while a dead node still shows fast.
 const probeTimeoutMs = 100;
+// keepalived's rounds use the same client settings, so a lost request weighs the same in both columns.
+const probeOptions: ProbeOptions = { intervalMs: probeIntervalMs, timeoutMs: probeTimeoutMs };
 const baselineMs = 500;
+
+/** The keepalived fault (bench/support/pair-round.ts) that matches each of ours; keepalived knows no pods. */
+const keepalivedAnalogue: Readonly<Record<Scenario, PairScenario | undefined>> = {
+  "nginx-pod-delete": undefined,
+  "nginx-kill": "nginx-kill",
+  "agent-delete": "sigterm",
+  "agent-kill": "sigkill",
+  "link-cut": "link-cut",
+};
 
 interface RoundResult {
   readonly scenario: Scenario;
@@ -91,15 +110,16 @@ async function restore(bed: HaVipBed, scenario: Scenario, master: string): Promi
 
 async function runRound(bed: HaVipBed, scenario: Scenario, round: number): Promise<RoundResult> {
   const { master: from } = await bed.settled();
-  const probe = await bed.testbed.lab.startProbe(`http://${bed.vip}/`, { intervalMs: probeIntervalMs, timeoutMs: probeTimeoutMs });
+  const probe = await bed.testbed.lab.startProbe(`http://${bed.vip}/`, probeOptions);
   let to = "";
   let statusNodesAt = 0;
   let statusMasterAt = 0;
   let switchedAt = Number.NaN;
+  let faultAt = Date.now();
   let outcome: ProbeReport;
   try {
     await sleep(baselineMs);
-    const faultAt = Date.now();
+    faultAt = Date.now();
     await injectFault(bed, scenario, from);
     await waitFor(
       async () => {
@@ -128,13 +148,15 @@ async function runRound(bed: HaVipBed, scenario: Scenario, round: number): Promi
     outcome = await probe.stop();
   }
   const latency = (at: number): number | undefined => (Number.isFinite(switchedAt) && at > 0 ? Math.max(0, at - switchedAt) : undefined);
+  // As in keepalived's rounds (pair-round.ts): a request lost to a busy machine before the fault is not the fault's.
+  const afterFault = outcome.windows.filter((window) => window.endMs >= faultAt);
   const result: RoundResult = {
     scenario,
     round,
     from,
     to,
-    outageMs: outcome.maxOutageMs,
-    failed: outcome.failed,
+    outageMs: afterFault.reduce((max, window) => Math.max(max, window.endMs - window.startMs), 0),
+    failed: afterFault.reduce((sum, window) => sum + window.failed, 0),
     statusNodesMs: latency(statusNodesAt),
     statusMasterMs: latency(statusMasterAt),
   };
@@ -151,8 +173,43 @@ function percentile(values: readonly number[], p: number): number | undefined {
 
 const show = (value: number | undefined): string => (value === undefined ? "n/a" : String(Math.round(value)));
 
-function render(results: readonly RoundResult[], scenarios: readonly Scenario[], rounds: number, applyToAnswerMs: number, applyToSettledMs: number): string {
-  const outageRows = scenarios.map((scenario) => {
+interface Options {
+  readonly rounds: number;
+  readonly scenarios: readonly Scenario[];
+  /** The HAVIP's advertisementInterval; undefined leaves it to the product default. */
+  readonly interval: string | undefined;
+  readonly systems: readonly SystemName[];
+}
+
+interface OursRun {
+  readonly rounds: readonly RoundResult[];
+  readonly applyToAnswerMs: number;
+  readonly applyToSettledMs: number;
+}
+
+interface KeepalivedRun {
+  /** From starting the pair to the VIP's first answer; undefined when the probe saw no start of the outage. */
+  readonly startToAnswerMs: number | undefined;
+  readonly rounds: readonly PairRoundResult[];
+}
+
+function intervalText(interval: string | undefined): string {
+  return interval === undefined
+    ? `advertisementInterval unset, so the default ${defaultIntervalMs.ours} ms (VRRPv3)`
+    : `advertisementInterval ${interval} (pinned with --interval)`;
+}
+
+/** "median (min–max)" of the outages, with the rounds that timed out or could not run named. */
+function spread(outages: readonly number[], notes: readonly string[]): string {
+  const mid = median(outages);
+  const text = mid === undefined ? "no round" : `${Math.round(mid)} (${Math.min(...outages)}–${Math.max(...outages)})`;
+  const said = notes.filter((note) => note !== "");
+  return said.length === 0 ? text : `${text}, ${said.join(", ")}`;
+}
+
+function oursTables(ours: OursRun, options: Options): string[] {
+  const { rounds: results } = ours;
+  const outageRows = options.scenarios.map((scenario) => {
     const mine = results.filter((result) => result.scenario === scenario);
     const outages = mine.map((result) => result.outageMs);
     return [
@@ -161,24 +218,22 @@ function render(results: readonly RoundResult[], scenarios: readonly Scenario[],
       String(mine.reduce((sum, result) => sum + result.failed, 0)),
       show(outages.length === 0 ? undefined : Math.min(...outages)),
       show(outages.length === 0 ? undefined : Math.max(...outages)),
-      `${mine.length}/${rounds}`,
+      `${mine.length}/${options.rounds}`,
     ];
   });
   const nodesSamples = results.flatMap((result) => (result.statusNodesMs === undefined ? [] : [result.statusNodesMs]));
   const masterSamples = results.flatMap((result) => (result.statusMasterMs === undefined ? [] : [result.statusMasterMs]));
   return [
-    `# ha-nginx Kubernetes benchmark, ${new Date().toISOString()}`,
-    "",
     `Test bed: real kube-apiserver, 3 namespace nodes, the real controller, the agent DaemonSet, nginx:1.27 pods; `
-      + `advertisementInterval 1s, health probe 200 ms x 2, preemption Never; client probe every ${probeIntervalMs} ms, `
-      + `timeout ${probeTimeoutMs} ms. outage_ms: the median over rounds of the longest run of failed requests `
+      + `${intervalText(options.interval)}, health probe 200 ms x 2, preemption Never; client probe every ${probeIntervalMs} ms, `
+      + `timeout ${probeTimeoutMs} ms. outage_ms: the median over rounds of the longest run of failed requests after the fault `
       + `(first failure to first success); failed_requests: the total over rounds.`,
     "",
     markdownTable(["scenario", "outage_ms", "failed_requests", "min_outage_ms", "max_outage_ms", "rounds"], outageRows),
     "",
     markdownTable(["measure", "ms"], [
-      ["kubectl apply of the HAVIP to the VIP answering the client", String(applyToAnswerMs)],
-      ["kubectl apply of the HAVIP to one MASTER + two BACKUP in status", String(applyToSettledMs)],
+      ["kubectl apply of the HAVIP to the VIP answering the client", String(ours.applyToAnswerMs)],
+      ["kubectl apply of the HAVIP to one MASTER + two BACKUP in status", String(ours.applyToSettledMs)],
     ]),
     "",
     "Status latency: from the new master's transition (its agent's /state lastTransition) to it showing in the HAVIP status.",
@@ -195,33 +250,129 @@ function render(results: readonly RoundResult[], scenarios: readonly Scenario[],
       results.map((result) => [result.scenario, String(result.round), result.from, result.to, String(result.outageMs), String(result.failed), show(result.statusNodesMs), show(result.statusMasterMs)]),
     ),
     "",
+  ];
+}
+
+function comparisonTables(ours: OursRun | undefined, keepalived: KeepalivedRun | undefined, options: Options): string[] {
+  const check = healthCheck.keepalived;
+  const oursAdverts = options.interval === undefined ? `${defaultIntervalMs.ours} ms adverts, the default` : `${options.interval} adverts`;
+  const rows = options.scenarios.map((scenario) => {
+    const fault = keepalivedAnalogue[scenario];
+    const mine = ours?.rounds.filter((result) => result.scenario === scenario) ?? [];
+    const oursOutages = mine.map((result) => result.outageMs);
+    const oursText = ours === undefined ? "not run" : spread(oursOutages, [mine.length < options.rounds ? `${mine.length}/${options.rounds} rounds` : ""]);
+    if (fault === undefined) return [scenario, "n/a", oursText, "n/a", "n/a"];
+    const theirs = keepalived?.rounds.filter((result) => result.scenario === fault) ?? [];
+    const valid = theirs.filter((result) => result.error === undefined);
+    const timedOut = valid.filter((result) => result.isTimedOut).length;
+    const theirOutages = valid.map((result) => result.outageMs);
+    const theirText = keepalived === undefined ? "not run"
+      : spread(theirOutages, [timedOut > 0 ? `${timedOut} timed out` : "", valid.length < options.rounds ? `${valid.length}/${options.rounds} rounds` : ""]);
+    return [scenario, fault, oursText, theirText, ratioText(median(oursOutages), median(theirOutages))];
+  });
+  return [
+    `## Next to keepalived at its defaults`,
+    "",
+    `${ours === undefined ? "" : `Ours: the tables above, ${intervalText(options.interval)}. `}keepalived: ${machineNote()} At its defaults: advert_int 1 `
+      + `(${defaultIntervalMs.keepalived} ms), VRRPv3 multicast, both nodes state BACKUP, priorities ${priorities.master}/${priorities.backup}, `
+      + `on the two-node lab pair of bench:failover (namespaces on one bridge, nginx on each node, no Kubernetes), `
+      + `track_script curl /healthz every ${check.intervalSeconds} s, timeout ${check.timeoutSeconds} s, fall ${check.fall}, rise ${check.rise}, `
+      + `weight 0 (FAULT); the same client probe as ours (every ${probeIntervalMs} ms, timeout ${probeTimeoutMs} ms), outage counted after the fault.`,
+    "",
+    "Faults: nginx-kill, nginx SIGKILLed on the master; agent-kill ↔ sigkill, the VRRP daemon's process group SIGKILLed "
+      + "(the stand-in kubelet restarts our agent container; nothing restarts keepalived during the round, and n1 keeps the VIP "
+      + "and its nginx); agent-delete ↔ sigterm, a planned stop (keepalived sends priority 0); link-cut, the master's bridge port "
+      + "down. nginx-pod-delete has no keepalived analogue (keepalived knows no pods).",
+    "",
+    markdownTable(
+      ["scenario", "keepalived fault", `ours (${oursAdverts}) outage median (min–max) ms`, `keepalived (${defaultIntervalMs.keepalived} ms adverts) outage median (min–max) ms`, "ratio ours/keepalived (median)"],
+      rows,
+    ),
+    "",
+    markdownTable(["configuration in place to the VIP answering the client", "ms"], [
+      ["ours: kubectl apply of the HAVIP (VRID allocation, the agent DaemonSet's pods starting, then VRRP)", ours === undefined ? "not run" : String(ours.applyToAnswerMs)],
+      ["keepalived: both daemons started with their configuration (then VRRP)", keepalived === undefined ? "not run" : show(keepalived.startToAnswerMs)],
+    ]),
+    "",
+    ...(keepalived === undefined ? [] : [
+      "keepalived rounds:",
+      "",
+      ...keepalived.rounds.map((result) => `- ${result.scenario} r${result.round}: ${describePairRound(result)}`),
+      "",
+    ]),
+  ];
+}
+
+function render(ours: OursRun | undefined, keepalived: KeepalivedRun | undefined, options: Options): string {
+  return [
+    `# ha-nginx Kubernetes benchmark, ${new Date().toISOString()}`,
+    "",
+    ...(ours === undefined ? [] : oursTables(ours, options)),
+    ...comparisonTables(ours, keepalived, options),
   ].join("\n");
 }
 
-async function main(): Promise<void> {
+function options(): Options {
   const { values } = parseArgs({
     options: {
       rounds: { type: "string", default: "3" },
       scenarios: { type: "string", default: scenarioNames.join(",") },
+      interval: { type: "string" },
+      systems: { type: "string", default: systemNames.join(",") },
     },
   });
   const rounds = Number(values.rounds);
   if (!Number.isInteger(rounds) || rounds < 1) throw new Error(`--rounds must be a positive integer, not ${values.rounds}`);
-  const scenarios = parseList(values.scenarios, scenarioNames, "scenario");
-  if (process.getuid?.() !== 0) throw new Error("bench:k8s needs root (it creates network namespaces)");
-  progress(`starting the test bed (${scenarios.length} scenarios x ${rounds} rounds)`);
-  const bed = await startHaVipBed({ shouldWaitForNginx: true, log: progress });
-  let isStopping = false;
-  const onSignal = (): void => {
-    if (isStopping) return;
-    isStopping = true;
-    progress("interrupted: tearing down the test bed");
-    void bed.stop().finally(() => process.exit(130));
+  if (values.interval !== undefined) {
+    try {
+      parseDuration(values.interval);
+    } catch (err) {
+      throw new Error(`--interval: ${errorText(err)}`);
+    }
+  }
+  return {
+    rounds,
+    scenarios: parseList(values.scenarios, scenarioNames, "scenario"),
+    interval: values.interval,
+    systems: parseList(values.systems, systemNames, "system"),
   };
-  process.once("SIGINT", onSignal);
-  process.once("SIGTERM", onSignal);
-  const results: RoundResult[] = [];
+}
+
+/** The bed's HAVIP with `interval`, or with none: the bed pins 1 s for its tests, the benchmark measures what users get. */
+function havipManifestAt(interval: string | undefined): (vip: string) => string {
+  return (vip) => {
+    const manifest = parse(haVipManifest(vip)) as { spec: Record<string, unknown> };
+    if (interval === undefined) delete manifest.spec.advertisementInterval;
+    else manifest.spec.advertisementInterval = interval;
+    return stringify(manifest);
+  };
+}
+
+let teardown: (() => Promise<void>) | undefined;
+let isStopping = false;
+
+function onSignal(): void {
+  if (isStopping) return;
+  isStopping = true;
+  progress("interrupted: tearing down");
+  void (teardown?.() ?? Promise.resolve()).finally(() => process.exit(130));
+}
+
+/** Runs `body`, then `stop`; a SIGINT or SIGTERM meanwhile runs `stop` at once and exits. */
+async function tornDownAfter<T>(stop: () => Promise<void>, body: () => Promise<T>): Promise<T> {
+  teardown = stop;
   try {
+    return await body();
+  } finally {
+    teardown = undefined;
+    if (!isStopping) await stop();
+  }
+}
+
+async function runOurs(opts: Options): Promise<OursRun> {
+  progress(`starting the test bed (${opts.scenarios.length} scenarios x ${opts.rounds} rounds, ${intervalText(opts.interval)})`);
+  const bed = await startHaVipBed({ shouldWaitForNginx: true, log: progress, havipManifest: havipManifestAt(opts.interval) });
+  return tornDownAfter(() => bed.stop(), async () => {
     await waitFor(
       async () => (await bed.testbed.lab.httpGet(bed.testbed.lab.client, `http://${bed.vip}/`, { timeoutMs: 200 })).status === 200,
       { timeoutMs: 120_000, intervalMs: 20, what: "the VIP to answer the client" },
@@ -231,26 +382,78 @@ async function main(): Promise<void> {
     await bed.settled();
     const applyToSettledMs = Date.now() - bed.appliedAt;
     progress(`settled ${applyToSettledMs} ms after kubectl apply`);
-    for (let round = 1; round <= rounds; round += 1) {
-      for (const scenario of scenarios) {
+    const results: RoundResult[] = [];
+    for (let round = 1; round <= opts.rounds; round += 1) {
+      for (const scenario of opts.scenarios) {
         try {
           results.push(await runRound(bed, scenario, round));
         } catch (err) {
-          progress(`${scenario} #${round} failed: ${errorText(err)}`);
+          progress(`${scenario} #${round} failed: ${errorText(err)}; the agents say ${await agentStates(bed)}`);
           await bed.settled(120_000);
         }
       }
     }
-    const text = render(results, scenarios, rounds, applyToAnswerMs, applyToSettledMs);
-    const file = writeResults("k8s", new Date(), text);
-    process.stdout.write(`\n${text}\n`);
-    progress(`written to ${file}`);
-  } finally {
-    if (!isStopping) {
-      isStopping = true;
-      await bed.stop();
-    }
+    return { rounds: results, applyToAnswerMs, applyToSettledMs };
+  });
+}
+
+/** Each node's agent's view, for a round that failed: which of them saw what, and since when. */
+async function agentStates(bed: HaVipBed): Promise<string> {
+  const views = await Promise.all(bed.testbed.nodeNames.map(async (node) => {
+    const view = await bed.agentState(node).catch(() => ({}));
+    return `${node} ${JSON.stringify(view)}`;
+  }));
+  return views.join("; ");
+}
+
+/** From starting the pair (its configuration in place, as kubectl apply is for ours) to the client's first answer. */
+async function timeStartToAnswer(bed: Bed): Promise<number | undefined> {
+  await bed.stopPair();
+  const probe = await bed.lab.startProbe(bed.url, probeOptions);
+  const startedAt = Date.now();
+  try {
+    await bed.startPair("keepalived", "default");
+  } catch (err) {
+    await probe.stop();
+    throw err;
   }
+  // No VIP yet when the probe starts, so its first window opens before the start and closes at the first answer.
+  const first = (await probe.stop()).windows[0];
+  return first !== undefined && !first.isOpen && first.startMs <= startedAt ? first.endMs - startedAt : undefined;
+}
+
+async function runKeepalived(opts: Options): Promise<KeepalivedRun> {
+  const faults = opts.scenarios.flatMap((scenario) => keepalivedAnalogue[scenario] ?? []);
+  progress(`keepalived at its defaults on the lab pair (${faults.length} faults x ${opts.rounds} rounds)`);
+  const bed = await createBed("bk");
+  return tornDownAfter(() => bed.destroy(), async () => {
+    const startToAnswerMs = await timeStartToAnswer(bed);
+    progress(`keepalived: the VIP answers ${show(startToAnswerMs)} ms after the daemons start`);
+    const rounds: PairRoundResult[] = [];
+    for (let round = 1; round <= opts.rounds; round += 1) {
+      for (const fault of faults) {
+        const result = await runPairRound(bed, "keepalived", "default", fault, round, probeOptions);
+        rounds.push(result);
+        progress(`keepalived ${fault} #${round}: ${describePairRound(result)}`);
+      }
+    }
+    return { startToAnswerMs, rounds };
+  });
+}
+
+async function main(): Promise<void> {
+  const opts = options();
+  if (process.getuid?.() !== 0) throw new Error("bench:k8s needs root (it creates network namespaces)");
+  process.once("SIGINT", onSignal);
+  process.once("SIGTERM", onSignal);
+  const runAt = new Date();
+  // keepalived first: its lab is small and quick, and the test bed is not yet loading the two cores.
+  const keepalived = opts.systems.includes("keepalived") ? await runKeepalived(opts) : undefined;
+  const ours = opts.systems.includes("ours") ? await runOurs(opts) : undefined;
+  const text = render(ours, keepalived, opts);
+  const file = writeResults("k8s", runAt, text);
+  process.stdout.write(`\n${text}\n`);
+  progress(`written to ${file}`);
 }
 
 main().catch((err: unknown) => {

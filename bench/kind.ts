@@ -4,6 +4,7 @@
 // scripts/with-kind-images.sh (package.json does), which starts Docker and builds the images.
 //   --soak-minutes N   (default 10)
 import { randomBytes } from "node:crypto";
+import { advertisementIntervalOf } from "../src/api/v1alpha1/index.js";
 import { kindImagesFromEnv } from "../test/kind/kind-cluster.js";
 import { failoverScenarios, helmUninstall, podUsage, startKindHa, type ScenarioRow } from "../test/kind/kind-ha.js";
 import { renderKindTable } from "../test/kind/kind-report.js";
@@ -34,7 +35,8 @@ try {
     `# bench:kind, ${startedAt.toISOString()}`,
     "",
     "3 kind nodes (1 control plane, 2 workers, all edge), Kubernetes v1.37.2 under a real kubelet and containerd, the chart",
-    "with the bundled nginx, 1 s adverts, preemption Never, priorities 150/100/50; a client container on the kind network",
+    `with the bundled nginx, the default ${advertisementIntervalOf({ vrrpVersion: 3 })} adverts (the chart leaves vip.advertisementInterval`,
+    "empty), preemption Never, priorities 150/100/50; a client container on the kind network",
     "requests the VIP every 10 ms (100 ms timeout). Pod figures are read from each container's cgroup after the soak.",
     "",
     renderKindTable(rows, usage),
