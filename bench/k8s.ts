@@ -126,9 +126,13 @@ async function runRound(bed: HaVipBed, scenario: Scenario, round: number): Promi
         const status = await bed.havipStatus();
         const now = Date.now();
         const newMasters = (status.nodes ?? []).filter((entry) => entry.state === "MASTER" && entry.node !== from);
-        if (to === "" && newMasters[0] !== undefined) to = newMasters[0].node;
-        if (to !== "" && statusNodesAt === 0 && newMasters.some((entry) => entry.node === to)) statusNodesAt = now;
-        if (to !== "" && statusMasterAt === 0 && status.master === to) statusMasterAt = now;
+        if (statusNodesAt === 0 && newMasters.length > 0) statusNodesAt = now;
+        // Not the first new MASTER seen: two Backups whose timers run out together both take over, and the lower
+        // yields a moment later (RFC 5798 §6.4.3), so the one that stays is the one status.master settles on.
+        if (statusMasterAt === 0 && newMasters.some((entry) => entry.node === status.master)) {
+          to = status.master ?? "";
+          statusMasterAt = now;
+        }
         return statusNodesAt > 0 && statusMasterAt > 0;
       },
       { timeoutMs: 45_000, intervalMs: 20, what: `${scenario}: a new master in status.nodes and status.master` },
