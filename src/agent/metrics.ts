@@ -23,6 +23,16 @@ export const vrrpStates = ["Initialize", "Backup", "Master", "Fault"] as const s
 
 type RouterLabels = { readonly havip: string; readonly vrid: string };
 
+/**
+ * A router's advert counts since the last scrape. prom-client hashes and checks the label set at every call, a cost
+ * paid per advert by every router; a plain number is handed over when the registry is read instead.
+ */
+interface AdvertTally {
+  readonly labels: RouterLabels;
+  sent: number;
+  received: number;
+}
+
 /** The agent process's metrics: one registry for all its routers. A registry per agent keeps tests apart. */
 export class AgentMetrics {
   readonly registry = new Registry();
@@ -36,6 +46,7 @@ export class AgentMetrics {
   readonly #healthy: Gauge<"havip" | "vrid">;
   readonly #vipRestored: Counter<"havip" | "vrid">;
   readonly #timerLateness: Histogram;
+  readonly #tallies = new Set<AdvertTally>();
 
   constructor(node: string) {
     const registers = [this.registry];
@@ -46,8 +57,30 @@ export class AgentMetrics {
     const routerLabels = ["havip", "vrid"] as const;
     this.#state = new Gauge({ name: "ha_nginx_vrrp_state", help: "1 for the state the VRRP router is in, 0 for the others", labelNames: [...routerLabels, "state"], registers });
     this.#transitions = new Counter({ name: "ha_nginx_vrrp_transitions_total", help: "VRRP state transitions, by reason", labelNames: [...routerLabels, "from", "to", "reason"], registers });
-    this.#advertsSent = new Counter({ name: "ha_nginx_vrrp_adverts_sent_total", help: "Advertisements sent", labelNames: routerLabels, registers });
-    this.#advertsReceived = new Counter({ name: "ha_nginx_vrrp_adverts_received_total", help: "Advertisements accepted for this virtual router", labelNames: routerLabels, registers });
+    this.#advertsSent = new Counter({
+      name: "ha_nginx_vrrp_adverts_sent_total",
+      help: "Advertisements sent",
+      labelNames: routerLabels,
+      registers,
+      collect: () => {
+        for (const tally of this.#tallies) {
+          if (tally.sent > 0) this.#advertsSent.inc(tally.labels, tally.sent);
+          tally.sent = 0;
+        }
+      },
+    });
+    this.#advertsReceived = new Counter({
+      name: "ha_nginx_vrrp_adverts_received_total",
+      help: "Advertisements accepted for this virtual router",
+      labelNames: routerLabels,
+      registers,
+      collect: () => {
+        for (const tally of this.#tallies) {
+          if (tally.received > 0) this.#advertsReceived.inc(tally.labels, tally.received);
+          tally.received = 0;
+        }
+      },
+    });
     this.#packetsDropped = new Counter({
       name: "ha_nginx_vrrp_packets_dropped_total",
       help: "Received packets dropped, by reason; empty havip and vrid labels for a packet no router on this node serves",
@@ -81,6 +114,10 @@ export class AgentMetrics {
     // prom-client removes a series only by its full label set: the label values that vary are remembered for remove().
     const transitions = new Map<string, Record<"havip" | "vrid" | "from" | "to" | "reason", string>>();
     const dropReasons = new Set<string>();
+    const tally: AdvertTally = { labels, sent: 0, received: 0 };
+    this.#tallies.add(tally);
+    // Set after every event, and nearly always to the value it has: only a change is worth prom-client's label lookup.
+    let priority: number | undefined;
     return {
       state: (current) => {
         for (const state of vrrpStates) this.#state.set({ ...labels, state }, state === current ? 1 : 0);
@@ -90,18 +127,28 @@ export class AgentMetrics {
         transitions.set(`${from} ${to} ${reason}`, full);
         this.#transitions.inc(full);
       },
-      advertSent: () => this.#advertsSent.inc(labels),
-      advertReceived: () => this.#advertsReceived.inc(labels),
+      advertSent: () => {
+        tally.sent += 1;
+      },
+      advertReceived: () => {
+        tally.received += 1;
+      },
       packetDropped: (reason) => {
         dropReasons.add(reason);
         this.#packetsDropped.inc({ ...labels, reason });
       },
-      effectivePriority: (value) => this.#effectivePriority.set(labels, value),
+      effectivePriority: (value) => {
+        if (value === priority) return;
+        priority = value;
+        this.#effectivePriority.set(labels, value);
+      },
       vipHeld: (isHeld) => this.#vipHeld.set(labels, isHeld ? 1 : 0),
       healthy: (isHealthy) => this.#healthy.set(labels, isHealthy ? 1 : 0),
       vipRestored: () => this.#vipRestored.inc(labels),
       timerLateness: (seconds) => this.#timerLateness.observe(seconds),
       remove: () => {
+        this.#tallies.delete(tally);
+        priority = undefined;
         for (const metric of [this.#advertsSent, this.#advertsReceived, this.#effectivePriority, this.#vipHeld, this.#healthy, this.#vipRestored]) metric.remove(labels);
         for (const state of vrrpStates) this.#state.remove({ ...labels, state });
         for (const full of transitions.values()) this.#transitions.remove(full);

@@ -18,6 +18,7 @@ type Request =
   | { id: number; op: "transport-stop"; name: string }
   | { id: number; op: "vip"; backend: VipBackend; action: "add" | "remove"; vip: InterfaceAddress; ifname: string; lease?: number }
   | { id: number; op: "vip-lease"; backend: VipBackend; vip: InterfaceAddress; ifname: string; lease: number; everyMs: number; renewals: number }
+  | { id: number; op: "vip-together"; backend: VipBackend; action: "add" | "remove"; vips: InterfaceAddress[]; ifname: string }
   | { id: number; op: "vip-list"; backend: VipBackend; ifname: string }
   | { id: number; op: "vip-bench"; backend: VipBackend; vip: InterfaceAddress; ifname: string; rounds: number }
   | { id: number; op: "announce"; address: string; ifname: string }
@@ -87,6 +88,11 @@ async function handle(request: Request): Promise<unknown> {
         if (!added.ok) return added;
       }
       return { ok: true, firstAddAt, lastRenewalAt: Date.now() };
+    }
+    case "vip-together": {
+      // As many Masters renewing at once: every change asked for in the same turn of the event loop.
+      const manager = vipManagers[request.backend];
+      return Promise.all(request.vips.map((vip) => (request.action === "add" ? manager.add(vip, request.ifname, longLease) : manager.remove(vip, request.ifname))));
     }
     case "vip-list":
       return vipManagers[request.backend].list(request.ifname);

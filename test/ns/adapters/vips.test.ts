@@ -48,6 +48,27 @@ describe.each(["netlink", "iproute"] as const)("VIP manager over %s", (backend) 
     expect(after.value).not.toContainEqual(vip);
   });
 
+  it("changes asked for together each get their own outcome: the ones the kernel refuses fail alone, the others are made", async () => {
+    if (lab === undefined) throw new Error("no lab");
+    // 40 changes, more than one batch of the netlink manager (RtNetlinkQueue), with refusals (EINVAL: an IPv4 prefix
+    // longer than 32) inside a batch, at the end of the first one and at the very end.
+    const refused = new Set([5, 31, 39]);
+    const vips: InterfaceAddress[] = Array.from({ length: 40 }, (_, i) => ({ family: "ipv4", address: lab?.vip(10 + i).address ?? "", prefixLength: refused.has(i) ? 33 : 32 }));
+    const together = (action: "add" | "remove", changed: InterfaceAddress[]) => n1.call<{ ok: boolean; code?: string }[]>({ op: "vip-together", backend, action, vips: changed, ifname: "eth0" });
+    const expected = vips.map((_, i) => (refused.has(i) ? { ok: false, code: "failed" } : { ok: true }));
+    expect(await together("add", vips)).toMatchObject(expected);
+    const valid = vips.filter((_, i) => !refused.has(i)).map((vip) => `${vip.address}/32`);
+    const afterAdding = await held();
+    expect(valid.filter((vip) => !afterAdding.includes(vip))).toEqual([]);
+    expect(afterAdding.filter((entry) => vips.some((vip) => entry.startsWith(`${vip.address}/`)))).toHaveLength(valid.length);
+    // The kernel finds no IPv4 address with a prefix longer than 32 to remove, which succeeds; an IPv6 prefix longer
+    // than 128 it refuses (EINVAL).
+    const removals = vips.map((vip, i): InterfaceAddress => (refused.has(i) ? { family: "ipv6", address: lab?.vip(10 + i).address6 ?? "", prefixLength: 129 } : vip));
+    expect(await together("remove", removals)).toMatchObject(expected);
+    const afterRemoving = await held();
+    expect(afterRemoving.filter((entry) => vips.some((vip) => entry.startsWith(`${vip.address}/`)))).toEqual([]);
+  });
+
   it("an interface deleted and created again under its name still gets the VIP (the manager may remember the old index)", async () => {
     if (lab === undefined) throw new Error("no lab");
     const ip = (...args: string[]) => lab?.exec(host, "ip", args, { check: true });
