@@ -130,11 +130,21 @@ function addressSet(addresses: readonly string[], config: RouterConfig): Set<str
   return keys;
 }
 
+/** Each configuration's own VIPs in canonical text, worked out once: a Backup checks them against every advert. */
+const configuredAddressSets = new WeakMap<RouterConfig, Set<string> | undefined>();
+
+function configuredAddressSet(config: RouterConfig): Set<string> | undefined {
+  if (!configuredAddressSets.has(config)) configuredAddressSets.set(config, addressSet(config.addresses.map((vip) => vip.address), config));
+  return configuredAddressSets.get(config);
+}
+
 function isSameAddressList(advertised: readonly string[], config: RouterConfig): boolean {
+  const ours = configuredAddressSet(config);
+  if (ours === undefined || advertised.length !== config.addresses.length) return false;
+  // The codec writes canonical text, so a decoded advert matches without parsing its addresses again.
+  if (new Set(advertised).size === ours.size && advertised.every((address) => ours.has(address))) return true;
   const theirs = addressSet(advertised, config);
-  const ours = addressSet(config.addresses.map((vip) => vip.address), config);
-  if (theirs === undefined || ours === undefined) return false;
-  return advertised.length === config.addresses.length && theirs.size === ours.size && [...ours].every((key) => theirs.has(key));
+  return theirs !== undefined && theirs.size === ours.size && [...ours].every((key) => theirs.has(key));
 }
 
 /** `source` is the IP source address of the packet (the sender's primary address). */
