@@ -4,22 +4,9 @@ import { dirname, join } from "node:path";
 import { createInterface } from "node:readline";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { z } from "zod";
+import { agentDocumentSchema, type AgentState } from "../lab/agent.js";
 import type { Lab, LabHost } from "../lab/index.js";
-
-/** The part of the agent's GET /state document the demo shows and waits on. */
-const nodeStateSchema = z.object({
-  state: z.enum(["Initialize", "Backup", "Master", "Fault"]),
-  priority: z.number(),
-  effectivePriority: z.number(),
-  isHealthy: z.boolean(),
-  isLinkUp: z.boolean(),
-  holdsVip: z.boolean(),
-  masterAddress: z.string().optional(),
-});
-
-export type NodeState = z.infer<typeof nodeStateSchema>;
-
-const agentDocumentSchema = z.object({ routers: z.array(nodeStateSchema) });
+import { safeJson } from "../lab/probe.js";
 
 const lineSchema = z.union([
   z.object({ t: z.number(), body: z.string() }),
@@ -28,7 +15,7 @@ const lineSchema = z.union([
 
 /** What the watcher knows about one agent: its last /state, or why there is none ("down" when it did not answer). */
 export type Observation =
-  | { readonly kind: "up"; readonly atMs: number; readonly state: NodeState }
+  | { readonly kind: "up"; readonly atMs: number; readonly state: AgentState }
   | { readonly kind: "down"; readonly atMs: number; readonly reason: string }
   | { readonly kind: "unknown" };
 
@@ -84,12 +71,4 @@ export function watchAgentState(lab: Lab, host: LabHost, opts: WatchOptions): St
       return last;
     },
   };
-}
-
-function safeJson(text: string): unknown {
-  try {
-    return JSON.parse(text);
-  } catch {
-    return undefined;
-  }
 }

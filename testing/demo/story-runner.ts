@@ -4,7 +4,8 @@
 
 import { waitFor, type Probe, type ProbeReport } from "../lab/index.js";
 import type { Display } from "./display.js";
-import type { NodeState, StateWatch } from "./state-watch.js";
+import type { AgentState } from "../lab/agent.js";
+import type { StateWatch } from "./state-watch.js";
 import type { ClientView, Frame, NodeRow, Palette, Panel, StepSummary } from "./view.js";
 
 export interface DemoNode {
@@ -130,7 +131,7 @@ async function runStep(step: Step, master: DemoNode | undefined, opts: StoryOpti
   };
 }
 
-function stateOf(node: DemoNode): NodeState | undefined {
+function stateOf(node: DemoNode): AgentState | undefined {
   const observation = node.watch.latest();
   return observation.kind === "up" ? observation.state : undefined;
 }

@@ -129,7 +129,8 @@ const routerStateSchema = z.object({
   counters: z.record(z.string(), z.number()),
 });
 
-const agentDocumentSchema = z.object({
+/** The agent's `GET /state` document; the demo reads it too. */
+export const agentDocumentSchema = z.object({
   node: z.string(),
   /** Packets no router of the agent serves. */
   counters: z.record(z.string(), z.number()),

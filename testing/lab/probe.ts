@@ -89,7 +89,8 @@ async function stopChild(child: ChildProcess, closed: Promise<void>): Promise<vo
   }
 }
 
-function safeJson(text: string): unknown {
+/** JSON.parse that answers undefined for text that is not JSON. */
+export function safeJson(text: string): unknown {
   try {
     return JSON.parse(text);
   } catch {
