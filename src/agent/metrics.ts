@@ -57,30 +57,8 @@ export class AgentMetrics {
     const routerLabels = ["havip", "vrid"] as const;
     this.#state = new Gauge({ name: "ha_nginx_vrrp_state", help: "1 for the state the VRRP router is in, 0 for the others", labelNames: [...routerLabels, "state"], registers });
     this.#transitions = new Counter({ name: "ha_nginx_vrrp_transitions_total", help: "VRRP state transitions, by reason", labelNames: [...routerLabels, "from", "to", "reason"], registers });
-    this.#advertsSent = new Counter({
-      name: "ha_nginx_vrrp_adverts_sent_total",
-      help: "Advertisements sent",
-      labelNames: routerLabels,
-      registers,
-      collect: () => {
-        for (const tally of this.#tallies) {
-          if (tally.sent > 0) this.#advertsSent.inc(tally.labels, tally.sent);
-          tally.sent = 0;
-        }
-      },
-    });
-    this.#advertsReceived = new Counter({
-      name: "ha_nginx_vrrp_adverts_received_total",
-      help: "Advertisements accepted for this virtual router",
-      labelNames: routerLabels,
-      registers,
-      collect: () => {
-        for (const tally of this.#tallies) {
-          if (tally.received > 0) this.#advertsReceived.inc(tally.labels, tally.received);
-          tally.received = 0;
-        }
-      },
-    });
+    this.#advertsSent = this.#tallyCounter("ha_nginx_vrrp_adverts_sent_total", "Advertisements sent", "sent", registers);
+    this.#advertsReceived = this.#tallyCounter("ha_nginx_vrrp_adverts_received_total", "Advertisements accepted for this virtual router", "received", registers);
     this.#packetsDropped = new Counter({
       name: "ha_nginx_vrrp_packets_dropped_total",
       help: "Received packets dropped, by reason; empty havip and vrid labels for a packet no router on this node serves",
@@ -107,6 +85,23 @@ export class AgentMetrics {
   /** A packet the agent's socket dropped before any router saw it: no router serves its VRID, or it has none. */
   unclaimedPacket(reason: string): void {
     this.#packetsDropped.inc({ havip: "", vrid: "", reason });
+  }
+
+  /** A counter of one field of the routers' tallies, which hands the counts over and clears them when it is read. */
+  #tallyCounter(name: string, help: string, field: "sent" | "received", registers: Registry[]): Counter<"havip" | "vrid"> {
+    const counter: Counter<"havip" | "vrid"> = new Counter({
+      name,
+      help,
+      labelNames: ["havip", "vrid"],
+      registers,
+      collect: () => {
+        for (const tally of this.#tallies) {
+          if (tally[field] > 0) counter.inc(tally.labels, tally[field]);
+          tally[field] = 0;
+        }
+      },
+    });
+    return counter;
   }
 
   router(havip: string, vrid: number): RouterMetrics {
