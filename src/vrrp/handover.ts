@@ -67,6 +67,15 @@ export function noteHandover(book: PeerBook, message: HandoverMessage, source: s
   return { ...book, ours, candidates };
 }
 
+/**
+ * Whether noteAdvertiser would leave the book as it is for `source`, in the canonical text the socket gives: noted as
+ * an advertiser and no candidate. A Master advertises several times a second, so this spares its Backups a second
+ * classification of every advert.
+ */
+export function isNotedAdvertiser(book: PeerBook, source: string): boolean {
+  return book.advertisers.includes(source) && !book.candidates.some((candidate) => candidate.address === source);
+}
+
 /** An accepted advert: its sender is (or was) a Master, so no longer a candidate, and foreign unless it proves ours. */
 export function noteAdvertiser(book: PeerBook, source: string, family: AddressFamily): PeerBook {
   const address = canonical(source, family);

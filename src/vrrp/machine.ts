@@ -18,7 +18,7 @@ import { buildAdvert, computeEffectivePriority } from "./config.js";
 import { formatAddress, parseAddress } from "./codec.js";
 import { outranks } from "./election.js";
 import type { PeerBook } from "./handover.js";
-import { buildCandidacy, buildNomination, chooseSuccessor, emptyPeerBook, noteAdvertiser, noteHandover } from "./handover.js";
+import { buildCandidacy, buildNomination, chooseSuccessor, emptyPeerBook, isNotedAdvertiser, noteAdvertiser, noteHandover } from "./handover.js";
 import type { NotForUsReason, RejectReason } from "./receive.js";
 import { classifyAdvert, classifyHandover, isSameAddress } from "./receive.js";
 import { advertisedInterval, computeMasterDownInterval, computeSkewTime, computeVipLease, computeVipLeaseFloor } from "./timers.js";
@@ -415,6 +415,7 @@ function isLeaseRenewalDue(state: MasterState, now: Milliseconds): boolean {
  */
 function noteAdvert<S extends RouterState>(state: S, event: RouterEvent): S {
   if (event.kind !== "advert-received" || event.advert.priority === 0 || !isCandidacyOn(state.config)) return state;
+  if (isNotedAdvertiser(state.peers, event.source)) return state;
   const verdict = classifyAdvert(event.advert, event.source, state.config);
   const isHeard = verdict.kind === "accepted" || (verdict.kind === "rejected" && verdict.reason === "local-address-owner");
   return isHeard ? { ...state, peers: noteAdvertiser(state.peers, event.source, state.config.family) } : state;

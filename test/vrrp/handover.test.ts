@@ -4,7 +4,7 @@ import type { HandoverMessage } from "../../src/vrrp/advertisement.js";
 import { decodeAdvertisement, decodeHandover, encodeAdvertisement, encodeHandover } from "../../src/vrrp/codec.js";
 import type { RouterConfig } from "../../src/vrrp/config.js";
 import { buildAdvert, checkRouterConfig, encodeContextFor } from "../../src/vrrp/config.js";
-import { buildCandidacy, buildNomination, emptyPeerBook } from "../../src/vrrp/handover.js";
+import { buildCandidacy, buildNomination, emptyPeerBook, isNotedAdvertiser, noteAdvertiser } from "../../src/vrrp/handover.js";
 import type { BackupState, MasterState, RouterEvent, RouterState } from "../../src/vrrp/machine.js";
 import { initialState, nextDeadline, step } from "../../src/vrrp/machine.js";
 import { centiseconds, milliseconds as ms, seconds } from "../../src/vrrp/units.js";
@@ -187,6 +187,17 @@ describe("successor nomination, Master side (extension, not in RFC 5798)", () =>
     expect(leaving(withdrawn as MasterState, 10_200).actions.some((action) => action.kind === "send-handover")).toBe(false);
     const lapsed = feed(aMaster(), handover(buildCandidacy(peerConfig(master, 90), 90), master, 10_000));
     expect(leaving(lapsed as MasterState, 13_001).actions.some((action) => action.kind === "send-handover")).toBe(false);
+  });
+});
+
+describe("the peer book (extension, not in RFC 5798)", () => {
+  it("an advertiser already noted and no candidate needs no noting again; one that became a candidate does", () => {
+    expect(isNotedAdvertiser(emptyPeerBook, master)).toBe(false);
+    const noted = noteAdvertiser(emptyPeerBook, master, "ipv4");
+    expect(isNotedAdvertiser(noted, master)).toBe(true);
+    expect(noteAdvertiser(noted, master, "ipv4")).toEqual(noted);
+    const asMaster = feed(aMaster({ peers: noted }), handover(buildCandidacy(peerConfig(master, 90), 90), master, 10_000));
+    expect(isNotedAdvertiser(asMaster.peers, master)).toBe(false);
   });
 });
 
