@@ -271,39 +271,34 @@ export class AgentRuntime {
     void work.finally(() => this.#pendingIo.delete(work));
   }
 
+  /** Sends a message to the group, or to each unicast peer, and counts how each send went. */
+  #sendToEach(transport: AdvertTransport, encode: (destination: string) => Uint8Array, what: string, onSent: () => void): void {
+    for (const destination of advertDestinations(this.#state.config)) {
+      this.#track(
+        transport.send(encode(destination), destination).then((sent) => {
+          if (sent.ok) return onSent();
+          this.#count(`send-failed:${sent.code}`);
+          this.options.logger.warn({ destination, code: sent.code, detail: sent.detail }, `could not send ${what}`);
+        }),
+      );
+    }
+  }
+
   #run(action: RouterAction, source: string | undefined): void {
     const { ifname, logger, metrics } = this.options;
     const config = this.#state.config;
     switch (action.kind) {
-      case "send-advert": {
-        for (const destination of advertDestinations(config)) {
-          const bytes = encodeAdvertisement(action.advert, encodeContextFor(config, destination));
-          this.#track(
-            this.ports.transport.send(bytes, destination).then((sent) => {
-              if (sent.ok) {
-                this.#count("adverts-sent");
-                metrics.advertSent();
-              } else {
-                this.#count(`send-failed:${sent.code}`);
-                logger.warn({ destination, code: sent.code, detail: sent.detail }, "could not send a VRRP advertisement");
-              }
-            }),
-          );
-        }
+      case "send-advert":
+        this.#sendToEach(this.ports.transport, (destination) => encodeAdvertisement(action.advert, encodeContextFor(config, destination)), "a VRRP advertisement", () => {
+          this.#count("adverts-sent");
+          metrics.advertSent();
+        });
         return;
-      }
-      case "send-handover": {
-        for (const destination of advertDestinations(config)) {
-          const bytes = encodeHandover(action.message, encodeContextFor(config, destination));
-          this.#track(
-            this.ports.handoverTransport.send(bytes, destination).then((sent) => {
-              this.#count(sent.ok ? `${action.message.kind}-sent` : `send-failed:${sent.code}`);
-              if (!sent.ok) logger.warn({ destination, code: sent.code, detail: sent.detail }, `could not send a ${action.message.kind} (hand-over extension)`);
-            }),
-          );
-        }
+      case "send-handover":
+        this.#sendToEach(this.ports.handoverTransport, (destination) => encodeHandover(action.message, encodeContextFor(config, destination)), `a ${action.message.kind} (hand-over extension)`, () =>
+          this.#count(`${action.message.kind}-sent`),
+        );
         return;
-      }
       case "add-vip":
         this.#changeAddresses(() =>
           Promise.all(
