@@ -183,9 +183,10 @@ describe("successor naming (hand-over extension): keepalived in the group", () =
     // Master_Down_Timer ran out; had it heard none, the reason would be master-down-timer-expired.
     expect(a2.transitions().find((t) => t.to === "Master")?.reason).toBe("preempted");
     expect(elected.counters["dropped:lower-priority"] ?? 0).toBeGreaterThan(0);
-    // n2 has heard n3's candidacies, and keepalived advertising without ever sending one.
+    // n2 has heard n3's candidacies, and keepalived advertising without ever sending one. n3 repeats its candidacy
+    // every 5 s, so two take up to two repeats.
     await waitFor(async () => ((await a2.state()).counters["candidacy-received"] ?? 0) >= 2, {
-      timeoutMs: 5_000, what: "n2 hearing n3's candidacy",
+      timeoutMs: 12_000, what: "n2 hearing n3's candidacy",
     });
 
     const probe = await b.lab.startProbe(`http://${b.vip}/`, { intervalMs: 10 });
