@@ -21,7 +21,7 @@ import type { PeerBook } from "./handover.js";
 import { buildCandidacy, buildNomination, chooseSuccessor, emptyPeerBook, isNotedAdvertiser, noteAdvertiser, noteHandover } from "./handover.js";
 import type { NotForUsReason, RejectReason } from "./receive.js";
 import { classifyAdvert, classifyHandover, isSameAddress } from "./receive.js";
-import { advertisedInterval, computeMasterDownInterval, computeSkewTime, computeVipLease, computeVipLeaseFloor } from "./timers.js";
+import { advertisedInterval, computeMasterDownInterval, computeSkewTime, computeVipLease, computeVipLeaseFloor, nextOnGrid } from "./timers.js";
 import type { Centiseconds, Milliseconds, Seconds } from "./units.js";
 import { addMilliseconds, centisecondsToMilliseconds, milliseconds, secondsToMilliseconds } from "./units.js";
 
@@ -222,6 +222,15 @@ function intervalMs(config: RouterConfig): Milliseconds {
   return centisecondsToMilliseconds(config.advertisementInterval);
 }
 
+/**
+ * RFC 5798 §6.4.3 "Reset the Adver_Timer to Advertisement_Interval", on the interval's grid: never later than the
+ * RFC's deadline, and every Master with that interval advertises in the same instant, so one wake-up of the agent
+ * sends all of them (docs/design-notes/agent-footprint.md).
+ */
+function nextAdverTimer(config: RouterConfig, now: Milliseconds): Milliseconds {
+  return nextOnGrid(now, intervalMs(config));
+}
+
 function masterDownDeadline(state: RouterState, masterAdverInterval: Centiseconds, now: Milliseconds): Milliseconds {
   return addMilliseconds(now, computeMasterDownInterval(state.config.version, effectivePriority(state), masterAdverInterval));
 }
@@ -260,7 +269,7 @@ function sendCandidacy(state: RouterState, priority: number): RouterAction {
 }
 
 function candidacyDeadline(config: RouterConfig, now: Milliseconds): Milliseconds | undefined {
-  return isCandidacyOn(config) ? addMilliseconds(now, config.candidacyInterval ?? milliseconds(0)) : undefined;
+  return isCandidacyOn(config) ? nextOnGrid(now, config.candidacyInterval ?? milliseconds(0)) : undefined;
 }
 
 function announce(addresses: readonly VirtualAddress[], repeat: number): readonly RouterAction[] {
@@ -313,7 +322,7 @@ export function enterState(state: RouterState, target: StateEntry, now: Millisec
       const next: MasterState = {
         ...shared,
         kind: "Master",
-        adverTimer: addMilliseconds(now, intervalMs(config)),
+        adverTimer: nextAdverTimer(config, now),
         garpRefreshTimer: garpRefreshDeadline(config, now),
         assertedAt: undefined,
         lease: { grantedAt: now, duration: leaseFor(config) },
@@ -655,7 +664,7 @@ function masterReceive(state: MasterState, advert: Advertisement, source: string
   }
   if (advert.priority === 0) {
     // RFC 5798 §6.4.3: "Send an ADVERTISEMENT; Reset the Adver_Timer to Advertisement_Interval".
-    const next: MasterState = { ...state, adverTimer: addMilliseconds(now, intervalMs(state.config)) };
+    const next: MasterState = { ...state, adverTimer: nextAdverTimer(state.config, now) };
     return { state: next, actions: [sendAdvert(state, priority)] };
   }
   const local = { priority, address: state.config.primaryAddress };
@@ -706,7 +715,7 @@ function masterReconfigure(state: MasterState, config: RouterConfig, now: Millis
   const refreshChanged = config.garp.refresh !== state.config.garp.refresh;
   const reconfigured: MasterState = {
     ...next,
-    adverTimer: isAdvertChanged ? addMilliseconds(now, intervalMs(config)) : state.adverTimer,
+    adverTimer: isAdvertChanged ? nextAdverTimer(config, now) : state.adverTimer,
     garpRefreshTimer: refreshChanged ? garpRefreshDeadline(config, now) : state.garpRefreshTimer,
   };
   if (isAdvertChanged) actions.push(sendAdvert(reconfigured, effectivePriority(reconfigured)));
@@ -737,7 +746,7 @@ function masterTimer(state: MasterState, now: Milliseconds): StepResult {
   if (isRefreshDue) actions.push(...announce(state.config.addresses, GARP_REFRESH_REPEAT));
   const next: MasterState = {
     ...state,
-    adverTimer: isAdverDue ? addMilliseconds(now, intervalMs(state.config)) : state.adverTimer,
+    adverTimer: isAdverDue ? nextAdverTimer(state.config, now) : state.adverTimer,
     garpRefreshTimer: isRefreshDue ? garpRefreshDeadline(state.config, now) : state.garpRefreshTimer,
   };
   return unchanged(next, actions);
@@ -771,7 +780,7 @@ function stepMaster(state: MasterState, event: RouterEvent): StepResult {
       const priority = effectivePriority(next);
       if (priority === effectivePriority(state)) return unchanged(next);
       // Tell the Backups the new priority now rather than at the next Adver_Timer.
-      return unchanged({ ...next, adverTimer: addMilliseconds(event.now, intervalMs(next.config)) }, [sendAdvert(next, priority)]);
+      return unchanged({ ...next, adverTimer: nextAdverTimer(next.config, event.now) }, [sendAdvert(next, priority)]);
     }
     case "interface-down":
       return enterState({ ...state, isLinkUp: false }, { to: "Fault" }, event.now, "link-down");

@@ -44,3 +44,11 @@ export function computeVipLeaseFloor(version: VrrpVersion, advertisementInterval
 export function computeVipLease(version: VrrpVersion, advertisementInterval: Centiseconds): Seconds {
   return seconds(Math.max(1, Math.ceil(computeVipLeaseFloor(version, advertisementInterval) / 1000)));
 }
+
+/**
+ * The first multiple of `period` after `now` on the monotonic clock: a periodic timer reset there fires no later than
+ * one reset to `now + period`, and every router of a process on the same period fires in the same instant.
+ */
+export function nextOnGrid(now: Milliseconds, period: Milliseconds): Milliseconds {
+  return milliseconds((Math.floor(now / period) + 1) * period);
+}

@@ -125,7 +125,8 @@ describe("successor nomination, Backup side (extension, not in RFC 5798)", () =>
     const entered = step(initialState(on), { kind: "started", now: ms(0) }).state;
     const lowered = step(entered, { kind: "config-changed", now: ms(400), config: { ...on, priority: 60 } });
     expect(lowered.actions).toEqual([{ kind: "send-handover", message: buildCandidacy({ ...on, priority: 60 }, 60) }]);
-    expect(nextDeadline(lowered.state)).toBe(ms(1400));
+    // The repeats stay on the interval's grid, with every other router's.
+    expect(nextDeadline(lowered.state)).toBe(ms(1000));
     const off = step(lowered.state, { kind: "config-changed", now: ms(500), config: { ...on, priority: 60, candidacyInterval: undefined } });
     expect(off.actions).toEqual([]);
     expect(off.state).toMatchObject({ kind: "Backup", candidacyTimer: undefined });

@@ -132,7 +132,7 @@ describe("RFC 5798 §6.4.2 Backup", () => {
       sent(config, 100),
       announced,
     ]);
-    expect(result.state).toEqual(aMaster({ adverTimer: ms(14609), lease: leaseGrantedAt(13609) }));
+    expect(result.state).toEqual(aMaster({ adverTimer: ms(14000), lease: leaseGrantedAt(13609) }));
   });
 
   it("RFC 5798 §6.4.2 MUST: a timer that fires before Master_Down_Timer changes nothing", () => {
@@ -211,7 +211,16 @@ describe("RFC 5798 §6.4.2 Backup", () => {
 describe("RFC 5798 §6.4.3 Master", () => {
   it("RFC 5798 §6.4.3 MUST: when Adver_Timer fires, send an advert and reset Adver_Timer", () => {
     const result = step(aMaster(), { kind: "timer-expired", now: ms(11003) });
-    expect(result).toEqual({ state: aMaster({ adverTimer: ms(12003), lease: leaseGrantedAt(11003) }), actions: [sent(config, 100), renewed] });
+    expect(result).toEqual({ state: aMaster({ adverTimer: ms(12000), lease: leaseGrantedAt(11003) }), actions: [sent(config, 100), renewed] });
+  });
+
+  it("RFC 5798 §6.4.3 Adver_Timer on the interval's grid: never later than the interval, and Masters that took over apart advertise together", () => {
+    const early = step(aBackup(), { kind: "timer-expired", now: ms(13609) }).state;
+    const late = step(aBackup(), { kind: "timer-expired", now: ms(13987) }).state;
+    expect([nextDeadline(early), nextDeadline(late)]).toEqual([ms(14000), ms(14000)]);
+    const fired = step(late, { kind: "timer-expired", now: ms(14002) });
+    expect(nextDeadline(fired.state)).toBe(ms(15000));
+    expect(nextDeadline(step(aMaster(), { kind: "timer-expired", now: ms(13999) }).state)).toBe(ms(14000));
   });
 
   it("Extension (not in RFC 5798), frozen Master: another Master heard with the Adver_Timer over 4 intervals overdue makes it step down, dropping the VIPs", () => {
@@ -233,7 +242,7 @@ describe("RFC 5798 §6.4.3 Master", () => {
 
   it("RFC 5798 §6.4.3 MUST: receiving priority 0 sends an advert and resets Adver_Timer", () => {
     const result = step(aMaster(), received(0, lowerPeer, 10500));
-    expect(result).toEqual({ state: aMaster({ adverTimer: ms(11500) }), actions: [sent(config, 100)] });
+    expect(result).toEqual({ state: aMaster({ adverTimer: ms(11000) }), actions: [sent(config, 100)] });
   });
 
   it("RFC 5798 §6.4.3 MUST: a higher-priority advert makes the Master a Backup with the sender's interval", () => {
@@ -351,7 +360,7 @@ describe("RFC 5798 §6.4.3 Master", () => {
   it("keepalived garp_master_refresh: a Master re-announces its addresses on its own deadline", () => {
     const refreshing = aConfig({ garp: { repeat: 5, refresh: ms(60000) } });
     const master = step(aBackup({ config: refreshing }), { kind: "timer-expired", now: ms(13609) }).state;
-    expect(master).toMatchObject({ kind: "Master", adverTimer: ms(14609), garpRefreshTimer: ms(73609) });
+    expect(master).toMatchObject({ kind: "Master", adverTimer: ms(14000), garpRefreshTimer: ms(73609) });
     const state = aMaster({ config: refreshing, adverTimer: ms(74000), garpRefreshTimer: ms(73609) });
     expect(nextDeadline(state)).toBe(73609);
     const result = step(state, { kind: "timer-expired", now: ms(73609) });
@@ -572,7 +581,7 @@ describe("keepalived weight (negative)", () => {
   it("keepalived weight: an unhealthy Master advertises its lowered priority at once and stays Master", () => {
     const weighted = aConfig({ healthWeight: -30 });
     const result = step(aMaster({ config: weighted }), { kind: "health-changed", now: ms(10500), isHealthy: false });
-    expect(result).toEqual({ state: aMaster({ config: weighted, isHealthy: false, adverTimer: ms(11500) }), actions: [sent(weighted, 70)] });
+    expect(result).toEqual({ state: aMaster({ config: weighted, isHealthy: false, adverTimer: ms(11000) }), actions: [sent(weighted, 70)] });
   });
 
   it("keepalived weight: the effective priority is clamped to 1..254", () => {
@@ -587,7 +596,7 @@ describe("config-changed, applied live", () => {
   it("RFC 5798 §6.4.3 MUST: a Master whose priority is lowered stays Master until it hears a higher advert", () => {
     const lower = aConfig({ priority: 50 });
     const result = step(aMaster(), { kind: "config-changed", now: ms(10500), config: lower });
-    expect(result).toEqual({ state: aMaster({ config: lower, adverTimer: ms(11500) }), actions: [sent(lower, 50)] });
+    expect(result).toEqual({ state: aMaster({ config: lower, adverTimer: ms(11000) }), actions: [sent(lower, 50)] });
   });
 
   it("Extension (not in RFC 5798), config-changed: a Master adds and removes only the addresses that changed and announces the new ones", () => {
@@ -600,7 +609,7 @@ describe("config-changed, applied live", () => {
       sent(next, 100),
       { kind: "announce-vip", addresses: [newVip], repeat: 5 },
     ]);
-    expect(result.state).toEqual(aMaster({ config: next, adverTimer: ms(11500) }));
+    expect(result.state).toEqual(aMaster({ config: next, adverTimer: ms(11000) }));
   });
 
   it("Extension (not in RFC 5798), config-changed: a change the adverts do not carry (peers) leaves the Master's timers alone", () => {

@@ -162,7 +162,7 @@ describe("simulation: the core driven like the runtime drives it", () => {
 
   it("RFC 9568 §6.4.3 MUST: a healed split brain ends within one round trip, not at the Master's next advert", () => {
     const wire = new Wire();
-    // a advertises every 5 s (Master from 17070, next advert at 22070); b every 1 s (Master from 3609).
+    // a advertises every 5 s (Master from 17070, next advert at 20000); b every 1 s on whole seconds (Master from 3609).
     const a = wire.add("a", configFor("10.0.0.11", 150, { advertisementInterval: centiseconds(500) }));
     const b = wire.add("b", configFor("10.0.0.12", 100));
     b.partition = 1;
@@ -170,8 +170,8 @@ describe("simulation: the core driven like the runtime drives it", () => {
     wire.runUntil(18000);
     expect(wire.masters().sort()).toEqual(["a", "b"]);
     b.partition = 0;
-    // b's advert at 18609 reaches a at 18610; a answers at once, and b steps down at 18611, long before 22070.
-    wire.runUntil(18609 + 2 * LATENCY);
+    // b's advert at 19000 reaches a at 19001; a answers at once, and b steps down at 19002, before a's 20000.
+    wire.runUntil(19000 + 2 * LATENCY);
     expect(wire.masters()).toEqual(["a"]);
     expect(a.holdsVip && !b.holdsVip).toBe(true);
   });
