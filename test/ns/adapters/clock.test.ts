@@ -1,4 +1,4 @@
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import { MonotonicClock } from "../../../src/agent/adapters/clock.js";
 import { milliseconds } from "../../../src/vrrp/units.js";
 
@@ -32,5 +32,26 @@ describe("monotonic clock", () => {
     const first = clock.now();
     await new Promise<void>((resolve) => clock.schedule(milliseconds(first - 1_000), resolve));
     expect(clock.now()).toBeGreaterThanOrEqual(first);
+  });
+
+  it("shares one Node timer: clocks moving their deadlines later arm none, and deadlines that meet fire in one pass", async () => {
+    const clocks = Array.from({ length: 100 }, () => new MonotonicClock());
+    const at = milliseconds(clocks[0]!.now() + 50);
+    const fired: number[] = [];
+    for (const clock of clocks) clock.schedule(at, () => fired.push(-1));
+    const setTimeoutCalls = vi.spyOn(globalThis, "setTimeout");
+    try {
+      clocks.forEach((clock, index) =>
+        clock.schedule(milliseconds(at + 10), () => {
+          fired.push(index);
+          if (index === 0) setImmediate(() => fired.push(-2));
+        }),
+      );
+      expect(setTimeoutCalls).not.toHaveBeenCalled();
+    } finally {
+      setTimeoutCalls.mockRestore();
+    }
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    expect(fired).toEqual([...clocks.keys(), -2]);
   });
 });
