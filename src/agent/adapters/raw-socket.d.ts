@@ -21,6 +21,10 @@ declare module "raw-socket" {
       afterSend: (error: Error | null, bytes: number) => void,
     ): this;
     close(): this;
+    /** Internal to raw-socket 1.8.1 (pinned): sends queued for the writable watcher. */
+    readonly requests: readonly unknown[];
+    /** Internal to raw-socket 1.8.1 (pinned): the addon's sendto, synchronous; throws with strerror's text. */
+    readonly wrap: { send(buffer: Buffer, offset: number, length: number, address: string, afterSend: (bytes: number) => void): void };
   }
 
   export const AddressFamily: { readonly IPv4: number; readonly IPv6: number };

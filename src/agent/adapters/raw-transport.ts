@@ -6,7 +6,9 @@ import { linkInfo } from "./interfaces.js";
 
 // Socket levels and options from <netinet/in.h>, <linux/in6.h> and <asm-generic/socket.h>.
 const SOL_SOCKET = 1;
+const SO_RCVBUF = 8;
 const SO_BINDTODEVICE = 25;
+const SO_RCVBUFFORCE = 33;
 const IPPROTO_IP = 0;
 const IP_TTL = 2;
 const IP_MULTICAST_IF = 32;
@@ -24,6 +26,11 @@ const IPV6_ADD_MEMBERSHIP = 20;
 const VRRP_GROUP: Readonly<Record<AddressFamily, string>> = { ipv4: "224.0.0.18", ipv6: "ff02::12" }; // RFC 5798 §5.1.1.2, §5.1.2.2
 const REQUIRED_HOPS = 255; // RFC 5798 §5.1.1.3, §5.1.2.3
 const VRRP_CHECKSUM_OFFSET = 6; // RFC 5798 §5.2.8
+/**
+ * Masters of one agent advertise in the same instant (machine.ts), so a Backup's socket takes a burst of one datagram
+ * per router; at about 700 bytes of kernel accounting each, the default 208 KiB holds 300. This holds 1,500.
+ */
+const RECEIVE_BUFFER_BYTES = 1 << 20;
 
 export interface RawTransportOptions {
   readonly family: AddressFamily;
@@ -113,6 +120,7 @@ export class RawSocketPool {
         addressFamily: family === "ipv4" ? SocketFamily.IPv4 : SocketFamily.IPv6,
       });
       socket.setOption(SOL_SOCKET, SO_BINDTODEVICE, Buffer.from(ifname), ifname.length);
+      setReceiveBuffer(socket);
       if (family === "ipv4") configureIpv4(socket, link.value.index);
       else configureIpv6(socket, link.value.index);
     } catch (error) {
@@ -160,12 +168,23 @@ class RawAdvertTransport implements AdvertTransport {
     if (shared === undefined) return Promise.resolve({ ok: false, code: "not-started", detail: "transport not started" });
     if (shared.failure !== undefined) return Promise.resolve({ ok: false, code: "failed", detail: shared.failure });
     const buffer = Buffer.from(message);
+    const address = withZone(destination, this.options.ifname);
+    // raw-socket queues every send until its writable watcher fires, which costs an epoll change and a wake-up per
+    // datagram. The socket is non-blocking, so send at once, and queue only behind earlier queued sends or when full.
+    if (shared.socket.requests.length === 0) {
+      try {
+        shared.socket.wrap.send(buffer, 0, buffer.length, address, () => undefined);
+        return Promise.resolve(sent);
+      } catch (error) {
+        const detail = error instanceof Error ? error.message : String(error);
+        if (!isSocketFull(detail)) return Promise.resolve(sendFailure(detail));
+      }
+    }
     return new Promise((resolve) => {
       this.#pending.add(resolve);
-      shared.socket.send(buffer, 0, buffer.length, withZone(destination, this.options.ifname), (error) => {
+      shared.socket.send(buffer, 0, buffer.length, address, (error) => {
         this.#pending.delete(resolve);
-        if (error === null) resolve({ ok: true });
-        else resolve({ ok: false, code: /unreachable/i.test(error.message) ? "unreachable" : "failed", detail: error.message });
+        resolve(error === null ? sent : sendFailure(error.message));
       });
     });
   }
@@ -176,6 +195,26 @@ class RawAdvertTransport implements AdvertTransport {
     if (shared !== undefined) this.pool.detach(this.options, shared);
     for (const resolve of this.#pending) resolve({ ok: false, code: "not-started", detail: "transport stopped" });
     this.#pending.clear();
+  }
+}
+
+const sent: Outcome<SendFailure> = { ok: true };
+
+function sendFailure(detail: string): Outcome<SendFailure> {
+  return { ok: false, code: /unreachable/i.test(detail) ? "unreachable" : "failed", detail };
+}
+
+/** strerror's text for EAGAIN and ENOBUFS: the datagram may go once the socket is writable again. */
+function isSocketFull(detail: string): boolean {
+  return /temporarily unavailable|no buffer space/i.test(detail);
+}
+
+/** Past net.core.rmem_max needs CAP_NET_ADMIN, which the agent has; without it the kernel's cap applies. */
+function setReceiveBuffer(socket: Socket): void {
+  try {
+    socket.setOption(SOL_SOCKET, SO_RCVBUFFORCE, RECEIVE_BUFFER_BYTES);
+  } catch {
+    socket.setOption(SOL_SOCKET, SO_RCVBUF, RECEIVE_BUFFER_BYTES);
   }
 }
 

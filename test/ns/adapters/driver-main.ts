@@ -15,6 +15,8 @@ type Request =
   | { id: number; op: "transport-start"; name: string; family: AddressFamily; ifname: string; vrid: number; isMulticast: boolean }
   | { id: number; op: "socket-pool" }
   | { id: number; op: "transport-send"; name: string; hex: string; destination: string }
+  | { id: number; op: "transport-burst"; name: string; hex: string; destination: string; count: number }
+  | { id: number; op: "busy"; ms: number }
   | { id: number; op: "transport-stop"; name: string }
   | { id: number; op: "vip"; backend: VipBackend; action: "add" | "remove"; vip: InterfaceAddress; ifname: string; lease?: number }
   | { id: number; op: "vip-lease"; backend: VipBackend; vip: InterfaceAddress; ifname: string; lease: number; everyMs: number; renewals: number }
@@ -66,6 +68,19 @@ async function handle(request: Request): Promise<unknown> {
     case "transport-send": {
       const transport = transports.get(request.name) ?? sockets.transport({ family: "ipv4", ifname: "eth0", vrid: 0, isMulticast: false });
       return transport.send(Buffer.from(request.hex, "hex"), request.destination);
+    }
+    case "transport-burst": {
+      // As a Master of many routers does at each Adver_Timer: every send in one turn of the event loop.
+      const transport = transports.get(request.name);
+      if (transport === undefined) return { ok: false, detail: `no transport ${request.name}` };
+      const sent = await Promise.all(Array.from({ length: request.count }, () => transport.send(Buffer.from(request.hex, "hex"), request.destination)));
+      return { ok: true, failed: sent.filter((outcome) => !outcome.ok).length };
+    }
+    case "busy": {
+      // Keeps the event loop from reading, so whatever arrives meanwhile waits in the socket's receive buffer.
+      const until = performance.now() + request.ms;
+      while (performance.now() < until);
+      return { ok: true };
     }
     case "socket-pool":
       return { open: sockets.size, unclaimed };

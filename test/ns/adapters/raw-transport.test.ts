@@ -112,6 +112,16 @@ describe("raw VRRP transport between two lab nodes", () => {
     expect(datagramsOf(n2, "lo")).toEqual([]);
   });
 
+  it("a burst of 1,000 adverts sent in one turn of the loop waits whole in the receiver's buffer while its loop is busy", async () => {
+    const before = datagramsOf(n2, "m-ipv4").length;
+    const busy = n2.call({ op: "busy", ms: 3_000 });
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    expect(await n1.call({ op: "transport-burst", name: "m-ipv4", hex: payloadHex, destination: "224.0.0.18", count: 1_000 })).toEqual({ ok: true, failed: 0 });
+    await busy;
+    await waitFor(async () => datagramsOf(n2, "m-ipv4").length - before >= 1_000, { timeoutMs: 10_000, what: "n2 to read the burst" }).catch(() => undefined);
+    expect(datagramsOf(n2, "m-ipv4").length - before).toBe(1_000);
+  });
+
   it("RFC 5798 §5.1.1.1 MUST: the source stays n1's primary address while n1 holds a VIP on the same interface", async () => {
     const [host1, host2] = lab?.nodes ?? [];
     if (lab === undefined || host1 === undefined || host2 === undefined) throw new Error("no lab");
