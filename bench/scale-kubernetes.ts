@@ -1,6 +1,6 @@
 // The scale benchmark's Kubernetes half: the operator on the e2e test bed (real API server, the real controller, the
 // one agent DaemonSet run by the stand-in kubelet on 3 nodes, nginx pods) with N HighAvailabilityVIPs at 1 s adverts.
-// Once node-1 is Master and the other nodes Backup for every resource, it measures each node's agent over a window
+// Once node-1 is Master and the other nodes Backup for every resource, it measures each node's agent over a warm-up and a window
 // (RSS, CPU, flips, the watches it holds open on the API server), then applies one more resource and times it to its
 // VIP answering the client, checking that no other router flipped and no agent restarted meanwhile.
 
@@ -14,7 +14,7 @@ import type { AgentDocument, AgentState } from "../testing/lab/agent.js";
 import { havipName, havipNamespace, havipSystemNamespace, isPodReady, startHaVipBed, type HaVipBed } from "../testing/testbed/havip-bed.js";
 import { errorText, failureOf, mib, sleep } from "./support/bed.js";
 import { markdownTable } from "./support/report.js";
-import { sampleResources, type ResourceSample } from "./support/resources.js";
+import { sampleSteadyResources, type SteadySample } from "./support/resources.js";
 
 // The test bed's nodes; node-1 leads every resource (preemption Always), so each node's roles are known in advance.
 const nodePriorities = [["node-1", 150], ["node-2", 100], ["node-3", 50]] as const;
@@ -54,7 +54,7 @@ interface OpenWatches {
   readonly byNode: ReadonlyMap<string, readonly string[]>;
 }
 
-interface NodeRow extends ResourceSample {
+interface NodeRow extends SteadySample {
   readonly flips: number;
   readonly watches: readonly string[];
 }
@@ -350,7 +350,7 @@ function loadAverage(): string {
   return loadavg().map((l) => l.toFixed(2)).join(" ");
 }
 
-async function runOne(count: number, windowMs: number, interval: string | undefined): Promise<KubernetesRun> {
+async function runOne(count: number, warmupMs: number, windowMs: number, interval: string | undefined): Promise<KubernetesRun> {
   const scratch = mkdtempSync(join(tmpdir(), "ha-nginx-bench-scale-"));
   const auditLog = join(scratch, "audit.log");
   writeFileSync(join(scratch, "audit-policy.yaml"), auditPolicy);
@@ -378,8 +378,8 @@ async function runOne(count: number, windowMs: number, interval: string | undefi
     console.log(`   ${milestonesText(milestonesMs)}; ${vridText(vrids)}`);
     // An operator that never settles is a finding, not a crash: the window still shows what it costs and how it flips.
     console.log(settleMs === undefined
-      ? `   ! not settled (${unsettled ?? ""}); measuring for ${windowMs / 1000} s all the same`
-      : `   settled ${(settleMs / 1000).toFixed(1)} s after the first resource was applied; measuring for ${windowMs / 1000} s`);
+      ? `   ! not settled (${unsettled ?? ""}); measuring ${warmupMs / 1000} s of warm-up and ${windowMs / 1000} s all the same`
+      : `   settled ${(settleMs / 1000).toFixed(1)} s after the first resource was applied; measuring ${warmupMs / 1000} s of warm-up, then ${windowMs / 1000} s`);
 
     const before = await agentDocuments(started);
     const pods = await agentPods(started);
@@ -389,7 +389,7 @@ async function runOne(count: number, windowMs: number, interval: string | undefi
       const pid = agentPid(started, node);
       return { host: started.testbed.hostOf(node), pids: () => [pid], role: () => roles(before.get(node), resources) };
     });
-    const samples = await sampleResources(measured, windowMs);
+    const samples = await sampleSteadyResources(measured, warmupMs, windowMs);
     const load = loadAverage();
     const after = await agentDocuments(started);
     const rows = samples.map((sample, i) => {
@@ -397,7 +397,7 @@ async function runOne(count: number, windowMs: number, interval: string | undefi
       return { ...sample, node, flips: transitionCount(after.get(node), resources) - transitionCount(before.get(node), resources), watches: watches.byNode.get(node) ?? [] };
     });
     for (const row of rows) {
-      console.log(`   ${row.node} (${row.role}): RSS ${mib(row.rssKiB)} MiB, peak ${mib(row.peakKiB)} MiB, CPU ${row.cpuPercent.toFixed(2)} %, flips ${row.flips}, ` +
+      console.log(`   ${row.node} (${row.role}): RSS ${mib(row.rssKiB)} MiB, peak ${mib(row.peakKiB)} MiB, CPU ${row.warmupCpuPercent?.toFixed(2) ?? "–"} % in the warm-up, ${row.cpuPercent.toFixed(2)} % after, flips ${row.flips}, ` +
         `watches ${row.watches.length} (${row.watches.join(", ")})`);
     }
     console.log(`   ${pods.length} agent pod(s); ${apiWatches} watches open on the API server in all; load average ${load}`);
@@ -447,9 +447,9 @@ function watchText(watches: readonly string[]): string {
 
 function nodeTable(run: KubernetesRun): string {
   return markdownTable([
-    "node (roles before the window)", "RSS (MiB)", "peak RSS (MiB)", "CPU (% of one core)", "flips in the window", "watches the agent holds open", "settled after",
+    "node (roles before the warm-up)", "RSS (MiB)", "peak RSS (MiB)", "CPU in the warm-up (% of one core)", "CPU (% of one core)", "flips in the warm-up and window", "watches the agent holds open", "settled after",
   ], run.rows.map((row) => [
-    `${row.node} (${row.role})`, mib(row.rssKiB), mib(row.peakKiB), row.cpuPercent.toFixed(2), String(row.flips), watchText(row.watches),
+    `${row.node} (${row.role})`, mib(row.rssKiB), mib(row.peakKiB), row.warmupCpuPercent?.toFixed(2) ?? "–", row.cpuPercent.toFixed(2), String(row.flips), watchText(row.watches),
     run.settleMs === undefined ? "not settled (below)" : `${(run.settleMs / 1000).toFixed(1)} s`,
   ]));
 }
@@ -492,12 +492,12 @@ function section(run: KubernetesRun): string[] {
 
 /** Runs one fresh test bed per count, one after the other; returns the report's Kubernetes section. */
 /** `interval`: the resources' advertisementInterval, or undefined to leave it to the default. */
-export async function runKubernetes(counts: readonly number[], windowMs: number, interval: string | undefined): Promise<string[]> {
+export async function runKubernetes(counts: readonly number[], warmupMs: number, windowMs: number, interval: string | undefined): Promise<string[]> {
   const startedAt = performance.now();
   const runs: KubernetesRun[] = [];
   for (const count of counts) {
     console.log(`\n== kubernetes, ${count} resource(s): starting the test bed`);
-    runs.push(await runOne(count, windowMs, interval));
+    runs.push(await runOne(count, warmupMs, windowMs, interval));
   }
   return [
     "## Kubernetes",
@@ -509,7 +509,8 @@ export async function runKubernetes(counts: readonly number[], windowMs: number,
       `Measured once every agent had ${masterNode} Master and the others Backup for every resource, status.nodes agreed, ${masterNode} alone held every VIP ` +
       `and nothing had changed for ${quietMs / 1000} s ("settled after" counts from applying the first resource, the other N−1 created right after, without those ${quietMs / 1000} s; ` +
       `VRIDs that moved or were shared come from status.virtualRouterID polled every 0.5 s meanwhile, so a share shorter than that can go unseen): ` +
-      `the agent process's VmRSS at the end of the window and VmHWM (peak), utime+stime as % of one core, the routers' transitions in the window (flips, expected 0). ` +
+      `then, after a ${warmupMs / 1000} s warm-up (measured too: V8 still compiles the agent's hot paths), the agent process's VmRSS at the end of the window and VmHWM (peak), ` +
+      `utime+stime as % of one core, the routers' transitions in the warm-up and window (flips, expected 0). ` +
       `Watches: from kube-apiserver's audit log (watch requests only), the watches of user ${agentUser} whose response started and has not completed, ` +
       `per node by the bound token's node name; "in all" sums apiserver_longrunning_requests{verb="WATCH"} over every client (control plane, stand-in kubelets, controller, agents). ` +
       `One more resource: created through the API, then timed to its VRID, to the client's first HTTP 200 through its VIP (a try every 20 ms) and to its status; ` +

@@ -1,10 +1,11 @@
 // Scale benchmark in two parts. Standalone: one process per node serving N virtual routers, our standalone agent
 // against one keepalived with N vrrp_instance blocks, in the same lab with the same VRIDs, priorities, addresses and
-// 1 s adverts. Once n1 is Master and n2 Backup for every router, it measures each process's RSS and CPU over a window
-// and counts the state changes in it (a settled pair has none). Kubernetes (scale-kubernetes.ts): N
+// 1 s adverts. Once n1 is Master and n2 Backup for every router, it measures each process's RSS and CPU over a warm-up and
+// then a window, and counts the state changes in them (a settled pair has none). Kubernetes (scale-kubernetes.ts): N
 // HighAvailabilityVIPs on the e2e test bed, served by the one agent per node.
 //
-//   npx tsx bench/scale.ts [--parts standalone,kubernetes] [--routers 1,10,100] [--window-seconds 60] [--systems ours,keepalived]
+//   npx tsx bench/scale.ts [--parts standalone,kubernetes] [--routers 1,10,100] [--window-seconds 60] [--warmup-seconds 60]
+//                          [--systems ours,keepalived]
 //                          [--kubernetes-interval 1s|default]
 //
 // --routers is the router count per process (standalone) and the resource count (kubernetes); --systems applies to
@@ -19,7 +20,7 @@ import { startKeepalived } from "../testing/lab/keepalived.js";
 import { maxResources, runKubernetes } from "./scale-kubernetes.js";
 import { errorText, failureOf, mib } from "./support/bed.js";
 import { machineNote, markdownTable, parseList, parsePositiveInts, writeResults } from "./support/report.js";
-import { sampleResources, type Measured, type ResourceSample } from "./support/resources.js";
+import { sampleSteadyResources, type Measured, type SteadySample } from "./support/resources.js";
 import { childPids, priorities, systemNames, type SystemName } from "./support/speakers.js";
 
 const advertisementIntervalMs = 1000;
@@ -58,7 +59,7 @@ interface NodeProcess extends Measured {
 interface RunResult {
   readonly system: SystemName;
   readonly routers: number;
-  readonly samples: readonly (ResourceSample & { readonly flips: readonly string[] })[];
+  readonly samples: readonly (SteadySample & { readonly flips: readonly string[] })[];
   /** From starting n1 to the settled pair; undefined when it never settled. */
   readonly settleMs?: number;
   /** Why the pair did not settle; the window was measured all the same. */
@@ -71,6 +72,7 @@ function options() {
     options: {
       routers: { type: "string" },
       "window-seconds": { type: "string" },
+      "warmup-seconds": { type: "string" },
       systems: { type: "string" },
       parts: { type: "string" },
       "kubernetes-interval": { type: "string" },
@@ -87,9 +89,16 @@ function options() {
     parts,
     routerCounts,
     windowMs: 1000 * (parsePositiveInts(values["window-seconds"] ?? "60", "--window-seconds")[0] ?? 60),
+    warmupMs: 1000 * warmupSecondsOf(values["warmup-seconds"] ?? "60"),
     systems: parseList(values.systems ?? systemNames.join(","), systemNames, "system"),
     kubernetesInterval: kubernetesIntervalOf(values["kubernetes-interval"] ?? "1s"),
   };
+}
+
+function warmupSecondsOf(text: string): number {
+  const seconds = Number(text);
+  if (!Number.isInteger(seconds) || seconds < 0) throw new Error(`--warmup-seconds: ${JSON.stringify(text)} is not a whole number of seconds (0 for none)`);
+  return seconds;
 }
 
 /** "default" leaves spec.advertisementInterval out, so the resources get the schema's default. */
@@ -246,7 +255,7 @@ async function checkVips(lab: Lab, routers: readonly Router[]): Promise<void> {
   if (missing > 0 || extra > 0) throw new Error(`${master.name} lacks ${missing} VIP(s), ${backup.name} holds ${extra}`);
 }
 
-async function runOne(lab: Lab, system: SystemName, routers: readonly Router[], windowMs: number): Promise<RunResult> {
+async function runOne(lab: Lab, system: SystemName, routers: readonly Router[], warmupMs: number, windowMs: number): Promise<RunResult> {
   const [master, backup] = lab.nodes;
   if (master === undefined || backup === undefined) throw new Error("the benchmark lab needs two nodes");
   const start = (host: LabHost, priority: number): Promise<NodeProcess> =>
@@ -273,14 +282,14 @@ async function runOne(lab: Lab, system: SystemName, routers: readonly Router[], 
     if (gone.length > 0) throw new Error(`the process on ${gone.join(", ")} exited`);
     // A pair that never settles is a finding, not a crash: the window still shows what it costs and how often it flips.
     console.log(settleMs === undefined
-      ? `   ! not settled (${unsettled ?? ""}); measuring for ${windowMs / 1000} s all the same`
-      : `   settled after ${(settleMs / 1000).toFixed(1)} s; measuring for ${windowMs / 1000} s`);
+      ? `   ! not settled (${unsettled ?? ""}); measuring ${warmupMs / 1000} s of warm-up and ${windowMs / 1000} s all the same`
+      : `   settled after ${(settleMs / 1000).toFixed(1)} s; measuring ${warmupMs / 1000} s of warm-up, then ${windowMs / 1000} s`);
 
     const before = processes.map((p) => p.transitions().length);
-    const samples = await sampleResources(processes, windowMs);
+    const samples = await sampleSteadyResources(processes, warmupMs, windowMs);
     const withFlips = samples.map((sample, i) => ({ ...sample, flips: processes[i]?.transitions().slice(before[i]) ?? [] }));
     for (const s of withFlips) {
-      console.log(`   ${s.node} (${s.role}): RSS ${mib(s.rssKiB)} MiB, peak ${mib(s.peakKiB)} MiB, CPU ${s.cpuPercent.toFixed(2)} %, flips ${s.flips.length}` +
+      console.log(`   ${s.node} (${s.role}): RSS ${mib(s.rssKiB)} MiB, peak ${mib(s.peakKiB)} MiB, CPU ${warmupText(s)}${s.cpuPercent.toFixed(2)} %, flips ${s.flips.length}` +
         `${s.flips.length === 0 ? "" : ` (${countKinds(s.flips)})`}`);
     }
     return { system, routers: routers.length, samples: withFlips, settleMs, unsettled };
@@ -295,6 +304,10 @@ async function runOne(lab: Lab, system: SystemName, routers: readonly Router[], 
 }
 
 
+function warmupText(sample: SteadySample): string {
+  return sample.warmupCpuPercent === undefined ? "" : `${sample.warmupCpuPercent.toFixed(2)} % in the warm-up, `;
+}
+
 function ratio(ours: number | undefined, theirs: number | undefined, digits: number): string {
   if (ours === undefined || theirs === undefined) return "–";
   if (theirs === 0) return ours === 0 ? "= (both 0)" : "∞ (keepalived 0)";
@@ -305,11 +318,11 @@ function scaleTable(results: readonly RunResult[], routers: number): string {
   const of = (system: SystemName) => results.find((r) => r.system === system && r.routers === routers);
   const theirs = of("keepalived");
   const rows = results.filter((r) => r.routers === routers).flatMap((r) => {
-    if (r.error !== undefined) return [[r.system, "failed (below)", "–", "–", "–", "–", "–", "–", "–", "–"]];
+    if (r.error !== undefined) return [[r.system, "failed (below)", "–", "–", "–", "–", "–", "–", "–", "–", "–"]];
     return r.samples.map((s) => {
       const reference = r.system === "ours" ? theirs?.samples.find((t) => t.node === s.node) : undefined;
       return [
-        r.system, `${s.node} (${s.role})`, String(s.processes), mib(s.rssKiB), mib(s.peakKiB), s.cpuPercent.toFixed(2), String(s.flips.length),
+        r.system, `${s.node} (${s.role})`, String(s.processes), mib(s.rssKiB), mib(s.peakKiB), s.warmupCpuPercent?.toFixed(2) ?? "–", s.cpuPercent.toFixed(2), String(s.flips.length),
         r.system === "ours" ? ratio(s.rssKiB, reference?.rssKiB, 1) : "–",
         r.system === "ours" ? ratio(s.cpuPercent, reference?.cpuPercent, 1) : "–",
         r.settleMs === undefined ? "not settled (below)" : `${(r.settleMs / 1000).toFixed(1)} s`,
@@ -317,7 +330,7 @@ function scaleTable(results: readonly RunResult[], routers: number): string {
     });
   });
   return markdownTable([
-    "system", "node (roles at the end)", "processes", "RSS (MiB)", "peak RSS (MiB)", "CPU (% of one core)", "flips in the window",
+    "system", "node (roles at the end)", "processes", "RSS (MiB)", "peak RSS (MiB)", "CPU in the warm-up (% of one core)", "CPU (% of one core)", "flips in the warm-up and window",
     "RSS ours/keepalived", "CPU ours/keepalived", "settled after",
   ], rows);
 }
@@ -347,7 +360,7 @@ async function runStandalone(opts: ReturnType<typeof options>): Promise<string[]
       const routers = routersOf(lab, count);
       for (const system of opts.systems) {
         console.log(`\n== ${system}, ${count} router(s): starting one process per node`);
-        results.push(await runOne(lab, system, routers, opts.windowMs));
+        results.push(await runOne(lab, system, routers, opts.warmupMs, opts.windowMs));
       }
     }
   } finally {
@@ -358,8 +371,8 @@ async function runStandalone(opts: ReturnType<typeof options>): Promise<string[]
     "",
     `Two lab nodes on one segment, one process per node serving N virtual routers: our standalone agent with N HighAvailabilityVIP documents in one file, ` +
       `keepalived with N vrrp_instance blocks in one config. Router i has VRID i and one IPv4 VIP; VRRPv3 multicast, ${advertisementIntervalMs / 1000} s adverts, ` +
-      `n1 priority ${priorities.master}, n2 priority ${priorities.backup}, preemption on, no health check. Measured over a ${opts.windowMs / 1000} s window once n1 was Master ` +
-      `and n2 Backup for every router and nothing had changed for ${quietMs / 1000} s: VmRSS at the end of the window, VmHWM (peak), utime+stime as % of one core, ` +
+      `n1 priority ${priorities.master}, n2 priority ${priorities.backup}, preemption on, no health check. Measured over a ${opts.windowMs / 1000} s window that starts ` +
+      `${opts.warmupMs / 1000} s (the warm-up, measured too) after n1 was Master and n2 Backup for every router and nothing had changed for ${quietMs / 1000} s: VmRSS at the end of the window, VmHWM (peak), utime+stime as % of one core, ` +
       `and the state changes logged in the window (flips, expected 0). keepalived's figures sum its parent and VRRP child, which share pages, so its RSS is overstated. ` +
       `Part took ${Math.round((performance.now() - startedAt) / 1000)} s.`,
     "Goals (figures to compare, not assertions): ours at most 80 MiB RSS for 1 router, and at most 100 MiB and 1 % of a core per node for 100 routers at 1 s adverts; " +
@@ -380,13 +393,13 @@ async function main(): Promise<void> {
     `${opts.parts.includes("standalone") ? `, standalone systems ${opts.systems.join(",")}` : ""}`);
   const sections = [
     ...(opts.parts.includes("standalone") ? await runStandalone(opts) : []),
-    ...(opts.parts.includes("kubernetes") ? await runKubernetes(opts.routerCounts, opts.windowMs, opts.kubernetesInterval) : []),
+    ...(opts.parts.includes("kubernetes") ? await runKubernetes(opts.routerCounts, opts.warmupMs, opts.windowMs, opts.kubernetesInterval) : []),
   ];
   const elapsedS = Math.round((Date.now() - startedAt.getTime()) / 1000);
   const text = [
     `# Scale benchmark, ${startedAt.toISOString()}`,
     "",
-    `Parts: ${opts.parts.join(", ")}; window ${opts.windowMs / 1000} s. Run took ${elapsedS} s.`,
+    `Parts: ${opts.parts.join(", ")}; warm-up ${opts.warmupMs / 1000} s, window ${opts.windowMs / 1000} s. Run took ${elapsedS} s.`,
     machineNote(),
     "",
     ...sections,

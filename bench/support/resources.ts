@@ -54,3 +54,19 @@ export async function sampleResources(speakers: readonly Measured[], windowMs: n
     };
   });
 }
+
+export interface SteadySample extends ResourceSample {
+  /** Percent of one core over the warm-up before the window; undefined without one. */
+  readonly warmupCpuPercent: number | undefined;
+}
+
+/**
+ * The window after a warm-up of the same processes. V8 goes on compiling an agent's hot paths for a minute or so after
+ * the routers settle, a cost a long-running agent pays once, so the steady figure comes from the window after it.
+ */
+export async function sampleSteadyResources(speakers: readonly Measured[], warmupMs: number, windowMs: number): Promise<SteadySample[]> {
+  const warmup = warmupMs > 0 ? await sampleResources(speakers, warmupMs) : [];
+  const steady = await sampleResources(speakers, windowMs);
+  return steady.map((sample, i) => ({ ...sample, warmupCpuPercent: warmup[i]?.cpuPercent }));
+}
+
