@@ -23,9 +23,19 @@ class SharedTimer {
     if (!this.#isRunning && deadline.at < this.#timerAt) this.#arm(deadline.at);
   }
 
-  // A later wake-up with nothing due costs less than moving the Node timer at every cancel.
+  // A later wake-up with nothing due costs less than moving the Node timer at every cancel; with no deadline left, the
+  // timer goes, so that it does not keep a stopping process alive.
   delete(clock: MonotonicClock): void {
     this.#deadlines.delete(clock);
+    if (this.#deadlines.size === 0 && !this.#isRunning) this.#clear();
+  }
+
+  #clear(): void {
+    if (this.#timer !== undefined) clearTimeout(this.#timer);
+    if (this.#immediate !== undefined) clearImmediate(this.#immediate);
+    this.#timer = undefined;
+    this.#immediate = undefined;
+    this.#timerAt = Infinity;
   }
 
   #arm(at: number): void {
@@ -45,22 +55,26 @@ class SharedTimer {
   readonly #runDue = (): void => {
     this.#immediate = undefined;
     const now = performance.now();
-    const due: Deadline[] = [];
-    for (const [clock, deadline] of this.#deadlines) {
-      if (deadline.at > now) continue;
-      due.push(deadline);
-      this.#deadlines.delete(clock);
-    }
+    const due = [...this.#deadlines].filter(([, deadline]) => deadline.at <= now);
+    let failure: { readonly error: unknown } | undefined;
     this.#isRunning = true;
-    try {
-      for (const deadline of due) deadline.onDeadline();
-    } finally {
-      this.#isRunning = false;
-      this.#armEarliest();
+    for (const [clock, deadline] of due) {
+      // An earlier callback may have moved or cancelled this clock's deadline.
+      if (this.#deadlines.get(clock) !== deadline) continue;
+      this.#deadlines.delete(clock);
+      try {
+        deadline.onDeadline();
+      } catch (error) {
+        failure ??= { error };
+      }
     }
+    this.#isRunning = false;
+    this.#armEarliest();
+    if (failure !== undefined) throw failure.error;
   };
 
   #armEarliest(): void {
+    if (this.#deadlines.size === 0) return this.#clear();
     let earliest = Infinity;
     for (const deadline of this.#deadlines.values()) earliest = Math.min(earliest, deadline.at);
     if (earliest < this.#timerAt) this.#arm(earliest);

@@ -54,4 +54,34 @@ describe("monotonic clock", () => {
     await new Promise((resolve) => setTimeout(resolve, 200));
     expect(fired).toEqual([...clocks.keys(), -2]);
   });
+
+  it("with its last deadline cancelled, no timer keeps the process alive", () => {
+    const timers = (): number => process.getActiveResourcesInfo().filter((resource) => resource === "Timeout").length;
+    const before = timers();
+    const clock = new MonotonicClock();
+    clock.schedule(milliseconds(clock.now() + 60_000), () => undefined);
+    expect(timers()).toBe(before + 1);
+    clock.cancel();
+    expect(timers()).toBe(before);
+  });
+
+  it("a deadline that an earlier callback of the same pass moved or cancelled does not run", async () => {
+    const [first, moved, cancelled] = [new MonotonicClock(), new MonotonicClock(), new MonotonicClock()];
+    const at = milliseconds(first.now() + 20);
+    const fired: string[] = [];
+    const done = new Promise<void>((resolve) => {
+      first.schedule(at, () => {
+        fired.push("first");
+        moved.schedule(milliseconds(first.now() + 20), () => {
+          fired.push("moved, new");
+          resolve();
+        });
+        cancelled.cancel();
+      });
+    });
+    moved.schedule(at, () => fired.push("moved, old"));
+    cancelled.schedule(at, () => fired.push("cancelled"));
+    await done;
+    expect(fired).toEqual(["first", "moved, new"]);
+  });
 });
