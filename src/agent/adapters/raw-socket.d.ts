@@ -24,7 +24,14 @@ declare module "raw-socket" {
     /** Internal to raw-socket 1.8.1 (pinned): sends queued for the writable watcher. */
     readonly requests: readonly unknown[];
     /** Internal to raw-socket 1.8.1 (pinned): the addon's sendto, synchronous; throws with strerror's text. */
-    readonly wrap: { send(buffer: Buffer, offset: number, length: number, address: string, afterSend: (bytes: number) => void): void };
+    readonly wrap: {
+      send(buffer: Buffer, offset: number, length: number, address: string, afterSend: (bytes: number) => void): void;
+      /** recvfrom into `buffer`, calling back synchronously; throws with strerror's text (EAGAIN when nothing waits). */
+      recv(buffer: Buffer, onReceived: (buffer: Buffer, bytes: number, source: string) => void): void;
+      on(event: "recvReady", listener: () => void): void;
+    };
+    /** Internal to raw-socket 1.8.1 (pinned): the receive buffer it reuses for every datagram. */
+    readonly buffer: Buffer;
   }
 
   export const AddressFamily: { readonly IPv4: number; readonly IPv6: number };

@@ -1,3 +1,4 @@
+import { isIP } from "node:net";
 import { AddressFamily as SocketFamily, createSocket, type Socket } from "raw-socket";
 import { VRRP_PROTOCOL, type AddressFamily } from "../../vrrp/advertisement.js";
 import type { AdvertTransport, Outcome, ReceivedDatagram, SendFailure, SetupFailure, OutcomeWithValue } from "../ports.js";
@@ -31,6 +32,8 @@ const VRRP_CHECKSUM_OFFSET = 6; // RFC 5798 §5.2.8
  * per router; at about 700 bytes of kernel accounting each, the default 208 KiB holds 300. This holds 1,500.
  */
 const RECEIVE_BUFFER_BYTES = 1 << 20;
+/** Datagrams read per readable event at most, so that a flood cannot hold the event loop. */
+const MAX_READS_PER_EVENT = 4096;
 
 export interface RawTransportOptions {
   readonly family: AddressFamily;
@@ -51,6 +54,7 @@ interface SharedSocket {
   readonly routers: Map<number, (datagram: ReceivedDatagram) => void>;
   isMulticastJoined: boolean;
   failure: string | undefined;
+  isClosed: boolean;
 }
 
 /**
@@ -89,6 +93,8 @@ export class RawSocketPool {
       return opened;
     }
     const shared = opened.value;
+    // The last router of the socket left while this one waited for it to open.
+    if (shared.isClosed) return this.attach(options, onDatagram);
     if (shared.routers.has(vrid)) return { ok: false, code: "vrid-in-use", detail: `VRID ${vrid} is already served on ${ifname} (${family})` };
     if (isMulticast && !shared.isMulticastJoined) {
       try {
@@ -106,6 +112,7 @@ export class RawSocketPool {
     if (shared.routers.get(options.vrid) === undefined) return;
     shared.routers.delete(options.vrid);
     if (shared.routers.size > 0) return;
+    shared.isClosed = true;
     shared.socket.close();
     this.#sockets.delete(`${options.ifname}/${options.family}`);
   }
@@ -128,15 +135,19 @@ export class RawSocketPool {
       const detail = error instanceof Error ? error.message : String(error);
       return { ok: false, code: /not permitted/i.test(detail) ? "permission-denied" : "failed", detail };
     }
-    const shared: SharedSocket = { socket, ifindex: link.value.index, routers: new Map(), isMulticastJoined: false, failure: undefined };
-    socket.on("message", (buffer, source) => {
+    const shared: SharedSocket = { socket, ifindex: link.value.index, routers: new Map(), isMulticastJoined: false, failure: undefined, isClosed: false };
+    const dispatch = (buffer: Buffer, source: string): void => {
       const vrid = peekVirtualRouterId(buffer, family);
       if (vrid === undefined) return this.onUnclaimed("truncated", source);
       const onDatagram = shared.routers.get(vrid);
       if (onDatagram === undefined) return this.onUnclaimed("other-vrid", source);
       // raw-socket reuses one receive buffer: copy before the next datagram overwrites it.
       onDatagram({ family, bytes: Uint8Array.from(buffer), source });
-    });
+    };
+    socket.on("message", dispatch);
+    // raw-socket reads one datagram per readable event. A deadline that came due while the loop stalled runs after
+    // this poll phase (clock.ts), and it must find every advert that waited, not one of the interface's routers'.
+    socket.wrap.on("recvReady", () => readWaiting(shared, dispatch));
     socket.on("error", (error) => {
       shared.failure = error.message;
     });
@@ -167,8 +178,11 @@ class RawAdvertTransport implements AdvertTransport {
     const shared = this.#shared;
     if (shared === undefined) return Promise.resolve({ ok: false, code: "not-started", detail: "transport not started" });
     if (shared.failure !== undefined) return Promise.resolve({ ok: false, code: "failed", detail: shared.failure });
+    if (shared.isClosed) return Promise.resolve({ ok: false, code: "not-started", detail: "the socket was closed" });
     const buffer = Buffer.from(message);
     const address = withZone(destination, this.options.ifname);
+    // The addon's sendto does not check the address (raw-socket's send did): a bad one would go to 0.0.0.0 or ::.
+    if (isIP(address) === 0) return Promise.resolve({ ok: false, code: "failed", detail: `not an IP address: ${address}` });
     // raw-socket queues every send until its writable watcher fires, which costs an epoll change and a wake-up per
     // datagram. The socket is non-blocking, so send at once, and queue only behind earlier queued sends or when full.
     if (shared.socket.requests.length === 0) {
@@ -209,12 +223,36 @@ function isSocketFull(detail: string): boolean {
   return /temporarily unavailable|no buffer space/i.test(detail);
 }
 
-/** Past net.core.rmem_max needs CAP_NET_ADMIN, which the agent has; without it the kernel's cap applies. */
+/**
+ * Past net.core.rmem_max needs CAP_NET_ADMIN in the host's user namespace, which an agent that adds addresses to host
+ * interfaces has; without it, the kernel's cap applies.
+ */
 function setReceiveBuffer(socket: Socket): void {
   try {
     socket.setOption(SOL_SOCKET, SO_RCVBUFFORCE, RECEIVE_BUFFER_BYTES);
   } catch {
     socket.setOption(SOL_SOCKET, SO_RCVBUF, RECEIVE_BUFFER_BYTES);
+  }
+}
+
+/**
+ * Reads until nothing waits (the addon throws EAGAIN's text), or the bound. Stops once a router's handling closed the
+ * socket: the addon's recv would open a new, unconfigured one.
+ */
+function readWaiting(shared: SharedSocket, dispatch: (buffer: Buffer, source: string) => void): void {
+  const { socket } = shared;
+  for (let reads = 0; reads < MAX_READS_PER_EVENT && !shared.isClosed; reads++) {
+    let received: { readonly buffer: Buffer; readonly source: string } | undefined;
+    try {
+      socket.wrap.recv(socket.buffer, (buffer, bytes, source) => {
+        received = { buffer: buffer.subarray(0, bytes), source };
+      });
+    } catch {
+      // Nothing more waits. Any other failure shows again at the next readable event, where raw-socket reports it.
+      return;
+    }
+    if (received === undefined) return;
+    dispatch(received.buffer, received.source);
   }
 }
 

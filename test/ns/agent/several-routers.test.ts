@@ -100,4 +100,26 @@ describe("standalone agent: several HighAvailabilityVIPs in one process, like se
     expect(document.problems.map((entry) => entry.havip)).toEqual(["web"]);
     expect(await a1.state("web")).toMatchObject({ state: "Master", priority: 150, holdsVip: true });
   });
+
+  it("a Backup of 20 routers whose loop stalls past Master_Down_Interval reads every advert that waited before its timers: none takes over", async () => {
+    const [n1, n2] = [bed().node(0), bed().node(1)];
+    const documents: RouterDocument[] = Array.from({ length: 20 }, (_, index) => ({ name: `r${index}`, vrid: 30 + index, vipIndex: 10 + index, priorities: { [n1.name]: 150, [n2.name]: 100 } }));
+    const text = manifest(documents);
+    const master = await bed().start(n1, text);
+    await Promise.all(documents.map((document) => master.waitForState("Master", 5_000, document.name)));
+    const backup = await bed().start(n2, text);
+    await Promise.all(documents.map((document) => backup.waitForState("Backup", 5_000, document.name)));
+    const [backupBefore, masterBefore] = [backup.transitions().length, master.transitions().length];
+    // Master_Down_Interval at 200 ms and priority 100 is 721 ms: every router's timer is due when the loop resumes, and
+    // each has several adverts waiting in the one socket they share.
+    backup.signal("SIGSTOP");
+    try {
+      await sleep(1_500);
+    } finally {
+      backup.signal("SIGCONT");
+    }
+    await sleep(1_500);
+    expect(backup.transitions().slice(backupBefore)).toEqual([]);
+    expect(master.transitions().slice(masterBefore)).toEqual([]);
+  });
 });
