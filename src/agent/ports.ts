@@ -98,7 +98,7 @@ export interface Clock {
   now(): Milliseconds;
   /**
    * Calls `onDeadline` once `now() >= at`, after the I/O already waiting has been delivered. Replaces any earlier
-   * schedule: there is exactly one timer.
+   * schedule: each clock has one deadline.
    */
   schedule(at: Milliseconds, onDeadline: () => void): void;
   cancel(): void;

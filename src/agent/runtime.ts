@@ -1,5 +1,5 @@
 // The agent's loop around the pure core: every input becomes one `step`, every action is carried out through a port,
-// and exactly one OS timer is armed at `nextDeadline(state)`. No protocol decision is made here.
+// and the router's one deadline is armed at `nextDeadline(state)`. No protocol decision is made here.
 
 import type { Logger } from "pino";
 import { advertDestinations, encodeContextFor, type RouterConfig, type VirtualAddress } from "../vrrp/config.js";

@@ -5,7 +5,7 @@
 //
 // Runtime contract:
 //   let state = initialState(config); then for every event: ({ state, actions } = step(state, event)), carry out
-//   `actions` in order, and (re)arm one OS timer at `nextDeadline(state)` (none when undefined). For `send-advert`,
+//   `actions` in order, and (re)arm one timer at `nextDeadline(state)` (none when undefined). For `send-advert`,
 //   encode once per `advertDestinations(state.config)` with `encodeContextFor(state.config, destination)`.
 //
 // Over 500 lines on purpose: every state's handling of every event sits in one file, so a transition can be read
