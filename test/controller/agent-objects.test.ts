@@ -35,6 +35,7 @@ describe("the one agent DaemonSet", () => {
       { name: "NODE_NAME", valueFrom: { fieldRef: { fieldPath: "spec.nodeName" } } },
       { name: "HOST_IP", valueFrom: { fieldRef: { fieldPath: "status.hostIP" } } },
       { name: "HOST_IPS", valueFrom: { fieldRef: { fieldPath: "status.hostIPs" } } },
+      { name: "NODE_OPTIONS", value: "--max-semi-space-size=1" },
     ]);
     expect(container?.securityContext).toEqual({ capabilities: { add: ["NET_ADMIN", "NET_RAW"], drop: ["ALL"] }, allowPrivilegeEscalation: false, readOnlyRootFilesystem: true });
     expect(container?.readinessProbe?.httpGet).toEqual({ path: "/readyz", port: 9750 });
