@@ -33,7 +33,9 @@ if ! has_image "$base"; then
     || { tail -30 "$staging/debootstrap.log" >&2; exit 1; }
   # debootstrap leaves its downloads behind; a slim base does not carry them.
   rm -rf "$rootfs"/var/cache/apt/* "$rootfs"/var/lib/apt/lists/* "$rootfs"/usr/share/doc/* "$rootfs"/usr/share/man/*
-  # npm inside image builds must trust what this machine trusts (its registry may sit behind a TLS proxy).
+  # npm inside image builds must trust what this machine trusts (its registry may sit behind a TLS proxy). A minbase
+  # trixie no longer ships /etc/ssl (December 2026): no package of it puts anything there.
+  mkdir -p "$rootfs/etc/ssl"
   cp /etc/ssl/certs/ca-certificates.crt "$rootfs/etc/ssl/build-ca-bundle.crt"
   tar -C "$rootfs" -c . | docker import --change 'ENV npm_config_cafile=/etc/ssl/build-ca-bundle.crt' - "$base" > /dev/null
   rm -rf "$rootfs"
