@@ -14,7 +14,7 @@ import type { AgentDocument, AgentState } from "../testing/lab/agent.js";
 import { havipName, havipNamespace, havipSystemNamespace, isPodReady, startHaVipBed, type HaVipBed } from "../testing/testbed/havip-bed.js";
 import { errorText, failureOf, mib, sleep } from "./support/bed.js";
 import { markdownTable } from "./support/report.js";
-import { sampleSteadyResources, type SteadySample } from "./support/resources.js";
+import { cpuText, sampleSteadyResources, type SteadySample } from "./support/resources.js";
 
 // The test bed's nodes; node-1 leads every resource (preemption Always), so each node's roles are known in advance.
 const nodePriorities = [["node-1", 150], ["node-2", 100], ["node-3", 50]] as const;
@@ -397,7 +397,7 @@ async function runOne(count: number, warmupMs: number, windowMs: number, interva
       return { ...sample, node, flips: transitionCount(after.get(node), resources) - transitionCount(before.get(node), resources), watches: watches.byNode.get(node) ?? [] };
     });
     for (const row of rows) {
-      console.log(`   ${row.node} (${row.role}): RSS ${mib(row.rssKiB)} MiB, peak ${mib(row.peakKiB)} MiB, CPU ${row.warmupCpuPercent?.toFixed(2) ?? "–"} % in the warm-up, ${row.cpuPercent.toFixed(2)} % after, flips ${row.flips}, ` +
+      console.log(`   ${row.node} (${row.role}): RSS ${mib(row.rssKiB)} MiB, peak ${mib(row.peakKiB)} MiB, CPU ${cpuText(row)}, flips ${row.flips}, ` +
         `watches ${row.watches.length} (${row.watches.join(", ")})`);
     }
     console.log(`   ${pods.length} agent pod(s); ${apiWatches} watches open on the API server in all; load average ${load}`);

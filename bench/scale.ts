@@ -20,7 +20,7 @@ import { startKeepalived } from "../testing/lab/keepalived.js";
 import { maxResources, runKubernetes } from "./scale-kubernetes.js";
 import { errorText, failureOf, mib } from "./support/bed.js";
 import { machineNote, markdownTable, parseList, parsePositiveInts, writeResults } from "./support/report.js";
-import { sampleSteadyResources, type Measured, type SteadySample } from "./support/resources.js";
+import { cpuText, sampleSteadyResources, type Measured, type SteadySample } from "./support/resources.js";
 import { childPids, priorities, systemNames, type SystemName } from "./support/speakers.js";
 
 const advertisementIntervalMs = 1000;
@@ -289,7 +289,7 @@ async function runOne(lab: Lab, system: SystemName, routers: readonly Router[], 
     const samples = await sampleSteadyResources(processes, warmupMs, windowMs);
     const withFlips = samples.map((sample, i) => ({ ...sample, flips: processes[i]?.transitions().slice(before[i]) ?? [] }));
     for (const s of withFlips) {
-      console.log(`   ${s.node} (${s.role}): RSS ${mib(s.rssKiB)} MiB, peak ${mib(s.peakKiB)} MiB, CPU ${warmupText(s)}${s.cpuPercent.toFixed(2)} %, flips ${s.flips.length}` +
+      console.log(`   ${s.node} (${s.role}): RSS ${mib(s.rssKiB)} MiB, peak ${mib(s.peakKiB)} MiB, CPU ${cpuText(s)}, flips ${s.flips.length}` +
         `${s.flips.length === 0 ? "" : ` (${countKinds(s.flips)})`}`);
     }
     return { system, routers: routers.length, samples: withFlips, settleMs, unsettled };
@@ -303,10 +303,6 @@ async function runOne(lab: Lab, system: SystemName, routers: readonly Router[], 
   }
 }
 
-
-function warmupText(sample: SteadySample): string {
-  return sample.warmupCpuPercent === undefined ? "" : `${sample.warmupCpuPercent.toFixed(2)} % in the warm-up, `;
-}
 
 function ratio(ours: number | undefined, theirs: number | undefined, digits: number): string {
   if (ours === undefined || theirs === undefined) return "–";

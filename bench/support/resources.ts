@@ -70,3 +70,8 @@ export async function sampleSteadyResources(speakers: readonly Measured[], warmu
   return steady.map((sample, i) => ({ ...sample, warmupCpuPercent: warmup[i]?.cpuPercent }));
 }
 
+/** "0.12 % in the warm-up, 0.13 %", or the window's figure alone without a warm-up: the progress lines' CPU. */
+export function cpuText(sample: SteadySample): string {
+  const window = `${sample.cpuPercent.toFixed(2)} %`;
+  return sample.warmupCpuPercent === undefined ? window : `${sample.warmupCpuPercent.toFixed(2)} % in the warm-up, ${window}`;
+}
