@@ -11,6 +11,12 @@
 // Backup cannot be known, so only adverts from routers that never sent a hand-over message count against it. A
 // foreign Backup that never was Master stays unseen; if it outranks the nominee, with preemption it takes the VIPs one
 // Skew_Time later, as RFC 5798 would have had it (one more move), and without it the nominee keeps them.
+//
+// The same candidacies end the wait of a group that starts with no Master (a new resource): RFC 5798 §6.4.1 makes every
+// router wait Master_Down_Interval (3.6 s at 1 s adverts), only so that the best one's timer fires first. A router that
+// has heard no advert since it started, and has since heard a live candidacy from every unicast peer, none outranking
+// it, knows that no peer is Master and that it would win: it takes over at once. The others outrank nobody, so exactly
+// one does. A silent, withdrawn or foreign peer leaves RFC 5798 in force, and so does multicast, whose group is unknown.
 
 import type { AddressFamily, HandoverMessage } from "./advertisement.js";
 import { formatAddress, parseAddress } from "./codec.js";
@@ -102,6 +108,26 @@ export function chooseSuccessor(book: PeerBook, config: RouterConfig, now: Milli
     if (best === undefined || compareContenders(candidate, best, config.family) > 0) best = candidate;
   }
   return best?.address;
+}
+
+/**
+ * Extension, not in RFC 5798: whether a Backup that has heard no advert since it started may take over now. `heard` is
+ * the peers whose candidacy arrived since it started; the book has their latest word.
+ */
+export function isUnopposed(book: PeerBook, config: RouterConfig, heard: readonly string[], priority: number, now: Milliseconds): boolean {
+  if ((config.candidacyInterval ?? 0) === 0 || config.peers.length === 0) return false;
+  const local = { priority, address: config.primaryAddress };
+  return config.peers.every((peer) => {
+    const address = canonical(peer, config.family);
+    const candidate = book.candidates.find((known) => known.address === address && known.expiresAt > now);
+    return heard.includes(address) && candidate !== undefined && compareContenders(local, candidate, config.family) > 0;
+  });
+}
+
+/** Adds the sender of a candidacy to the peers heard since startup; at most every unicast peer is ever there. */
+export function noteCandidacySinceStart(heard: readonly string[], source: string, family: AddressFamily): readonly string[] {
+  const address = canonical(source, family);
+  return heard.includes(address) ? heard : [...heard, address];
 }
 
 /** A Backup's candidacy: `priority` is its effective priority, 0 when it cannot take over. */

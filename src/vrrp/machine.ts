@@ -18,7 +18,17 @@ import { buildAdvert, computeEffectivePriority } from "./config.js";
 import { formatAddress, parseAddress } from "./codec.js";
 import { outranks } from "./election.js";
 import type { PeerBook } from "./handover.js";
-import { buildCandidacy, buildNomination, chooseSuccessor, emptyPeerBook, isNotedAdvertiser, noteAdvertiser, noteHandover } from "./handover.js";
+import {
+  buildCandidacy,
+  buildNomination,
+  chooseSuccessor,
+  emptyPeerBook,
+  isNotedAdvertiser,
+  isUnopposed,
+  noteAdvertiser,
+  noteCandidacySinceStart,
+  noteHandover,
+} from "./handover.js";
 import type { NotForUsReason, RejectReason } from "./receive.js";
 import { classifyAdvert, classifyHandover, isSameAddress } from "./receive.js";
 import { advertisedInterval, computeMasterDownInterval, computeSkewTime, computeVipLease, computeVipLeaseFloor, nextOnGrid } from "./timers.js";
@@ -88,6 +98,12 @@ export interface BackupState extends Shared {
   readonly nomination: { readonly source: string; readonly deadline: Milliseconds } | undefined;
   /** The router whose priority-0 advert set Skew_Time running; only its nomination may cut Skew_Time short. */
   readonly leavingMaster: string | undefined;
+  /**
+   * Extension, not in RFC 5798 (handover.ts): the unicast peers whose candidacy arrived since this router entered
+   * Backup through Startup; undefined once it has heard an advert, when it entered from Master, and without candidacy
+   * or unicast peers.
+   */
+  readonly candidaciesSinceStart: readonly string[] | undefined;
 }
 
 /** When the kernel lease on the VIPs was last given, and for how long. */
@@ -152,6 +168,11 @@ export type TransitionReason =
    * advert without waiting Skew_Time (RFC 5798 §6.4.2 "Set the Master_Down_Timer to Skew_Time" is what it skips).
    */
   | "nominated"
+  /**
+   * Extension, not in RFC 5798 (handover.ts): no advert since Startup, and every unicast peer's candidacy outranked,
+   * so this router took over without waiting Master_Down_Interval.
+   */
+  | "unopposed"
   | "higher-priority-advert"
   | "health-failed"
   | "health-recovered"
@@ -341,6 +362,7 @@ export function enterState(state: RouterState, target: StateEntry, now: Millisec
         candidacyTimer: candidacyDeadline(config, now),
         nomination: undefined,
         leavingMaster: undefined,
+        candidaciesSinceStart: state.kind !== "Master" && isCandidacyOn(config) && config.peers.length > 0 ? [] : undefined,
       };
       if (isCandidacyOn(config)) actions.push(sendCandidacy(next, priority));
       return { state: next, actions };
@@ -443,7 +465,8 @@ function receiveHandover(state: RouterState, message: HandoverMessage, source: s
 
 function backupHandover(state: BackupState, message: HandoverMessage, source: string, now: Milliseconds): StepResult {
   const received = receiveHandover(state, message, source, now);
-  if (message.kind !== "nomination" || received.state.kind !== "Backup") return received;
+  if (received.state.kind !== "Backup") return received;
+  if (message.kind === "candidacy") return startupCandidacy(received.state, received, source, now);
   const noted = received.state;
   const isNamed = message.header.addresses.length === 1 && isSameAddress(message.header.addresses[0] ?? "", state.config.primaryAddress, state.config);
   const isAccepted = !received.actions.some((action) => action.kind === "discard" && action.reason !== "not-nominated");
@@ -457,6 +480,19 @@ function backupHandover(state: BackupState, message: HandoverMessage, source: st
   // The priority-0 advert follows at once; allow one Master_Adver_Interval, so a stale nomination cannot fire later.
   const deadline = addMilliseconds(now, centisecondsToMilliseconds(state.masterAdverInterval));
   return unchanged({ ...noted, nomination: { source, deadline } });
+}
+
+/** Extension, not in RFC 5798 (handover.ts): a candidacy heard by a Backup that has heard no Master since Startup. */
+function startupCandidacy(state: BackupState, received: StepResult, source: string, now: Milliseconds): StepResult {
+  const isAccepted = !received.actions.some((action) => action.kind === "discard");
+  if (!isAccepted || state.candidaciesSinceStart === undefined) return received;
+  const heard = noteCandidacySinceStart(state.candidaciesSinceStart, source, state.config.family);
+  const next: BackupState = { ...state, candidaciesSinceStart: heard };
+  if (isUnopposed(next.peers, next.config, heard, effectivePriority(next), now)) return enterState(next, { to: "Master" }, now, "unopposed");
+  // A peer heard for the first time may have started after our own candidacy went out: answer it once, so that it need
+  // not wait for the repeat to learn of us.
+  const isNewPeer = heard.length > state.candidaciesSinceStart.length;
+  return unchanged(next, isNewPeer ? [...received.actions, sendCandidacy(next, effectivePriority(next))] : received.actions);
 }
 
 /** The deadline of the runtime's one timer; undefined: no timer. */
@@ -542,9 +578,11 @@ function stepInitialize(state: InitializeState, event: RouterEvent): StepResult 
   }
 }
 
-function backupReceive(state: BackupState, advert: Advertisement, source: string, now: Milliseconds): StepResult {
-  const verdict = classifyAdvert(advert, source, state.config);
-  if (verdict.kind !== "accepted") return discard(state, verdict.reason, verdict.ref);
+function backupReceive(listening: BackupState, advert: Advertisement, source: string, now: Milliseconds): StepResult {
+  const verdict = classifyAdvert(advert, source, listening.config);
+  if (verdict.kind !== "accepted") return discard(listening, verdict.reason, verdict.ref);
+  // Extension, not in RFC 5798 (handover.ts): a group with an advertiser has, or just had, a Master.
+  const state: BackupState = { ...listening, candidaciesSinceStart: undefined };
   if (advert.priority === 0) {
     // Extension, not in RFC 5798 (handover.ts): the leaving Master named this router; take over now.
     const nomination = state.nomination;

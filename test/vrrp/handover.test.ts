@@ -24,7 +24,7 @@ function aBackup(overrides: Partial<BackupState> = {}): BackupState {
   return {
     kind: "Backup", config: on, isHealthy: true, isLinkUp: true, peers: emptyPeerBook, masterAdverInterval: centiseconds(100),
     masterDownTimer: ms(13_609), hold: undefined, preemptAllowedAt: undefined, takeoverReason: "master-down-timer-expired",
-    candidacyTimer: ms(11_000), nomination: undefined, leavingMaster: undefined, ...overrides,
+    candidacyTimer: ms(11_000), nomination: undefined, leavingMaster: undefined, candidaciesSinceStart: undefined, ...overrides,
   };
 }
 
@@ -188,6 +188,77 @@ describe("successor nomination, Master side (extension, not in RFC 5798)", () =>
     expect(leaving(withdrawn as MasterState, 10_200).actions.some((action) => action.kind === "send-handover")).toBe(false);
     const lapsed = feed(aMaster(), handover(buildCandidacy(peerConfig(master, 90), 90), master, 10_000));
     expect(leaving(lapsed as MasterState, 13_001).actions.some((action) => action.kind === "send-handover")).toBe(false);
+  });
+});
+
+describe("an unopposed start (extension, not in RFC 5798)", () => {
+  const unicast: RouterConfig = { ...on, peers: [master, other] };
+  const started = (config: RouterConfig = unicast) => step(initialState(config), { kind: "started", now: ms(0) }).state;
+  const groupOf = (address: string) => [me, master, other].filter((peer) => peer !== address);
+  const candidacy = (address: string, priority: number, now: number) =>
+    handover(buildCandidacy(peerConfig(address, priority, { peers: groupOf(address) }), priority), address, now);
+
+  it("RFC 5798 §6.4.1 extension: a started Backup that hears every unicast peer's candidacy, none outranking it, becomes Master at once", () => {
+    const one = step(started(), candidacy(master, 90, 100));
+    expect(one.state.kind).toBe("Backup");
+    // Equal priority: the higher primary address wins (RFC 5798 §6.4.3), and 10.0.0.11 > 10.0.0.7.
+    const result = step(one.state, candidacy(other, 100, 200));
+    expect(result.state.kind).toBe("Master");
+    expect(result.actions.map((action) => action.kind)).toEqual(["report-transition", "add-vip", "send-advert", "announce-vip"]);
+    expect(result.actions[0]).toMatchObject({ from: "Backup", to: "Master", reason: "unopposed" });
+  });
+
+  it("three routers started together, in every order of delivery: the best takes over at once and the others stay Backup", () => {
+    const priorities: Record<string, number> = { [me]: 100, [master]: 150, [other]: 120 };
+    const addresses = Object.keys(priorities);
+    for (const order of [[0, 1, 2], [2, 1, 0], [1, 0, 2]]) {
+      const routers = new Map(addresses.map((address) => [address, started(peerConfig(address, priorities[address] ?? 0, { peers: groupOf(address) }))]));
+      for (const sender of order.map((index) => addresses[index] ?? "")) {
+        for (const [address, state] of routers) {
+          if (address !== sender) routers.set(address, step(state, candidacy(sender, priorities[sender] ?? 0, 100)).state);
+        }
+      }
+      expect(Object.fromEntries([...routers].map(([address, state]) => [address, state.kind]))).toEqual({ [me]: "Backup", [master]: "Master", [other]: "Backup" });
+    }
+  });
+
+  it("a started Backup answers the first candidacy of each peer with its own, so that a peer started later learns of it", () => {
+    const first = step(started(), candidacy(master, 150, 100));
+    expect(first.actions).toEqual([{ kind: "send-handover", message: buildCandidacy(unicast, 100) }]);
+    expect(step(first.state, candidacy(master, 150, 200)).actions).toEqual([]);
+  });
+
+  it("RFC 5798 §6.4.1 MUST: a peer that outranks it, or one not heard, leaves Master_Down_Interval in force", () => {
+    const outranked = feed(started(), candidacy(master, 150, 100), candidacy(other, 90, 200));
+    expect(outranked).toMatchObject({ kind: "Backup", masterDownTimer: ms(3609) });
+    expect(feed(started(), candidacy(other, 90, 200), candidacy(other, 90, 300)).kind).toBe("Backup");
+  });
+
+  it("RFC 5798 §6.4.1 MUST: a peer that withdrew its candidacy (cannot take over) leaves Master_Down_Interval in force", () => {
+    expect(feed(started(), candidacy(master, 90, 100), candidacy(master, 0, 150), candidacy(other, 90, 200)).kind).toBe("Backup");
+  });
+
+  it("RFC 5798 §6.4.2 MUST: once any advert is heard, candidacies no longer make it Master", () => {
+    const advert: RouterEvent = { kind: "advert-received", now: ms(50), advert: buildAdvert({ ...unicast, primaryAddress: master }, 90), source: master };
+    expect(feed(started(), advert, candidacy(master, 90, 100), candidacy(other, 90, 200)).kind).toBe("Backup");
+  });
+
+  it("RFC 5798 §6.4.1 MUST: candidacies heard before Startup (in Fault) do not count, only those since", () => {
+    const fault = step(initialState(unicast, { isHealthy: false }), { kind: "started", now: ms(0) }).state;
+    const heardInFault = feed(fault, candidacy(master, 90, 100), candidacy(other, 90, 200));
+    const healed = feed(heardInFault, { kind: "health-changed", now: ms(300), isHealthy: true }, candidacy(master, 90, 400));
+    expect(healed.kind).toBe("Backup");
+    expect(step(healed, candidacy(other, 90, 500)).state.kind).toBe("Master");
+  });
+
+  it("RFC 5798 §6.4.1 MUST: multicast (the group unknown) or candidacy off leaves Master_Down_Interval in force", () => {
+    expect(feed(started(on), candidacy(master, 90, 100), candidacy(other, 90, 200)).kind).toBe("Backup");
+    expect(feed(started({ ...unicast, candidacyInterval: undefined }), candidacy(master, 90, 100), candidacy(other, 90, 200)).kind).toBe("Backup");
+  });
+
+  it("RFC 5798 §6.4.3 MUST: a Master displaced into Backup waits for the new Master's silence, whatever the candidacies", () => {
+    const displaced = step(aMaster({ config: unicast }), { kind: "advert-received", now: ms(10_000), advert: buildAdvert({ ...unicast, primaryAddress: master }, 150), source: master });
+    expect(feed(displaced.state, candidacy(master, 90, 10_100), candidacy(other, 90, 10_200)).kind).toBe("Backup");
   });
 });
 

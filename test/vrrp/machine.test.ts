@@ -32,6 +32,7 @@ function aBackup(overrides: Partial<BackupState> = {}): BackupState {
     candidacyTimer: undefined,
     nomination: undefined,
     leavingMaster: undefined,
+    candidaciesSinceStart: undefined,
     ...overrides,
   };
 }

@@ -24,7 +24,7 @@ describe("a VIP lost behind the router's back (extension, not in RFC 5798)", () 
     expect(step(master, { kind: "vip-lost", now: ms(10_500), address: "2001:db8::99" }).actions).toEqual([]);
     const backup: BackupState = {
       kind: "Backup", config, isHealthy: true, isLinkUp: true, peers: emptyPeerBook, masterAdverInterval: centiseconds(100), masterDownTimer: ms(13_609),
-      hold: undefined, preemptAllowedAt: undefined, takeoverReason: "master-down-timer-expired", candidacyTimer: undefined, nomination: undefined, leavingMaster: undefined,
+      hold: undefined, preemptAllowedAt: undefined, takeoverReason: "master-down-timer-expired", candidacyTimer: undefined, nomination: undefined, leavingMaster: undefined, candidaciesSinceStart: undefined,
     };
     expect(step(backup, { kind: "vip-lost", now: ms(10_500), address: vip.address })).toEqual({ state: backup, actions: [] });
   });

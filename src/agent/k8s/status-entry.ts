@@ -17,6 +17,7 @@ const reasonTexts: Readonly<Record<TransitionReason, string>> = {
   "master-down-timer-expired": "master down timer expired",
   "priority-zero-received": "the master handed over (priority 0)",
   nominated: "the leaving master named this node its successor (hand-over extension)",
+  unopposed: "no master, and every peer's candidacy outranked (hand-over extension)",
   preempted: "preempted a master with a lower priority",
   "higher-priority-advert": "a router with a higher priority is master",
   "health-failed": "health check failed",
