@@ -98,8 +98,9 @@ function resourceAt(lab: Lab, index: number): Resource {
   return { name: index === 0 ? havipName : `vip-${String(index + 1).padStart(3, "0")}`, vip: `${address}/${lab.prefixLength}` };
 }
 
-// Like the standalone part: VRRPv3 multicast, 1 s adverts unless `interval` is undefined (the default, 250 ms),
-// preemption on. The health check is the nginx pods' readiness from the agent's shared pod watch, what a cluster runs;
+// What a cluster runs: the default transport (unicast to the nodes the controller publishes, successor naming on), so
+// a new resource's best router takes over as soon as its peers' candidacies are heard. VRRPv3, 1 s adverts unless
+// `interval` is undefined (the default, 250 ms), preemption on. The health check is the nginx pods' readiness from the agent's shared pod watch, what a cluster runs;
 // no local probe, which would cost per resource.
 function resourceObject(resource: Resource, interval: string | undefined): object {
   return {
@@ -111,7 +112,6 @@ function resourceObject(resource: Resource, interval: string | undefined): objec
       interface: "eth0",
       vrrpVersion: 3,
       ...(interval === undefined ? {} : { advertisementInterval: interval }),
-      transport: { mode: "Multicast" },
       preemption: { mode: "Always" },
       nodes: { priorities: nodePriorities.map(([node, priority]) => ({ node, priority })) },
       healthCheck: { nginxPodSelector: { matchLabels: { app: "web" } } },
@@ -504,7 +504,7 @@ export async function runKubernetes(counts: readonly number[], warmupMs: number,
     "",
     `The e2e test bed: real kube-apiserver, etcd, controller-manager and scheduler, 3 namespace nodes, the real controller, the one agent DaemonSet ` +
       `run by the stand-in kubelet, nginx pods on every node; a fresh bed per count. N HighAvailabilityVIPs, each its own IPv4 VIP (lab.vip(0..${labVipCount - 1}), ` +
-      `then .${extraVipFirstOctet} up of the lab's /24), VRIDs allocated by the controller, VRRPv3 multicast, ${interval === undefined ? "the default advertisement interval (250 ms)" : `${interval} adverts`}, priorities ` +
+      `then .${extraVipFirstOctet} up of the lab's /24), VRIDs allocated by the controller, VRRPv3 unicast to the published nodes with successor naming (the defaults), ${interval === undefined ? "the default advertisement interval (250 ms)" : `${interval} adverts`}, priorities ` +
       `${nodePriorities.map(([node, priority]) => `${node} ${priority}`).join(", ")}, preemption Always, health check the nginx pods' readiness (no local probe). ` +
       `Measured once every agent had ${masterNode} Master and the others Backup for every resource, status.nodes agreed, ${masterNode} alone held every VIP ` +
       `and nothing had changed for ${quietMs / 1000} s ("settled after" counts from applying the first resource, the other N−1 created right after, without those ${quietMs / 1000} s; ` +

@@ -63,6 +63,16 @@ describe("successor naming (hand-over extension): all routers ours", () => {
     return { a1, a2, a3 };
   }
 
+  it("extension (Unicast): three routers started together: the best takes over unopposed once it has heard both candidacies, the others stay Backup", async () => {
+    const b = bed();
+    const { a1, a2, a3 } = await startThree(manifest({ transport: { mode: "Unicast", peers: b.nodes.map((host) => host.address) } }));
+    const entered = a1.transitions().find((t) => t.to === "Backup");
+    const takeover = a1.transitions().find((t) => t.to === "Master");
+    console.log(`n1 Backup -> Master ${takeover === undefined || entered === undefined ? "?" : takeover.time - entered.time} ms after entering Backup (RFC 5798 §6.4.1: ${masterDownMs(priorities[0])} ms)`);
+    expect(takeover?.reason).toBe("unopposed");
+    expect([...a2.transitions(), ...a3.transitions()].filter((t) => t.to === "Master")).toEqual([]);
+  });
+
   it.each(["Multicast", "Unicast"] as const)(
     "extension (%s): nginx dies on the Master, the named Backup takes over on the priority-0 advert before Skew_Time",
     async (mode) => {
