@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { isPlacedOn, type Taint } from "../../src/api/v1alpha1/placement.js";
+import { isPlacedOn, isSameNodeView, nodeViewOf, type Taint } from "../../src/api/v1alpha1/placement.js";
 import { validateHaVipSpec, type HaVipSpec } from "../../src/api/v1alpha1/index.js";
 
 function aSpec(nodes: Record<string, unknown> = {}): HaVipSpec {
@@ -48,5 +48,21 @@ describe("where a HighAvailabilityVIP runs", () => {
       ],
     };
     expect(isPlacedOn(aSpec(), node)).toBe(true);
+  });
+});
+
+describe("what placement reads of a Node", () => {
+  const node = {
+    metadata: { name: "edge-1", resourceVersion: "100", labels: { zone: "a" } },
+    spec: { taints: [{ key: "dedicated", value: "edge", effect: "NoSchedule" }] },
+    status: { conditions: [{ type: "Ready", status: "True", lastHeartbeatTime: "2026-12-06T08:00:00Z" }] },
+  };
+
+  it("a kubelet heartbeat (new status and resourceVersion) leaves it as it was; a label or a taint does not", () => {
+    const heartbeat = { ...node, metadata: { ...node.metadata, resourceVersion: "101" }, status: { conditions: [{ ...node.status.conditions[0], lastHeartbeatTime: "2026-12-06T08:00:10Z" }] } };
+    expect(isSameNodeView(nodeViewOf(heartbeat), nodeViewOf(node))).toBe(true);
+    expect(isSameNodeView(nodeViewOf({ ...node, metadata: { labels: { zone: "b" } } }), nodeViewOf(node))).toBe(false);
+    expect(isSameNodeView(nodeViewOf({ ...node, spec: {} }), nodeViewOf(node))).toBe(false);
+    expect(isSameNodeView(nodeViewOf(node), undefined)).toBe(false);
   });
 });

@@ -6,7 +6,7 @@
 import type { KubernetesObject, V1Node, V1Pod } from "@kubernetes/client-node";
 import { pino, type Logger } from "pino";
 import { HAVIP_GROUP, HAVIP_PLURAL, HAVIP_VERSION, validateHaVipSpec } from "../../api/v1alpha1/index.js";
-import { isPlacedOn } from "../../api/v1alpha1/placement.js";
+import { isPlacedOn, isSameNodeView, nodeViewOf, type NodeView } from "../../api/v1alpha1/placement.js";
 import type { VipBackend } from "../adapters/vips.js";
 import { createSharedAdapters, untilSignalled, type SharedAdapters } from "../wiring.js";
 import { AgentHttpServer } from "../http-server.js";
@@ -39,6 +39,8 @@ class KubernetesAgent {
   readonly #havips: Reflector<KubernetesObject>;
   /** This node's Node, for its labels and taints. */
   readonly #nodeObject: Reflector<V1Node>;
+  /** The node's labels and taints when every resource was last placed. */
+  #placedOn: NodeView | undefined;
   #pods: Reflector<V1Pod> | undefined;
   readonly #resources = new Map<string, ResourceAgent>();
   /** Routers stopping, by resource: a resource served again meanwhile waits for its old router. */
@@ -60,7 +62,7 @@ class KubernetesAgent {
       {},
       (changes) => this.#onHavipChanges(changes),
     );
-    this.#nodeObject = this.#reflector<V1Node>(`node ${node}`, "/api/v1/nodes", { fieldSelector: `metadata.name=${node}` }, () => this.#resyncAll());
+    this.#nodeObject = this.#reflector<V1Node>(`node ${node}`, "/api/v1/nodes", { fieldSelector: `metadata.name=${node}` }, () => this.#onNodeChanges());
   }
 
   #reflector<T extends KubernetesObject>(what: string, path: string, query: Query, onChange: (changes: readonly Change<T>[]) => void): Reflector<T> {
@@ -106,7 +108,13 @@ class KubernetesAgent {
     for (const change of changes) this.#sync(change.object, change.isDeleted);
   }
 
-  #resyncAll(): void {
+  // The kubelet rewrites its Node's status every few seconds; placing every resource again for that cost the agent a
+  // third of its CPU at 100 resources (docs/design-notes/agent-footprint.md). Only labels and taints place them.
+  #onNodeChanges(): void {
+    const node = this.#nodeObject.items[0];
+    const view = node === undefined ? undefined : nodeViewOf(node);
+    if (isSameNodeView(view, this.#placedOn)) return;
+    this.#placedOn = view;
     for (const object of this.#havips.items) this.#sync(object, false);
   }
 
@@ -143,7 +151,7 @@ class KubernetesAgent {
     if (node === undefined) return isServing;
     const validated = validateHaVipSpec((object as { spec?: unknown }).spec);
     if (!validated.ok) return isServing;
-    return isPlacedOn(validated.value, { labels: node.metadata?.labels ?? {}, taints: node.spec?.taints ?? [] }, isRunning);
+    return isPlacedOn(validated.value, nodeViewOf(node), isRunning);
   }
 
   #serve(object: KubernetesObject): ResourceAgent {

@@ -17,6 +17,15 @@ export interface NodeView {
   readonly taints: readonly Taint[];
 }
 
+/** What placement reads of a core/v1 Node. Its status, which the kubelet rewrites with every heartbeat, is no part of it. */
+export function nodeViewOf(node: { readonly metadata?: { readonly labels?: Record<string, string> }; readonly spec?: { readonly taints?: readonly Taint[] } }): NodeView {
+  return { labels: node.metadata?.labels ?? {}, taints: node.spec?.taints ?? [] };
+}
+
+export function isSameNodeView(a: NodeView | undefined, b: NodeView | undefined): boolean {
+  return JSON.stringify(a) === JSON.stringify(b);
+}
+
 // A DaemonSet pod tolerates the node lifecycle taints (not-ready, unreachable, unschedulable, the pressure ones) by
 // itself; a cordoned or failing node is the health verdict's business, not placement's.
 const LIFECYCLE_TAINT_PREFIX = "node.kubernetes.io/";
