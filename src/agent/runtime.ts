@@ -3,6 +3,7 @@
 
 import type { Logger } from "pino";
 import { advertDestinations, encodeContextFor, type RouterConfig, type VirtualAddress } from "../vrrp/config.js";
+import { isSameAdvertisement, type Advertisement } from "../vrrp/advertisement.js";
 import { encodeAdvertisement, encodeHandover } from "../vrrp/codec.js";
 import {
   assertNever,
@@ -92,6 +93,8 @@ export class AgentRuntime {
   #addressWork: Promise<unknown> = Promise.resolve();
   /** A renewal that keeps failing is logged once, not at every advert. */
   #isRenewalFailing = false;
+  /** A Master sends the same advert every interval: its bytes per destination, until the advert or the config changes. */
+  #encodedAdvert: { readonly advert: Advertisement; readonly config: RouterConfig; readonly bytes: Map<string, Uint8Array> } | undefined;
 
   constructor(
     private readonly ports: AgentPorts,
@@ -284,12 +287,25 @@ export class AgentRuntime {
     }
   }
 
+  #encodeAdvert(advert: Advertisement, config: RouterConfig, destination: string): Uint8Array {
+    let cached = this.#encodedAdvert;
+    if (cached === undefined || cached.config !== config || !isSameAdvertisement(cached.advert, advert)) {
+      cached = { advert, config, bytes: new Map() };
+      this.#encodedAdvert = cached;
+    }
+    const known = cached.bytes.get(destination);
+    if (known !== undefined) return known;
+    const bytes = encodeAdvertisement(advert, encodeContextFor(config, destination));
+    cached.bytes.set(destination, bytes);
+    return bytes;
+  }
+
   #run(action: RouterAction, source: string | undefined): void {
     const { ifname, logger, metrics } = this.options;
     const config = this.#state.config;
     switch (action.kind) {
       case "send-advert":
-        this.#sendToEach(this.ports.transport, (destination) => encodeAdvertisement(action.advert, encodeContextFor(config, destination)), "a VRRP advertisement", () => {
+        this.#sendToEach(this.ports.transport, (destination) => this.#encodeAdvert(action.advert, config, destination), "a VRRP advertisement", () => {
           this.#count("adverts-sent");
           metrics.advertSent();
         });

@@ -78,6 +78,10 @@ const AUTH_NONE = 0; // RFC 3768 §5.3.6
 const AUTH_SIMPLE = 1; // RFC 2338 §5.3.6, keepalived `auth_type PASS`
 const IPV4_MIN_HEADER = 20;
 
+const DOT = 0x2e;
+const ZERO = 0x30;
+const NINE = 0x39;
+
 function addressLength(family: AddressFamily): number {
   return family === "ipv4" ? 4 : 16;
 }
@@ -90,17 +94,29 @@ export function parseAddress(text: string, family: AddressFamily): Uint8Array | 
   return family === "ipv4" ? parseIpv4(text) : parseIpv6(text);
 }
 
+// A scan, not split and a regular expression: every advert received compares its source with a few addresses, so this
+// runs several times per advert (docs/design-notes/agent-footprint.md). Up to three digits per part, as before.
 function parseIpv4(text: string): Uint8Array | undefined {
-  const parts = text.split(".");
-  if (parts.length !== 4) return undefined;
   const bytes = new Uint8Array(4);
-  for (const [index, part] of parts.entries()) {
-    if (!/^\d{1,3}$/.test(part)) return undefined;
-    const value = Number(part);
-    if (value > 255) return undefined;
-    bytes[index] = value;
+  let part = 0;
+  let digits = 0;
+  let value = 0;
+  for (let index = 0; index <= text.length; index++) {
+    const code = index === text.length ? DOT : text.charCodeAt(index);
+    if (code === DOT) {
+      if (digits === 0 || part === 4) return undefined;
+      bytes[part++] = value;
+      digits = 0;
+      value = 0;
+    } else if (code >= ZERO && code <= NINE && digits < 3) {
+      value = value * 10 + code - ZERO;
+      digits++;
+      if (value > 255) return undefined;
+    } else {
+      return undefined;
+    }
   }
-  return bytes;
+  return part === 4 ? bytes : undefined;
 }
 
 function parseIpv6(text: string): Uint8Array | undefined {
@@ -143,7 +159,7 @@ function parseIpv6(text: string): Uint8Array | undefined {
 
 /** Network-order bytes (4 or 16) to text: dotted quad, or RFC 5952 canonical IPv6. */
 export function formatAddress(bytes: Uint8Array): string {
-  if (bytes.length === 4) return Array.from(bytes).join(".");
+  if (bytes.length === 4) return `${bytes[0] ?? 0}.${bytes[1] ?? 0}.${bytes[2] ?? 0}.${bytes[3] ?? 0}`;
   const words: number[] = [];
   for (let index = 0; index < 16; index += 2) words.push(((bytes[index] ?? 0) << 8) | (bytes[index + 1] ?? 0));
   // RFC 5952 §4.2: compress the longest run of two or more zero words, the first one on a tie.

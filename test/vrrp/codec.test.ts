@@ -11,7 +11,10 @@ import {
   parseAddress,
   passwordToAuthData,
 } from "../../src/vrrp/codec.js";
+import { isSameAdvertisement } from "../../src/vrrp/advertisement.js";
 import { internetChecksum } from "../../src/vrrp/checksum.js";
+import { buildAdvert } from "../../src/vrrp/config.js";
+import { aRouterConfig } from "../fixtures/router-config.js";
 import { centiseconds, seconds } from "../../src/vrrp/units.js";
 
 function hex(text: string): Uint8Array {
@@ -311,8 +314,32 @@ describe("addresses", () => {
     expect(a && b && compareAddressBytes(a, b)).toBeLessThan(0);
   });
 
+  it("isSameAdvertisement: the same fields are the same advert; any field, the address order or the v2 password differs", () => {
+    const v3 = buildAdvert(aRouterConfig(), 100) as AdvertisementV3;
+    expect(isSameAdvertisement(v3, buildAdvert(aRouterConfig(), 100))).toBe(true);
+    expect(isSameAdvertisement(v3, buildAdvert(aRouterConfig(), 0))).toBe(false);
+    expect(isSameAdvertisement(v3, { ...v3, maxAdverInterval: centiseconds(25) })).toBe(false);
+    expect(isSameAdvertisement(v3, { ...v3, addresses: ["192.168.0.151"] })).toBe(false);
+    expect(isSameAdvertisement({ ...v3, addresses: ["10.0.0.1", "10.0.0.2"] }, { ...v3, addresses: ["10.0.0.2", "10.0.0.1"] })).toBe(false);
+    const v2 = buildAdvert(aRouterConfig({ version: 2, password: "secret" }), 100);
+    expect(isSameAdvertisement(v2, buildAdvert(aRouterConfig({ version: 2, password: "secret" }), 100))).toBe(true);
+    expect(isSameAdvertisement(v2, buildAdvert(aRouterConfig({ version: 2, password: "other" }), 100))).toBe(false);
+    expect(isSameAdvertisement(v2, buildAdvert(aRouterConfig({ version: 2 }), 100))).toBe(false);
+    expect(isSameAdvertisement(v2, v3)).toBe(false);
+  });
+
+  it("IPv4 text and bytes round-trip, leading zeros read as decimal", () => {
+    for (const bytes of [[0, 0, 0, 0], [255, 255, 255, 255], [10, 0, 0, 9], [192, 168, 100, 1]]) {
+      const text = formatAddress(Uint8Array.from(bytes));
+      expect(text).toBe(bytes.join("."));
+      expect(parseAddress(text, "ipv4")).toEqual(Uint8Array.from(bytes));
+    }
+    expect(parseAddress("010.001.0.09", "ipv4")).toEqual(Uint8Array.from([10, 1, 0, 9]));
+    expect(parseAddress("::ffff:10.0.0.9", "ipv6")?.slice(12)).toEqual(Uint8Array.from([10, 0, 0, 9]));
+  });
+
   it("rejects text that is not an address", () => {
-    for (const bad of ["1.2.3", "1.2.3.256", "a.b.c.d", "1.2.3.4.5", ""]) expect(parseAddress(bad, "ipv4")).toBeUndefined();
+    for (const bad of ["1.2.3", "1.2.3.256", "a.b.c.d", "1.2.3.4.5", "", "1..2.3", "1.2.3.4.", ".1.2.3", "1.2.3.0004", " 1.2.3.4", "1.2.3.-4"]) expect(parseAddress(bad, "ipv4")).toBeUndefined();
     for (const bad of ["1::2::3", "12345::", "1:2:3:4:5:6:7:8:9", "1:2:3:4:5:6:7", "g::1", "1:2:3:4:5:6:7::8"]) {
       expect(parseAddress(bad, "ipv6")).toBeUndefined();
     }
