@@ -108,8 +108,8 @@ class KubernetesAgent {
     for (const change of changes) this.#sync(change.object, change.isDeleted);
   }
 
-  // The kubelet rewrites its Node's status every few seconds; placing every resource again for that cost the agent a
-  // third of its CPU at 100 resources (docs/design-notes/agent-footprint.md). Only labels and taints place them.
+  // The kubelet rewrites its Node's status every few seconds, and placing every resource again validates each spec.
+  // Only labels and taints place them, as the controller's node fingerprint also reasons.
   #onNodeChanges(): void {
     const node = this.#nodeObject.items[0];
     const view = node === undefined ? undefined : nodeViewOf(node);
