@@ -114,10 +114,12 @@ function clusterSteps(bed: HaVipBed, nodes: readonly DemoNode[], probe: ProbeRef
       name: "elect",
       timeoutMs: electTimeoutMs,
       caption: () => `The controller allocated VRID ${bed.vrid} and rolled out the agent DaemonSet; the agents elect a Master ` +
-        "(with preemption Never the first to time out keeps the VIP); the client starts hitting the VIP.",
+        "(the best at once when every agent's candidacy is heard; an agent that started alone keeps the VIP, preemption " +
+        "being Never); the client starts hitting the VIP.",
       async act() {
         // The client starts once every agent answers, as in the standalone demo: the outage of this step is then the
-        // election itself (Master_Down_Interval, RFC 5798 §6.4.1), not the scheduling and start of the agent pods.
+        // election itself (the unopposed start, or RFC 5798 §6.4.1's Master_Down_Interval for an agent that started
+        // alone), not the scheduling and start of the agent pods.
         await waitFor(() => nodes.every((node) => node.watch.latest().kind === "up"), {
           timeoutMs: electTimeoutMs, intervalMs: 100, what: "every agent pod to answer on its /state port",
         });
