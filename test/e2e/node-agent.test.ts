@@ -17,7 +17,7 @@ const broken = "broken-vip";
 interface RouterView {
   readonly havip: string;
   readonly state: string;
-  readonly lastTransition?: { readonly at?: string };
+  readonly lastTransition?: { readonly at?: string; readonly reason?: string };
   readonly counters?: Readonly<Record<string, number>>;
 }
 
@@ -119,6 +119,9 @@ describe("e2e: one agent per node serves every HighAvailabilityVIP", () => {
       { timeoutMs: 60_000, intervalMs: 200, what: "node-3 MASTER of the second resource, holding its VIP" },
     );
     log(`second resource applied to its VIP held by node-3: ${Date.now() - appliedAt} ms`);
+    // No Master yet, and both peers' candidacies heard: node-3, the best, took over without RFC 5798's startup wait.
+    const node3Router = (await agentDocument("node-3")).routers.find((router) => router.havip === `${havipNamespace}/${second}`);
+    expect(node3Router?.lastTransition?.reason).toBe("unopposed");
     const answer = await bed().testbed.lab.httpGet(bed().testbed.lab.client, `http://${secondVip}/`);
     expect(answer.status).toBe(200);
     for (const node of bed().testbed.nodeNames) {
