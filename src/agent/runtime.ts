@@ -275,8 +275,14 @@ export class AgentRuntime {
   }
 
   /** Sends a message to the group, or to each unicast peer, and counts how each send went. */
-  #sendToEach(transport: AdvertTransport, encode: (destination: string) => Uint8Array, what: string, onSent: () => void): void {
-    for (const destination of advertDestinations(this.#state.config)) {
+  #sendToEach(
+    transport: AdvertTransport,
+    encode: (destination: string) => Uint8Array,
+    what: string,
+    onSent: () => void,
+    destinations: readonly string[] = advertDestinations(this.#state.config),
+  ): void {
+    for (const destination of destinations) {
       this.#track(
         transport.send(encode(destination), destination).then((sent) => {
           if (sent.ok) return onSent();
@@ -311,8 +317,12 @@ export class AgentRuntime {
         });
         return;
       case "send-handover":
-        this.#sendToEach(this.ports.handoverTransport, (destination) => encodeHandover(action.message, encodeContextFor(config, destination)), `a ${action.message.kind} (hand-over extension)`, () =>
-          this.#count(`${action.message.kind}-sent`),
+        this.#sendToEach(
+          this.ports.handoverTransport,
+          (destination) => encodeHandover(action.message, encodeContextFor(config, destination)),
+          `a ${action.message.kind} (hand-over extension)`,
+          () => this.#count(`${action.message.kind}-sent`),
+          action.to === undefined ? advertDestinations(config) : [action.to],
         );
         return;
       case "add-vip":

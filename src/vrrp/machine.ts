@@ -202,8 +202,11 @@ export type RouterAction =
   | { readonly kind: "add-vip"; readonly addresses: readonly VirtualAddress[]; readonly lease: Seconds }
   /** Gives VIPs that are already on the interface a fresh `lease`; comes with every advert a holder sends. */
   | { readonly kind: "renew-vip-lease"; readonly addresses: readonly VirtualAddress[]; readonly lease: Seconds }
-  /** Extension, not in RFC 5798 (handover.ts): send to every advertDestinations(config) on HANDOVER_PROTOCOL. */
-  | { readonly kind: "send-handover"; readonly message: HandoverMessage }
+  /**
+   * Extension, not in RFC 5798 (handover.ts): send on HANDOVER_PROTOCOL to `to`, one configured unicast peer, or else
+   * to every advertDestinations(config).
+   */
+  | { readonly kind: "send-handover"; readonly message: HandoverMessage; readonly to?: string }
   | { readonly kind: "remove-vip"; readonly addresses: readonly VirtualAddress[] }
   /** RFC 5798 §6.4.1/§6.4.2: gratuitous ARP (IPv4) or unsolicited NA (IPv6), `repeat` times each. */
   | { readonly kind: "announce-vip"; readonly addresses: readonly VirtualAddress[]; readonly repeat: number }
@@ -330,8 +333,9 @@ export function enterState(state: RouterState, target: StateEntry, now: Millisec
     const isHolding = target.to !== "Master" && target.hold !== undefined;
     if (!isHolding) actions.push({ kind: "remove-vip", addresses: config.addresses });
   }
-  // A Backup that can no longer take over says so, so that the Master does not name it.
-  if (state.kind === "Backup" && target.to !== "Master" && isCandidacyOn(config)) actions.push(sendCandidacy(state, 0));
+  // A Backup that can no longer take over says so, so that the Master does not name it. One that becomes Master says
+  // so too: until its first advert is heard its candidacy would still count, and another router could start unopposed.
+  if (state.kind === "Backup" && isCandidacyOn(config)) actions.push(sendCandidacy(state, 0));
   // A displaced Master still lingering: the VIPs go now, unless it becomes Master again and keeps them.
   if (state.kind === "Backup" && state.hold !== undefined && target.to !== "Master") {
     actions.push({ kind: "remove-vip", addresses: state.hold.addresses });
@@ -489,10 +493,11 @@ function startupCandidacy(state: BackupState, received: StepResult, source: stri
   const heard = noteCandidacySinceStart(state.candidaciesSinceStart, source, state.config.family);
   const next: BackupState = { ...state, candidaciesSinceStart: heard };
   if (isUnopposed(next.peers, next.config, heard, effectivePriority(next), now)) return enterState(next, { to: "Master" }, now, "unopposed");
-  // A peer heard for the first time may have started after our own candidacy went out: answer it once, so that it need
-  // not wait for the repeat to learn of us.
-  const isNewPeer = heard.length > state.candidaciesSinceStart.length;
-  return unchanged(next, isNewPeer ? [...received.actions, sendCandidacy(next, effectivePriority(next))] : received.actions);
+  // A peer heard for the first time may have started after our own candidacy went out: answer it, and it alone, so
+  // that it need not wait for the repeat to learn of us, and a group's cold start costs one reply per pair.
+  const peer = heard.length > state.candidaciesSinceStart.length ? next.config.peers.find((known) => isSameAddress(known, source, next.config)) : undefined;
+  if (peer === undefined) return unchanged(next, received.actions);
+  return unchanged(next, [...received.actions, { kind: "send-handover", message: buildCandidacy(next.config, effectivePriority(next)), to: peer }]);
 }
 
 /** The deadline of the runtime's one timer; undefined: no timer. */

@@ -3,8 +3,11 @@ import { pino } from "pino";
 import { describe, expect, it, vi } from "vitest";
 import { AgentMetrics } from "../../src/agent/metrics.js";
 import { AgentRuntime } from "../../src/agent/runtime.js";
-import { decodeAdvertisement } from "../../src/vrrp/codec.js";
+import { HANDOVER_PROTOCOL } from "../../src/vrrp/advertisement.js";
+import { decodeAdvertisement, encodeHandover, parseAddress } from "../../src/vrrp/codec.js";
 import type { RouterConfig } from "../../src/vrrp/config.js";
+import { encodeContextFor } from "../../src/vrrp/config.js";
+import { buildCandidacy } from "../../src/vrrp/handover.js";
 import { centiseconds, milliseconds } from "../../src/vrrp/units.js";
 import { FakeAddressWatcher, FakeAnnouncer, FakeLinkMonitor, FakeTimerClock, FakeTransport, FakeVipManager } from "../fakes/ports.js";
 
@@ -64,6 +67,16 @@ async function becomeMaster(setup: ReturnType<typeof aRuntime>): Promise<void> {
   await vi.waitFor(() => expect(setup.announcer.announced).toHaveLength(2));
 }
 
+/** What the hand-over socket hands over: the IPv4 header (TTL 255, protocol 253) and the message. */
+function handoverDatagram(payload: Uint8Array, source: string, destination: string): Uint8Array {
+  const bytes = new Uint8Array(20 + payload.length);
+  bytes.set([0x45, 0, bytes.length >>> 8, bytes.length & 0xff, 0, 0, 0, 0, 255, HANDOVER_PROTOCOL]);
+  bytes.set(parseAddress(source, "ipv4") ?? [], 12);
+  bytes.set(parseAddress(destination, "ipv4") ?? [], 16);
+  bytes.set(payload, 20);
+  return bytes;
+}
+
 describe("AgentRuntime", () => {
   it("a hand-over socket that cannot open fails the start and closes the VRRP socket already open, so its VRID is free again", async () => {
     const transport = new FakeTransport();
@@ -77,6 +90,20 @@ describe("AgentRuntime", () => {
     await expect(runtime.start()).rejects.toThrow(/hand-over socket \(IP protocol 253\).*permission-denied/);
     expect(transport.isStopped).toBe(true);
     expect(runtime.snapshot().state).toBe("Initialize");
+  });
+
+  it("extension (handover.ts): a started Backup answers a peer's first candidacy to that peer alone", async () => {
+    const peers = ["10.77.0.11", "10.77.0.13"];
+    const unicast: RouterConfig = { ...config, peers, candidacyInterval: milliseconds(5000) };
+    const setup = aRuntime([], unicast);
+    await setup.runtime.start();
+    expect(setup.handoverTransport.sent.map((sent) => sent.destination)).toEqual(peers);
+    const peer: RouterConfig = { ...unicast, primaryAddress: "10.77.0.11", peers: ["10.77.0.12", "10.77.0.13"], priority: 150 };
+    const message = encodeHandover(buildCandidacy(peer, 150), encodeContextFor(peer, "10.77.0.12"));
+    setup.handoverTransport.deliver({ family: "ipv4", bytes: handoverDatagram(message, "10.77.0.11", "10.77.0.12"), source: "10.77.0.11" });
+    await afterPollPhase();
+    expect(setup.handoverTransport.sent.slice(peers.length).map((sent) => sent.destination)).toEqual(["10.77.0.11"]);
+    expect(setup.runtime.snapshot().state).toBe("Backup");
   });
 
   it("removes a stale VIP of a crashed run before it starts as Backup", async () => {

@@ -53,7 +53,7 @@ describe("successor nomination, Backup side (extension, not in RFC 5798)", () =>
     expect(named.kind === "Backup" && named.nomination).toEqual({ source: master, deadline: ms(11_000) });
     const result = step(named, priorityZero(master, 10_001));
     expect(result.state.kind).toBe("Master");
-    expect(result.actions.map((action) => action.kind)).toEqual(["report-transition", "add-vip", "send-advert", "announce-vip"]);
+    expect(result.actions.map((action) => action.kind)).toEqual(["report-transition", "send-handover", "add-vip", "send-advert", "announce-vip"]);
     expect(result.actions[0]).toMatchObject({ kind: "report-transition", from: "Backup", to: "Master", reason: "nominated" });
   });
 
@@ -63,7 +63,7 @@ describe("successor nomination, Backup side (extension, not in RFC 5798)", () =>
     const result = step(skewing.state, handover(buildNomination(peerConfig(master, 200), me), master, 10_002));
     expect(result.state.kind).toBe("Master");
     expect(result.actions[0]).toMatchObject({ kind: "report-transition", reason: "nominated" });
-    expect(result.actions.map((action) => action.kind)).toEqual(["report-transition", "add-vip", "send-advert", "announce-vip"]);
+    expect(result.actions.map((action) => action.kind)).toEqual(["report-transition", "send-handover", "add-vip", "send-advert", "announce-vip"]);
   });
 
   it("RFC 5798 §6.4.2 MUST: once Skew_Time runs, only the router that sent the priority 0 may cut it short", () => {
@@ -204,8 +204,15 @@ describe("an unopposed start (extension, not in RFC 5798)", () => {
     // Equal priority: the higher primary address wins (RFC 5798 §6.4.3), and 10.0.0.11 > 10.0.0.7.
     const result = step(one.state, candidacy(other, 100, 200));
     expect(result.state.kind).toBe("Master");
-    expect(result.actions.map((action) => action.kind)).toEqual(["report-transition", "add-vip", "send-advert", "announce-vip"]);
+    expect(result.actions.map((action) => action.kind)).toEqual(["report-transition", "send-handover", "add-vip", "send-advert", "announce-vip"]);
     expect(result.actions[0]).toMatchObject({ from: "Backup", to: "Master", reason: "unopposed" });
+  });
+
+  it("a Backup that becomes Master withdraws its candidacy, so that no router starts unopposed against it before its first advert", () => {
+    const result = step(feed(started(), candidacy(master, 90, 100)), candidacy(other, 90, 200));
+    expect(result.actions[1]).toEqual({ kind: "send-handover", message: buildCandidacy(unicast, 0) });
+    const heardOurs = feed(started(peerConfig(master, 150, { peers: groupOf(master) })), candidacy(me, 100, 100), candidacy(me, 0, 150), candidacy(other, 90, 200));
+    expect(heardOurs.kind).toBe("Backup");
   });
 
   it("three routers started together, in every order of delivery: the best takes over at once and the others stay Backup", () => {
@@ -224,7 +231,7 @@ describe("an unopposed start (extension, not in RFC 5798)", () => {
 
   it("a started Backup answers the first candidacy of each peer with its own, so that a peer started later learns of it", () => {
     const first = step(started(), candidacy(master, 150, 100));
-    expect(first.actions).toEqual([{ kind: "send-handover", message: buildCandidacy(unicast, 100) }]);
+    expect(first.actions).toEqual([{ kind: "send-handover", message: buildCandidacy(unicast, 100), to: master }]);
     expect(step(first.state, candidacy(master, 150, 200)).actions).toEqual([]);
   });
 
