@@ -3,8 +3,8 @@
 
 import type { Logger } from "pino";
 import { advertDestinations, encodeContextFor, type RouterConfig, type VirtualAddress } from "../vrrp/config.js";
-import { isSameAdvertisement, type Advertisement } from "../vrrp/advertisement.js";
-import { encodeAdvertisement, encodeHandover } from "../vrrp/codec.js";
+import type { Advertisement } from "../vrrp/advertisement.js";
+import { encodeAdvertisement, encodeHandover, isSameAdvertisement } from "../vrrp/codec.js";
 import {
   assertNever,
   effectivePriority,
@@ -274,14 +274,8 @@ export class AgentRuntime {
     void work.finally(() => this.#pendingIo.delete(work));
   }
 
-  /** Sends a message to the group, or to each unicast peer, and counts how each send went. */
-  #sendToEach(
-    transport: AdvertTransport,
-    encode: (destination: string) => Uint8Array,
-    what: string,
-    onSent: () => void,
-    destinations: readonly string[] = advertDestinations(this.#state.config),
-  ): void {
+  /** Sends a message to each destination (the group, every unicast peer, or one peer) and counts how each send went. */
+  #sendToEach(transport: AdvertTransport, destinations: readonly string[], encode: (destination: string) => Uint8Array, what: string, onSent: () => void): void {
     for (const destination of destinations) {
       this.#track(
         transport.send(encode(destination), destination).then((sent) => {
@@ -311,7 +305,7 @@ export class AgentRuntime {
     const config = this.#state.config;
     switch (action.kind) {
       case "send-advert":
-        this.#sendToEach(this.ports.transport, (destination) => this.#encodeAdvert(action.advert, config, destination), "a VRRP advertisement", () => {
+        this.#sendToEach(this.ports.transport, advertDestinations(config), (destination) => this.#encodeAdvert(action.advert, config, destination), "a VRRP advertisement", () => {
           this.#count("adverts-sent");
           metrics.advertSent();
         });
@@ -319,10 +313,10 @@ export class AgentRuntime {
       case "send-handover":
         this.#sendToEach(
           this.ports.handoverTransport,
+          action.to === undefined ? advertDestinations(config) : [action.to],
           (destination) => encodeHandover(action.message, encodeContextFor(config, destination)),
           `a ${action.message.kind} (hand-over extension)`,
           () => this.#count(`${action.message.kind}-sent`),
-          action.to === undefined ? advertDestinations(config) : [action.to],
         );
         return;
       case "add-vip":

@@ -52,19 +52,6 @@ export interface AdvertisementV3 {
 
 export type Advertisement = AdvertisementV2 | AdvertisementV3;
 
-function isSameAuthentication(a: AdvertAuthentication, b: AdvertAuthentication): boolean {
-  if (a.type === "none" || b.type === "none") return a.type === b.type;
-  return a.data.length === b.data.length && a.data.every((byte, index) => byte === b.data[index]);
-}
-
-/** Field by field, addresses in order: whether the two encode to the same bytes in one context. */
-export function isSameAdvertisement(a: Advertisement, b: Advertisement): boolean {
-  if (a.vrid !== b.vrid || a.priority !== b.priority || a.addresses.length !== b.addresses.length) return false;
-  if (!a.addresses.every((address, index) => address === b.addresses[index])) return false;
-  if (a.version === 3) return b.version === 3 && a.maxAdverInterval === b.maxAdverInterval;
-  return b.version === 2 && a.adverInterval === b.adverInterval && isSameAuthentication(a.authentication, b.authentication);
-}
-
 /**
  * Extension, not in RFC 5798: the IP protocol of ha-nginx's hand-over messages (see handover.ts), 253 of the two that
  * RFC 3692 and RFC 4727 set aside for experiments. VRRP routers open their raw sockets for protocol 112 only, so

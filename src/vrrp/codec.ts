@@ -192,6 +192,20 @@ export function compareAddressBytes(a: Uint8Array, b: Uint8Array): number {
   return a.length - b.length;
 }
 
+export function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  return a.length === b.length && compareAddressBytes(a, b) === 0;
+}
+
+/** Field by field, addresses in order: whether the two adverts encode to the same bytes in one context. */
+export function isSameAdvertisement(a: Advertisement, b: Advertisement): boolean {
+  if (a.vrid !== b.vrid || a.priority !== b.priority || a.addresses.length !== b.addresses.length) return false;
+  if (!a.addresses.every((address, index) => address === b.addresses[index])) return false;
+  if (a.version === 3) return b.version === 3 && a.maxAdverInterval === b.maxAdverInterval;
+  if (b.version !== 2 || a.adverInterval !== b.adverInterval) return false;
+  const [left, right] = [a.authentication, b.authentication];
+  return left.type === "none" || right.type === "none" ? left.type === right.type : sameBytes(left.data, right.data);
+}
+
 function requireAddress(text: string, family: AddressFamily, what: string): Uint8Array {
   const bytes = parseAddress(text, family);
   if (bytes === undefined) throw new TypeError(`${what} ${JSON.stringify(text)} is not an ${family} address`);

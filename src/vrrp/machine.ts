@@ -288,8 +288,9 @@ function isCandidacyOn(config: RouterConfig): boolean {
 }
 
 /** A Backup's candidacy: its effective priority while it could take over, 0 (withdrawn) when it cannot. */
-function sendCandidacy(state: RouterState, priority: number): RouterAction {
-  return { kind: "send-handover", message: buildCandidacy(state.config, priority) };
+function sendCandidacy(state: RouterState, priority: number, to?: string): RouterAction {
+  const message = buildCandidacy(state.config, priority);
+  return to === undefined ? { kind: "send-handover", message } : { kind: "send-handover", message, to };
 }
 
 function candidacyDeadline(config: RouterConfig, now: Milliseconds): Milliseconds | undefined {
@@ -497,7 +498,7 @@ function startupCandidacy(state: BackupState, received: StepResult, source: stri
   // that it need not wait for the repeat to learn of us, and a group's cold start costs one reply per pair.
   const peer = heard.length > state.candidaciesSinceStart.length ? next.config.peers.find((known) => isSameAddress(known, source, next.config)) : undefined;
   if (peer === undefined) return unchanged(next, received.actions);
-  return unchanged(next, [...received.actions, { kind: "send-handover", message: buildCandidacy(next.config, effectivePriority(next)), to: peer }]);
+  return unchanged(next, [...received.actions, sendCandidacy(next, effectivePriority(next), peer)]);
 }
 
 /** The deadline of the runtime's one timer; undefined: no timer. */
@@ -587,7 +588,7 @@ function backupReceive(listening: BackupState, advert: Advertisement, source: st
   const verdict = classifyAdvert(advert, source, listening.config);
   if (verdict.kind !== "accepted") return discard(listening, verdict.reason, verdict.ref);
   // Extension, not in RFC 5798 (handover.ts): a group with an advertiser has, or just had, a Master.
-  const state: BackupState = { ...listening, candidaciesSinceStart: undefined };
+  const state: BackupState = listening.candidaciesSinceStart === undefined ? listening : { ...listening, candidaciesSinceStart: undefined };
   if (advert.priority === 0) {
     // Extension, not in RFC 5798 (handover.ts): the leaving Master named this router; take over now.
     const nomination = state.nomination;

@@ -5,7 +5,7 @@
 import type { AddressFamily, Advertisement, HandoverMessage } from "./advertisement.js";
 import { HANDOVER_PROTOCOL, VRRP_MULTICAST_IPV4, VRRP_MULTICAST_IPV6, VRRP_PROTOCOL } from "./advertisement.js";
 import type { DecodeContext, DecodeError, DecodeErrorCode } from "./codec.js";
-import { compareAddressBytes, decodeAdvertisement, decodeHandover, decodeIpv4Datagram, formatAddress, parseAddress, passwordToAuthData } from "./codec.js";
+import { decodeAdvertisement, decodeHandover, decodeIpv4Datagram, formatAddress, parseAddress, passwordToAuthData, sameBytes } from "./codec.js";
 import type { RouterConfig } from "./config.js";
 import { advertisedInterval } from "./timers.js";
 
@@ -108,10 +108,6 @@ export type AdvertClassification =
   | { readonly kind: "accepted" }
   | { readonly kind: "not-for-us"; readonly reason: NotForUsReason; readonly ref: string }
   | { readonly kind: "rejected"; readonly reason: RejectReason; readonly ref: string };
-
-function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
-  return a.length === b.length && compareAddressBytes(a, b) === 0;
-}
 
 export function isSameAddress(a: string, b: string, config: RouterConfig): boolean {
   const left = parseAddress(a, config.family);

@@ -8,10 +8,10 @@ import {
   encodeAdvertisement,
   peekVirtualRouterId,
   formatAddress,
+  isSameAdvertisement,
   parseAddress,
   passwordToAuthData,
 } from "../../src/vrrp/codec.js";
-import { isSameAdvertisement } from "../../src/vrrp/advertisement.js";
 import { internetChecksum } from "../../src/vrrp/checksum.js";
 import { buildAdvert } from "../../src/vrrp/config.js";
 import { aRouterConfig } from "../fixtures/router-config.js";
